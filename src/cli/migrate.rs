@@ -1,0 +1,11 @@
+//! `soporte migrate`: apply the migrations and exit.
+
+use crate::config::Secret;
+use crate::service::Settings;
+
+pub async fn run(database: &Secret) -> Result<(), String> {
+    let services = super::open(database, Settings::default()).await?;
+    services.close().await;
+    println!("migraciones aplicadas");
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Sub-commands of the one binary. Each file is small and calls `service`, never the tables.
+
+mod migrate;
+mod serve;
+mod token;
+mod user;
+
+use crate::config::{Cli, Command, Secret, TokenCommand, UserCommand};
+use crate::service::{Services, Settings};
+use crate::storage::Store;
+use std::process::ExitCode;
+
+/// Runs the command line. Errors are printed to stderr and become a non-zero exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logs();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let database = cli.database.clone();
+        match cli.command {
+            None => serve::run(&database, cli.serve).await,
+            Some(Command::Serve(args)) => serve::run(&database, args).await,
+            Some(Command::Migrate) => migrate::run(&database).await,
+            Some(Command::User(UserCommand::Add { email, name, role, password })) => {
+                user::add(&database, &email, &name, &role, password).await
+            }
+            Some(Command::User(UserCommand::Passwd { email })) => user::passwd(&database, &email).await,
+            Some(Command::Token(TokenCommand::Create { email })) => token::create(&database, &email).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters, `SOPORTE_LOG_FORMAT=json` gives one JSON object a line.
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::env::var("SOPORTE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Opens the database, applies migrations and returns the use cases over it.
+pub(crate) async fn open(database: &Secret, settings: Settings) -> Result<Services, String> {
+    let store = Store::connect(database.expose())
+        .await
+        .map_err(|e| format!("failed to open the database: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("failed to migrate the database: {e}"))?;
+    Ok(Services::new(store, settings))
+}
+
+/// A service error as one line for the terminal.
+pub(crate) fn describe(e: crate::service::Error) -> String {
+    match e {
+        crate::service::Error::Domain(d) => d.message(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,51 @@
+//! `soporte [serve]`: open the database, make sure an administrator exists, serve HTTP until
+//! SIGINT/SIGTERM, letting in-flight requests finish.
+
+use crate::config::{Secret, ServeArgs};
+use crate::service::Settings;
+use crate::web;
+
+pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
+    let settings = Settings {
+        session_idle_secs: args.session_idle_minutes.max(1) * 60,
+    };
+    let services = super::open(database, settings).await?;
+    if services.ensure_admin().await.map_err(super::describe)? {
+        tracing::warn!(
+            "created the first administrator {}; sign in and choose a new password",
+            crate::service::accounts::DEFAULT_ADMIN_EMAIL
+        );
+    }
+    let server = web::build(services.clone(), &args)
+        .await
+        .map_err(|e| format!("failed to listen on {}: {e}", args.bind))?;
+    tracing::info!(address = %server.local_addr(), backend = ?services.backend(), "soporte listening");
+    server
+        .run_until(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    services.close().await;
+    tracing::info!("soporte stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,47 @@
+//! `soporte user add` and `soporte user passwd`.
+
+use crate::config::Secret;
+use crate::domain::user::Role;
+use crate::service::Settings;
+use crate::service::accounts::{InitialPassword, ProfileInput};
+use tokio::io::AsyncBufReadExt;
+
+pub async fn add(database: &Secret, email: &str, name: &str, role: &str, password: Option<Secret>) -> Result<(), String> {
+    let role = Role::parse(role).ok_or("role must be admin, dispatcher or technician")?;
+    let services = super::open(database, Settings::default()).await?;
+    let initial = match password {
+        Some(p) => InitialPassword::Chosen(p.expose().to_string()),
+        None => InitialPassword::Generated,
+    };
+    let input = ProfileInput {
+        name: name.to_string(),
+        email: email.to_string(),
+        ..ProfileInput::default()
+    };
+    let (user, shown) = services.create_user(&input, role, initial).await.map_err(super::describe)?;
+    services.close().await;
+    println!("cuenta creada: {} ({})", user.email, user.role.label());
+    if let Some(p) = shown {
+        println!("contraseña inicial (debe cambiarse al ingresar): {p}");
+    }
+    Ok(())
+}
+
+/// Reads the new password from the first line of standard input.
+pub async fn passwd(database: &Secret, email: &str) -> Result<(), String> {
+    eprintln!("Nueva contraseña para {email} (una línea):");
+    let mut line = String::new();
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("failed to read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let services = super::open(database, Settings::default()).await?;
+    services
+        .set_password_by_operator(email, password)
+        .await
+        .map_err(super::describe)?;
+    services.close().await;
+    println!("contraseña actualizada");
+    Ok(())
+}

@@ -1,0 +1,722 @@
+//! A ticket's life: its states, the commands people give, and the one transition table that
+//! decides what each command does in each state.
+
+use super::error::DomainError;
+use super::ids::UserId;
+use super::timeline::{EventData, EventKind, NewEvent};
+use super::user::{Actor, Role};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Nuevo,
+    Asignado,
+    EnAtencion,
+    Devuelto,
+    Cerrado,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Nuevo,
+        Status::Asignado,
+        Status::EnAtencion,
+        Status::Devuelto,
+        Status::Cerrado,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Nuevo => "nuevo",
+            Status::Asignado => "asignado",
+            Status::EnAtencion => "en_atencion",
+            Status::Devuelto => "devuelto",
+            Status::Cerrado => "cerrado",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s.trim())
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Nuevo => "Nuevo",
+            Status::Asignado => "Asignado",
+            Status::EnAtencion => "En atención",
+            Status::Devuelto => "Devuelto",
+            Status::Cerrado => "Cerrado",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        self != Status::Cerrado
+    }
+
+    /// Waiting in the dispatch queue, with nobody on it.
+    pub fn is_queued(self) -> bool {
+        matches!(self, Status::Nuevo | Status::Devuelto)
+    }
+}
+
+/// Limits on what people type.
+pub const MAX_SUBJECT_CHARS: usize = 255;
+pub const MAX_BODY_BYTES: usize = 100 * 1024;
+pub const MAX_NOTE_CHARS: usize = 20_000;
+
+/// A technician named as the target of an assignment, as storage found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+}
+
+/// What the transition table needs to know about a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketState {
+    pub status: Status,
+    pub assignee: Option<UserId>,
+    pub assignee_name: Option<String>,
+    /// Whether the current (or, on a closed ticket, the last) assignee may still work.
+    pub assignee_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Assign { to: Target },
+    Reassign { to: Target, reason: String },
+    Comment { body: String },
+    Close { resolution: String },
+    Return { reason: String },
+    Reopen { reason: String },
+    /// The customer wrote again (e-mail); on a closed ticket it reopens it.
+    CustomerMessage { body: String, matched_by: String },
+}
+
+/// The decision: the ticket's new status and assignee, and the events that record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub status: Status,
+    pub assignee: Option<UserId>,
+    pub events: Vec<NewEvent>,
+}
+
+fn required_text(field: &'static str, what: &str, raw: &str) -> Result<String, DomainError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(DomainError::validation(field, format!("Escriba {what}.")));
+    }
+    if s.chars().count() > MAX_NOTE_CHARS {
+        return Err(DomainError::validation(
+            field,
+            format!("El texto no puede tener más de {MAX_NOTE_CHARS} caracteres."),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn check_target(to: &Target) -> Result<(), DomainError> {
+    if to.role != Role::Technician || !to.active {
+        return Err(DomainError::validation(
+            "technician_id",
+            "Elija un técnico activo.",
+        ));
+    }
+    Ok(())
+}
+
+fn closed_error() -> DomainError {
+    DomainError::InvalidTransition(
+        "La incidencia está cerrada: no admite esta acción.".to_string(),
+    )
+}
+
+fn transition(from: Status, to: Status, mut data: EventData) -> EventData {
+    if from != to {
+        data.from_status = Some(from.as_str().to_string());
+        data.to_status = Some(to.as_str().to_string());
+    }
+    data
+}
+
+/// The transition table. Visibility was already applied when the ticket was loaded: a
+/// technician only ever reaches here with a ticket assigned to them (or closed by them).
+pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Change, DomainError> {
+    use Status::*;
+    let role = actor.role();
+    let is_staff = matches!(role, Some(Role::Admin) | Some(Role::Dispatcher));
+    let is_assignee = actor.user_id().is_some() && actor.user_id() == state.assignee;
+    let keep = |events| Change {
+        status: state.status,
+        assignee: state.assignee,
+        events,
+    };
+
+    match command {
+        Command::Assign { to } => {
+            if !is_staff {
+                return Err(DomainError::Forbidden("derivar incidencias"));
+            }
+            match state.status {
+                Nuevo | Devuelto => {}
+                Asignado | EnAtencion => {
+                    return Err(DomainError::InvalidTransition(
+                        "La incidencia ya está asignada: use Reasignar.".to_string(),
+                    ));
+                }
+                Cerrado => return Err(closed_error()),
+            }
+            check_target(&to)?;
+            let data = transition(
+                state.status,
+                Asignado,
+                EventData {
+                    to_assignee: Some(to.id),
+                    to_assignee_name: Some(to.name.clone()),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: Asignado,
+                assignee: Some(to.id),
+                events: vec![NewEvent {
+                    kind: EventKind::Assigned,
+                    data,
+                }],
+            })
+        }
+        Command::Reassign { to, reason } => {
+            let reason = reason.trim().to_string();
+            if !is_staff && !is_assignee {
+                return Err(DomainError::Forbidden("reasignar esta incidencia"));
+            }
+            if !is_staff && reason.is_empty() {
+                return Err(DomainError::validation(
+                    "reason",
+                    "Indique el motivo para pasar la incidencia a otro técnico.",
+                ));
+            }
+            if reason.chars().count() > MAX_NOTE_CHARS {
+                return Err(DomainError::validation("reason", "El motivo es demasiado largo."));
+            }
+            match state.status {
+                Asignado | EnAtencion => {}
+                Nuevo | Devuelto => {
+                    return Err(DomainError::InvalidTransition(
+                        "La incidencia no tiene técnico: use Derivar.".to_string(),
+                    ));
+                }
+                Cerrado => return Err(closed_error()),
+            }
+            check_target(&to)?;
+            if Some(to.id) == state.assignee {
+                return Err(DomainError::validation(
+                    "technician_id",
+                    "La incidencia ya está asignada a ese técnico.",
+                ));
+            }
+            let data = transition(
+                state.status,
+                Asignado,
+                EventData {
+                    from_assignee: state.assignee,
+                    from_assignee_name: state.assignee_name.clone(),
+                    to_assignee: Some(to.id),
+                    to_assignee_name: Some(to.name.clone()),
+                    reason: (!reason.is_empty()).then_some(reason),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: Asignado,
+                assignee: Some(to.id),
+                events: vec![NewEvent {
+                    kind: EventKind::Reassigned,
+                    data,
+                }],
+            })
+        }
+        Command::Comment { body } => {
+            let body = required_text("body", "el comentario", &body)?;
+            if state.status == Cerrado {
+                return Err(closed_error());
+            }
+            if !is_staff && !is_assignee {
+                return Err(DomainError::Forbidden("comentar esta incidencia"));
+            }
+            // The assignee's first comment is the first response: the work has started.
+            let to = if is_assignee && state.status == Asignado {
+                EnAtencion
+            } else {
+                state.status
+            };
+            let data = transition(
+                state.status,
+                to,
+                EventData {
+                    body: Some(body),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: to,
+                assignee: state.assignee,
+                events: vec![NewEvent {
+                    kind: EventKind::Commented,
+                    data,
+                }],
+            })
+        }
+        Command::Close { resolution } => {
+            let resolution = required_text("resolution", "la nota de resolución", &resolution)?;
+            let may = role == Some(Role::Admin)
+                || (role == Some(Role::Technician) && is_assignee);
+            if !may {
+                return Err(DomainError::Forbidden("cerrar esta incidencia"));
+            }
+            if state.status == Cerrado {
+                return Err(DomainError::InvalidTransition(
+                    "La incidencia ya está cerrada.".to_string(),
+                ));
+            }
+            let data = transition(
+                state.status,
+                Cerrado,
+                EventData {
+                    resolution: Some(resolution),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: Cerrado,
+                assignee: state.assignee,
+                events: vec![NewEvent {
+                    kind: EventKind::Closed,
+                    data,
+                }],
+            })
+        }
+        Command::Return { reason } => {
+            let reason = required_text("reason", "el motivo de la devolución", &reason)?;
+            let system = matches!(actor, Actor::System);
+            if !is_staff && !is_assignee && !system {
+                return Err(DomainError::Forbidden("devolver esta incidencia"));
+            }
+            match state.status {
+                Asignado | EnAtencion => {}
+                Nuevo | Devuelto => {
+                    return Err(DomainError::InvalidTransition(
+                        "La incidencia ya está en la cola.".to_string(),
+                    ));
+                }
+                Cerrado => return Err(closed_error()),
+            }
+            let data = transition(
+                state.status,
+                Devuelto,
+                EventData {
+                    from_assignee: state.assignee,
+                    from_assignee_name: state.assignee_name.clone(),
+                    reason: Some(reason),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: Devuelto,
+                assignee: None,
+                events: vec![NewEvent {
+                    kind: EventKind::Returned,
+                    data,
+                }],
+            })
+        }
+        Command::Reopen { reason } => {
+            let reason = required_text("reason", "el motivo para reabrir", &reason)?;
+            if !is_staff {
+                return Err(DomainError::Forbidden("reabrir incidencias"));
+            }
+            if state.status != Cerrado {
+                return Err(DomainError::InvalidTransition(
+                    "Solo se puede reabrir una incidencia cerrada.".to_string(),
+                ));
+            }
+            Ok(reopen(state, reason, None))
+        }
+        Command::CustomerMessage { body, matched_by } => {
+            let body = body.trim().to_string();
+            if !matches!(actor, Actor::Customer { .. }) {
+                return Err(DomainError::Forbidden("escribir como cliente"));
+            }
+            let message = NewEvent {
+                kind: EventKind::CustomerMessage,
+                data: EventData {
+                    body: Some(body),
+                    matched_by: Some(matched_by),
+                    ..EventData::default()
+                },
+            };
+            if state.status == Cerrado {
+                let mut change = reopen(
+                    state,
+                    "El cliente respondió a una incidencia cerrada.".to_string(),
+                    None,
+                );
+                change.events.insert(0, message);
+                Ok(change)
+            } else {
+                Ok(keep(vec![message]))
+            }
+        }
+    }
+}
+
+/// Which actions the actor may take on the ticket now, found by asking `decide` itself, so
+/// the buttons on screen can never disagree with the rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Available {
+    pub assign: bool,
+    pub reassign: bool,
+    pub comment: bool,
+    pub close: bool,
+    pub return_to_queue: bool,
+    pub reopen: bool,
+}
+
+impl Available {
+    pub fn any(&self) -> bool {
+        self.assign || self.reassign || self.comment || self.close || self.return_to_queue || self.reopen
+    }
+}
+
+pub fn available(state: &TicketState, actor: &Actor) -> Available {
+    let someone_else = Target {
+        id: UserId(i64::MIN),
+        name: String::new(),
+        role: Role::Technician,
+        active: true,
+    };
+    let text = || "x".to_string();
+    let allowed = |command: Command| decide(state, actor, command).is_ok();
+    Available {
+        assign: allowed(Command::Assign { to: someone_else.clone() }),
+        reassign: allowed(Command::Reassign { to: someone_else.clone(), reason: text() }),
+        comment: allowed(Command::Comment { body: text() }),
+        close: allowed(Command::Close { resolution: text() }),
+        return_to_queue: allowed(Command::Return { reason: text() }),
+        reopen: allowed(Command::Reopen { reason: text() }),
+    }
+}
+
+/// A reopened ticket goes back to the technician who had it when they can still work,
+/// otherwise to the dispatch queue.
+fn reopen(state: &TicketState, reason: String, _note: Option<String>) -> Change {
+    let (status, assignee) = match state.assignee {
+        Some(id) if state.assignee_active => (Status::Asignado, Some(id)),
+        _ => (Status::Nuevo, None),
+    };
+    let data = transition(
+        Status::Cerrado,
+        status,
+        EventData {
+            to_assignee: assignee,
+            to_assignee_name: assignee.and(state.assignee_name.clone()),
+            reason: Some(reason),
+            ..EventData::default()
+        },
+    );
+    Change {
+        status,
+        assignee,
+        events: vec![NewEvent {
+            kind: EventKind::Reopened,
+            data,
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: i64, role: Role) -> Actor {
+        Actor::User {
+            id: UserId(id),
+            role,
+            name: format!("u{id}"),
+        }
+    }
+    fn tech(id: i64) -> Target {
+        Target {
+            id: UserId(id),
+            name: format!("t{id}"),
+            role: Role::Technician,
+            active: true,
+        }
+    }
+    fn state(status: Status, assignee: Option<i64>) -> TicketState {
+        TicketState {
+            status,
+            assignee: assignee.map(UserId),
+            assignee_name: assignee.map(|a| format!("t{a}")),
+            assignee_active: true,
+        }
+    }
+
+    #[test]
+    fn dispatcher_assigns_a_new_ticket() {
+        let c = decide(
+            &state(Status::Nuevo, None),
+            &user(1, Role::Dispatcher),
+            Command::Assign { to: tech(7) },
+        )
+        .unwrap();
+        assert_eq!(c.status, Status::Asignado);
+        assert_eq!(c.assignee, Some(UserId(7)));
+        assert_eq!(c.events[0].kind, EventKind::Assigned);
+        assert_eq!(c.events[0].data.to_status.as_deref(), Some("asignado"));
+    }
+
+    #[test]
+    fn technician_cannot_assign() {
+        let e = decide(
+            &state(Status::Nuevo, None),
+            &user(7, Role::Technician),
+            Command::Assign { to: tech(7) },
+        );
+        assert!(matches!(e, Err(DomainError::Forbidden(_))));
+    }
+
+    #[test]
+    fn assigning_to_a_disabled_technician_is_refused() {
+        let mut t = tech(7);
+        t.active = false;
+        let e = decide(&state(Status::Nuevo, None), &user(1, Role::Admin), Command::Assign { to: t });
+        assert!(matches!(e, Err(DomainError::Validation { .. })));
+    }
+
+    #[test]
+    fn first_comment_by_assignee_starts_the_work() {
+        let c = decide(
+            &state(Status::Asignado, Some(7)),
+            &user(7, Role::Technician),
+            Command::Comment { body: "Reviso".into() },
+        )
+        .unwrap();
+        assert_eq!(c.status, Status::EnAtencion);
+        let c = decide(
+            &state(Status::EnAtencion, Some(7)),
+            &user(7, Role::Technician),
+            Command::Comment { body: "Sigo".into() },
+        )
+        .unwrap();
+        assert_eq!(c.status, Status::EnAtencion);
+        assert_eq!(c.events[0].data.to_status, None);
+    }
+
+    #[test]
+    fn dispatcher_note_does_not_start_the_work() {
+        let c = decide(
+            &state(Status::Asignado, Some(7)),
+            &user(1, Role::Dispatcher),
+            Command::Comment { body: "Nota".into() },
+        )
+        .unwrap();
+        assert_eq!(c.status, Status::Asignado);
+    }
+
+    #[test]
+    fn technician_returns_with_a_reason() {
+        let e = decide(
+            &state(Status::EnAtencion, Some(7)),
+            &user(7, Role::Technician),
+            Command::Return { reason: "  ".into() },
+        );
+        assert!(matches!(e, Err(DomainError::Validation { .. })));
+        let c = decide(
+            &state(Status::EnAtencion, Some(7)),
+            &user(7, Role::Technician),
+            Command::Return { reason: "No es de mi área".into() },
+        )
+        .unwrap();
+        assert_eq!((c.status, c.assignee), (Status::Devuelto, None));
+    }
+
+    #[test]
+    fn technician_passes_to_a_colleague_only_with_a_reason() {
+        let e = decide(
+            &state(Status::Asignado, Some(7)),
+            &user(7, Role::Technician),
+            Command::Reassign { to: tech(8), reason: "".into() },
+        );
+        assert!(matches!(e, Err(DomainError::Validation { .. })));
+        let c = decide(
+            &state(Status::Asignado, Some(7)),
+            &user(7, Role::Technician),
+            Command::Reassign { to: tech(8), reason: "Redes".into() },
+        )
+        .unwrap();
+        assert_eq!(c.assignee, Some(UserId(8)));
+        assert_eq!(c.events[0].data.from_assignee, Some(UserId(7)));
+    }
+
+    #[test]
+    fn dispatcher_may_not_close_but_admin_may() {
+        let s = state(Status::Asignado, Some(7));
+        let e = decide(&s, &user(1, Role::Dispatcher), Command::Close { resolution: "x".into() });
+        assert!(matches!(e, Err(DomainError::Forbidden(_))));
+        let c = decide(&s, &user(2, Role::Admin), Command::Close { resolution: "Listo".into() }).unwrap();
+        assert_eq!(c.status, Status::Cerrado);
+        assert_eq!(c.assignee, Some(UserId(7)));
+    }
+
+    #[test]
+    fn closed_ticket_refuses_work_but_can_be_reopened() {
+        let s = state(Status::Cerrado, Some(7));
+        for cmd in [
+            Command::Comment { body: "x".into() },
+            Command::Close { resolution: "x".into() },
+            Command::Return { reason: "x".into() },
+            Command::Assign { to: tech(8) },
+        ] {
+            assert!(decide(&s, &user(2, Role::Admin), cmd).is_err());
+        }
+        let c = decide(&s, &user(2, Role::Admin), Command::Reopen { reason: "Volvió a fallar".into() }).unwrap();
+        assert_eq!((c.status, c.assignee), (Status::Asignado, Some(UserId(7))));
+        let mut gone = s.clone();
+        gone.assignee_active = false;
+        let c = decide(&gone, &user(2, Role::Admin), Command::Reopen { reason: "x".into() }).unwrap();
+        assert_eq!((c.status, c.assignee), (Status::Nuevo, None));
+    }
+
+    #[test]
+    fn customer_reply_reopens_a_closed_ticket() {
+        let c = decide(
+            &state(Status::Cerrado, Some(7)),
+            &Actor::Customer { email: "c@d.com".into() },
+            Command::CustomerMessage { body: "Sigue fallando".into(), matched_by: "subject".into() },
+        )
+        .unwrap();
+        assert_eq!(c.status, Status::Asignado);
+        let kinds: Vec<_> = c.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::CustomerMessage, EventKind::Reopened]);
+    }
+
+    #[test]
+    fn available_actions_follow_the_table() {
+        let tech = user(7, Role::Technician);
+        let a = available(&state(Status::EnAtencion, Some(7)), &tech);
+        assert!(a.comment && a.close && a.return_to_queue && a.reassign);
+        assert!(!a.assign && !a.reopen);
+        let d = available(&state(Status::Nuevo, None), &user(1, Role::Dispatcher));
+        assert!(d.assign && d.comment && !d.close && !d.reassign);
+        let closed = available(&state(Status::Cerrado, Some(7)), &user(1, Role::Dispatcher));
+        assert_eq!(closed, Available { reopen: true, ..Available::default() });
+    }
+
+    #[test]
+    fn status_words_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::EnAtencion.label(), "En atención");
+    }
+}
+
+/// A ticket as people read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: super::ids::TicketId,
+    pub status: Status,
+    pub version: i64,
+    pub subject: String,
+    pub body: String,
+    pub requester: String,
+    pub assignee_id: Option<UserId>,
+    pub assignee_name: Option<String>,
+    pub assignee_active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub first_assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub closed_by: Option<UserId>,
+    pub resolution: Option<String>,
+    pub last_event_at: i64,
+    pub last_event_kind: String,
+}
+
+impl Ticket {
+    pub fn number(&self) -> super::ids::TicketNumber {
+        super::ids::TicketNumber(self.id)
+    }
+
+    pub fn state(&self) -> TicketState {
+        TicketState {
+            status: self.status,
+            assignee: self.assignee_id,
+            assignee_name: self.assignee_name.clone(),
+            assignee_active: self.assignee_active,
+        }
+    }
+}
+
+/// What a ticket list asks for. The actor's scope is applied on top by storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub technician: Option<UserId>,
+    /// Folded search words, each matched as a prefix.
+    pub terms: Vec<String>,
+    /// A ticket number typed into the search box.
+    pub number: Option<super::ids::TicketId>,
+    /// Created at or after (instant).
+    pub from: Option<i64>,
+    /// Created before (instant).
+    pub to: Option<i64>,
+    /// Keyset cursor: the (created_at, id) of the last row of the previous page.
+    pub after: Option<(i64, i64)>,
+}
+
+/// A new ticket's request, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket {
+    pub requester: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl NewTicket {
+    /// Validates what arrived by e-mail or was typed by a dispatcher.
+    pub fn parse(from: &str, subject: &str, body: &str) -> Result<NewTicket, DomainError> {
+        let requester = super::user::Email::parse(from)
+            .map_err(|_| {
+                DomainError::validation("from", "El remitente debe ser un correo electrónico válido.")
+            })?
+            .to_string();
+        let subject = subject.trim();
+        if subject.is_empty() {
+            return Err(DomainError::validation("subject", "Escriba el asunto."));
+        }
+        if subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(DomainError::validation(
+                "subject",
+                format!("El asunto no puede tener más de {MAX_SUBJECT_CHARS} caracteres."),
+            ));
+        }
+        let subject: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(DomainError::validation(
+                "body",
+                "El mensaje no puede superar los 100 KB.",
+            ));
+        }
+        Ok(NewTicket {
+            requester,
+            subject,
+            body: body.trim().to_string(),
+        })
+    }
+}

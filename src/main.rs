@@ -1,0 +1,7 @@
+//! The `soporte` binary: parse the command line and hand over to `cli::run`.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    soporte::cli::run(soporte::config::Cli::parse())
+}

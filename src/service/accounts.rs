@@ -1,0 +1,297 @@
+//! Accounts: the first administrator, technicians (Técnicos) and credentials (Credenciales).
+
+use super::auth::hash_password;
+use super::{Error, Result, Services};
+use crate::domain::DomainError;
+use crate::domain::ids::UserId;
+use crate::domain::ticket::{Command, decide};
+use crate::domain::time::now;
+use crate::domain::user::{Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short};
+use crate::storage::{Tx, sessions, tickets, users};
+
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@miempresa.com";
+pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
+
+/// A person's details as typed into a form (validated here).
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub area: String,
+}
+
+struct Profile {
+    name: String,
+    email: Email,
+    phone: Option<String>,
+    area: Option<String>,
+}
+
+fn parse_profile(input: &ProfileInput) -> Result<Profile> {
+    Ok(Profile {
+        name: parse_name(&input.name)?,
+        email: Email::parse(&input.email)?,
+        phone: parse_optional_short("phone", "Teléfono", &input.phone, 40)?,
+        area: parse_optional_short("area", "Área", &input.area, 80)?,
+    })
+}
+
+/// How the first password of a new account is chosen.
+#[derive(Debug, Clone)]
+pub enum InitialPassword {
+    /// Typed by the operator on the command line: ready to use.
+    Chosen(String),
+    /// Typed by an administrator in Credenciales: the user must change it at first sign-in.
+    Typed(String),
+    /// Generated and shown once: the user must change it at first sign-in.
+    Generated,
+}
+
+fn duplicate_email(e: crate::storage::StorageError) -> Error {
+    if e.is_unique_violation() {
+        DomainError::validation("email", "Ya existe una cuenta con ese correo.").into()
+    } else {
+        e.into()
+    }
+}
+
+impl Services {
+    /// On first start: when no active administrator exists, create the default one, who must
+    /// choose a new password at first sign-in. Returns whether it was created.
+    pub async fn ensure_admin(&self) -> Result<bool> {
+        let mut tx = self.store.begin_write().await?;
+        if users::count_active_admins(&mut tx).await? > 0 {
+            return Ok(false);
+        }
+        if users::find_with_hash(&mut tx, DEFAULT_ADMIN_EMAIL).await?.is_some() {
+            tracing::warn!("no active administrator, and {DEFAULT_ADMIN_EMAIL} exists with another role or disabled");
+            return Ok(false);
+        }
+        let hash = hash_password(DEFAULT_ADMIN_PASSWORD).await?;
+        users::insert(
+            &mut tx,
+            &users::NewUser {
+                email: DEFAULT_ADMIN_EMAIL,
+                name: "Administrador",
+                role: Role::Admin,
+                password_hash: &hash,
+                must_change_password: true,
+                phone: None,
+                area: None,
+                created_at: now(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Creates an account. Returns the user and, when generated, the password to show once.
+    pub async fn create_user(
+        &self,
+        input: &ProfileInput,
+        role: Role,
+        password: InitialPassword,
+    ) -> Result<(User, Option<String>)> {
+        let profile = parse_profile(input)?;
+        let (plain, must_change, shown) = match password {
+            InitialPassword::Chosen(p) => {
+                check_new_password(&p, None)?;
+                (p, false, None)
+            }
+            InitialPassword::Typed(p) => {
+                check_new_password(&p, None)?;
+                (p, true, None)
+            }
+            InitialPassword::Generated => {
+                let p = generate_password()?;
+                (p.clone(), true, Some(p))
+            }
+        };
+        let hash = hash_password(&plain).await?;
+        let mut tx = self.store.begin_write().await?;
+        let id = users::insert(
+            &mut tx,
+            &users::NewUser {
+                email: profile.email.as_str(),
+                name: &profile.name,
+                role,
+                password_hash: &hash,
+                must_change_password: must_change,
+                phone: profile.phone.as_deref(),
+                area: profile.area.as_deref(),
+                created_at: now(),
+            },
+        )
+        .await
+        .map_err(duplicate_email)?;
+        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        Ok((user, shown))
+    }
+
+    pub async fn users(&self, role: Option<Role>) -> Result<Vec<User>> {
+        let mut conn = self.store.read().await?;
+        Ok(users::list(&mut conn, role).await?)
+    }
+
+    /// Active technicians, for the assignment forms.
+    pub async fn active_technicians(&self) -> Result<Vec<User>> {
+        Ok(self
+            .users(Some(Role::Technician))
+            .await?
+            .into_iter()
+            .filter(|u| u.active)
+            .collect())
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        let mut conn = self.store.read().await?;
+        Ok(users::find(&mut conn, id).await?.ok_or(DomainError::NotFound)?)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<User> {
+        let email = Email::parse(email)?;
+        let mut conn = self.store.read().await?;
+        Ok(users::find_with_hash(&mut conn, email.as_str())
+            .await?
+            .map(|(u, _)| u)
+            .ok_or(DomainError::NotFound)?)
+    }
+
+    pub async fn update_profile(&self, id: UserId, input: &ProfileInput) -> Result<User> {
+        let profile = parse_profile(input)?;
+        let mut tx = self.store.begin_write().await?;
+        let found = users::update_profile(
+            &mut tx,
+            id,
+            profile.email.as_str(),
+            &profile.name,
+            profile.phone.as_deref(),
+            profile.area.as_deref(),
+        )
+        .await
+        .map_err(duplicate_email)?;
+        if !found {
+            return Err(DomainError::NotFound.into());
+        }
+        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Enables or disables an account. Disabling ends the user's sessions at once and puts a
+    /// technician's open tickets back in the dispatch queue, with a timeline event each.
+    pub async fn set_active(&self, by: &User, id: UserId, active: bool) -> Result<User> {
+        let mut tx = self.store.begin_write().await?;
+        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        if !active {
+            if user.id == by.id {
+                return Err(DomainError::validation("user", "No puede deshabilitar su propia cuenta.").into());
+            }
+            if user.role == Role::Admin && user.active && users::count_active_admins(&mut tx).await? <= 1 {
+                return Err(last_admin().into());
+            }
+        }
+        users::set_active(&mut tx, id, active).await?;
+        if !active {
+            sessions::delete_for_user(&mut tx, id).await?;
+            self.requeue_open_tickets(&mut tx, id, "Técnico deshabilitado").await?;
+        }
+        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Changes an account's role; the last active administrator keeps theirs.
+    pub async fn set_role(&self, id: UserId, role: Role) -> Result<User> {
+        let mut tx = self.store.begin_write().await?;
+        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        if user.role == Role::Admin && role != Role::Admin && user.active && users::count_active_admins(&mut tx).await? <= 1 {
+            return Err(last_admin().into());
+        }
+        users::set_role(&mut tx, id, role).await?;
+        if user.role == Role::Technician && role != Role::Technician {
+            self.requeue_open_tickets(&mut tx, id, "El usuario dejó de ser técnico").await?;
+        }
+        // A new role means new rights: sign in again.
+        sessions::delete_for_user(&mut tx, id).await?;
+        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Sets a new password chosen by an administrator (typed, or generated and returned to
+    /// show once); the user must change it at the next sign-in and their sessions end.
+    pub async fn reset_password(&self, id: UserId, typed: Option<String>) -> Result<Option<String>> {
+        let (plain, shown) = match typed.filter(|p| !p.is_empty()) {
+            Some(p) => {
+                check_new_password(&p, None)?;
+                (p, None)
+            }
+            None => {
+                let p = generate_password()?;
+                (p.clone(), Some(p))
+            }
+        };
+        let hash = hash_password(&plain).await?;
+        let mut tx = self.store.begin_write().await?;
+        users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        users::set_password(&mut tx, id, &hash, true).await?;
+        sessions::delete_for_user(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(shown)
+    }
+
+    /// The operator sets a password from the command line (`soporte user passwd`): ready to
+    /// use, and every session of the account ends.
+    pub async fn set_password_by_operator(&self, email: &str, password: &str) -> Result<()> {
+        check_new_password(password, None)?;
+        let user = self.user_by_email(email).await?;
+        let hash = hash_password(password).await?;
+        let mut tx = self.store.begin_write().await?;
+        users::set_password(&mut tx, user.id, &hash, false).await?;
+        sessions::delete_for_user(&mut tx, user.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn requeue_open_tickets(&self, tx: &mut Tx, user: UserId, reason: &str) -> Result<()> {
+        let at = now();
+        for ticket in tickets::open_assigned_to(tx, user).await? {
+            let change = decide(
+                &ticket.state(),
+                &Actor::System,
+                Command::Return {
+                    reason: reason.to_string(),
+                },
+            )?;
+            if tickets::apply(tx, self.store.backend(), &ticket, &change, &Actor::System, at)
+                .await?
+                .is_none()
+            {
+                return Err(DomainError::Conflict.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn last_admin() -> DomainError {
+    DomainError::validation(
+        "user",
+        "No se puede deshabilitar ni cambiar el rol del último administrador activo.",
+    )
+}
+
+/// A password to show once: 16 characters from an alphabet without look-alikes.
+fn generate_password() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut buf = [0u8; 16];
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("failed to get random bytes: {e}")))?;
+    Ok(buf
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}

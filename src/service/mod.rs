@@ -1,0 +1,102 @@
+//! Use cases. Each public function owns its transaction and goes through `domain` for every
+//! decision and `storage` for every read and write. Web, mail and CLI call only this layer.
+
+pub mod accounts;
+pub mod auth;
+pub mod intake;
+pub mod tickets;
+
+use crate::domain::DomainError;
+use crate::storage::{Store, StorageError};
+use thiserror::Error;
+
+/// What a use case can answer besides success.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Wrong e-mail or password (never says which).
+    #[error("bad credentials")]
+    BadCredentials,
+    /// Too many failed sign-ins.
+    #[error("throttled")]
+    Throttled,
+    /// The account must choose a new password before anything else.
+    #[error("password change required")]
+    PasswordChangeRequired,
+    /// Signed in on the wrong role's page.
+    #[error("wrong role for this sign-in page")]
+    WrongRole,
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Storage(StorageError::Db(e))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Seconds of inactivity after which a session ends.
+    pub session_idle_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            session_idle_secs: 8 * 3600,
+        }
+    }
+}
+
+/// The use cases, over one store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub(crate) store: Store,
+    pub(crate) settings: Settings,
+}
+
+impl Services {
+    pub fn new(store: Store, settings: Settings) -> Services {
+        Services { store, settings }
+    }
+
+    pub async fn health(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    pub fn backend(&self) -> crate::storage::Backend {
+        self.store.backend()
+    }
+
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// Random bytes as lower-case hex.
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("failed to get random bytes: {e}")))?;
+    Ok(hex(&buf))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+pub(crate) fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(text.as_bytes()))
+}

@@ -1,0 +1,101 @@
+//! Sign-in sessions, kept in the database so every instance sees them.
+
+use super::users::user_from_row;
+use super::{Conn, Result};
+use crate::domain::ids::UserId;
+use crate::domain::user::User;
+use sqlx::Row;
+
+pub struct SessionRecord {
+    pub user: User,
+    pub csrf_token: String,
+    pub last_seen_at: i64,
+    pub flash: Option<String>,
+}
+
+pub async fn insert(conn: &mut Conn, id_hash: &str, user: UserId, csrf: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(id_hash)
+    .bind(user.0)
+    .bind(csrf)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The session and its user, if the session exists and the user is active.
+pub async fn find(conn: &mut Conn, id_hash: &str) -> Result<Option<SessionRecord>> {
+    let row = sqlx::query(
+        "SELECT u.id, u.email, u.name, u.role, u.must_change_password, u.active, u.phone, u.area, \
+                u.last_login_at, u.created_at, s.csrf_token, s.last_seen_at, s.flash \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND u.active = 1",
+    )
+    .bind(id_hash)
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        Some(row) => Ok(Some(SessionRecord {
+            user: user_from_row(&row)?,
+            csrf_token: row.try_get("csrf_token")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+            flash: row.try_get("flash")?,
+        })),
+        None => Ok(None),
+    }
+}
+
+pub async fn touch(conn: &mut Conn, id_hash: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+        .bind(now)
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_flash(conn: &mut Conn, id_hash: &str, flash: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET flash = $1 WHERE id_hash = $2")
+        .bind(flash)
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut Conn, id_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_for_user(conn: &mut Conn, user: UserId) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every other session of the user (after a password change).
+pub async fn delete_others(conn: &mut Conn, user: UserId, keep_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+        .bind(user.0)
+        .bind(keep_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_idle(conn: &mut Conn, seen_before: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1")
+        .bind(seen_before)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}

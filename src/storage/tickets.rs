@@ -1,0 +1,364 @@
+//! Tickets, their timeline, intake keys and the search index.
+//! Every change goes through `apply`: the row is updated only if its version is the one the
+//! decision was made on, and the events are appended in the same transaction.
+
+use super::{Backend, Conn, Result, StorageError};
+use crate::domain::access::TicketScope;
+use crate::domain::ids::{TicketId, UserId};
+use crate::domain::search::fold;
+use crate::domain::ticket::{Change, NewTicket, Status, Ticket, TicketFilter};
+use crate::domain::timeline::{Event, EventData, EventKind, NewEvent};
+use crate::domain::user::{Actor, Role};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
+     u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
+     t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
+     t.last_event_at, t.last_event_kind \
+     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
+
+fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
+    let status: String = row.try_get("status")?;
+    Ok(Ticket {
+        id: TicketId(row.try_get("id")?),
+        status: Status::parse(&status).ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
+        version: row.try_get("version")?,
+        subject: row.try_get("subject")?,
+        body: row.try_get("body")?,
+        requester: row.try_get("requester")?,
+        assignee_id: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+        assignee_name: row.try_get("assignee_name")?,
+        assignee_active: row.try_get::<i64, _>("assignee_active")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        first_assigned_at: row.try_get("first_assigned_at")?,
+        first_response_at: row.try_get("first_response_at")?,
+        closed_at: row.try_get("closed_at")?,
+        closed_by: row.try_get::<Option<i64>, _>("closed_by")?.map(UserId),
+        resolution: row.try_get("resolution")?,
+        last_event_at: row.try_get("last_event_at")?,
+        last_event_kind: row.try_get("last_event_kind")?,
+    })
+}
+
+/// Numbered parameters for SQL built piece by piece (`$1…$n` work on both backends).
+#[derive(Default)]
+struct Args(Vec<Arg>);
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+impl Args {
+    fn int(&mut self, v: i64) -> String {
+        self.0.push(Arg::Int(v));
+        format!("${}", self.0.len())
+    }
+    fn text(&mut self, v: String) -> String {
+        self.0.push(Arg::Text(v));
+        format!("${}", self.0.len())
+    }
+    fn bind<'q>(
+        self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for a in self.0 {
+            q = match a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+/// The scope as a WHERE fragment; `None` means the actor may see nothing.
+fn scope_clause(scope: TicketScope, args: &mut Args) -> Option<String> {
+    match scope {
+        TicketScope::All => Some(String::new()),
+        TicketScope::AssignedTo(user) => Some(format!(" AND t.assignee_id = {}", args.int(user.0))),
+        TicketScope::Nothing => None,
+    }
+}
+
+pub async fn insert(
+    conn: &mut Conn,
+    backend: Backend,
+    new: &NewTicket,
+    actor: &Actor,
+    at: i64,
+) -> Result<TicketId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tickets (status, version, subject, body, requester, created_by, created_at, updated_at, \
+                              last_event_at, last_event_kind) \
+         VALUES ('nuevo', 1, $1, $2, $3, $4, $5, $5, $5, 'created') RETURNING id",
+    )
+    .bind(&new.subject)
+    .bind(&new.body)
+    .bind(&new.requester)
+    .bind(actor.user_id().map(|u| u.0))
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id = TicketId(id);
+    append_event(
+        conn,
+        id,
+        actor,
+        at,
+        &NewEvent {
+            kind: EventKind::Created,
+            data: EventData::default(),
+        },
+    )
+    .await?;
+    let doc = fold(&format!("{} {} {}", new.subject, new.body, new.requester));
+    match backend {
+        Backend::Sqlite => {
+            sqlx::query("INSERT INTO ticket_search (rowid, doc) VALUES ($1, $2)")
+                .bind(id.0)
+                .bind(doc)
+                .execute(conn)
+                .await?;
+        }
+        Backend::Postgres => {
+            sqlx::query("INSERT INTO ticket_search (ticket_id, doc) VALUES ($1, to_tsvector('simple', $2))")
+                .bind(id.0)
+                .bind(doc)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(id)
+}
+
+async fn append_event(conn: &mut Conn, ticket: TicketId, actor: &Actor, at: i64, event: &NewEvent) -> Result<()> {
+    let data = serde_json::to_string(&event.data).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, at, actor_id, actor, kind, data) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(ticket.0)
+    .bind(at)
+    .bind(actor.user_id().map(|u| u.0))
+    .bind(actor.label())
+    .bind(event.kind.as_str())
+    .bind(data)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn append_search(conn: &mut Conn, backend: Backend, ticket: TicketId, text: &str) -> Result<()> {
+    let doc = fold(text);
+    let sql = match backend {
+        Backend::Sqlite => "UPDATE ticket_search SET doc = doc || ' ' || $1 WHERE rowid = $2",
+        Backend::Postgres => {
+            "UPDATE ticket_search SET doc = doc || to_tsvector('simple', $1) WHERE ticket_id = $2"
+        }
+    };
+    sqlx::query(sql).bind(doc).bind(ticket.0).execute(conn).await?;
+    Ok(())
+}
+
+/// One ticket, if the scope lets the actor see it.
+pub async fn find(conn: &mut Conn, scope: TicketScope, id: TicketId) -> Result<Option<Ticket>> {
+    let mut args = Args::default();
+    let id_param = args.int(id.0);
+    let Some(scope_sql) = scope_clause(scope, &mut args) else {
+        return Ok(None);
+    };
+    let sql = format!("{SELECT} WHERE t.id = {id_param}{scope_sql}");
+    let row = args.bind(sqlx::query(&sql)).fetch_optional(conn).await?;
+    row.as_ref().map(ticket_from_row).transpose()
+}
+
+/// Writes a decided change: the row (only at the version it was decided on), the events and
+/// the metric projections, all on the caller's transaction. `Ok(None)` means someone else
+/// changed the ticket first.
+pub async fn apply(
+    conn: &mut Conn,
+    backend: Backend,
+    ticket: &Ticket,
+    change: &Change,
+    actor: &Actor,
+    at: i64,
+) -> Result<Option<i64>> {
+    let mut first_assigned_at = ticket.first_assigned_at;
+    let mut first_response_at = ticket.first_response_at;
+    let mut closed_at = ticket.closed_at;
+    let mut closed_by = ticket.closed_by;
+    let mut resolution = ticket.resolution.clone();
+    for event in &change.events {
+        match event.kind {
+            EventKind::Assigned | EventKind::Reassigned => {
+                first_assigned_at.get_or_insert(at);
+            }
+            EventKind::Commented if actor.role() == Some(Role::Technician) => {
+                first_response_at.get_or_insert(at);
+            }
+            EventKind::Closed => {
+                closed_at = Some(at);
+                closed_by = actor.user_id();
+                resolution = event.data.resolution.clone();
+            }
+            EventKind::Reopened => {
+                closed_at = None;
+                closed_by = None;
+                resolution = None;
+            }
+            _ => {}
+        }
+    }
+    let last_kind = change
+        .events
+        .last()
+        .map(|e| e.kind.as_str())
+        .unwrap_or(ticket.last_event_kind.as_str());
+    let updated = sqlx::query(
+        "UPDATE tickets SET status = $1, assignee_id = $2, version = version + 1, updated_at = $3, \
+             last_event_at = $3, last_event_kind = $4, first_assigned_at = $5, first_response_at = $6, \
+             closed_at = $7, closed_by = $8, resolution = $9 \
+         WHERE id = $10 AND version = $11",
+    )
+    .bind(change.status.as_str())
+    .bind(change.assignee.map(|u| u.0))
+    .bind(at)
+    .bind(last_kind)
+    .bind(first_assigned_at)
+    .bind(first_response_at)
+    .bind(closed_at)
+    .bind(closed_by.map(|u| u.0))
+    .bind(resolution)
+    .bind(ticket.id.0)
+    .bind(ticket.version)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(None);
+    }
+    for event in &change.events {
+        append_event(conn, ticket.id, actor, at, event).await?;
+        let searchable = event.data.body.as_deref().or(event.data.resolution.as_deref());
+        if let Some(text) = searchable {
+            append_search(conn, backend, ticket.id, text).await?;
+        }
+    }
+    Ok(Some(ticket.version + 1))
+}
+
+pub async fn events(conn: &mut Conn, id: TicketId) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT id, kind, actor_id, actor, at, data FROM ticket_events WHERE ticket_id = $1 ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            let data: String = row.try_get("data")?;
+            Ok(Event {
+                id: row.try_get("id")?,
+                kind: EventKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("event kind {kind}")))?,
+                actor_id: row.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
+                actor: row.try_get("actor")?,
+                at: row.try_get("at")?,
+                data: serde_json::from_str(&data).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            })
+        })
+        .collect()
+}
+
+/// A page of tickets, newest first, by keyset on (created_at, id): no OFFSET, no COUNT.
+pub async fn list(
+    conn: &mut Conn,
+    backend: Backend,
+    scope: TicketScope,
+    filter: &TicketFilter,
+    limit: i64,
+) -> Result<Vec<Ticket>> {
+    let mut args = Args::default();
+    let Some(mut sql_where) = scope_clause(scope, &mut args) else {
+        return Ok(Vec::new());
+    };
+    if let Some(status) = filter.status {
+        sql_where += &format!(" AND t.status = {}", args.text(status.as_str().to_string()));
+    }
+    if let Some(tech) = filter.technician {
+        sql_where += &format!(" AND t.assignee_id = {}", args.int(tech.0));
+    }
+    if let Some(from) = filter.from {
+        sql_where += &format!(" AND t.created_at >= {}", args.int(from));
+    }
+    if let Some(to) = filter.to {
+        sql_where += &format!(" AND t.created_at < {}", args.int(to));
+    }
+    if let Some(number) = filter.number {
+        sql_where += &format!(" AND t.id = {}", args.int(number.0));
+    }
+    if !filter.terms.is_empty() {
+        match backend {
+            Backend::Sqlite => {
+                let query = filter
+                    .terms
+                    .iter()
+                    .map(|t| format!("\"{t}\"*"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                sql_where += &format!(
+                    " AND t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {})",
+                    args.text(query)
+                );
+            }
+            Backend::Postgres => {
+                let query = filter
+                    .terms
+                    .iter()
+                    .map(|t| format!("{t}:*"))
+                    .collect::<Vec<_>>()
+                    .join(" & ");
+                sql_where += &format!(
+                    " AND t.id IN (SELECT ticket_id FROM ticket_search WHERE doc @@ to_tsquery('simple', {}))",
+                    args.text(query)
+                );
+            }
+        }
+    }
+    if let Some((created, id)) = filter.after {
+        let c = args.int(created);
+        let i = args.int(id);
+        sql_where += &format!(" AND (t.created_at < {c} OR (t.created_at = {c} AND t.id < {i}))");
+    }
+    let lim = args.int(limit);
+    let sql = format!(
+        "{} WHERE 1 = 1{sql_where} ORDER BY t.created_at DESC, t.id DESC LIMIT {lim}",
+        SELECT.replace("t.body,", "SUBSTR(t.body, 1, 200) AS body,")
+    );
+    let rows = args.bind(sqlx::query(&sql)).fetch_all(conn).await?;
+    rows.iter().map(ticket_from_row).collect()
+}
+
+pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<TicketId>> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM intake_keys WHERE key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?
+        .map(TicketId))
+}
+
+pub async fn insert_intake_key(conn: &mut Conn, key: &str, ticket: TicketId, at: i64) -> Result<()> {
+    sqlx::query("INSERT INTO intake_keys (key, ticket_id, created_at) VALUES ($1, $2, $3)")
+        .bind(key)
+        .bind(ticket.0)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Open tickets a technician is working on now (to hand back when they are disabled).
+pub async fn open_assigned_to(conn: &mut Conn, user: UserId) -> Result<Vec<Ticket>> {
+    let sql = format!("{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion') ORDER BY t.id");
+    let rows = sqlx::query(&sql).bind(user.0).fetch_all(conn).await?;
+    rows.iter().map(ticket_from_row).collect()
+}

@@ -1,0 +1,4 @@
+//! The JSON API under `/api/v1`, described by `/api/openapi.json`.
+
+pub mod openapi;
+pub mod tickets;

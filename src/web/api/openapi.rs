@@ -1,0 +1,117 @@
+//! `/api/openapi.json`: the OpenAPI 3.1 description of every JSON endpoint. Written by hand
+//! (no macro crate) and checked by a test against the route table.
+
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+fn error_responses(codes: &[&str]) -> Value {
+    let mut map = serde_json::Map::new();
+    for code in codes {
+        let description = match *code {
+            "400" => "JSON inválido",
+            "401" => "Sin sesión ni token válido",
+            "403" => "El rol no permite esta acción",
+            "404" => "No existe o no es visible para usted",
+            "409" => "La incidencia cambió (versión) o su estado no admite la acción",
+            "413" => "Cuerpo demasiado grande",
+            "415" => "Tipo de contenido no admitido",
+            "422" => "Un campo falta o no es válido",
+            "429" => "Demasiados intentos",
+            _ => "Error",
+        };
+        map.insert(
+            code.to_string(),
+            json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(map)
+}
+
+fn action(summary: &str, body_schema: Value) -> Value {
+    let mut responses = error_responses(&["400", "401", "403", "404", "409", "422"]);
+    responses["200"] = json!({"description": "La incidencia actualizada", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}});
+    json!({"post": {
+        "summary": summary,
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": body_schema}}},
+        "responses": responses,
+    }})
+}
+
+fn with_version(mut props: Value, required: &[&str]) -> Value {
+    props["version"] = json!({"type": "integer", "description": "La versión que vio el usuario; si cambió, 409"});
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+pub fn spec() -> Value {
+    let mut list_responses = error_responses(&["401", "422"]);
+    list_responses["200"] = json!({"description": "Una página", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketPage"}}}});
+    let mut show_responses = error_responses(&["401", "404"]);
+    show_responses["200"] = json!({"description": "La incidencia con su línea de tiempo", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketWithTimeline"}}}});
+    let mut create_responses = error_responses(&["400", "401", "403", "413", "422"]);
+    create_responses["201"] = json!({"description": "Creada", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}});
+    let mut tech_responses = error_responses(&["401"]);
+    tech_responses["200"] = json!({"description": "Técnicos", "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Technician"}}, "next_cursor": {"type": ["string", "null"]}}}}}});
+    let mut intake_responses = error_responses(&["400", "401", "413", "415", "422"]);
+    intake_responses["201"] = json!({"description": "Incidencia creada", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
+    intake_responses["200"] = json!({"description": "Entrega repetida: la incidencia que ya se creó", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
+    let q = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "soporte", "version": env!("CARGO_PKG_VERSION"), "description": "Mesa de ayuda: API JSON. Autenticación: Authorization: Bearer <token personal> o la sesión del navegador."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "En español"}, "field": {"type": "string"}}}}},
+                "Ticket": {"type": "object", "required": ["id", "number", "status", "version", "subject", "requester", "assignee"], "properties": {
+                    "id": {"type": "integer"}, "number": {"type": "string", "example": "INC-000123"},
+                    "status": {"type": "string", "enum": ["nuevo", "asignado", "en_atencion", "devuelto", "cerrado"]},
+                    "status_label": {"type": "string"}, "version": {"type": "integer"}, "subject": {"type": "string"}, "body": {"type": "string"},
+                    "requester": {"type": "string"},
+                    "assignee": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                    "first_assigned_at": {"type": ["string", "null"], "format": "date-time"},
+                    "first_response_at": {"type": ["string", "null"], "format": "date-time"},
+                    "closed_at": {"type": ["string", "null"], "format": "date-time"}, "resolution": {"type": ["string", "null"]}}},
+                "Event": {"type": "object", "required": ["kind", "actor", "at", "data"], "properties": {"kind": {"type": "string"}, "label": {"type": "string"}, "actor": {"type": "string"}, "actor_id": {"type": ["integer", "null"]}, "at": {"type": "string", "format": "date-time"}, "data": {"type": "object"}}},
+                "TicketWithTimeline": {"allOf": [{"$ref": "#/components/schemas/Ticket"}, {"type": "object", "required": ["timeline"], "properties": {"timeline": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}]},
+                "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}, "next_cursor": {"type": ["string", "null"]}}},
+                "Technician": {"type": "object", "required": ["id", "name", "email", "active"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}, "active": {"type": "boolean"}, "phone": {"type": ["string", "null"]}, "area": {"type": ["string", "null"]}}},
+                "Received": {"type": "object", "required": ["id", "number", "status"], "properties": {"id": {"type": "integer"}, "number": {"type": "string"}, "status": {"type": "string"}}}
+            }
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/tickets": {
+                "get": {"summary": "Incidencias visibles para usted, de la más reciente a la más antigua",
+                    "parameters": [q("status", "nuevo | asignado | en_atencion | devuelto | cerrado"), q("technician", "id del técnico"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido)"), q("cursor", "next_cursor de la página anterior"), q("limit", "1 a 100 (25)")],
+                    "responses": list_responses},
+                "post": {"summary": "Registrar una incidencia (administrador, derivador)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "subject"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string"}}}}}},
+                    "responses": create_responses}
+            },
+            "/api/v1/tickets/{id}": {"get": {"summary": "Una incidencia con su línea de tiempo",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": show_responses}},
+            "/api/v1/tickets/{id}/assign": action("Derivar (administrador, derivador)", with_version(json!({"technician_id": {"type": "integer"}}), &["technician_id"])),
+            "/api/v1/tickets/{id}/comments": action("Comentar", with_version(json!({"body": {"type": "string"}}), &["body"])),
+            "/api/v1/tickets/{id}/close": action("Cerrar con nota de resolución", with_version(json!({"resolution": {"type": "string"}}), &["resolution"])),
+            "/api/v1/tickets/{id}/return": action("Devolver a la cola, con motivo", with_version(json!({"reason": {"type": "string"}}), &["reason"])),
+            "/api/v1/tickets/{id}/reassign": action("Reasignar / pasar a otro técnico (motivo obligatorio para técnicos)", with_version(json!({"technician_id": {"type": "integer"}, "reason": {"type": "string"}}), &["technician_id"])),
+            "/api/v1/tickets/{id}/reopen": action("Reabrir una incidencia cerrada (administrador, derivador)", with_version(json!({"reason": {"type": "string"}}), &["reason"])),
+            "/api/v1/technicians": {"get": {"summary": "Técnicos", "responses": tech_responses}},
+            "/intake/email": {"post": {
+                "summary": "Ingreso de un correo: crea una incidencia. Sin SOPORTE_INTAKE_TOKEN solo acepta llamadas locales; con él, Authorization: Bearer <token>.",
+                "security": [{}, {"bearer": []}],
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["from", "subject", "body"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string", "description": "hasta 100 KB"}, "message_id": {"type": "string"}}}}
+                }},
+                "responses": intake_responses}}
+        }
+    })
+}
+
+pub async fn document() -> Response {
+    axum::Json(spec()).into_response()
+}

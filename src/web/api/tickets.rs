@@ -1,0 +1,204 @@
+//! `/api/v1/tickets…` and `/api/v1/technicians`: the same use cases as the pages, as JSON.
+
+use crate::domain::ids::{TicketId, UserId};
+use crate::domain::ticket::{NewTicket, Ticket};
+use crate::domain::time::format_rfc3339;
+use crate::domain::timeline::Event;
+use crate::domain::user::User;
+use crate::service::tickets::{Action, PAGE_SIZE};
+use crate::web::AppState;
+use crate::web::error::{ApiError, AppError};
+use crate::web::extract::{ApiJson, CurrentUser, Staff};
+use crate::web::query::{ListQuery, encode_cursor};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn opt_time(t: Option<i64>) -> Value {
+    t.map(|t| json!(format_rfc3339(t))).unwrap_or(Value::Null)
+}
+
+pub fn ticket_json(t: &Ticket) -> Value {
+    json!({
+        "id": t.id.0,
+        "number": t.number().to_string(),
+        "status": t.status.as_str(),
+        "status_label": t.status.label(),
+        "version": t.version,
+        "subject": t.subject,
+        "body": t.body,
+        "requester": t.requester,
+        "assignee": t.assignee_id.map(|id| json!({"id": id.0, "name": t.assignee_name})),
+        "created_at": format_rfc3339(t.created_at),
+        "updated_at": format_rfc3339(t.updated_at),
+        "first_assigned_at": opt_time(t.first_assigned_at),
+        "first_response_at": opt_time(t.first_response_at),
+        "closed_at": opt_time(t.closed_at),
+        "resolution": t.resolution,
+    })
+}
+
+fn event_json(e: &Event) -> Value {
+    json!({
+        "kind": e.kind.as_str(),
+        "label": e.kind.label(),
+        "actor": e.actor,
+        "actor_id": e.actor_id.map(|u| u.0),
+        "at": format_rfc3339(e.at),
+        "data": e.data,
+    })
+}
+
+pub fn technician_json(u: &User) -> Value {
+    json!({"id": u.id.0, "name": u.name, "email": u.email, "active": u.active, "phone": u.phone, "area": u.area})
+}
+
+fn ticket_id(raw: &str) -> Result<TicketId, AppError> {
+    raw.parse::<i64>().ok().filter(|n| *n > 0).map(TicketId).ok_or_else(AppError::not_found)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let filter = query.to_filter()?;
+    let page = state
+        .services
+        .list_tickets(&user.actor(), &filter, query.limit.unwrap_or(PAGE_SIZE))
+        .await?;
+    Ok(axum::Json(json!({
+        "items": page.items.iter().map(ticket_json).collect::<Vec<_>>(),
+        "next_cursor": page.next.map(encode_cursor),
+    }))
+    .into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (ticket, events) = state.services.ticket(&user.actor(), ticket_id(&id)?).await?;
+    let mut body = ticket_json(&ticket);
+    body["timeline"] = Value::Array(events.iter().map(event_json).collect());
+    Ok(axum::Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CreateInput {
+    #[serde(alias = "requester")]
+    from: String,
+    subject: String,
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    ApiJson(input): ApiJson<CreateInput>,
+) -> Result<Response, ApiError> {
+    let new = NewTicket::parse(&input.from, &input.subject, &input.body)?;
+    let ticket = state.services.create_ticket(&user.actor(), &new).await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ActionInput {
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    technician_id: Option<i64>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    resolution: Option<String>,
+}
+
+impl ActionInput {
+    fn technician(&self) -> Result<UserId, AppError> {
+        self.technician_id
+            .map(UserId)
+            .ok_or_else(|| AppError::from(crate::domain::DomainError::validation("technician_id", "Falta el campo «technician_id».")))
+    }
+}
+
+async fn act(state: AppState, user: CurrentUser, id: String, version: Option<i64>, action: Action) -> Result<Response, ApiError> {
+    let ticket = state.services.act(&user.actor(), ticket_id(&id)?, version, action).await?;
+    Ok(axum::Json(ticket_json(&ticket)).into_response())
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let technician = input.technician()?;
+    act(state, user, id, input.version, Action::Assign { technician }).await
+}
+
+pub async fn reassign(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let technician = input.technician()?;
+    let reason = input.reason.unwrap_or_default();
+    act(state, user, id, input.version, Action::Reassign { technician, reason }).await
+}
+
+pub async fn comment(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let body = input.body.unwrap_or_default();
+    act(state, user, id, input.version, Action::Comment { body }).await
+}
+
+pub async fn close(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let resolution = input.resolution.unwrap_or_default();
+    act(state, user, id, input.version, Action::Close { resolution }).await
+}
+
+pub async fn return_to_queue(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let reason = input.reason.unwrap_or_default();
+    act(state, user, id, input.version, Action::Return { reason }).await
+}
+
+pub async fn reopen(
+    State(state): State<AppState>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let reason = input.reason.unwrap_or_default();
+    act(state, user, id, input.version, Action::Reopen { reason }).await
+}
+
+pub async fn technicians(State(state): State<AppState>, _user: CurrentUser) -> Result<Response, ApiError> {
+    let techs = state.services.users(Some(crate::domain::user::Role::Technician)).await?;
+    Ok(axum::Json(json!({
+        "items": techs.iter().map(technician_json).collect::<Vec<_>>(),
+        "next_cursor": null,
+    }))
+    .into_response())
+}

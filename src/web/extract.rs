@@ -1,0 +1,346 @@
+//! Extractors. The signature declares the permission: a handler that takes `Admin` cannot be
+//! reached by anyone else. `CurrentUser` → `Staff` → `Admin`; forms come through `CsrfForm`.
+
+use super::AppState;
+use super::error::{AppError, respond};
+use crate::domain::access::{Capability, may};
+use crate::domain::user::{Actor, Role, User};
+use crate::service::auth::Session;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+use subtle::ConstantTimeEq;
+
+pub const SESSION_COOKIE: &str = "soporte_session";
+pub const LOGIN_CSRF_COOKIE: &str = "soporte_login_csrf";
+
+/// How the request authenticated, resolved once by the auth middleware.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Session(Session),
+    Token(User),
+    Anonymous,
+}
+
+impl Auth {
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Auth::Session(s) => Some(&s.user),
+            Auth::Token(u) => Some(u),
+            Auth::Anonymous => None,
+        }
+    }
+}
+
+/// Reads one cookie from the request headers.
+pub fn cookie(parts: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    parts
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The bearer token of an `Authorization` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// A signed-in user (session or API token) who has already chosen their own password.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    /// Present for browser sessions (forms need its CSRF token and flash).
+    pub session: Option<Session>,
+}
+
+impl CurrentUser {
+    pub fn actor(&self) -> Actor {
+        self.user.actor()
+    }
+    pub fn csrf(&self) -> &str {
+        self.session.as_ref().map(|s| s.csrf_token.as_str()).unwrap_or("")
+    }
+}
+
+/// Refusals by the auth extractors, shaped for the kind of request.
+pub struct Refusal(Response);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+fn auth_of(parts: &Parts) -> Auth {
+    parts.extensions.get::<Auth>().cloned().unwrap_or(Auth::Anonymous)
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let json = super::error::wants_json(parts);
+        match auth_of(parts) {
+            Auth::Session(session) => {
+                if session.user.must_change_password {
+                    return Err(Refusal(if json {
+                        respond(parts, crate::service::Error::PasswordChangeRequired.into())
+                    } else {
+                        Redirect::to("/account/password").into_response()
+                    }));
+                }
+                Ok(CurrentUser {
+                    user: session.user.clone(),
+                    session: Some(session),
+                })
+            }
+            Auth::Token(user) => {
+                if user.must_change_password {
+                    return Err(Refusal(respond(parts, crate::service::Error::PasswordChangeRequired.into())));
+                }
+                Ok(CurrentUser { user, session: None })
+            }
+            Auth::Anonymous => Err(Refusal(if json {
+                respond(parts, AppError::unauthorized())
+            } else {
+                Redirect::to("/login").into_response()
+            })),
+        }
+    }
+}
+
+/// A signed-in browser session, even one that must still change its password.
+#[derive(Debug, Clone)]
+pub struct AnySession(pub Session);
+
+impl FromRequestParts<AppState> for AnySession {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        match auth_of(parts) {
+            Auth::Session(s) => Ok(AnySession(s)),
+            _ => Err(Refusal(Redirect::to("/login").into_response())),
+        }
+    }
+}
+
+/// An administrator or dispatcher.
+#[derive(Debug, Clone)]
+pub struct Staff(pub CurrentUser);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if may(user.user.role, Capability::Dispatch) {
+            Ok(Staff(user))
+        } else {
+            Err(Refusal(respond(
+                parts,
+                AppError::forbidden("Esta sección es solo para administradores y derivadores."),
+            )))
+        }
+    }
+}
+
+/// An administrator.
+#[derive(Debug, Clone)]
+pub struct Admin(pub CurrentUser);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if may(user.user.role, Capability::ManageUsers) {
+            Ok(Admin(user))
+        } else {
+            Err(Refusal(respond(
+                parts,
+                AppError::forbidden("Esta sección es solo para administradores."),
+            )))
+        }
+    }
+}
+
+/// Where the request really came from. Forwarding headers count only when the peer is a
+/// configured trusted proxy, and a forwarded request is never loopback.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr {
+    pub ip: Option<IpAddr>,
+    pub loopback: bool,
+}
+
+impl ClientAddr {
+    pub fn resolve(parts: &Parts, trusted: &[IpAddr]) -> ClientAddr {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let Some(peer) = peer else {
+            return ClientAddr { ip: None, loopback: false };
+        };
+        if trusted.contains(&peer) {
+            if let Some(ip) = forwarded_for(&parts.headers, trusted) {
+                return ClientAddr { ip: Some(ip), loopback: false };
+            }
+        }
+        ClientAddr {
+            ip: Some(peer),
+            loopback: peer.is_loopback(),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        self.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "desconocida".to_string())
+    }
+}
+
+/// The right-most address in the forwarding chain that is not one of our proxies.
+fn forwarded_for(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
+        chain.extend(value.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+    }
+    if chain.is_empty() {
+        for value in headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()) {
+            for part in value.split([',', ';']) {
+                if let Some(v) = part.trim().strip_prefix("for=").or_else(|| part.trim().strip_prefix("For=")) {
+                    let v = v.trim_matches('"');
+                    let v = v.strip_prefix('[').map(|s| s.split(']').next().unwrap_or(s)).unwrap_or(v);
+                    let v = if v.matches(':').count() == 1 { v.split(':').next().unwrap_or(v) } else { v };
+                    if let Ok(ip) = v.parse() {
+                        chain.push(ip);
+                    }
+                }
+            }
+        }
+    }
+    chain.into_iter().rev().find(|ip| !trusted.contains(ip))
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr::resolve(parts, &state.config.trusted_proxies))
+    }
+}
+
+/// Reads the body, turning an oversized one into 413 in the request's format.
+async fn body_bytes(req: Request, state: &AppState) -> Result<(Parts, Bytes), Response> {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+        Ok(b) => Ok((parts, b)),
+        Err(_) => Err(respond(&parts, AppError::too_large())),
+    }
+}
+
+/// A JSON body with errors in the API's shape and Spanish.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, bytes) = body_bytes(req, state).await?;
+        parse_json(&bytes).map(ApiJson).map_err(|e| respond(&parts, e))
+    }
+}
+
+/// Parses JSON, telling bad syntax (400) from a missing or mistyped field (422), in Spanish.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => {
+                let text = e.to_string();
+                let message = match text.split('`').nth(1) {
+                    Some(field) if text.starts_with("missing field") => format!("Falta el campo «{field}»."),
+                    Some(field) if text.starts_with("unknown field") => format!("El campo «{field}» no se reconoce."),
+                    _ => "Un campo tiene un tipo o valor incorrecto.".to_string(),
+                };
+                AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+            }
+            _ => AppError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "El cuerpo de la solicitud no es JSON válido.",
+            ),
+        }
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// A form from a signed-in user whose `csrf_token` matches their session's.
+pub struct CsrfForm<T> {
+    pub session: Session,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, bytes) = body_bytes(req, state).await?;
+        let Auth::Session(session) = auth_of(&parts) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto.")))?;
+        if !tokens_match(&field.csrf_token, &session.csrf_token) {
+            return Err(respond(&parts, AppError::csrf()));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto o con datos no válidos.")))?;
+        Ok(CsrfForm { session, form })
+    }
+}
+
+/// A form sent before signing in (the sign-in form itself), checked against the
+/// double-submit cookie set when the form was shown.
+pub struct LoginForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for LoginForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, bytes) = body_bytes(req, state).await?;
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto.")))?;
+        let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+        if expected.is_empty() || !tokens_match(&field.csrf_token, &expected) {
+            return Err(respond(&parts, AppError::csrf()));
+        }
+        serde_urlencoded::from_bytes(&bytes)
+            .map(LoginForm)
+            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto.")))
+    }
+}
+
+pub fn tokens_match(given: &str, expected: &str) -> bool {
+    !expected.is_empty() && given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Whether the role is staff (for templates and handlers that show more to staff).
+pub fn is_staff(role: Role) -> bool {
+    may(role, Capability::Dispatch)
+}

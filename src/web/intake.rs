@@ -1,0 +1,96 @@
+//! `POST /intake/email`: the mailbox's door. JSON as in the brief; loopback-only until an
+//! intake token is configured, then `Authorization: Bearer <token>` from everyone.
+
+use super::AppState;
+use super::error::{ApiError, AppError};
+use super::extract::{ClientAddr, bearer, parse_json, tokens_match};
+use crate::domain::ticket::NewTicket;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+pub struct IntakeJson {
+    from: String,
+    subject: String,
+    body: String,
+    #[serde(default)]
+    message_id: Option<String>,
+}
+
+fn check_caller(state: &AppState, headers: &HeaderMap, client: &ClientAddr) -> Result<(), AppError> {
+    match &state.config.intake_token {
+        Some(token) => match bearer(headers) {
+            Some(given) if tokens_match(given, token.expose()) => Ok(()),
+            _ => Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Falta el token de ingreso: envíe Authorization: Bearer <token>.",
+            )),
+        },
+        None if client.loopback => Ok(()),
+        None => Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "El ingreso de correos solo acepta llamadas locales mientras no se configure SOPORTE_INTAKE_TOKEN.",
+        )),
+    }
+}
+
+pub async fn email(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_caller(&state, &headers, &client)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (new, key) = match content_type.as_str() {
+        "application/json" => {
+            let input: IntakeJson = parse_json(&body)?;
+            let new = NewTicket::parse(&input.from, &input.subject, &input.body)?;
+            let key = input
+                .message_id
+                .filter(|m| !m.trim().is_empty())
+                .map(|m| format!("mid:{}", m.trim().trim_matches(['<', '>'])))
+                .or_else(|| idempotency_key(&headers));
+            (new, key)
+        }
+        _ => {
+            return Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Envíe Content-Type: application/json.",
+            )
+            .into());
+        }
+    };
+    let received = state.services.receive(&new, key.as_deref()).await?;
+    let status = if received.created { StatusCode::CREATED } else { StatusCode::OK };
+    let number = crate::domain::ids::TicketNumber(received.id).to_string();
+    Ok((
+        status,
+        axum::Json(json!({"id": received.id.0, "number": number, "status": received.status.as_str()})),
+    )
+        .into_response())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| format!("idem:{k}"))
+}

@@ -1,0 +1,109 @@
+//! Middleware: request id and access log, security headers, session/token resolution, and the
+//! same-origin check on state-changing requests.
+
+use super::AppState;
+use super::error::{AppError, REQUEST_ID, respond};
+use super::extract::{Auth, ClientAddr, SESSION_COOKIE, bearer, cookie};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+
+/// Gives every request an id (echoed in `x-request-id` and on error pages) and writes one
+/// log line per request: method, path, status, time. Never the query, body or headers.
+pub async fn request_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = crate::service::random_hex(8).unwrap_or_default();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (parts, body) = req.into_parts();
+    let client = ClientAddr::resolve(&parts, &state.config.trusted_proxies).label();
+    let req = Request::from_parts(parts, body);
+    let started = Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
+    tracing::info!(target: "soporte::http", request_id = %id, %method, %path, status, ms = format!("{ms:.2}"), %client, "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// Headers on every response: a CSP without inline script, no framing, no sniffing.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Resolves the session cookie or personal API token once, for the extractors.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    // Intake has its own credential; static files and health need none.
+    let auth = if path.starts_with("/intake/") || path.starts_with("/static/") || path == "/healthz" {
+        Auth::Anonymous
+    } else if let Some(token) = bearer(req.headers()) {
+        match state.services.token_user(token).await {
+            Ok(Some(user)) => Auth::Token(user),
+            Ok(None) => Auth::Anonymous,
+            Err(e) => {
+                let (parts, _) = req.into_parts();
+                return respond(&parts, AppError::from(e));
+            }
+        }
+    } else if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
+        match state.services.session(&token).await {
+            Ok(Some(session)) => Auth::Session(session),
+            Ok(None) => Auth::Anonymous,
+            Err(e) => {
+                let (parts, _) = req.into_parts();
+                return respond(&parts, AppError::from(e));
+            }
+        }
+    } else {
+        Auth::Anonymous
+    };
+    req.extensions_mut().insert(auth);
+    next.run(req).await
+}
+
+/// Refuses state-changing requests that a browser marks as cross-site, or whose Origin is
+/// not this host. Requests without these headers (curl, MTAs) are judged by their credentials.
+pub async fn same_origin(req: Request, next: Next) -> Response {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && !req.uri().path().starts_with("/intake/") {
+        let headers = req.headers();
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site");
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_mismatch = match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+            (Some("null"), _) => true,
+            (Some(origin), Some(host)) => {
+                let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+                origin_host != host
+            }
+            _ => false,
+        };
+        if cross_site || origin_mismatch {
+            let (parts, _) = req.into_parts();
+            return respond(&parts, AppError::csrf());
+        }
+    }
+    next.run(req).await
+}

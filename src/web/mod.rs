@@ -1,0 +1,83 @@
+//! HTTP: application state, the server, middleware. The route table is in `routes.rs`;
+//! extractors that declare who may call a handler are in `extract.rs`.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod intake;
+pub mod middleware;
+pub mod pages;
+pub mod query;
+pub mod routes;
+
+use crate::config::{Secret, ServeArgs};
+use crate::service::Services;
+use axum::Router;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// What the web layer needs beyond the use cases.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    pub intake_token: Option<Secret>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub cookie_secure: bool,
+    pub max_body_bytes: usize,
+}
+
+impl WebConfig {
+    pub fn from_args(args: &ServeArgs) -> WebConfig {
+        WebConfig {
+            intake_token: args.intake_token.clone().filter(|t| !t.expose().is_empty()),
+            trusted_proxies: args.trusted_proxies.clone(),
+            cookie_secure: args.cookie_secure,
+            max_body_bytes: args.max_body_bytes,
+        }
+    }
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub config: Arc<WebConfig>,
+}
+
+/// A bound listener and the app, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until `signal` completes, then lets in-flight requests finish.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await
+    }
+}
+
+/// Binds the address (port 0 picks a free one) and builds the app.
+pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Server> {
+    let listener = TcpListener::bind(args.bind).await?;
+    let state = AppState {
+        services,
+        config: Arc::new(WebConfig::from_args(args)),
+    };
+    Ok(Server {
+        listener,
+        router: routes::router(state),
+    })
+}

@@ -1,0 +1,111 @@
+//! HTML pages: one askama struct per page, compiled in. Shared pieces (the layout's
+//! navigation, flash messages, formatting for people) live here.
+
+pub mod admin;
+pub mod auth;
+pub mod tickets;
+
+use super::AppState;
+use super::error::{AppError, PageError};
+use super::extract::CurrentUser;
+use crate::domain::access::{Capability, may};
+use crate::domain::user::Role;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+/// What the layout needs: who is signed in, the CSRF token for the sign-out button, the
+/// one-shot confirmation message, and which section is current.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub signed_in: bool,
+    pub user_name: String,
+    pub role_label: &'static str,
+    pub is_staff: bool,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub flash: Option<String>,
+    pub section: &'static str,
+}
+
+impl Chrome {
+    pub fn for_user(user: &CurrentUser, section: &'static str) -> Chrome {
+        Chrome {
+            signed_in: true,
+            user_name: user.user.name.clone(),
+            role_label: user.user.role.label(),
+            is_staff: may(user.user.role, Capability::Dispatch),
+            is_admin: user.user.role == Role::Admin,
+            csrf: user.csrf().to_string(),
+            flash: user.session.as_ref().and_then(|s| s.flash.clone()),
+            section,
+        }
+    }
+
+    pub fn anonymous() -> Chrome {
+        Chrome::default()
+    }
+}
+
+/// Renders a template into a response; a render failure is an app error, never a panic.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Result<Response, PageError> {
+    match page.render() {
+        Ok(html) => Ok((status, Html(html)).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "failed to render template");
+            Err(PageError(AppError::internal()))
+        }
+    }
+}
+
+pub fn ok<T: Template>(page: &T) -> Result<Response, PageError> {
+    render(StatusCode::OK, page)
+}
+
+/// Redirect after a successful form, with a confirmation to show once.
+pub async fn redirect_with_flash(
+    state: &AppState,
+    session: &crate::service::auth::Session,
+    to: &str,
+    message: &str,
+) -> Result<Response, PageError> {
+    state.services.set_flash(session, message).await?;
+    Ok(Redirect::to(to).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: String,
+    pub request_id: String,
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.services.health().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+const STYLESHEET: &str = include_str!("../../../static/app.css");
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+pub async fn not_found(req: axum::extract::Request) -> Response {
+    let (parts, _) = req.into_parts();
+    super::error::respond(&parts, AppError::not_found())
+}

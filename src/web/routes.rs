@@ -1,0 +1,74 @@
+//! The whole route table, grouped by the guard that protects each route. The guard itself is
+//! the extractor in the handler's signature (`CurrentUser`, `Staff`, `Admin`, `CsrfForm`).
+
+use super::middleware::{authenticate, request_log, same_origin, security_headers};
+use super::{AppState, api, intake, pages};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+
+pub fn router(state: AppState) -> Router {
+    // Public: sign-in pages, health, static files, intake (own credential), API description.
+    let public = Router::new()
+        .route("/login", get(pages::auth::login_page).post(pages::auth::login_submit))
+        .route("/login/{role}", get(pages::auth::login_role_page).post(pages::auth::login_role_submit))
+        .route("/logout", get(pages::auth::logout).post(pages::auth::logout))
+        .route("/healthz", get(pages::health))
+        .route("/static/app.css", get(pages::stylesheet))
+        .route("/intake/email", post(intake::email))
+        .route("/api/openapi.json", get(api::openapi::document));
+
+    // Any session, even one that must still choose its password.
+    let session = Router::new().route(
+        "/account/password",
+        get(pages::auth::password_page).post(pages::auth::password_submit),
+    );
+
+    // Signed in (CurrentUser): every role; tickets are filtered by the actor's scope.
+    // Creating by hand (POST /) and assign/reopen take `Staff`.
+    let signed_in = Router::new()
+        .route("/", get(pages::tickets::list).post(pages::tickets::create))
+        .route("/tickets/{id}", get(pages::tickets::show))
+        .route("/tickets/{id}/{action}", post(pages::tickets::act));
+
+    // Administrator only (Admin).
+    let admin = Router::new()
+        .route("/admin/technicians", get(pages::admin::technicians).post(pages::admin::technician_create))
+        .route(
+            "/admin/technicians/{id}",
+            get(pages::admin::technician_edit).post(pages::admin::technician_update),
+        )
+        .route("/admin/technicians/{id}/active", post(pages::admin::technician_active))
+        .route("/admin/credentials", get(pages::admin::credentials).post(pages::admin::credential_create))
+        .route("/admin/credentials/{id}/reset", post(pages::admin::credential_reset))
+        .route("/admin/credentials/{id}/active", post(pages::admin::credential_active))
+        .route("/admin/credentials/{id}/role", post(pages::admin::credential_role));
+
+    // JSON API (CurrentUser by bearer token or session; Staff where the action needs it).
+    let api = Router::new()
+        .route("/api/v1/tickets", get(api::tickets::list).post(api::tickets::create))
+        .route("/api/v1/tickets/{id}", get(api::tickets::show))
+        .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
+        .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))
+        .route("/api/v1/tickets/{id}/close", post(api::tickets::close))
+        .route("/api/v1/tickets/{id}/return", post(api::tickets::return_to_queue))
+        .route("/api/v1/tickets/{id}/reassign", post(api::tickets::reassign))
+        .route("/api/v1/tickets/{id}/reopen", post(api::tickets::reopen))
+        .route("/api/v1/technicians", get(api::tickets::technicians));
+
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(public)
+        .merge(session)
+        .merge(signed_in)
+        .merge(admin)
+        .merge(api)
+        .fallback(pages::not_found)
+        .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn(same_origin))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(security_headers))
+        .layer(from_fn_with_state(state.clone(), request_log))
+        .with_state(state)
+}
