@@ -33,10 +33,20 @@ impl FromStr for Secret {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "soporte", version, about = "Mesa de ayuda: correos que se vuelven incidencias")]
+#[command(
+    name = "soporte",
+    version,
+    about = "Mesa de ayuda: correos que se vuelven incidencias"
+)]
 pub struct Cli {
     /// Database URL: sqlite://FILE (created and migrated on start) or postgres://…
-    #[arg(long = "database", env = "DATABASE_URL", default_value = "sqlite://soporte.db", global = true, hide_env_values = true)]
+    #[arg(
+        long = "database",
+        env = "DATABASE_URL",
+        default_value = "sqlite://soporte.db",
+        global = true,
+        hide_env_values = true
+    )]
     pub database: Secret,
 
     #[command(subcommand)]

@@ -13,7 +13,10 @@ use std::process::ExitCode;
 /// Runs the command line. Errors are printed to stderr and become a non-zero exit code.
 pub fn run(cli: Cli) -> ExitCode {
     init_logs();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
@@ -26,11 +29,18 @@ pub fn run(cli: Cli) -> ExitCode {
             None => serve::run(&database, cli.serve).await,
             Some(Command::Serve(args)) => serve::run(&database, args).await,
             Some(Command::Migrate) => migrate::run(&database).await,
-            Some(Command::User(UserCommand::Add { email, name, role, password })) => {
-                user::add(&database, &email, &name, &role, password).await
+            Some(Command::User(UserCommand::Add {
+                email,
+                name,
+                role,
+                password,
+            })) => user::add(&database, &email, &name, &role, password).await,
+            Some(Command::User(UserCommand::Passwd { email })) => {
+                user::passwd(&database, &email).await
             }
-            Some(Command::User(UserCommand::Passwd { email })) => user::passwd(&database, &email).await,
-            Some(Command::Token(TokenCommand::Create { email })) => token::create(&database, &email).await,
+            Some(Command::Token(TokenCommand::Create { email })) => {
+                token::create(&database, &email).await
+            }
         }
     });
     match result {
@@ -45,8 +55,13 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Logs go to stderr; `RUST_LOG` filters, `SOPORTE_LOG_FORMAT=json` gives one JSON object a line.
 fn init_logs() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = if std::env::var("SOPORTE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {

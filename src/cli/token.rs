@@ -5,7 +5,10 @@ use crate::service::Settings;
 
 pub async fn create(database: &Secret, email: &str) -> Result<(), String> {
     let services = super::open(database, Settings::default()).await?;
-    let token = services.create_token(email).await.map_err(super::describe)?;
+    let token = services
+        .create_token(email)
+        .await
+        .map_err(super::describe)?;
     services.close().await;
     println!("{token}");
     Ok(())

@@ -6,7 +6,13 @@ use crate::service::Settings;
 use crate::service::accounts::{InitialPassword, ProfileInput};
 use tokio::io::AsyncBufReadExt;
 
-pub async fn add(database: &Secret, email: &str, name: &str, role: &str, password: Option<Secret>) -> Result<(), String> {
+pub async fn add(
+    database: &Secret,
+    email: &str,
+    name: &str,
+    role: &str,
+    password: Option<Secret>,
+) -> Result<(), String> {
     let role = Role::parse(role).ok_or("role must be admin, dispatcher or technician")?;
     let services = super::open(database, Settings::default()).await?;
     let initial = match password {
@@ -18,7 +24,10 @@ pub async fn add(database: &Secret, email: &str, name: &str, role: &str, passwor
         email: email.to_string(),
         ..ProfileInput::default()
     };
-    let (user, shown) = services.create_user(&input, role, initial).await.map_err(super::describe)?;
+    let (user, shown) = services
+        .create_user(&input, role, initial)
+        .await
+        .map_err(super::describe)?;
     services.close().await;
     println!("cuenta creada: {} ({})", user.email, user.role.label());
     if let Some(p) = shown {

@@ -17,8 +17,15 @@ pub enum TicketScope {
 
 pub fn ticket_scope(actor: &Actor) -> TicketScope {
     match actor {
-        Actor::User { role: Role::Admin | Role::Dispatcher, .. } => TicketScope::All,
-        Actor::User { id, role: Role::Technician, .. } => TicketScope::AssignedTo(*id),
+        Actor::User {
+            role: Role::Admin | Role::Dispatcher,
+            ..
+        } => TicketScope::All,
+        Actor::User {
+            id,
+            role: Role::Technician,
+            ..
+        } => TicketScope::AssignedTo(*id),
         Actor::System | Actor::Customer { .. } => TicketScope::All,
     }
 }
@@ -49,7 +56,11 @@ mod tests {
 
     #[test]
     fn technician_sees_only_their_tickets() {
-        let a = Actor::User { id: UserId(5), role: Role::Technician, name: "t".into() };
+        let a = Actor::User {
+            id: UserId(5),
+            role: Role::Technician,
+            name: "t".into(),
+        };
         assert_eq!(ticket_scope(&a), TicketScope::AssignedTo(UserId(5)));
         assert!(!may(Role::Technician, Capability::Dispatch));
         assert!(!may(Role::Dispatcher, Capability::ManageUsers));

@@ -20,7 +20,10 @@ pub enum DomainError {
     Conflict,
     /// A field failed validation.
     #[error("invalid field {field}: {message}")]
-    Validation { field: &'static str, message: String },
+    Validation {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl DomainError {

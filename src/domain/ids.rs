@@ -90,8 +90,14 @@ mod tests {
 
     #[test]
     fn number_parses_with_or_without_prefix() {
-        assert_eq!(TicketNumber::parse("INC-000123"), Some(TicketNumber(TicketId(123))));
-        assert_eq!(TicketNumber::parse("inc-42"), Some(TicketNumber(TicketId(42))));
+        assert_eq!(
+            TicketNumber::parse("INC-000123"),
+            Some(TicketNumber(TicketId(123)))
+        );
+        assert_eq!(
+            TicketNumber::parse("inc-42"),
+            Some(TicketNumber(TicketId(42)))
+        );
         assert_eq!(TicketNumber::parse("42"), Some(TicketNumber(TicketId(42))));
         assert_eq!(TicketNumber::parse("INC-"), None);
         assert_eq!(TicketNumber::parse("INC-0"), None);

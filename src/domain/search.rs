@@ -17,6 +17,15 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
+/// Text as the search index stores it: folded, with every non-alphanumeric character a
+/// space, so both backends split "ana@cliente.com" into the same words.
+pub fn document(text: &str) -> String {
+    fold(text)
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect()
+}
+
 /// The words of a query, folded, alphanumeric only (at most 8), each to be matched as a
 /// prefix. Punctuation never reaches the search engine's own syntax.
 pub fn terms(query: &str) -> Vec<String> {
@@ -35,6 +44,14 @@ mod tests {
     #[test]
     fn accents_and_case_fold_away() {
         assert_eq!(fold("Cámara ÑANDÚ"), "camara nandu");
+    }
+
+    #[test]
+    fn documents_split_on_punctuation() {
+        assert_eq!(
+            document("Ana@Cliente.com: ¡Cámara!"),
+            "ana cliente com   camara "
+        );
     }
 
     #[test]

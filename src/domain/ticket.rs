@@ -86,14 +86,30 @@ pub struct TicketState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Assign { to: Target },
-    Reassign { to: Target, reason: String },
-    Comment { body: String },
-    Close { resolution: String },
-    Return { reason: String },
-    Reopen { reason: String },
+    Assign {
+        to: Target,
+    },
+    Reassign {
+        to: Target,
+        reason: String,
+    },
+    Comment {
+        body: String,
+    },
+    Close {
+        resolution: String,
+    },
+    Return {
+        reason: String,
+    },
+    Reopen {
+        reason: String,
+    },
     /// The customer wrote again (e-mail); on a closed ticket it reopens it.
-    CustomerMessage { body: String, matched_by: String },
+    CustomerMessage {
+        body: String,
+        matched_by: String,
+    },
 }
 
 /// The decision: the ticket's new status and assignee, and the events that record it.
@@ -129,9 +145,7 @@ fn check_target(to: &Target) -> Result<(), DomainError> {
 }
 
 fn closed_error() -> DomainError {
-    DomainError::InvalidTransition(
-        "La incidencia está cerrada: no admite esta acción.".to_string(),
-    )
+    DomainError::InvalidTransition("La incidencia está cerrada: no admite esta acción.".to_string())
 }
 
 fn transition(from: Status, to: Status, mut data: EventData) -> EventData {
@@ -200,7 +214,10 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 ));
             }
             if reason.chars().count() > MAX_NOTE_CHARS {
-                return Err(DomainError::validation("reason", "El motivo es demasiado largo."));
+                return Err(DomainError::validation(
+                    "reason",
+                    "El motivo es demasiado largo.",
+                ));
             }
             match state.status {
                 Asignado | EnAtencion => {}
@@ -272,8 +289,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
         }
         Command::Close { resolution } => {
             let resolution = required_text("resolution", "la nota de resolución", &resolution)?;
-            let may = role == Some(Role::Admin)
-                || (role == Some(Role::Technician) && is_assignee);
+            let may = role == Some(Role::Admin) || (role == Some(Role::Technician) && is_assignee);
             if !may {
                 return Err(DomainError::Forbidden("cerrar esta incidencia"));
             }
@@ -387,7 +403,12 @@ pub struct Available {
 
 impl Available {
     pub fn any(&self) -> bool {
-        self.assign || self.reassign || self.comment || self.close || self.return_to_queue || self.reopen
+        self.assign
+            || self.reassign
+            || self.comment
+            || self.close
+            || self.return_to_queue
+            || self.reopen
     }
 }
 
@@ -401,8 +422,13 @@ pub fn available(state: &TicketState, actor: &Actor) -> Available {
     let text = || "x".to_string();
     let allowed = |command: Command| decide(state, actor, command).is_ok();
     Available {
-        assign: allowed(Command::Assign { to: someone_else.clone() }),
-        reassign: allowed(Command::Reassign { to: someone_else.clone(), reason: text() }),
+        assign: allowed(Command::Assign {
+            to: someone_else.clone(),
+        }),
+        reassign: allowed(Command::Reassign {
+            to: someone_else.clone(),
+            reason: text(),
+        }),
         comment: allowed(Command::Comment { body: text() }),
         close: allowed(Command::Close { resolution: text() }),
         return_to_queue: allowed(Command::Return { reason: text() }),
@@ -493,7 +519,11 @@ mod tests {
     fn assigning_to_a_disabled_technician_is_refused() {
         let mut t = tech(7);
         t.active = false;
-        let e = decide(&state(Status::Nuevo, None), &user(1, Role::Admin), Command::Assign { to: t });
+        let e = decide(
+            &state(Status::Nuevo, None),
+            &user(1, Role::Admin),
+            Command::Assign { to: t },
+        );
         assert!(matches!(e, Err(DomainError::Validation { .. })));
     }
 
@@ -502,14 +532,18 @@ mod tests {
         let c = decide(
             &state(Status::Asignado, Some(7)),
             &user(7, Role::Technician),
-            Command::Comment { body: "Reviso".into() },
+            Command::Comment {
+                body: "Reviso".into(),
+            },
         )
         .unwrap();
         assert_eq!(c.status, Status::EnAtencion);
         let c = decide(
             &state(Status::EnAtencion, Some(7)),
             &user(7, Role::Technician),
-            Command::Comment { body: "Sigo".into() },
+            Command::Comment {
+                body: "Sigo".into(),
+            },
         )
         .unwrap();
         assert_eq!(c.status, Status::EnAtencion);
@@ -521,7 +555,9 @@ mod tests {
         let c = decide(
             &state(Status::Asignado, Some(7)),
             &user(1, Role::Dispatcher),
-            Command::Comment { body: "Nota".into() },
+            Command::Comment {
+                body: "Nota".into(),
+            },
         )
         .unwrap();
         assert_eq!(c.status, Status::Asignado);
@@ -532,13 +568,17 @@ mod tests {
         let e = decide(
             &state(Status::EnAtencion, Some(7)),
             &user(7, Role::Technician),
-            Command::Return { reason: "  ".into() },
+            Command::Return {
+                reason: "  ".into(),
+            },
         );
         assert!(matches!(e, Err(DomainError::Validation { .. })));
         let c = decide(
             &state(Status::EnAtencion, Some(7)),
             &user(7, Role::Technician),
-            Command::Return { reason: "No es de mi área".into() },
+            Command::Return {
+                reason: "No es de mi área".into(),
+            },
         )
         .unwrap();
         assert_eq!((c.status, c.assignee), (Status::Devuelto, None));
@@ -549,13 +589,19 @@ mod tests {
         let e = decide(
             &state(Status::Asignado, Some(7)),
             &user(7, Role::Technician),
-            Command::Reassign { to: tech(8), reason: "".into() },
+            Command::Reassign {
+                to: tech(8),
+                reason: "".into(),
+            },
         );
         assert!(matches!(e, Err(DomainError::Validation { .. })));
         let c = decide(
             &state(Status::Asignado, Some(7)),
             &user(7, Role::Technician),
-            Command::Reassign { to: tech(8), reason: "Redes".into() },
+            Command::Reassign {
+                to: tech(8),
+                reason: "Redes".into(),
+            },
         )
         .unwrap();
         assert_eq!(c.assignee, Some(UserId(8)));
@@ -565,9 +611,22 @@ mod tests {
     #[test]
     fn dispatcher_may_not_close_but_admin_may() {
         let s = state(Status::Asignado, Some(7));
-        let e = decide(&s, &user(1, Role::Dispatcher), Command::Close { resolution: "x".into() });
+        let e = decide(
+            &s,
+            &user(1, Role::Dispatcher),
+            Command::Close {
+                resolution: "x".into(),
+            },
+        );
         assert!(matches!(e, Err(DomainError::Forbidden(_))));
-        let c = decide(&s, &user(2, Role::Admin), Command::Close { resolution: "Listo".into() }).unwrap();
+        let c = decide(
+            &s,
+            &user(2, Role::Admin),
+            Command::Close {
+                resolution: "Listo".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(c.status, Status::Cerrado);
         assert_eq!(c.assignee, Some(UserId(7)));
     }
@@ -577,17 +636,31 @@ mod tests {
         let s = state(Status::Cerrado, Some(7));
         for cmd in [
             Command::Comment { body: "x".into() },
-            Command::Close { resolution: "x".into() },
+            Command::Close {
+                resolution: "x".into(),
+            },
             Command::Return { reason: "x".into() },
             Command::Assign { to: tech(8) },
         ] {
             assert!(decide(&s, &user(2, Role::Admin), cmd).is_err());
         }
-        let c = decide(&s, &user(2, Role::Admin), Command::Reopen { reason: "Volvió a fallar".into() }).unwrap();
+        let c = decide(
+            &s,
+            &user(2, Role::Admin),
+            Command::Reopen {
+                reason: "Volvió a fallar".into(),
+            },
+        )
+        .unwrap();
         assert_eq!((c.status, c.assignee), (Status::Asignado, Some(UserId(7))));
         let mut gone = s.clone();
         gone.assignee_active = false;
-        let c = decide(&gone, &user(2, Role::Admin), Command::Reopen { reason: "x".into() }).unwrap();
+        let c = decide(
+            &gone,
+            &user(2, Role::Admin),
+            Command::Reopen { reason: "x".into() },
+        )
+        .unwrap();
         assert_eq!((c.status, c.assignee), (Status::Nuevo, None));
     }
 
@@ -595,8 +668,13 @@ mod tests {
     fn customer_reply_reopens_a_closed_ticket() {
         let c = decide(
             &state(Status::Cerrado, Some(7)),
-            &Actor::Customer { email: "c@d.com".into() },
-            Command::CustomerMessage { body: "Sigue fallando".into(), matched_by: "subject".into() },
+            &Actor::Customer {
+                email: "c@d.com".into(),
+            },
+            Command::CustomerMessage {
+                body: "Sigue fallando".into(),
+                matched_by: "subject".into(),
+            },
         )
         .unwrap();
         assert_eq!(c.status, Status::Asignado);
@@ -613,7 +691,13 @@ mod tests {
         let d = available(&state(Status::Nuevo, None), &user(1, Role::Dispatcher));
         assert!(d.assign && d.comment && !d.close && !d.reassign);
         let closed = available(&state(Status::Cerrado, Some(7)), &user(1, Role::Dispatcher));
-        assert_eq!(closed, Available { reopen: true, ..Available::default() });
+        assert_eq!(
+            closed,
+            Available {
+                reopen: true,
+                ..Available::default()
+            }
+        );
     }
 
     #[test]
@@ -693,7 +777,10 @@ impl NewTicket {
     pub fn parse(from: &str, subject: &str, body: &str) -> Result<NewTicket, DomainError> {
         let requester = super::user::Email::parse(from)
             .map_err(|_| {
-                DomainError::validation("from", "El remitente debe ser un correo electrónico válido.")
+                DomainError::validation(
+                    "from",
+                    "El remitente debe ser un correo electrónico válido.",
+                )
             })?
             .to_string();
         let subject = subject.trim();
@@ -706,7 +793,10 @@ impl NewTicket {
                 format!("El asunto no puede tener más de {MAX_SUBJECT_CHARS} caracteres."),
             ));
         }
-        let subject: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let subject: String = subject
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         if body.len() > MAX_BODY_BYTES {
             return Err(DomainError::validation(
                 "body",

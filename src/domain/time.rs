@@ -21,7 +21,9 @@ pub fn now() -> i64 {
 }
 
 fn zoned(ts: i64) -> Option<Zoned> {
-    Timestamp::from_second(ts).ok().map(|t| t.to_zoned(lima().clone()))
+    Timestamp::from_second(ts)
+        .ok()
+        .map(|t| t.to_zoned(lima().clone()))
 }
 
 /// `dd/mm/aaaa HH:MM` in Lima.
@@ -112,7 +114,10 @@ mod tests {
     #[test]
     fn three_utc_is_ten_pm_the_previous_day_in_lima() {
         // 2026-03-15T03:00:00Z
-        let ts = "2026-03-15T03:00:00Z".parse::<Timestamp>().unwrap().as_second();
+        let ts = "2026-03-15T03:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second();
         assert_eq!(format_lima(ts), "14/03/2026 22:00");
         assert_eq!(lima_date(ts), Some(jiff::civil::date(2026, 3, 14)));
     }
@@ -120,13 +125,25 @@ mod tests {
     #[test]
     fn lima_day_starts_at_five_utc() {
         let start = lima_day_start(jiff::civil::date(2026, 1, 2));
-        assert_eq!(start, "2026-01-02T05:00:00Z".parse::<Timestamp>().unwrap().as_second());
+        assert_eq!(
+            start,
+            "2026-01-02T05:00:00Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_second()
+        );
     }
 
     #[test]
     fn dates_parse_in_both_forms() {
-        assert_eq!(parse_date("2026-11-28"), Some(jiff::civil::date(2026, 11, 28)));
-        assert_eq!(parse_date("28/11/2026"), Some(jiff::civil::date(2026, 11, 28)));
+        assert_eq!(
+            parse_date("2026-11-28"),
+            Some(jiff::civil::date(2026, 11, 28))
+        );
+        assert_eq!(
+            parse_date("28/11/2026"),
+            Some(jiff::civil::date(2026, 11, 28))
+        );
         assert_eq!(parse_date("31/02/2026"), None);
         assert_eq!(parse_date("ayer"), None);
     }

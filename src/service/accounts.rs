@@ -6,7 +6,9 @@ use crate::domain::DomainError;
 use crate::domain::ids::UserId;
 use crate::domain::ticket::{Command, decide};
 use crate::domain::time::now;
-use crate::domain::user::{Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short};
+use crate::domain::user::{
+    Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short,
+};
 use crate::storage::{Tx, sessions, tickets, users};
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@miempresa.com";
@@ -64,8 +66,13 @@ impl Services {
         if users::count_active_admins(&mut tx).await? > 0 {
             return Ok(false);
         }
-        if users::find_with_hash(&mut tx, DEFAULT_ADMIN_EMAIL).await?.is_some() {
-            tracing::warn!("no active administrator, and {DEFAULT_ADMIN_EMAIL} exists with another role or disabled");
+        if users::find_with_hash(&mut tx, DEFAULT_ADMIN_EMAIL)
+            .await?
+            .is_some()
+        {
+            tracing::warn!(
+                "no active administrator, and {DEFAULT_ADMIN_EMAIL} exists with another role or disabled"
+            );
             return Ok(false);
         }
         let hash = hash_password(DEFAULT_ADMIN_PASSWORD).await?;
@@ -126,7 +133,9 @@ impl Services {
         )
         .await
         .map_err(duplicate_email)?;
-        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
         Ok((user, shown))
     }
@@ -148,7 +157,9 @@ impl Services {
 
     pub async fn user(&self, id: UserId) -> Result<User> {
         let mut conn = self.store.read().await?;
-        Ok(users::find(&mut conn, id).await?.ok_or(DomainError::NotFound)?)
+        Ok(users::find(&mut conn, id)
+            .await?
+            .ok_or(DomainError::NotFound)?)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<User> {
@@ -176,7 +187,9 @@ impl Services {
         if !found {
             return Err(DomainError::NotFound.into());
         }
-        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
         Ok(user)
     }
@@ -185,21 +198,33 @@ impl Services {
     /// technician's open tickets back in the dispatch queue, with a timeline event each.
     pub async fn set_active(&self, by: &User, id: UserId, active: bool) -> Result<User> {
         let mut tx = self.store.begin_write().await?;
-        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         if !active {
             if user.id == by.id {
-                return Err(DomainError::validation("user", "No puede deshabilitar su propia cuenta.").into());
+                return Err(DomainError::validation(
+                    "user",
+                    "No puede deshabilitar su propia cuenta.",
+                )
+                .into());
             }
-            if user.role == Role::Admin && user.active && users::count_active_admins(&mut tx).await? <= 1 {
+            if user.role == Role::Admin
+                && user.active
+                && users::count_active_admins(&mut tx).await? <= 1
+            {
                 return Err(last_admin().into());
             }
         }
         users::set_active(&mut tx, id, active).await?;
         if !active {
             sessions::delete_for_user(&mut tx, id).await?;
-            self.requeue_open_tickets(&mut tx, id, "Técnico deshabilitado").await?;
+            self.requeue_open_tickets(&mut tx, id, "Técnico deshabilitado")
+                .await?;
         }
-        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
         Ok(user)
     }
@@ -207,24 +232,37 @@ impl Services {
     /// Changes an account's role; the last active administrator keeps theirs.
     pub async fn set_role(&self, id: UserId, role: Role) -> Result<User> {
         let mut tx = self.store.begin_write().await?;
-        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
-        if user.role == Role::Admin && role != Role::Admin && user.active && users::count_active_admins(&mut tx).await? <= 1 {
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if user.role == Role::Admin
+            && role != Role::Admin
+            && user.active
+            && users::count_active_admins(&mut tx).await? <= 1
+        {
             return Err(last_admin().into());
         }
         users::set_role(&mut tx, id, role).await?;
         if user.role == Role::Technician && role != Role::Technician {
-            self.requeue_open_tickets(&mut tx, id, "El usuario dejó de ser técnico").await?;
+            self.requeue_open_tickets(&mut tx, id, "El usuario dejó de ser técnico")
+                .await?;
         }
         // A new role means new rights: sign in again.
         sessions::delete_for_user(&mut tx, id).await?;
-        let user = users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
         Ok(user)
     }
 
     /// Sets a new password chosen by an administrator (typed, or generated and returned to
     /// show once); the user must change it at the next sign-in and their sessions end.
-    pub async fn reset_password(&self, id: UserId, typed: Option<String>) -> Result<Option<String>> {
+    pub async fn reset_password(
+        &self,
+        id: UserId,
+        typed: Option<String>,
+    ) -> Result<Option<String>> {
         let (plain, shown) = match typed.filter(|p| !p.is_empty()) {
             Some(p) => {
                 check_new_password(&p, None)?;
@@ -237,7 +275,9 @@ impl Services {
         };
         let hash = hash_password(&plain).await?;
         let mut tx = self.store.begin_write().await?;
-        users::find(&mut tx, id).await?.ok_or(DomainError::NotFound)?;
+        users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         users::set_password(&mut tx, id, &hash, true).await?;
         sessions::delete_for_user(&mut tx, id).await?;
         tx.commit().await?;
@@ -267,9 +307,16 @@ impl Services {
                     reason: reason.to_string(),
                 },
             )?;
-            if tickets::apply(tx, self.store.backend(), &ticket, &change, &Actor::System, at)
-                .await?
-                .is_none()
+            if tickets::apply(
+                tx,
+                self.store.backend(),
+                &ticket,
+                &change,
+                &Actor::System,
+                at,
+            )
+            .await?
+            .is_none()
             {
                 return Err(DomainError::Conflict.into());
             }
@@ -289,7 +336,8 @@ fn last_admin() -> DomainError {
 fn generate_password() -> Result<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut buf = [0u8; 16];
-    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("failed to get random bytes: {e}")))?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| Error::Internal(format!("failed to get random bytes: {e}")))?;
     Ok(buf
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)

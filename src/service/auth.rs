@@ -5,8 +5,8 @@ use crate::domain::DomainError;
 use crate::domain::time::now;
 use crate::domain::user::{Email, Role, User};
 use crate::storage::{sessions, throttle, tokens, users};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Failures within the window that lock an account or an address.
 pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
@@ -29,8 +29,10 @@ pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_string();
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| Error::Internal(format!("failed to get salt: {e}")))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("failed to encode salt: {e}")))?;
+        getrandom::fill(&mut salt)
+            .map_err(|e| Error::Internal(format!("failed to get salt: {e}")))?;
+        let salt = SaltString::encode_b64(&salt)
+            .map_err(|e| Error::Internal(format!("failed to encode salt: {e}")))?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -44,7 +46,11 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_string(), hash.to_string());
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -93,10 +99,14 @@ impl Services {
             let mut tx = self.store.begin_write().await?;
             throttle::record_failure(&mut tx, &email, client_ip, t).await?;
             let since = t - THROTTLE_WINDOW_SECS;
-            if throttle::failures_for_email(&mut tx, &email, since).await? >= MAX_FAILURES_PER_ACCOUNT {
+            if throttle::failures_for_email(&mut tx, &email, since).await?
+                >= MAX_FAILURES_PER_ACCOUNT
+            {
                 throttle::lock(&mut tx, &email_key, t + LOCK_SECS).await?;
             }
-            if throttle::failures_for_ip(&mut tx, client_ip, since).await? >= MAX_FAILURES_PER_ADDRESS {
+            if throttle::failures_for_ip(&mut tx, client_ip, since).await?
+                >= MAX_FAILURES_PER_ADDRESS
+            {
                 throttle::lock(&mut tx, &ip_key, t + LOCK_SECS).await?;
             }
             tx.commit().await?;
@@ -113,7 +123,13 @@ impl Services {
         sessions::insert(&mut tx, &sha256_hex(&token), user.id, &csrf, t).await?;
         users::record_login(&mut tx, user.id, t).await?;
         tx.commit().await?;
-        Ok((token, User { last_login_at: Some(t), ..user }))
+        Ok((
+            token,
+            User {
+                last_login_at: Some(t),
+                ..user
+            },
+        ))
     }
 
     /// The session behind a cookie token, if it exists, its user is active, and it has not
@@ -167,14 +183,23 @@ impl Services {
 
     /// The signed-in user chooses a new password (required after a reset or on first use).
     /// Other sessions of the same user end.
-    pub async fn change_own_password(&self, session: &Session, current: &str, new: &str) -> Result<()> {
+    pub async fn change_own_password(
+        &self,
+        session: &Session,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
         let mut conn = self.store.read().await?;
         let hash = users::password_hash(&mut conn, session.user.id)
             .await?
             .ok_or(DomainError::NotFound)?;
         drop(conn);
         if !verify_password(current, &hash).await {
-            return Err(DomainError::validation("current_password", "La contraseña actual no es correcta.").into());
+            return Err(DomainError::validation(
+                "current_password",
+                "La contraseña actual no es correcta.",
+            )
+            .into());
         }
         crate::domain::user::check_new_password(new, Some(current))?;
         let new_hash = hash_password(new).await?;

@@ -22,16 +22,24 @@ impl Services {
         let actor = Actor::Customer {
             email: new.requester.clone(),
         };
-        let key = key.map(str::trim).filter(|k| !k.is_empty()).map(|k| k.chars().take(500).collect::<String>());
+        let key = key
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| k.chars().take(500).collect::<String>());
         for attempt in 0..2 {
             let mut tx = self.store.begin_write().await?;
             if let Some(k) = &key {
                 if let Some(id) = tickets::find_intake_key(&mut tx, k).await? {
-                    let status = tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
-                        .await?
-                        .map(|t| t.status)
-                        .unwrap_or(Status::Nuevo);
-                    return Ok(Received { id, status, created: false });
+                    let status =
+                        tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
+                            .await?
+                            .map(|t| t.status)
+                            .unwrap_or(Status::Nuevo);
+                    return Ok(Received {
+                        id,
+                        status,
+                        created: false,
+                    });
                 }
             }
             let id = tickets::insert(&mut tx, self.store.backend(), new, &actor, now()).await?;
@@ -50,6 +58,8 @@ impl Services {
                 created: true,
             });
         }
-        Err(super::Error::Internal("failed to settle a repeated delivery".to_string()))
+        Err(super::Error::Internal(
+            "failed to settle a repeated delivery".to_string(),
+        ))
     }
 }

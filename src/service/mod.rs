@@ -7,7 +7,7 @@ pub mod intake;
 pub mod tickets;
 
 use crate::domain::DomainError;
-use crate::storage::{Store, StorageError};
+use crate::storage::{StorageError, Store};
 use thiserror::Error;
 
 /// What a use case can answer besides success.
@@ -84,16 +84,19 @@ impl Services {
 /// Random bytes as lower-case hex.
 pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| Error::Internal(format!("failed to get random bytes: {e}")))?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| Error::Internal(format!("failed to get random bytes: {e}")))?;
     Ok(hex(&buf))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 pub(crate) fn sha256_hex(text: &str) -> String {

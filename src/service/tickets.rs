@@ -59,10 +59,22 @@ impl Services {
     }
 
     /// A page of the tickets the actor may see, newest first.
-    pub async fn list_tickets(&self, actor: &Actor, filter: &TicketFilter, limit: i64) -> Result<Page> {
+    pub async fn list_tickets(
+        &self,
+        actor: &Actor,
+        filter: &TicketFilter,
+        limit: i64,
+    ) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let mut conn = self.store.read().await?;
-        let mut items = tickets::list(&mut conn, self.store.backend(), ticket_scope(actor), filter, limit + 1).await?;
+        let mut items = tickets::list(
+            &mut conn,
+            self.store.backend(),
+            ticket_scope(actor),
+            filter,
+            limit + 1,
+        )
+        .await?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|t| (t.created_at, t.id.0))
@@ -90,9 +102,16 @@ impl Services {
         }
         let command = resolve(&mut tx, action).await?;
         let change = decide(&ticket.state(), actor, command)?;
-        tickets::apply(&mut tx, self.store.backend(), &ticket, &change, actor, now())
-            .await?
-            .ok_or(DomainError::Conflict)?;
+        tickets::apply(
+            &mut tx,
+            self.store.backend(),
+            &ticket,
+            &change,
+            actor,
+            now(),
+        )
+        .await?
+        .ok_or(DomainError::Conflict)?;
         // The actor may no longer see it (a technician who passed it on): read it unscoped.
         let updated = tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
             .await?
@@ -105,9 +124,9 @@ impl Services {
 /// Looks up the technician an action names, so the domain can judge them.
 async fn resolve(tx: &mut Tx, action: Action) -> Result<Command> {
     async fn target(tx: &mut Tx, id: UserId) -> Result<Target> {
-        let user = users::find(tx, id).await?.ok_or_else(|| {
-            DomainError::validation("technician_id", "Elija un técnico activo.")
-        })?;
+        let user = users::find(tx, id)
+            .await?
+            .ok_or_else(|| DomainError::validation("technician_id", "Elija un técnico activo."))?;
         Ok(Target {
             id: user.id,
             name: user.name,

@@ -13,7 +13,13 @@ pub struct SessionRecord {
     pub flash: Option<String>,
 }
 
-pub async fn insert(conn: &mut Conn, id_hash: &str, user: UserId, csrf: &str, now: i64) -> Result<()> {
+pub async fn insert(
+    conn: &mut Conn,
+    id_hash: &str,
+    user: UserId,
+    csrf: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)",
     )

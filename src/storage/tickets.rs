@@ -5,7 +5,7 @@
 use super::{Backend, Conn, Result, StorageError};
 use crate::domain::access::TicketScope;
 use crate::domain::ids::{TicketId, UserId};
-use crate::domain::search::fold;
+use crate::domain::search::document;
 use crate::domain::ticket::{Change, NewTicket, Status, Ticket, TicketFilter};
 use crate::domain::timeline::{Event, EventData, EventKind, NewEvent};
 use crate::domain::user::{Actor, Role};
@@ -22,7 +22,8 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let status: String = row.try_get("status")?;
     Ok(Ticket {
         id: TicketId(row.try_get("id")?),
-        status: Status::parse(&status).ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
+        status: Status::parse(&status)
+            .ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
         version: row.try_get("version")?,
         subject: row.try_get("subject")?,
         body: row.try_get("body")?,
@@ -112,7 +113,7 @@ pub async fn insert(
         },
     )
     .await?;
-    let doc = fold(&format!("{} {} {}", new.subject, new.body, new.requester));
+    let doc = document(&format!("{} {} {}", new.subject, new.body, new.requester));
     match backend {
         Backend::Sqlite => {
             sqlx::query("INSERT INTO ticket_search (rowid, doc) VALUES ($1, $2)")
@@ -122,18 +123,27 @@ pub async fn insert(
                 .await?;
         }
         Backend::Postgres => {
-            sqlx::query("INSERT INTO ticket_search (ticket_id, doc) VALUES ($1, to_tsvector('simple', $2))")
-                .bind(id.0)
-                .bind(doc)
-                .execute(conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO ticket_search (ticket_id, doc) VALUES ($1, to_tsvector('simple', $2))",
+            )
+            .bind(id.0)
+            .bind(doc)
+            .execute(conn)
+            .await?;
         }
     }
     Ok(id)
 }
 
-async fn append_event(conn: &mut Conn, ticket: TicketId, actor: &Actor, at: i64, event: &NewEvent) -> Result<()> {
-    let data = serde_json::to_string(&event.data).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+async fn append_event(
+    conn: &mut Conn,
+    ticket: TicketId,
+    actor: &Actor,
+    at: i64,
+    event: &NewEvent,
+) -> Result<()> {
+    let data =
+        serde_json::to_string(&event.data).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO ticket_events (ticket_id, at, actor_id, actor, kind, data) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -148,15 +158,24 @@ async fn append_event(conn: &mut Conn, ticket: TicketId, actor: &Actor, at: i64,
     Ok(())
 }
 
-async fn append_search(conn: &mut Conn, backend: Backend, ticket: TicketId, text: &str) -> Result<()> {
-    let doc = fold(text);
+async fn append_search(
+    conn: &mut Conn,
+    backend: Backend,
+    ticket: TicketId,
+    text: &str,
+) -> Result<()> {
+    let doc = document(text);
     let sql = match backend {
         Backend::Sqlite => "UPDATE ticket_search SET doc = doc || ' ' || $1 WHERE rowid = $2",
         Backend::Postgres => {
             "UPDATE ticket_search SET doc = doc || to_tsvector('simple', $1) WHERE ticket_id = $2"
         }
     };
-    sqlx::query(sql).bind(doc).bind(ticket.0).execute(conn).await?;
+    sqlx::query(sql)
+        .bind(doc)
+        .bind(ticket.0)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -238,7 +257,11 @@ pub async fn apply(
     }
     for event in &change.events {
         append_event(conn, ticket.id, actor, at, event).await?;
-        let searchable = event.data.body.as_deref().or(event.data.resolution.as_deref());
+        let searchable = event
+            .data
+            .body
+            .as_deref()
+            .or(event.data.resolution.as_deref());
         if let Some(text) = searchable {
             append_search(conn, backend, ticket.id, text).await?;
         }
@@ -259,11 +282,13 @@ pub async fn events(conn: &mut Conn, id: TicketId) -> Result<Vec<Event>> {
             let data: String = row.try_get("data")?;
             Ok(Event {
                 id: row.try_get("id")?,
-                kind: EventKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("event kind {kind}")))?,
+                kind: EventKind::parse(&kind)
+                    .ok_or_else(|| StorageError::Corrupt(format!("event kind {kind}")))?,
                 actor_id: row.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
                 actor: row.try_get("actor")?,
                 at: row.try_get("at")?,
-                data: serde_json::from_str(&data).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
             })
         })
         .collect()
@@ -339,14 +364,21 @@ pub async fn list(
 }
 
 pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<TicketId>> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM intake_keys WHERE key = $1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await?
-        .map(TicketId))
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM intake_keys WHERE key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?
+            .map(TicketId),
+    )
 }
 
-pub async fn insert_intake_key(conn: &mut Conn, key: &str, ticket: TicketId, at: i64) -> Result<()> {
+pub async fn insert_intake_key(
+    conn: &mut Conn,
+    key: &str,
+    ticket: TicketId,
+    at: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO intake_keys (key, ticket_id, created_at) VALUES ($1, $2, $3)")
         .bind(key)
         .bind(ticket.0)
@@ -358,7 +390,9 @@ pub async fn insert_intake_key(conn: &mut Conn, key: &str, ticket: TicketId, at:
 
 /// Open tickets a technician is working on now (to hand back when they are disabled).
 pub async fn open_assigned_to(conn: &mut Conn, user: UserId) -> Result<Vec<Ticket>> {
-    let sql = format!("{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion') ORDER BY t.id");
+    let sql = format!(
+        "{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion') ORDER BY t.id"
+    );
     let rows = sqlx::query(&sql).bind(user.0).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
 }

@@ -6,7 +6,8 @@ use crate::domain::user::{Role, User};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-const COLUMNS: &str = "id, email, name, role, must_change_password, active, phone, area, last_login_at, created_at";
+const COLUMNS: &str =
+    "id, email, name, role, must_change_password, active, phone, area, last_login_at, created_at";
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -55,20 +56,14 @@ pub async fn insert(conn: &mut Conn, new: &NewUser<'_>) -> Result<UserId> {
 
 pub async fn find(conn: &mut Conn, id: UserId) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    let row = sqlx::query(&sql)
-        .bind(id.0)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(&sql).bind(id.0).fetch_optional(conn).await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
 /// The user and their password hash, for signing in.
 pub async fn find_with_hash(conn: &mut Conn, email: &str) -> Result<Option<(User, String)>> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = $1");
-    let row = sqlx::query(&sql)
-    .bind(email)
-    .fetch_optional(conn)
-    .await?;
+    let row = sqlx::query(&sql).bind(email).fetch_optional(conn).await?;
     match row {
         Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
         None => Ok(None),
@@ -76,10 +71,12 @@ pub async fn find_with_hash(conn: &mut Conn, email: &str) -> Result<Option<(User
 }
 
 pub async fn password_hash(conn: &mut Conn, id: UserId) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Everyone, or everyone of one role, by name.
@@ -110,14 +107,15 @@ pub async fn update_profile(
     phone: Option<&str>,
     area: Option<&str>,
 ) -> Result<bool> {
-    let done = sqlx::query("UPDATE users SET email = $1, name = $2, phone = $3, area = $4 WHERE id = $5")
-        .bind(email)
-        .bind(name)
-        .bind(phone)
-        .bind(area)
-        .bind(id.0)
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE users SET email = $1, name = $2, phone = $3, area = $4 WHERE id = $5")
+            .bind(email)
+            .bind(name)
+            .bind(phone)
+            .bind(area)
+            .bind(id.0)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -130,7 +128,12 @@ pub async fn set_role(conn: &mut Conn, id: UserId, role: Role) -> Result<()> {
     Ok(())
 }
 
-pub async fn set_password(conn: &mut Conn, id: UserId, hash: &str, must_change: bool) -> Result<()> {
+pub async fn set_password(
+    conn: &mut Conn,
+    id: UserId,
+    hash: &str,
+    must_change: bool,
+) -> Result<()> {
     sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
         .bind(hash)
         .bind(flag(must_change))

@@ -89,7 +89,9 @@ impl From<service::Error> for AppError {
                 let status = match &d {
                     DomainError::NotFound => StatusCode::NOT_FOUND,
                     DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
-                    DomainError::InvalidTransition(_) | DomainError::Conflict => StatusCode::CONFLICT,
+                    DomainError::InvalidTransition(_) | DomainError::Conflict => {
+                        StatusCode::CONFLICT
+                    }
                     DomainError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 let field = match &d {
@@ -232,8 +234,14 @@ mod tests {
 
     #[test]
     fn domain_errors_map_to_statuses() {
-        assert_eq!(AppError::from(DomainError::Conflict).status, StatusCode::CONFLICT);
-        assert_eq!(AppError::from(DomainError::NotFound).status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            AppError::from(DomainError::Conflict).status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            AppError::from(DomainError::NotFound).status,
+            StatusCode::NOT_FOUND
+        );
         assert_eq!(
             AppError::from(DomainError::validation("x", "y")).status,
             StatusCode::UNPROCESSABLE_ENTITY

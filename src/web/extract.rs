@@ -70,7 +70,10 @@ impl CurrentUser {
         self.user.actor()
     }
     pub fn csrf(&self) -> &str {
-        self.session.as_ref().map(|s| s.csrf_token.as_str()).unwrap_or("")
+        self.session
+            .as_ref()
+            .map(|s| s.csrf_token.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -84,13 +87,20 @@ impl IntoResponse for Refusal {
 }
 
 fn auth_of(parts: &Parts) -> Auth {
-    parts.extensions.get::<Auth>().cloned().unwrap_or(Auth::Anonymous)
+    parts
+        .extensions
+        .get::<Auth>()
+        .cloned()
+        .unwrap_or(Auth::Anonymous)
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let json = super::error::wants_json(parts);
         match auth_of(parts) {
             Auth::Session(session) => {
@@ -108,9 +118,15 @@ impl FromRequestParts<AppState> for CurrentUser {
             }
             Auth::Token(user) => {
                 if user.must_change_password {
-                    return Err(Refusal(respond(parts, crate::service::Error::PasswordChangeRequired.into())));
+                    return Err(Refusal(respond(
+                        parts,
+                        crate::service::Error::PasswordChangeRequired.into(),
+                    )));
                 }
-                Ok(CurrentUser { user, session: None })
+                Ok(CurrentUser {
+                    user,
+                    session: None,
+                })
             }
             Auth::Anonymous => Err(Refusal(if json {
                 respond(parts, AppError::unauthorized())
@@ -128,7 +144,10 @@ pub struct AnySession(pub Session);
 impl FromRequestParts<AppState> for AnySession {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match auth_of(parts) {
             Auth::Session(s) => Ok(AnySession(s)),
             _ => Err(Refusal(Redirect::to("/login").into_response())),
@@ -143,7 +162,10 @@ pub struct Staff(pub CurrentUser);
 impl FromRequestParts<AppState> for Staff {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         if may(user.user.role, Capability::Dispatch) {
             Ok(Staff(user))
@@ -163,7 +185,10 @@ pub struct Admin(pub CurrentUser);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         if may(user.user.role, Capability::ManageUsers) {
             Ok(Admin(user))
@@ -191,11 +216,26 @@ impl ClientAddr {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
         let Some(peer) = peer else {
-            return ClientAddr { ip: None, loopback: false };
+            return ClientAddr {
+                ip: None,
+                loopback: false,
+            };
         };
         if trusted.contains(&peer) {
             if let Some(ip) = forwarded_for(&parts.headers, trusted) {
-                return ClientAddr { ip: Some(ip), loopback: false };
+                return ClientAddr {
+                    ip: Some(ip),
+                    loopback: false,
+                };
+            }
+            let forwarded = parts.headers.contains_key("x-forwarded-for")
+                || parts.headers.contains_key("forwarded");
+            if forwarded {
+                // Forwarded, but only through our own proxies: still never loopback.
+                return ClientAddr {
+                    ip: Some(peer),
+                    loopback: false,
+                };
             }
         }
         ClientAddr {
@@ -205,23 +245,48 @@ impl ClientAddr {
     }
 
     pub fn label(&self) -> String {
-        self.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "desconocida".to_string())
+        self.ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "desconocida".to_string())
     }
 }
 
 /// The right-most address in the forwarding chain that is not one of our proxies.
 fn forwarded_for(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
     let mut chain: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
-        chain.extend(value.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+    for value in headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
+        chain.extend(
+            value
+                .split(',')
+                .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
+        );
     }
     if chain.is_empty() {
-        for value in headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()) {
+        for value in headers
+            .get_all("forwarded")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
             for part in value.split([',', ';']) {
-                if let Some(v) = part.trim().strip_prefix("for=").or_else(|| part.trim().strip_prefix("For=")) {
+                if let Some(v) = part
+                    .trim()
+                    .strip_prefix("for=")
+                    .or_else(|| part.trim().strip_prefix("For="))
+                {
                     let v = v.trim_matches('"');
-                    let v = v.strip_prefix('[').map(|s| s.split(']').next().unwrap_or(s)).unwrap_or(v);
-                    let v = if v.matches(':').count() == 1 { v.split(':').next().unwrap_or(v) } else { v };
+                    let v = v
+                        .strip_prefix('[')
+                        .map(|s| s.split(']').next().unwrap_or(s))
+                        .unwrap_or(v);
+                    let v = if v.matches(':').count() == 1 {
+                        v.split(':').next().unwrap_or(v)
+                    } else {
+                        v
+                    };
                     if let Ok(ip) = v.parse() {
                         chain.push(ip);
                     }
@@ -235,7 +300,10 @@ fn forwarded_for(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Option<
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr::resolve(parts, &state.config.trusted_proxies))
     }
 }
@@ -257,7 +325,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, bytes) = body_bytes(req, state).await?;
-        parse_json(&bytes).map(ApiJson).map_err(|e| respond(&parts, e))
+        parse_json(&bytes)
+            .map(ApiJson)
+            .map_err(|e| respond(&parts, e))
     }
 }
 
@@ -269,11 +339,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             Category::Data => {
                 let text = e.to_string();
                 let message = match text.split('`').nth(1) {
-                    Some(field) if text.starts_with("missing field") => format!("Falta el campo «{field}»."),
-                    Some(field) if text.starts_with("unknown field") => format!("El campo «{field}» no se reconoce."),
+                    Some(field) if text.starts_with("missing field") => {
+                        format!("Falta el campo «{field}».")
+                    }
+                    Some(field) if text.starts_with("unknown field") => {
+                        format!("El campo «{field}» no se reconoce.")
+                    }
                     _ => "Un campo tiene un tipo o valor incorrecto.".to_string(),
                 };
-                AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+                AppError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    message,
+                )
             }
             _ => AppError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -304,13 +382,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let Auth::Session(session) = auth_of(&parts) else {
             return Err(Redirect::to("/login").into_response());
         };
-        let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto.")))?;
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            respond(
+                &parts,
+                AppError::bad_request("El formulario llegó incompleto."),
+            )
+        })?;
         if !tokens_match(&field.csrf_token, &session.csrf_token) {
             return Err(respond(&parts, AppError::csrf()));
         }
-        let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto o con datos no válidos.")))?;
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            respond(
+                &parts,
+                AppError::bad_request("El formulario llegó incompleto o con datos no válidos."),
+            )
+        })?;
         Ok(CsrfForm { session, form })
     }
 }
@@ -324,23 +410,46 @@ impl<T: DeserializeOwned> FromRequest<AppState> for LoginForm<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, bytes) = body_bytes(req, state).await?;
-        let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto.")))?;
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            respond(
+                &parts,
+                AppError::bad_request("El formulario llegó incompleto."),
+            )
+        })?;
         let expected = cookie(&parts.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
         if expected.is_empty() || !tokens_match(&field.csrf_token, &expected) {
             return Err(respond(&parts, AppError::csrf()));
         }
         serde_urlencoded::from_bytes(&bytes)
             .map(LoginForm)
-            .map_err(|_| respond(&parts, AppError::bad_request("El formulario llegó incompleto.")))
+            .map_err(|_| {
+                respond(
+                    &parts,
+                    AppError::bad_request("El formulario llegó incompleto."),
+                )
+            })
     }
 }
 
 pub fn tokens_match(given: &str, expected: &str) -> bool {
-    !expected.is_empty() && given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    !expected.is_empty()
+        && given.len() == expected.len()
+        && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Whether the role is staff (for templates and handlers that show more to staff).
 pub fn is_staff(role: Role) -> bool {
     may(role, Capability::Dispatch)
+}
+
+/// The raw body, with an oversized one refused as 413 in the request's format.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (_, bytes) = body_bytes(req, state).await?;
+        Ok(RawBody(bytes))
+    }
 }

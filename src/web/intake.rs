@@ -3,9 +3,8 @@
 
 use super::AppState;
 use super::error::{ApiError, AppError};
-use super::extract::{ClientAddr, bearer, parse_json, tokens_match};
+use super::extract::{ClientAddr, RawBody, bearer, parse_json, tokens_match};
 use crate::domain::ticket::NewTicket;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +20,11 @@ pub struct IntakeJson {
     message_id: Option<String>,
 }
 
-fn check_caller(state: &AppState, headers: &HeaderMap, client: &ClientAddr) -> Result<(), AppError> {
+fn check_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &ClientAddr,
+) -> Result<(), AppError> {
     match &state.config.intake_token {
         Some(token) => match bearer(headers) {
             Some(given) if tokens_match(given, token.expose()) => Ok(()),
@@ -44,7 +47,7 @@ pub async fn email(
     State(state): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     check_caller(&state, &headers, &client)?;
     let content_type = headers
@@ -77,11 +80,17 @@ pub async fn email(
         }
     };
     let received = state.services.receive(&new, key.as_deref()).await?;
-    let status = if received.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if received.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let number = crate::domain::ids::TicketNumber(received.id).to_string();
     Ok((
         status,
-        axum::Json(json!({"id": received.id.0, "number": number, "status": received.status.as_str()})),
+        axum::Json(
+            json!({"id": received.id.0, "number": number, "status": received.status.as_str()}),
+        ),
     )
         .into_response())
 }

@@ -41,9 +41,15 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
              object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -54,7 +60,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     // Intake has its own credential; static files and health need none.
-    let auth = if path.starts_with("/intake/") || path.starts_with("/static/") || path == "/healthz" {
+    let auth = if path.starts_with("/intake/") || path.starts_with("/static/") || path == "/healthz"
+    {
         Auth::Anonymous
     } else if let Some(token) = bearer(req.headers()) {
         match state.services.token_user(token).await {
@@ -92,7 +99,10 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v == "cross-site");
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let origin_mismatch = match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+        let origin_mismatch = match (
+            headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+            host,
+        ) {
             (Some("null"), _) => true,
             (Some(origin), Some(host)) => {
                 let origin_host = origin.split("://").nth(1).unwrap_or(origin);

@@ -59,10 +59,14 @@ impl Server {
     }
 
     /// Serves until `signal` completes, then lets in-flight requests finish.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(signal)
         .await

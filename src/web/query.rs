@@ -46,19 +46,29 @@ impl ListQuery {
         let mut filter = TicketFilter::default();
         let status = self.status.trim();
         if !status.is_empty() {
-            filter.status = Some(Status::parse(status).ok_or_else(|| invalid("El estado no es válido."))?);
+            filter.status =
+                Some(Status::parse(status).ok_or_else(|| invalid("El estado no es válido."))?);
         }
         let tech = self.technician.trim();
         if !tech.is_empty() {
-            filter.technician = Some(UserId(tech.parse().map_err(|_| invalid("El técnico no es válido."))?));
+            filter.technician = Some(UserId(
+                tech.parse()
+                    .map_err(|_| invalid("El técnico no es válido."))?,
+            ));
         }
         let from = match self.from.trim() {
             "" => None,
-            s => Some(parse_date(s).ok_or_else(|| invalid("La fecha «desde» no es válida (aaaa-mm-dd)."))?),
+            s => Some(
+                parse_date(s)
+                    .ok_or_else(|| invalid("La fecha «desde» no es válida (aaaa-mm-dd)."))?,
+            ),
         };
         let to = match self.to.trim() {
             "" => None,
-            s => Some(parse_date(s).ok_or_else(|| invalid("La fecha «hasta» no es válida (aaaa-mm-dd)."))?),
+            s => Some(
+                parse_date(s)
+                    .ok_or_else(|| invalid("La fecha «hasta» no es válida (aaaa-mm-dd)."))?,
+            ),
         };
         (filter.from, filter.to) = lima_range(from, to);
         let q = self.q.trim();
@@ -74,7 +84,8 @@ impl ListQuery {
         }
         let cursor = self.cursor.trim();
         if !cursor.is_empty() {
-            filter.after = Some(decode_cursor(cursor).ok_or_else(|| invalid("El cursor no es válido."))?);
+            filter.after =
+                Some(decode_cursor(cursor).ok_or_else(|| invalid("El cursor no es válido."))?);
         }
         Ok(filter)
     }
@@ -86,13 +97,19 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        assert_eq!(decode_cursor(&encode_cursor((1_700_000_000, 42))), Some((1_700_000_000, 42)));
+        assert_eq!(
+            decode_cursor(&encode_cursor((1_700_000_000, 42))),
+            Some((1_700_000_000, 42))
+        );
         assert_eq!(decode_cursor("x.y"), None);
     }
 
     #[test]
     fn a_ticket_number_is_searched_as_a_number() {
-        let q = ListQuery { q: "INC-000012".into(), ..Default::default() };
+        let q = ListQuery {
+            q: "INC-000012".into(),
+            ..Default::default()
+        };
         let f = q.to_filter().unwrap();
         assert_eq!(f.number.map(|n| n.0), Some(12));
         assert!(f.terms.is_empty());
@@ -100,7 +117,13 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        let q = ListQuery { status: "abierto".into(), ..Default::default() };
-        assert_eq!(q.to_filter().unwrap_err().message, "El estado no es válido.");
+        let q = ListQuery {
+            status: "abierto".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.to_filter().unwrap_err().message,
+            "El estado no es válido."
+        );
     }
 }

@@ -11,9 +11,18 @@ use axum::routing::{get, post};
 pub fn router(state: AppState) -> Router {
     // Public: sign-in pages, health, static files, intake (own credential), API description.
     let public = Router::new()
-        .route("/login", get(pages::auth::login_page).post(pages::auth::login_submit))
-        .route("/login/{role}", get(pages::auth::login_role_page).post(pages::auth::login_role_submit))
-        .route("/logout", get(pages::auth::logout).post(pages::auth::logout))
+        .route(
+            "/login",
+            get(pages::auth::login_page).post(pages::auth::login_submit),
+        )
+        .route(
+            "/login/{role}",
+            get(pages::auth::login_role_page).post(pages::auth::login_role_submit),
+        )
+        .route(
+            "/logout",
+            get(pages::auth::logout).post(pages::auth::logout_submit),
+        )
         .route("/healthz", get(pages::health))
         .route("/static/app.css", get(pages::stylesheet))
         .route("/intake/email", post(intake::email))
@@ -34,26 +43,53 @@ pub fn router(state: AppState) -> Router {
 
     // Administrator only (Admin).
     let admin = Router::new()
-        .route("/admin/technicians", get(pages::admin::technicians).post(pages::admin::technician_create))
+        .route(
+            "/admin/technicians",
+            get(pages::admin::technicians).post(pages::admin::technician_create),
+        )
         .route(
             "/admin/technicians/{id}",
             get(pages::admin::technician_edit).post(pages::admin::technician_update),
         )
-        .route("/admin/technicians/{id}/active", post(pages::admin::technician_active))
-        .route("/admin/credentials", get(pages::admin::credentials).post(pages::admin::credential_create))
-        .route("/admin/credentials/{id}/reset", post(pages::admin::credential_reset))
-        .route("/admin/credentials/{id}/active", post(pages::admin::credential_active))
-        .route("/admin/credentials/{id}/role", post(pages::admin::credential_role));
+        .route(
+            "/admin/technicians/{id}/active",
+            post(pages::admin::technician_active),
+        )
+        .route(
+            "/admin/credentials",
+            get(pages::admin::credentials).post(pages::admin::credential_create),
+        )
+        .route(
+            "/admin/credentials/{id}/reset",
+            post(pages::admin::credential_reset),
+        )
+        .route(
+            "/admin/credentials/{id}/active",
+            post(pages::admin::credential_active),
+        )
+        .route(
+            "/admin/credentials/{id}/role",
+            post(pages::admin::credential_role),
+        );
 
     // JSON API (CurrentUser by bearer token or session; Staff where the action needs it).
     let api = Router::new()
-        .route("/api/v1/tickets", get(api::tickets::list).post(api::tickets::create))
+        .route(
+            "/api/v1/tickets",
+            get(api::tickets::list).post(api::tickets::create),
+        )
         .route("/api/v1/tickets/{id}", get(api::tickets::show))
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))
         .route("/api/v1/tickets/{id}/close", post(api::tickets::close))
-        .route("/api/v1/tickets/{id}/return", post(api::tickets::return_to_queue))
-        .route("/api/v1/tickets/{id}/reassign", post(api::tickets::reassign))
+        .route(
+            "/api/v1/tickets/{id}/return",
+            post(api::tickets::return_to_queue),
+        )
+        .route(
+            "/api/v1/tickets/{id}/reassign",
+            post(api::tickets::reassign),
+        )
         .route("/api/v1/tickets/{id}/reopen", post(api::tickets::reopen))
         .route("/api/v1/technicians", get(api::tickets::technicians));
 

@@ -1,1 +1,12 @@
-mod placeholder {}
+//! The one integration-test binary. Every scenario runs against the real app over real HTTP,
+//! on a real SQLite file and on the real PostgreSQL server.
+
+mod helpers;
+
+mod admin;
+mod api;
+mod architecture;
+mod auth;
+mod cli;
+mod intake;
+mod tickets;

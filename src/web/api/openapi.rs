@@ -39,7 +39,8 @@ fn action(summary: &str, body_schema: Value) -> Value {
 }
 
 fn with_version(mut props: Value, required: &[&str]) -> Value {
-    props["version"] = json!({"type": "integer", "description": "La versión que vio el usuario; si cambió, 409"});
+    props["version"] =
+        json!({"type": "integer", "description": "La versión que vio el usuario; si cambió, 409"});
     json!({"type": "object", "properties": props, "required": required})
 }
 

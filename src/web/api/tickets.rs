@@ -56,7 +56,11 @@ pub fn technician_json(u: &User) -> Value {
 }
 
 fn ticket_id(raw: &str) -> Result<TicketId, AppError> {
-    raw.parse::<i64>().ok().filter(|n| *n > 0).map(TicketId).ok_or_else(AppError::not_found)
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(TicketId)
+        .ok_or_else(AppError::not_found)
 }
 
 pub async fn list(
@@ -81,7 +85,10 @@ pub async fn show(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (ticket, events) = state.services.ticket(&user.actor(), ticket_id(&id)?).await?;
+    let (ticket, events) = state
+        .services
+        .ticket(&user.actor(), ticket_id(&id)?)
+        .await?;
     let mut body = ticket_json(&ticket);
     body["timeline"] = Value::Array(events.iter().map(event_json).collect());
     Ok(axum::Json(body).into_response())
@@ -122,14 +129,26 @@ pub struct ActionInput {
 
 impl ActionInput {
     fn technician(&self) -> Result<UserId, AppError> {
-        self.technician_id
-            .map(UserId)
-            .ok_or_else(|| AppError::from(crate::domain::DomainError::validation("technician_id", "Falta el campo «technician_id».")))
+        self.technician_id.map(UserId).ok_or_else(|| {
+            AppError::from(crate::domain::DomainError::validation(
+                "technician_id",
+                "Falta el campo «technician_id».",
+            ))
+        })
     }
 }
 
-async fn act(state: AppState, user: CurrentUser, id: String, version: Option<i64>, action: Action) -> Result<Response, ApiError> {
-    let ticket = state.services.act(&user.actor(), ticket_id(&id)?, version, action).await?;
+async fn act(
+    state: AppState,
+    user: CurrentUser,
+    id: String,
+    version: Option<i64>,
+    action: Action,
+) -> Result<Response, ApiError> {
+    let ticket = state
+        .services
+        .act(&user.actor(), ticket_id(&id)?, version, action)
+        .await?;
     Ok(axum::Json(ticket_json(&ticket)).into_response())
 }
 
@@ -140,7 +159,14 @@ pub async fn assign(
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let technician = input.technician()?;
-    act(state, user, id, input.version, Action::Assign { technician }).await
+    act(
+        state,
+        user,
+        id,
+        input.version,
+        Action::Assign { technician },
+    )
+    .await
 }
 
 pub async fn reassign(
@@ -151,7 +177,14 @@ pub async fn reassign(
 ) -> Result<Response, ApiError> {
     let technician = input.technician()?;
     let reason = input.reason.unwrap_or_default();
-    act(state, user, id, input.version, Action::Reassign { technician, reason }).await
+    act(
+        state,
+        user,
+        id,
+        input.version,
+        Action::Reassign { technician, reason },
+    )
+    .await
 }
 
 pub async fn comment(
@@ -194,8 +227,14 @@ pub async fn reopen(
     act(state, user, id, input.version, Action::Reopen { reason }).await
 }
 
-pub async fn technicians(State(state): State<AppState>, _user: CurrentUser) -> Result<Response, ApiError> {
-    let techs = state.services.users(Some(crate::domain::user::Role::Technician)).await?;
+pub async fn technicians(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Response, ApiError> {
+    let techs = state
+        .services
+        .users(Some(crate::domain::user::Role::Technician))
+        .await?;
     Ok(axum::Json(json!({
         "items": techs.iter().map(technician_json).collect::<Vec<_>>(),
         "next_cursor": null,

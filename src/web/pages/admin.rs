@@ -40,7 +40,10 @@ impl UserRow {
             role_label: u.role.label(),
             active: u.active,
             must_change: u.must_change_password,
-            last_login: u.last_login_at.map(format_lima).unwrap_or_else(|| "Nunca".to_string()),
+            last_login: u
+                .last_login_at
+                .map(format_lima)
+                .unwrap_or_else(|| "Nunca".to_string()),
             is_self: u.id == me,
         }
     }
@@ -107,14 +110,20 @@ async fn technicians_page(
     let users = state.services.users(Some(Role::Technician)).await?;
     Ok(TechniciansPage {
         chrome: Chrome::for_user(admin, "technicians"),
-        rows: users.iter().map(|u| UserRow::new(u, admin.user.id)).collect(),
+        rows: users
+            .iter()
+            .map(|u| UserRow::new(u, admin.user.id))
+            .collect(),
         form,
         error,
         issued,
     })
 }
 
-pub async fn technicians(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, PageError> {
+pub async fn technicians(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Response, PageError> {
     ok(&technicians_page(&state, &admin, UserForm::default(), None, None).await?)
 }
 
@@ -130,13 +139,18 @@ pub async fn technician_create(
         .map_err(AppError::from)
     {
         Ok((user, shown)) => {
-            let mut page = technicians_page(&state, &admin, UserForm::default(), None, None).await?;
+            let mut page =
+                technicians_page(&state, &admin, UserForm::default(), None, None).await?;
             page.chrome.flash = Some(format!("Técnico {} creado.", user.name));
-            page.issued = shown.map(|password| Issued { email: user.email.clone(), password });
+            page.issued = shown.map(|password| Issued {
+                email: user.email.clone(),
+                password,
+            });
             render(StatusCode::CREATED, &page)
         }
         Err(e) if e.status.is_client_error() => {
-            let page = technicians_page(&state, &admin, form, Some(e.message.clone()), None).await?;
+            let page =
+                technicians_page(&state, &admin, form, Some(e.message.clone()), None).await?;
             render(e.status, &page)
         }
         Err(e) => Err(PageError(e)),
@@ -153,7 +167,9 @@ pub struct TechnicianEditPage {
 }
 
 fn user_id(raw: &str) -> Result<UserId, AppError> {
-    raw.parse::<i64>().map(UserId).map_err(|_| AppError::not_found())
+    raw.parse::<i64>()
+        .map(UserId)
+        .map_err(|_| AppError::not_found())
 }
 
 async fn technician(state: &AppState, id: UserId) -> Result<User, PageError> {
@@ -191,8 +207,21 @@ pub async fn technician_update(
     CsrfForm { session, form }: CsrfForm<UserForm>,
 ) -> Result<Response, PageError> {
     let user = technician(&state, user_id(&id)?).await?;
-    match state.services.update_profile(user.id, &form.profile()).await.map_err(AppError::from) {
-        Ok(u) => redirect_with_flash(&state, &session, "/admin/technicians", &format!("Datos de {} guardados.", u.name)).await,
+    match state
+        .services
+        .update_profile(user.id, &form.profile())
+        .await
+        .map_err(AppError::from)
+    {
+        Ok(u) => {
+            redirect_with_flash(
+                &state,
+                &session,
+                "/admin/technicians",
+                &format!("Datos de {} guardados.", u.name),
+            )
+            .await
+        }
         Err(e) if e.status.is_client_error() => render(
             e.status,
             &TechnicianEditPage {
@@ -223,7 +252,10 @@ async fn set_active(
     Ok(if active {
         format!("{} habilitado.", user.name)
     } else {
-        format!("{} deshabilitado: sus sesiones terminaron y sus incidencias abiertas volvieron a la cola.", user.name)
+        format!(
+            "{} deshabilitado: sus sesiones terminaron y sus incidencias abiertas volvieron a la cola.",
+            user.name
+        )
     })
 }
 
@@ -262,14 +294,20 @@ async fn credentials_page(
     let users = state.services.users(None).await?;
     Ok(CredentialsPage {
         chrome: Chrome::for_user(admin, "credentials"),
-        rows: users.iter().map(|u| UserRow::new(u, admin.user.id)).collect(),
+        rows: users
+            .iter()
+            .map(|u| UserRow::new(u, admin.user.id))
+            .collect(),
         form,
         error,
         issued,
     })
 }
 
-pub async fn credentials(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, PageError> {
+pub async fn credentials(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Response, PageError> {
     let form = UserForm {
         role: "technician".to_string(),
         ..UserForm::default()
@@ -309,11 +347,15 @@ pub async fn credential_create(
                 user.email,
                 user.role.label()
             ));
-            page.issued = shown.map(|password| Issued { email: user.email.clone(), password });
+            page.issued = shown.map(|password| Issued {
+                email: user.email.clone(),
+                password,
+            });
             render(StatusCode::CREATED, &page)
         }
         Err(e) if e.status.is_client_error() => {
-            let page = credentials_page(&state, &admin, form, Some(e.message.clone()), None).await?;
+            let page =
+                credentials_page(&state, &admin, form, Some(e.message.clone()), None).await?;
             render(e.status, &page)
         }
         Err(e) => Err(PageError(e)),
@@ -334,18 +376,34 @@ pub async fn credential_reset(
 ) -> Result<Response, PageError> {
     let id = user_id(&id)?;
     let user = state.services.user(id).await?;
-    match state.services.reset_password(id, Some(form.password)).await.map_err(AppError::from) {
+    match state
+        .services
+        .reset_password(id, Some(form.password))
+        .await
+        .map_err(AppError::from)
+    {
         Ok(shown) => {
-            let mut page = credentials_page(&state, &admin, UserForm::default(), None, None).await?;
+            let mut page =
+                credentials_page(&state, &admin, UserForm::default(), None, None).await?;
             page.chrome.flash = Some(format!(
                 "Contraseña de {} restablecida: deberá cambiarla al ingresar.",
                 user.email
             ));
-            page.issued = shown.map(|password| Issued { email: user.email.clone(), password });
+            page.issued = shown.map(|password| Issued {
+                email: user.email.clone(),
+                password,
+            });
             ok(&page)
         }
         Err(e) if e.status.is_client_error() => {
-            let page = credentials_page(&state, &admin, UserForm::default(), Some(e.message.clone()), None).await?;
+            let page = credentials_page(
+                &state,
+                &admin,
+                UserForm::default(),
+                Some(e.message.clone()),
+                None,
+            )
+            .await?;
             render(e.status, &page)
         }
         Err(e) => Err(PageError(e)),
@@ -381,7 +439,12 @@ pub async fn credential_role(
     let id = user_id(&id)?;
     let message = match Role::parse(&form.role) {
         None => "Elija un rol válido.".to_string(),
-        Some(role) => match state.services.set_role(id, role).await.map_err(AppError::from) {
+        Some(role) => match state
+            .services
+            .set_role(id, role)
+            .await
+            .map_err(AppError::from)
+        {
             Ok(u) => format!("{} ahora es {}.", u.name, u.role.label()),
             Err(e) if e.status.is_client_error() => e.message,
             Err(e) => return Err(PageError(e)),

@@ -5,7 +5,9 @@ use crate::domain::user::Role;
 use crate::service;
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
-use crate::web::extract::{AnySession, Auth, ClientAddr, CsrfForm, LOGIN_CSRF_COOKIE, LoginForm, SESSION_COOKIE, cookie};
+use crate::web::extract::{
+    AnySession, Auth, ClientAddr, CsrfForm, LOGIN_CSRF_COOKIE, LoginForm, SESSION_COOKIE, cookie,
+};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -51,7 +53,14 @@ fn action(role: Option<Role>) -> String {
     }
 }
 
-fn cookie_header(name: &str, value: &str, path: &str, same_site: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
+fn cookie_header(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    secure: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
     if secure {
         c.push_str("; Secure");
@@ -71,7 +80,9 @@ fn show_login(
     email: String,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let csrf = match cookie(headers, LOGIN_CSRF_COOKIE).filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit())) {
+    let csrf = match cookie(headers, LOGIN_CSRF_COOKIE)
+        .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
         Some(c) => c,
         None => service::random_hex(32).map_err(AppError::from)?,
     };
@@ -86,7 +97,14 @@ fn show_login(
     let mut response = render(status, &page)?;
     response.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(LOGIN_CSRF_COOKIE, &csrf, "/login", "Strict", state.config.cookie_secure, None),
+        cookie_header(
+            LOGIN_CSRF_COOKIE,
+            &csrf,
+            "/login",
+            "Strict",
+            state.config.cookie_secure,
+            None,
+        ),
     );
     Ok(response)
 }
@@ -116,7 +134,14 @@ pub async fn login_role_page(
     if already_signed_in(auth.as_ref().map(|a| &a.0)) {
         return Ok(Redirect::to("/").into_response());
     }
-    show_login(&state, &headers, Some(role), StatusCode::OK, String::new(), None)
+    show_login(
+        &state,
+        &headers,
+        Some(role),
+        StatusCode::OK,
+        String::new(),
+        None,
+    )
 }
 
 async fn submit(
@@ -127,19 +152,45 @@ async fn submit(
     input: LoginInput,
 ) -> Result<Response, PageError> {
     let ip = client.label();
-    match state.services.login(&input.email, &input.password, &ip, role).await {
+    match state
+        .services
+        .login(&input.email, &input.password, &ip, role)
+        .await
+    {
         Ok((token, user)) => {
-            let to = if user.must_change_password { "/account/password" } else { "/" };
+            let to = if user.must_change_password {
+                "/account/password"
+            } else {
+                "/"
+            };
             let mut response = Redirect::to(to).into_response();
             response.headers_mut().append(
                 header::SET_COOKIE,
-                cookie_header(SESSION_COOKIE, &token, "/", "Lax", state.config.cookie_secure, None),
+                cookie_header(
+                    SESSION_COOKIE,
+                    &token,
+                    "/",
+                    "Lax",
+                    state.config.cookie_secure,
+                    None,
+                ),
             );
             Ok(response)
         }
-        Err(e @ (service::Error::BadCredentials | service::Error::Throttled | service::Error::WrongRole)) => {
+        Err(
+            e @ (service::Error::BadCredentials
+            | service::Error::Throttled
+            | service::Error::WrongRole),
+        ) => {
             let err = AppError::from(e);
-            show_login(&state, &headers, role, err.status, input.email, Some(err.message))
+            show_login(
+                &state,
+                &headers,
+                role,
+                err.status,
+                input.email,
+                Some(err.message),
+            )
         }
         Err(e) => Err(e.into()),
     }
@@ -165,17 +216,40 @@ pub async fn login_role_submit(
     submit(state, headers, client, Some(role), input).await
 }
 
-/// Ends the session and clears the cookie.
-pub async fn logout(State(state): State<AppState>, auth: Option<axum::Extension<Auth>>) -> Result<Response, PageError> {
-    if let Some(axum::Extension(Auth::Session(session))) = auth {
-        state.services.logout(&session).await?;
-    }
+/// The sign-out button (a form, so it carries the CSRF token).
+pub async fn logout_submit(
+    State(state): State<AppState>,
+    CsrfForm { session, .. }: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PageError> {
+    state.services.logout(&session).await?;
+    Ok(signed_out(&state))
+}
+
+fn signed_out(state: &AppState) -> Response {
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(SESSION_COOKIE, "", "/", "Lax", state.config.cookie_secure, Some(0)),
+        cookie_header(
+            SESSION_COOKIE,
+            "",
+            "/",
+            "Lax",
+            state.config.cookie_secure,
+            Some(0),
+        ),
     );
-    Ok(response)
+    response
+}
+
+/// Ends the session and clears the cookie (a plain link also signs out).
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: Option<axum::Extension<Auth>>,
+) -> Result<Response, PageError> {
+    if let Some(axum::Extension(Auth::Session(session))) = auth {
+        state.services.logout(&session).await?;
+    }
+    Ok(signed_out(&state))
 }
 
 #[derive(Template)]

@@ -41,12 +41,17 @@ impl TicketRow {
             requester: t.requester.clone(),
             status: t.status.as_str(),
             status_label: t.status.label(),
-            assignee: t.assignee_name.clone().unwrap_or_else(|| "Sin asignar".to_string()),
+            assignee: t
+                .assignee_name
+                .clone()
+                .unwrap_or_else(|| "Sin asignar".to_string()),
             created: format_lima(t.created_at),
             age: age_in_words(at - t.created_at),
             last_event: format!(
                 "{} · {}",
-                EventKind::parse(&t.last_event_kind).map(EventKind::label).unwrap_or("—"),
+                EventKind::parse(&t.last_event_kind)
+                    .map(EventKind::label)
+                    .unwrap_or("—"),
                 age_in_words(at - t.last_event_at)
             ),
         }
@@ -120,8 +125,13 @@ fn next_url(q: &ListQuery, cursor: String) -> String {
         ("to", q.to.as_str()),
         ("cursor", cursor.as_str()),
     ];
-    let query = serde_urlencoded::to_string(pairs.iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let query = serde_urlencoded::to_string(
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
     format!("/?{query}")
 }
 
@@ -137,18 +147,39 @@ async fn list_page(
         Ok(f) => (f, None),
         Err(e) => (Default::default(), Some(e.message)),
     };
-    let page = state.services.list_tickets(&user.actor(), &filter, PAGE_SIZE).await?;
+    let page = state
+        .services
+        .list_tickets(&user.actor(), &filter, PAGE_SIZE)
+        .await?;
     let at = now();
     let technicians = if chrome.is_staff {
-        technician_options(&state.services.users(Some(crate::domain::user::Role::Technician)).await?, &query.technician, None)
+        technician_options(
+            &state
+                .services
+                .users(Some(crate::domain::user::Role::Technician))
+                .await?,
+            &query.technician,
+            None,
+        )
     } else {
         Vec::new()
     };
-    let filtered = [&query.status, &query.technician, &query.q, &query.from, &query.to, &query.cursor]
-        .iter()
-        .any(|v| !v.trim().is_empty());
+    let filtered = [
+        &query.status,
+        &query.technician,
+        &query.q,
+        &query.from,
+        &query.to,
+        &query.cursor,
+    ]
+    .iter()
+    .any(|v| !v.trim().is_empty());
     Ok(ListPage {
-        rows: page.items.iter().map(|t| TicketRow::from_ticket(t, at)).collect(),
+        rows: page
+            .items
+            .iter()
+            .map(|t| TicketRow::from_ticket(t, at))
+            .collect(),
         next_url: page.next.map(|n| next_url(&query, encode_cursor(n))),
         statuses: status_options(&query.status),
         technicians,
@@ -177,16 +208,27 @@ pub async fn create(
     CsrfForm { session, form }: CsrfForm<CreateInput>,
 ) -> Result<Response, PageError> {
     let result = match NewTicket::parse(&form.from, &form.subject, &form.body) {
-        Ok(new) => state.services.create_ticket(&user.actor(), &new).await.map_err(AppError::from),
+        Ok(new) => state
+            .services
+            .create_ticket(&user.actor(), &new)
+            .await
+            .map_err(AppError::from),
         Err(e) => Err(AppError::from(e)),
     };
     match result {
         Ok(ticket) => {
             let to = format!("/tickets/{}", ticket.id);
-            redirect_with_flash(&state, &session, &to, &format!("Incidencia {} registrada.", ticket.number())).await
+            redirect_with_flash(
+                &state,
+                &session,
+                &to,
+                &format!("Incidencia {} registrada.", ticket.number()),
+            )
+            .await
         }
         Err(e) if e.status.is_client_error() => {
-            let page = list_page(&state, &user, ListQuery::default(), form, Some(e.message)).await?;
+            let page =
+                list_page(&state, &user, ListQuery::default(), form, Some(e.message)).await?;
             render(e.status, &page)
         }
         Err(e) => Err(PageError(e)),
@@ -204,7 +246,10 @@ pub struct EventView {
 }
 
 fn status_label(s: &Option<String>) -> &'static str {
-    s.as_deref().and_then(Status::parse).map(Status::label).unwrap_or("—")
+    s.as_deref()
+        .and_then(Status::parse)
+        .map(Status::label)
+        .unwrap_or("—")
 }
 
 impl EventView {
@@ -212,7 +257,11 @@ impl EventView {
         let d = &e.data;
         let mut lines = Vec::new();
         if d.from_status.is_some() || d.to_status.is_some() {
-            lines.push(format!("Estado: {} → {}", status_label(&d.from_status), status_label(&d.to_status)));
+            lines.push(format!(
+                "Estado: {} → {}",
+                status_label(&d.from_status),
+                status_label(&d.to_status)
+            ));
         }
         if d.from_assignee_name.is_some() || d.to_assignee_name.is_some() {
             lines.push(format!(
@@ -233,7 +282,10 @@ impl EventView {
             actor: e.actor.clone(),
             at: format_lima(e.at),
             lines,
-            text: d.body.clone().or_else(|| d.resolution.clone().map(|r| format!("Resolución: {r}"))),
+            text: d
+                .body
+                .clone()
+                .or_else(|| d.resolution.clone().map(|r| format!("Resolución: {r}"))),
         }
     }
 }
@@ -310,7 +362,11 @@ async fn show_page(
 }
 
 fn ticket_id(raw: &str) -> Result<TicketId, AppError> {
-    raw.parse::<i64>().ok().filter(|n| *n > 0).map(TicketId).ok_or_else(AppError::not_found)
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(TicketId)
+        .ok_or_else(AppError::not_found)
 }
 
 pub async fn show(
@@ -322,10 +378,12 @@ pub async fn show(
 }
 
 fn technician(raw: &str) -> Result<UserId, AppError> {
-    raw.trim()
-        .parse::<i64>()
-        .map(UserId)
-        .map_err(|_| AppError::from(crate::domain::DomainError::validation("technician_id", "Elija un técnico activo.")))
+    raw.trim().parse::<i64>().map(UserId).map_err(|_| {
+        AppError::from(crate::domain::DomainError::validation(
+            "technician_id",
+            "Elija un técnico activo.",
+        ))
+    })
 }
 
 /// One handler for every ticket form: the action's name picks the command; the domain
@@ -339,14 +397,41 @@ pub async fn act(
     let id = ticket_id(&id)?;
     let version = form.version.trim().parse::<i64>().ok();
     let built: Result<(Action, &str), AppError> = match action.as_str() {
-        "assign" => technician(&form.technician_id).map(|t| (Action::Assign { technician: t }, "Incidencia derivada.")),
+        "assign" => technician(&form.technician_id)
+            .map(|t| (Action::Assign { technician: t }, "Incidencia derivada.")),
         "reassign" => technician(&form.technician_id).map(|t| {
-            (Action::Reassign { technician: t, reason: form.reason.clone() }, "Incidencia reasignada.")
+            (
+                Action::Reassign {
+                    technician: t,
+                    reason: form.reason.clone(),
+                },
+                "Incidencia reasignada.",
+            )
         }),
-        "comment" => Ok((Action::Comment { body: form.body.clone() }, "Comentario agregado.")),
-        "close" => Ok((Action::Close { resolution: form.resolution.clone() }, "Incidencia cerrada.")),
-        "return" => Ok((Action::Return { reason: form.reason.clone() }, "Incidencia devuelta a la cola.")),
-        "reopen" => Ok((Action::Reopen { reason: form.reason.clone() }, "Incidencia reabierta.")),
+        "comment" => Ok((
+            Action::Comment {
+                body: form.body.clone(),
+            },
+            "Comentario agregado.",
+        )),
+        "close" => Ok((
+            Action::Close {
+                resolution: form.resolution.clone(),
+            },
+            "Incidencia cerrada.",
+        )),
+        "return" => Ok((
+            Action::Return {
+                reason: form.reason.clone(),
+            },
+            "Incidencia devuelta a la cola.",
+        )),
+        "reopen" => Ok((
+            Action::Reopen {
+                reason: form.reason.clone(),
+            },
+            "Incidencia reabierta.",
+        )),
         _ => return Err(AppError::not_found().into()),
     };
     let result = match built {
@@ -361,9 +446,20 @@ pub async fn act(
     match result {
         Ok((ticket, message)) => {
             // A technician who passed the ticket on no longer sees it: back to their list.
-            let still_visible = !crate::web::extract::is_staff(user.user.role) && ticket.assignee_id != Some(user.user.id);
-            let to = if still_visible { "/".to_string() } else { format!("/tickets/{}", ticket.id) };
-            redirect_with_flash(&state, &session, &to, &format!("{} ({})", message, ticket.number())).await
+            let still_visible = !crate::web::extract::is_staff(user.user.role)
+                && ticket.assignee_id != Some(user.user.id);
+            let to = if still_visible {
+                "/".to_string()
+            } else {
+                format!("/tickets/{}", ticket.id)
+            };
+            redirect_with_flash(
+                &state,
+                &session,
+                &to,
+                &format!("{} ({})", message, ticket.number()),
+            )
+            .await
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError(e)),
         Err(e) if e.status.is_client_error() => {
