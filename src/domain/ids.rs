@@ -61,10 +61,10 @@ impl TicketNumber {
                 .chars()
                 .take_while(|c| c.is_ascii_digit())
                 .collect();
-            if digits.len() >= 6 {
-                if let Some(n) = TicketNumber::parse(&digits) {
-                    return Some(n);
-                }
+            if digits.len() >= 6
+                && let Some(n) = TicketNumber::parse(&digits)
+            {
+                return Some(n);
             }
             start = from;
         }

@@ -28,19 +28,18 @@ impl Services {
             .map(|k| k.chars().take(500).collect::<String>());
         for attempt in 0..2 {
             let mut tx = self.store.begin_write().await?;
-            if let Some(k) = &key {
-                if let Some(id) = tickets::find_intake_key(&mut tx, k).await? {
-                    let status =
-                        tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
-                            .await?
-                            .map(|t| t.status)
-                            .unwrap_or(Status::Nuevo);
-                    return Ok(Received {
-                        id,
-                        status,
-                        created: false,
-                    });
-                }
+            if let Some(k) = &key
+                && let Some(id) = tickets::find_intake_key(&mut tx, k).await?
+            {
+                let status = tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
+                    .await?
+                    .map(|t| t.status)
+                    .unwrap_or(Status::Nuevo);
+                return Ok(Received {
+                    id,
+                    status,
+                    created: false,
+                });
             }
             let id = tickets::insert(&mut tx, self.store.backend(), new, &actor, now()).await?;
             if let Some(k) = &key {

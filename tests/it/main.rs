@@ -1,6 +1,8 @@
 //! The one integration-test binary. Every scenario runs against the real app over real HTTP,
 //! on a real SQLite file and on the real PostgreSQL server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod helpers;
 
 mod admin;
