@@ -61,11 +61,17 @@ impl Default for Settings {
 pub struct Services {
     pub(crate) store: Store,
     pub(crate) settings: Settings,
+    pub(crate) intake: intake::IntakeQueue,
 }
 
 impl Services {
     pub fn new(store: Store, settings: Settings) -> Services {
-        Services { store, settings }
+        let intake = intake::IntakeQueue::start(&store);
+        Services {
+            store,
+            settings,
+            intake,
+        }
     }
 
     pub async fn health(&self) -> Result<()> {

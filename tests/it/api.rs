@@ -386,9 +386,10 @@ async fn openapi_lists_every_route_the_router_serves_under_api_and_intake() {
     let routes =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/routes.rs")).unwrap();
     let mut served = Vec::new();
-    for chunk in routes.split(".route(\"").skip(1) {
-        let path = chunk.split('"').next().unwrap();
-        let handlers = chunk.split(".route(").next().unwrap();
+    for chunk in routes.split(".route(").skip(1) {
+        let Some(rest) = chunk.trim_start().strip_prefix('"') else { continue };
+        let path = rest.split('"').next().unwrap();
+        let handlers = chunk;
         if path.starts_with("/api/v1") || path.starts_with("/intake") {
             for method in ["get", "post"] {
                 if handlers.contains(&format!("{method}(")) {
