@@ -1,0 +1,96 @@
+//! The real app, in-process, on 127.0.0.1 with port 0 over a fresh temp SQLite file — the
+//! same `soporte::web::build` the binary runs. Seeding helpers go through `Services`, the way
+//! the CLI and intake do, for the tests whose subject is not how the data got there.
+
+use soporte::config::ServeArgs;
+use soporte::domain::ids::TicketId;
+use soporte::domain::ticket::{NewTicket, Ticket};
+use soporte::domain::user::{Role, User};
+use soporte::service::accounts::{InitialPassword, ProfileInput};
+use soporte::service::tickets::Action;
+use soporte::service::{Services, Settings};
+use soporte::storage::Store;
+
+/// The password of every account the tests seed (ready to use, no forced change).
+pub const PASSWORD: &str = "clave-de-prueba-1";
+
+pub struct App {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub services: Services,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl App {
+    pub async fn spawn() -> App {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("soporte.db").display());
+        let args = ServeArgs {
+            bind: "127.0.0.1:0".parse().expect("addr"),
+            ..ServeArgs::default()
+        };
+        let store = Store::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let services = Services::new(store, Settings::default());
+        // First start: admin@miempresa.com / admin123, to be changed at first sign-in.
+        services.ensure_admin().await.expect("first administrator");
+        let server = soporte::web::build(services.clone(), &args)
+            .await
+            .expect("bind");
+        let base = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = server
+                .run_until(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        App {
+            base,
+            services,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    /// An account with `PASSWORD`, ready to use.
+    pub async fn user(&self, role: Role, name: &str, email: &str, area: &str) -> User {
+        let input = ProfileInput {
+            name: name.to_string(),
+            email: email.to_string(),
+            area: area.to_string(),
+            ..ProfileInput::default()
+        };
+        self.services
+            .create_user(&input, role, InitialPassword::Chosen(PASSWORD.to_string()))
+            .await
+            .expect("create user")
+            .0
+    }
+
+    /// A ticket registered by hand by `by` (an administrator or dispatcher).
+    pub async fn ticket(&self, by: &User, from: &str, subject: &str, body: &str) -> Ticket {
+        let new = NewTicket::parse(from, subject, body).expect("valid ticket");
+        self.services
+            .create_ticket(&by.actor(), &new)
+            .await
+            .expect("create ticket")
+    }
+
+    pub async fn act(&self, by: &User, id: TicketId, action: Action) -> Ticket {
+        self.services
+            .act(&by.actor(), id, None, action)
+            .await
+            .expect("ticket action")
+    }
+}

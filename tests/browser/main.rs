@@ -1,0 +1,11 @@
+//! The real-browser test binary: Debian's Chromium, driven through chromedriver (WebDriver),
+//! walks each role's day against the real server on 127.0.0.1, checks the layout at 1280 px
+//! and 375 px (writing screenshots), and checks accessibility (labels, keyboard, axe-core).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod app;
+mod harness;
+
+mod dashboard;
+mod journeys;
