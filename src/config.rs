@@ -68,6 +68,8 @@ pub enum Command {
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Read one raw e-mail from standard input (an MTA's pipe transport) and file it.
+    Intake(IntakeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +128,137 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, env = "SOPORTE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Size limits for incoming mail (HTTP raw messages, the pipe and IMAP).
+#[derive(Debug, Clone, Args)]
+pub struct MailLimitArgs {
+    /// Largest incoming e-mail, in bytes; larger ones are kept in quarantine (headers only).
+    #[arg(long, env = "SOPORTE_MAIL_MAX_MESSAGE_BYTES", default_value_t = crate::domain::mail::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub mail_max_message_bytes: usize,
+
+    /// Largest attachment kept, in bytes; larger ones are recorded without their content.
+    #[arg(long, env = "SOPORTE_MAIL_MAX_ATTACHMENT_BYTES", default_value_t = crate::domain::mail::DEFAULT_MAX_ATTACHMENT_BYTES)]
+    pub mail_max_attachment_bytes: usize,
+}
+
+impl Default for MailLimitArgs {
+    fn default() -> Self {
+        MailLimitArgs {
+            mail_max_message_bytes: crate::domain::mail::DEFAULT_MAX_MESSAGE_BYTES,
+            mail_max_attachment_bytes: crate::domain::mail::DEFAULT_MAX_ATTACHMENT_BYTES,
+        }
+    }
+}
+
+impl MailLimitArgs {
+    pub fn limits(&self) -> crate::domain::mail::MailLimits {
+        crate::domain::mail::MailLimits {
+            max_message_bytes: self.mail_max_message_bytes.max(1024),
+            max_attachment_bytes: self.mail_max_attachment_bytes,
+        }
+    }
+}
+
+/// `soporte intake`: reads one message from standard input.
+#[derive(Debug, Clone, Args)]
+pub struct IntakeArgs {
+    #[command(flatten)]
+    pub limits: MailLimitArgs,
+}
+
+/// The mail channel (docs/mail.md): the mailbox to poll and the server that sends notices.
+/// Polling runs when `SOPORTE_IMAP_HOST` is set, sending when `SOPORTE_SMTP_HOST` is set.
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    #[command(flatten)]
+    pub limits: MailLimitArgs,
+
+    /// IMAP server of the support mailbox; unset turns polling off.
+    #[arg(long, env = "SOPORTE_IMAP_HOST")]
+    pub imap_host: Option<String>,
+
+    /// IMAP port (default 993 with TLS, 143 without).
+    #[arg(long, env = "SOPORTE_IMAP_PORT")]
+    pub imap_port: Option<u16>,
+
+    /// Connect to IMAP over TLS (IMAPS).
+    #[arg(long, env = "SOPORTE_IMAP_TLS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub imap_tls: bool,
+
+    #[arg(long, env = "SOPORTE_IMAP_USER")]
+    pub imap_user: Option<String>,
+
+    #[arg(long, env = "SOPORTE_IMAP_PASSWORD", hide_env_values = true)]
+    pub imap_password: Option<Secret>,
+
+    /// Folder to read new messages from.
+    #[arg(long, env = "SOPORTE_IMAP_FOLDER", default_value = "INBOX")]
+    pub imap_folder: String,
+
+    /// Folder to move filed messages to; unset marks them as seen instead.
+    #[arg(long, env = "SOPORTE_IMAP_MOVE_TO")]
+    pub imap_move_to: Option<String>,
+
+    /// Seconds between two polls of the mailbox.
+    #[arg(long, env = "SOPORTE_IMAP_INTERVAL", default_value_t = 60)]
+    pub imap_interval: u64,
+
+    /// SMTP server that sends notices; unset keeps them waiting in the outbox.
+    #[arg(long, env = "SOPORTE_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port (default 587 with starttls, 465 with tls, 25 with none).
+    #[arg(long, env = "SOPORTE_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP security: starttls, tls (implicit, port 465) or none (a trusted local relay).
+    #[arg(long, env = "SOPORTE_SMTP_TLS", default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_tls: String,
+
+    #[arg(long, env = "SOPORTE_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    #[arg(long, env = "SOPORTE_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<Secret>,
+
+    /// Sender of notices, e.g. "Soporte <atencion@miempresa.com>".
+    #[arg(
+        long,
+        env = "SOPORTE_SMTP_FROM",
+        default_value = "Soporte <atencion@miempresa.com>"
+    )]
+    pub smtp_from: String,
+
+    /// Automatic messages one address may receive in 24 hours (loop protection).
+    #[arg(long, env = "SOPORTE_MAIL_DAILY_LIMIT", default_value_t = crate::domain::mail::DEFAULT_DAILY_LIMIT)]
+    pub mail_daily_limit: i64,
+}
+
+impl Default for MailArgs {
+    fn default() -> Self {
+        MailArgs {
+            limits: MailLimitArgs::default(),
+            imap_host: None,
+            imap_port: None,
+            imap_tls: true,
+            imap_user: None,
+            imap_password: None,
+            imap_folder: "INBOX".to_string(),
+            imap_move_to: None,
+            imap_interval: 60,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: "starttls".to_string(),
+            smtp_user: None,
+            smtp_password: None,
+            smtp_from: "Soporte <atencion@miempresa.com>".to_string(),
+            mail_daily_limit: crate::domain::mail::DEFAULT_DAILY_LIMIT,
+        }
+    }
 }
 
 impl Default for ServeArgs {
@@ -137,6 +270,7 @@ impl Default for ServeArgs {
             cookie_secure: false,
             session_idle_minutes: 480,
             max_body_bytes: 2 * 1024 * 1024,
+            mail: MailArgs::default(),
         }
     }
 }

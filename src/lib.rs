@@ -7,6 +7,8 @@ pub mod cli;
 pub mod config;
 /// Pure rules: ids, users, the ticket state machine, timeline, access, metrics, Lima time.
 pub mod domain;
+/// The mail channel: MIME parsing, the IMAP poller and the SMTP outbox sender.
+pub mod mail;
 /// Use cases, each owning its transaction.
 pub mod service;
 /// The only SQL: one layer over SQLite and PostgreSQL.

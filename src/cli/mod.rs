@@ -1,5 +1,6 @@
 //! Sub-commands of the one binary. Each file is small and calls `service`, never the tables.
 
+mod intake;
 mod migrate;
 mod serve;
 mod token;
@@ -23,6 +24,10 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The pipe transport needs sysexits codes (65 bounce, 75 retry), not just failure.
+    if let Some(Command::Intake(args)) = &cli.command {
+        return runtime.block_on(intake::run(&cli.database, args.clone()));
+    }
     let result = runtime.block_on(async move {
         let database = cli.database.clone();
         match cli.command {
@@ -41,6 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::Token(TokenCommand::Create { email })) => {
                 token::create(&database, &email).await
             }
+            Some(Command::Intake(_)) => Ok(()),
         }
     });
     match result {

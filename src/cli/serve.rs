@@ -8,6 +8,7 @@ use crate::web;
 pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
     let settings = Settings {
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
+        ..Settings::default()
     };
     let services = super::open(database, settings).await?;
     if services.ensure_admin().await.map_err(super::describe)? {

@@ -50,3 +50,129 @@ mod tests {
         assert_eq!(summarize(vec![]).mean, None);
     }
 }
+
+/// A Lima calendar period `[from, to)` in instants, with the days it was asked as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub from_day: jiff::civil::Date,
+    pub to_day: jiff::civil::Date,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Period {
+    /// The days `from..=to` (Lima); `to` defaults to today and `from` to 29 days before it.
+    pub fn lima_days(
+        from: Option<jiff::civil::Date>,
+        to: Option<jiff::civil::Date>,
+        now: i64,
+    ) -> Result<Period, super::DomainError> {
+        let today = super::time::lima_date(now).unwrap_or_default();
+        let to_day = to.unwrap_or(today);
+        let from_day = match from {
+            Some(d) => d,
+            None => to_day
+                .checked_sub(jiff::Span::new().days(29))
+                .unwrap_or(to_day),
+        };
+        if from_day > to_day {
+            return Err(super::DomainError::validation(
+                "from",
+                "La fecha «desde» debe ser anterior o igual a «hasta».",
+            ));
+        }
+        let (from, to) = super::time::lima_range(Some(from_day), Some(to_day));
+        Ok(Period {
+            from_day,
+            to_day,
+            from: from.unwrap_or(0),
+            to: to.unwrap_or(0),
+        })
+    }
+
+    /// The Lima days of the period, in order.
+    pub fn days(&self) -> Vec<jiff::civil::Date> {
+        let mut out = Vec::new();
+        let mut d = self.from_day;
+        while d <= self.to_day && out.len() < 400 {
+            out.push(d);
+            match d.tomorrow() {
+                Ok(next) => d = next,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// A milestone duration of one ticket, with the technician it is counted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub technician: Option<super::ids::UserId>,
+    pub secs: i64,
+}
+
+/// Summaries overall and per technician.
+pub fn by_technician(samples: &[Sample]) -> (Summary, std::collections::BTreeMap<i64, Summary>) {
+    let overall = summarize(samples.iter().map(|s| s.secs).collect());
+    let mut groups: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
+    for s in samples {
+        if let Some(t) = s.technician {
+            groups.entry(t.0).or_default().push(s.secs);
+        }
+    }
+    (
+        overall,
+        groups.into_iter().map(|(k, v)| (k, summarize(v))).collect(),
+    )
+}
+
+/// Age buckets of the open backlog: under a day, 1–3 days, 3–7 days, over a week.
+pub fn age_buckets(ages: &[i64]) -> [(&'static str, usize); 4] {
+    let mut b = [
+        ("Menos de 1 día", 0),
+        ("1 a 3 días", 0),
+        ("3 a 7 días", 0),
+        ("Más de 7 días", 0),
+    ];
+    for a in ages {
+        let i = match *a {
+            a if a < 86_400 => 0,
+            a if a < 3 * 86_400 => 1,
+            a if a < 7 * 86_400 => 2,
+            _ => 3,
+        };
+        b[i].1 += 1;
+    }
+    b
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+
+    #[test]
+    fn default_period_is_the_last_thirty_lima_days() {
+        // 2026-11-28 12:00 UTC = 07:00 in Lima on the 28th.
+        let now = 1_795_867_200;
+        let p = Period::lima_days(None, None, now).unwrap();
+        assert_eq!(p.to_day, jiff::civil::date(2026, 11, 28));
+        assert_eq!(p.from_day, jiff::civil::date(2026, 10, 30));
+        assert_eq!(p.days().len(), 30);
+        assert_eq!(p.to - p.from, 30 * 86_400);
+        assert!(
+            Period::lima_days(
+                Some(jiff::civil::date(2026, 12, 1)),
+                Some(jiff::civil::date(2026, 11, 1)),
+                now
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn buckets_split_ages() {
+        let b = age_buckets(&[10, 86_400, 4 * 86_400, 30 * 86_400, 3 * 86_400 - 1]);
+        assert_eq!(b.map(|x| x.1), [1, 2, 1, 1]);
+    }
+}

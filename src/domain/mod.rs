@@ -4,6 +4,7 @@
 pub mod access;
 pub mod error;
 pub mod ids;
+pub mod mail;
 pub mod metrics;
 pub mod search;
 pub mod ticket;

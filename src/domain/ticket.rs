@@ -730,6 +730,8 @@ pub struct Ticket {
     pub resolution: Option<String>,
     pub last_event_at: i64,
     pub last_event_kind: String,
+    /// When it entered the dispatch queue; `None` while someone has it or it is closed.
+    pub queued_since: Option<i64>,
 }
 
 impl Ticket {

@@ -100,6 +100,8 @@ pub fn duration_words(seconds: i64) -> String {
         format!("{d} d {h} h")
     } else if h > 0 {
         format!("{h} h {m:02} min")
+    } else if m > 0 && s % 60 != 0 {
+        format!("{m} min {} s", s % 60)
     } else if m > 0 {
         format!("{m} min")
     } else {
@@ -153,5 +155,7 @@ mod tests {
         assert_eq!(age_in_words(3 * 3600 + 5), "hace 3 h");
         assert_eq!(age_in_words(86_400 * 2), "hace 2 días");
         assert_eq!(duration_words(3600 + 60 * 5), "1 h 05 min");
+        assert_eq!(duration_words(450), "7 min 30 s");
+        assert_eq!(duration_words(540), "9 min");
     }
 }

@@ -5,7 +5,6 @@ use super::{Error, Result, Services};
 use crate::domain::DomainError;
 use crate::domain::ids::UserId;
 use crate::domain::ticket::{Command, decide};
-use crate::domain::time::now;
 use crate::domain::user::{
     Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short,
 };
@@ -86,7 +85,7 @@ impl Services {
                 must_change_password: true,
                 phone: None,
                 area: None,
-                created_at: now(),
+                created_at: self.now(),
             },
         )
         .await?;
@@ -128,7 +127,7 @@ impl Services {
                 must_change_password: must_change,
                 phone: profile.phone.as_deref(),
                 area: profile.area.as_deref(),
-                created_at: now(),
+                created_at: self.now(),
             },
         )
         .await
@@ -298,7 +297,7 @@ impl Services {
     }
 
     async fn requeue_open_tickets(&self, tx: &mut Tx, user: UserId, reason: &str) -> Result<()> {
-        let at = now();
+        let at = self.now();
         for ticket in tickets::open_assigned_to(tx, user).await? {
             let change = decide(
                 &ticket.state(),

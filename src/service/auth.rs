@@ -2,7 +2,6 @@
 
 use super::{Error, Result, Services, random_hex, sha256_hex};
 use crate::domain::DomainError;
-use crate::domain::time::now;
 use crate::domain::user::{Email, Role, User};
 use crate::storage::{sessions, throttle, tokens, users};
 use argon2::Argon2;
@@ -74,7 +73,7 @@ impl Services {
         let email = email_raw.trim().to_lowercase();
         let email_key = format!("email:{email}");
         let ip_key = format!("ip:{client_ip}");
-        let t = now();
+        let t = self.now();
         {
             let mut conn = self.store.read().await?;
             if throttle::locked(&mut conn, [&email_key, &ip_key], t).await? {
@@ -136,7 +135,7 @@ impl Services {
     /// been idle too long. Takes the one-shot flash message with it.
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         let id_hash = sha256_hex(token);
-        let t = now();
+        let t = self.now();
         let mut conn = self.store.read().await?;
         let Some(rec) = sessions::find(&mut conn, &id_hash).await? else {
             return Ok(None);
@@ -218,7 +217,7 @@ impl Services {
             .await?
             .ok_or(DomainError::NotFound)?;
         let token = format!("sop_{}", random_hex(32)?);
-        tokens::insert(&mut tx, user.id, &sha256_hex(&token), now()).await?;
+        tokens::insert(&mut tx, user.id, &sha256_hex(&token), self.now()).await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -232,7 +231,8 @@ impl Services {
     /// Ends sessions idle past the limit (run from time to time by the server).
     pub async fn prune_sessions(&self) -> Result<u64> {
         let mut tx = self.store.begin_write().await?;
-        let n = sessions::delete_idle(&mut tx, now() - self.settings.session_idle_secs).await?;
+        let n =
+            sessions::delete_idle(&mut tx, self.now() - self.settings.session_idle_secs).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -4,11 +4,10 @@
 //! deliveries share one transaction (group commit): a single writer task takes everything
 //! that queued up while the previous commit was on disk and commits it together.
 
-use super::{Error, Result, Services};
+use super::{Clock, Error, Result, Services};
 use crate::domain::access::TicketScope;
 use crate::domain::ids::TicketId;
 use crate::domain::ticket::{NewTicket, Status};
-use crate::domain::time::now;
 use crate::domain::user::Actor;
 use crate::storage::{Store, Tx, tickets};
 use tokio::sync::{mpsc, oneshot};
@@ -38,17 +37,19 @@ pub struct IntakeQueue {
 
 impl IntakeQueue {
     /// Starts the writer task when a Tokio runtime is running (always, in the server).
-    pub(crate) fn start(store: &Store) -> IntakeQueue {
+    pub(crate) fn start(store: &Store, clock: Clock) -> IntakeQueue {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return IntakeQueue { sender: None };
         };
         let (sender, receiver) = mpsc::channel::<Job>(8 * MAX_BATCH);
-        handle.spawn(writer(store.clone(), receiver));
-        IntakeQueue { sender: Some(sender) }
+        handle.spawn(writer(store.clone(), clock, receiver));
+        IntakeQueue {
+            sender: Some(sender),
+        }
     }
 }
 
-async fn writer(store: Store, mut receiver: mpsc::Receiver<Job>) {
+async fn writer(store: Store, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -57,18 +58,19 @@ async fn writer(store: Store, mut receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&store, batch).await;
+        commit_batch(&store, &clock, batch).await;
     }
 }
 
 /// Commits the batch in one transaction; if that fails, each job is retried on its own so
 /// one bad delivery cannot fail the others.
-async fn commit_batch(store: &Store, batch: Vec<Job>) {
+async fn commit_batch(store: &Store, clock: &Clock, batch: Vec<Job>) {
     let attempt = async {
         let mut tx = store.begin_write().await?;
         let mut results = Vec::with_capacity(batch.len());
         for job in &batch {
-            results.push(insert_one(&mut tx, store, &job.new, job.key.as_deref()).await?);
+            results
+                .push(insert_one(&mut tx, store, clock.now(), &job.new, job.key.as_deref()).await?);
         }
         tx.commit().await?;
         Ok::<_, Error>(results)
@@ -84,7 +86,7 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
                 tracing::warn!(error = %e, size = batch.len(), "intake batch failed; retrying one by one");
             }
             for job in batch {
-                let result = receive_alone(store, &job.new, job.key.as_deref()).await;
+                let result = receive_alone(store, clock, &job.new, job.key.as_deref()).await;
                 let _ = job.reply.send(result);
             }
         }
@@ -92,24 +94,35 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
 }
 
 /// Inserts one delivery on the caller's transaction, or finds the ticket its key made.
-async fn insert_one(tx: &mut Tx, store: &Store, new: &NewTicket, key: Option<&str>) -> Result<Received> {
+pub(super) async fn insert_one(
+    tx: &mut Tx,
+    store: &Store,
+    at: i64,
+    new: &NewTicket,
+    key: Option<&str>,
+) -> Result<Received> {
     if let Some(k) = key {
         if let Some(id) = tickets::find_intake_key(tx, k).await? {
             let status = tickets::find(tx, TicketScope::All, id)
                 .await?
                 .map(|t| t.status)
                 .unwrap_or(Status::Nuevo);
-            return Ok(Received { id, status, created: false });
+            return Ok(Received {
+                id,
+                status,
+                created: false,
+            });
         }
     }
     let actor = Actor::Customer {
         email: new.requester.clone(),
     };
-    let at = now();
     let id = tickets::insert(tx, store.backend(), new, &actor, at).await?;
     if let Some(k) = key {
         tickets::insert_intake_key(tx, k, id, at).await?;
     }
+    // The acknowledgement to the sender is written with the ticket it announces.
+    super::mail::notify_received(tx, id, new, key, at).await?;
     Ok(Received {
         id,
         status: Status::Nuevo,
@@ -119,10 +132,15 @@ async fn insert_one(tx: &mut Tx, store: &Store, new: &NewTicket, key: Option<&st
 
 /// One delivery in its own transaction. A unique-key race with another instance is settled
 /// by reading the winner's ticket.
-async fn receive_alone(store: &Store, new: &NewTicket, key: Option<&str>) -> Result<Received> {
+async fn receive_alone(
+    store: &Store,
+    clock: &Clock,
+    new: &NewTicket,
+    key: Option<&str>,
+) -> Result<Received> {
     for _ in 0..2 {
         let mut tx = store.begin_write().await?;
-        match insert_one(&mut tx, store, new, key).await {
+        match insert_one(&mut tx, store, clock.now(), new, key).await {
             Ok(r) => {
                 tx.commit().await?;
                 return Ok(r);
@@ -131,7 +149,9 @@ async fn receive_alone(store: &Store, new: &NewTicket, key: Option<&str>) -> Res
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Internal("failed to settle a repeated delivery".to_string()))
+    Err(Error::Internal(
+        "failed to settle a repeated delivery".to_string(),
+    ))
 }
 
 fn normalize_key(key: Option<&str>) -> Option<String> {
@@ -147,7 +167,7 @@ impl Services {
     pub async fn receive(&self, new: &NewTicket, key: Option<&str>) -> Result<Received> {
         let key = normalize_key(key);
         let Some(sender) = &self.intake.sender else {
-            return receive_alone(&self.store, new, key.as_deref()).await;
+            return receive_alone(&self.store, &self.settings.clock, new, key.as_deref()).await;
         };
         let (reply, answer) = oneshot::channel();
         sender

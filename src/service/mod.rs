@@ -4,6 +4,8 @@
 pub mod accounts;
 pub mod auth;
 pub mod intake;
+pub mod mail;
+pub mod reports;
 pub mod tickets;
 
 use crate::domain::DomainError;
@@ -41,17 +43,56 @@ impl From<sqlx::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where "now" comes from: the system clock, or a clock the tests set, so scenarios run
+/// through the real write path at known instants.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    pub fn manual(start: i64) -> Clock {
+        Clock::Manual(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            start,
+        )))
+    }
+
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => crate::domain::time::now(),
+            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Sets a manual clock (no effect on the system clock).
+    pub fn set(&self, at: i64) {
+        if let Clock::Manual(t) = self {
+            t.store(at, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    pub fn advance(&self, secs: i64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// Settings the use cases need.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Seconds of inactivity after which a session ends.
     pub session_idle_secs: i64,
+    pub clock: Clock,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             session_idle_secs: 8 * 3600,
+            clock: Clock::System,
         }
     }
 }
@@ -66,12 +107,17 @@ pub struct Services {
 
 impl Services {
     pub fn new(store: Store, settings: Settings) -> Services {
-        let intake = intake::IntakeQueue::start(&store);
+        let intake = intake::IntakeQueue::start(&store, settings.clock.clone());
         Services {
             store,
             settings,
             intake,
         }
+    }
+
+    /// Now, by this service's clock.
+    pub fn now(&self) -> i64 {
+        self.settings.clock.now()
     }
 
     pub async fn health(&self) -> Result<()> {

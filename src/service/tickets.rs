@@ -7,7 +7,6 @@ use crate::domain::DomainError;
 use crate::domain::access::ticket_scope;
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::ticket::{Command, NewTicket, Target, Ticket, TicketFilter, decide};
-use crate::domain::time::now;
 use crate::domain::timeline::Event;
 use crate::domain::user::{Actor, Role};
 use crate::storage::{Tx, tickets, users};
@@ -40,7 +39,7 @@ impl Services {
             return Err(DomainError::Forbidden("crear incidencias").into());
         }
         let mut tx = self.store.begin_write().await?;
-        let id = tickets::insert(&mut tx, self.store.backend(), new, actor, now()).await?;
+        let id = tickets::insert(&mut tx, self.store.backend(), new, actor, self.now()).await?;
         let ticket = tickets::find(&mut tx, ticket_scope(actor), id)
             .await?
             .ok_or(DomainError::NotFound)?;
@@ -108,10 +107,12 @@ impl Services {
             &ticket,
             &change,
             actor,
-            now(),
+            self.now(),
         )
         .await?
         .ok_or(DomainError::Conflict)?;
+        // Notices (assignment, closing) go to the outbox in this same transaction.
+        super::mail::notify_change(&mut tx, &ticket, &change, self.now()).await?;
         // The actor may no longer see it (a technician who passed it on): read it unscoped.
         let updated = tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
             .await?

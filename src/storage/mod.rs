@@ -2,6 +2,8 @@
 //! PostgreSQL; the few statements that must differ branch on `Backend` and return the same
 //! types. Functions take a connection so the service layer owns each transaction.
 
+pub mod mail;
+pub mod reports;
 pub mod sessions;
 pub mod throttle;
 pub mod tickets;

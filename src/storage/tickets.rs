@@ -12,13 +12,13 @@ use crate::domain::user::{Actor, Role};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
+pub(crate) const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
      u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
      t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
-     t.last_event_at, t.last_event_kind \
+     t.last_event_at, t.last_event_kind, t.queued_since \
      FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
 
-fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
+pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let status: String = row.try_get("status")?;
     Ok(Ticket {
         id: TicketId(row.try_get("id")?),
@@ -40,6 +40,7 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         resolution: row.try_get("resolution")?,
         last_event_at: row.try_get("last_event_at")?,
         last_event_kind: row.try_get("last_event_kind")?,
+        queued_since: row.try_get("queued_since")?,
     })
 }
 
@@ -91,8 +92,8 @@ pub async fn insert(
 ) -> Result<TicketId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tickets (status, version, subject, body, requester, created_by, created_at, updated_at, \
-                              last_event_at, last_event_kind) \
-         VALUES ('nuevo', 1, $1, $2, $3, $4, $5, $5, $5, 'created') RETURNING id",
+                              last_event_at, last_event_kind, queued_since) \
+         VALUES ('nuevo', 1, $1, $2, $3, $4, $5, $5, $5, 'created', $5) RETURNING id",
     )
     .bind(&new.subject)
     .bind(&new.body)
@@ -102,6 +103,7 @@ pub async fn insert(
     .fetch_one(&mut *conn)
     .await?;
     let id = TicketId(id);
+    count(conn, Status::Nuevo, None, 1).await?;
     append_event(
         conn,
         id,
@@ -133,6 +135,25 @@ pub async fn insert(
         }
     }
     Ok(id)
+}
+
+/// Keeps `ticket_counts` (tickets per status and technician) in step with the rows.
+async fn count(
+    conn: &mut Conn,
+    status: Status,
+    assignee: Option<UserId>,
+    delta: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_counts (status, assignee_id, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (status, assignee_id) DO UPDATE SET n = ticket_counts.n + excluded.n",
+    )
+    .bind(status.as_str())
+    .bind(assignee.map(|u| u.0).unwrap_or(0))
+    .bind(delta)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn append_event(
@@ -233,10 +254,18 @@ pub async fn apply(
         .last()
         .map(|e| e.kind.as_str())
         .unwrap_or(ticket.last_event_kind.as_str());
+    // The dispatch queue: entering it starts the clock, leaving it records the wait.
+    let was_queued = ticket.status.is_queued();
+    let is_queued = change.status.is_queued();
+    let queued_since = match (was_queued, is_queued) {
+        (false, true) => Some(at),
+        (true, true) => ticket.queued_since,
+        (_, false) => None,
+    };
     let updated = sqlx::query(
         "UPDATE tickets SET status = $1, assignee_id = $2, version = version + 1, updated_at = $3, \
              last_event_at = $3, last_event_kind = $4, first_assigned_at = $5, first_response_at = $6, \
-             closed_at = $7, closed_by = $8, resolution = $9 \
+             closed_at = $7, closed_by = $8, resolution = $9, queued_since = $12 \
          WHERE id = $10 AND version = $11",
     )
     .bind(change.status.as_str())
@@ -250,10 +279,23 @@ pub async fn apply(
     .bind(resolution)
     .bind(ticket.id.0)
     .bind(ticket.version)
+    .bind(queued_since)
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() != 1 {
         return Ok(None);
+    }
+    if (ticket.status, ticket.assignee_id) != (change.status, change.assignee) {
+        count(conn, ticket.status, ticket.assignee_id, -1).await?;
+        count(conn, change.status, change.assignee, 1).await?;
+    }
+    if let (true, false, Some(since)) = (was_queued, is_queued, ticket.queued_since) {
+        sqlx::query("INSERT INTO queue_waits (ticket_id, ended_at, secs) VALUES ($1, $2, $3)")
+            .bind(ticket.id.0)
+            .bind(at)
+            .bind((at - since).max(0))
+            .execute(&mut *conn)
+            .await?;
     }
     for event in &change.events {
         append_event(conn, ticket.id, actor, at, event).await?;

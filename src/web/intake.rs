@@ -70,11 +70,12 @@ pub async fn email(
                 .or_else(|| idempotency_key(&headers));
             (new, key)
         }
+        "message/rfc822" => return raw_message(&state, &body).await,
         _ => {
             return Err(AppError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "Envíe Content-Type: application/json.",
+                "Envíe Content-Type: application/json o message/rfc822.",
             )
             .into());
         }
@@ -102,4 +103,65 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(|k| format!("idem:{k}"))
+}
+
+/// A raw message (`Content-Type: message/rfc822`): parsed, threaded and filed in one go.
+/// 201 a new ticket, 200 a reply added to a ticket (or a repeated delivery), 202 kept in
+/// quarantine (an auto-reply or bulk mail), 422 unreadable (also kept in quarantine).
+async fn raw_message(state: &AppState, raw: &[u8]) -> Result<Response, ApiError> {
+    use crate::domain::ids::TicketNumber;
+    use crate::service::mail::MailOutcome;
+    let mail = crate::mail::parse::parse(raw, &state.config.mail_limits);
+    let outcome = state.services.receive_mail(raw, &mail).await?;
+    let (status, body) = match outcome {
+        MailOutcome::Created {
+            ticket,
+            status,
+            linked_to,
+        } => {
+            let mut body = json!({"id": ticket.0, "number": TicketNumber(ticket).to_string(), "status": status.as_str()});
+            if let Some(other) = linked_to {
+                body["linked_to"] = json!(TicketNumber(other).to_string());
+            }
+            (StatusCode::CREATED, body)
+        }
+        MailOutcome::Replied {
+            ticket,
+            status,
+            matched_by,
+        } => (
+            StatusCode::OK,
+            json!({"id": ticket.0, "number": TicketNumber(ticket).to_string(), "status": status.as_str(), "matched_by": matched_by}),
+        ),
+        MailOutcome::Duplicate { ticket, status } => (
+            StatusCode::OK,
+            json!({"id": ticket.0, "number": TicketNumber(ticket).to_string(), "status": status.as_str()}),
+        ),
+        MailOutcome::Quarantined {
+            entry, unreadable, ..
+        } => {
+            if unreadable {
+                let code = if entry.reason_code == "too_large" {
+                    "message_too_large"
+                } else {
+                    "unreadable_message"
+                };
+                let mut e = AppError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    format!(
+                        "{} Quedó registrado en la cuarentena (n.º {}).",
+                        entry.reason, entry.id
+                    ),
+                );
+                e.field = Some("message");
+                return Err(e.into());
+            }
+            (
+                StatusCode::ACCEPTED,
+                json!({"quarantined": true, "quarantine_id": entry.id, "code": entry.reason_code, "reason": entry.reason}),
+            )
+        }
+    };
+    Ok((status, axum::Json(body)).into_response())
 }

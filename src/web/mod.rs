@@ -2,6 +2,7 @@
 //! extractors that declare who may call a handler are in `extract.rs`.
 
 pub mod api;
+pub mod charts;
 pub mod error;
 pub mod extract;
 pub mod intake;
@@ -25,6 +26,8 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<IpAddr>,
     pub cookie_secure: bool,
     pub max_body_bytes: usize,
+    /// Limits for raw e-mails posted to intake.
+    pub mail_limits: crate::domain::mail::MailLimits,
 }
 
 impl WebConfig {
@@ -34,6 +37,7 @@ impl WebConfig {
             trusted_proxies: args.trusted_proxies.clone(),
             cookie_secure: args.cookie_secure,
             max_body_bytes: args.max_body_bytes,
+            mail_limits: args.mail.limits.limits(),
         }
     }
 }

@@ -39,7 +39,14 @@ pub fn router(state: AppState) -> Router {
     let signed_in = Router::new()
         .route("/", get(pages::tickets::list).post(pages::tickets::create))
         .route("/tickets/{id}", get(pages::tickets::show))
-        .route("/tickets/{id}/{action}", post(pages::tickets::act));
+        .route("/dashboard", get(pages::dashboard::show))
+        .route("/export/closed.csv", get(pages::export::csv))
+        .route("/export/closed.xlsx", get(pages::export::xlsx))
+        .route("/tickets/{id}/{action}", post(pages::tickets::act))
+        .route(
+            "/tickets/{id}/attachments/{attachment}",
+            get(pages::quarantine::attachment_download),
+        );
 
     // Administrator only (Admin).
     let admin = Router::new()
@@ -70,6 +77,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/credentials/{id}/role",
             post(pages::admin::credential_role),
+        )
+        .route("/admin/quarantine", get(pages::quarantine::quarantine_list))
+        .route(
+            "/admin/quarantine/{id}",
+            get(pages::quarantine::quarantine_show),
+        )
+        .route(
+            "/admin/quarantine/{id}/release",
+            post(pages::quarantine::quarantine_release),
         );
 
     // JSON API (CurrentUser by bearer token or session; Staff where the action needs it).
@@ -91,7 +107,8 @@ pub fn router(state: AppState) -> Router {
             post(api::tickets::reassign),
         )
         .route("/api/v1/tickets/{id}/reopen", post(api::tickets::reopen))
-        .route("/api/v1/technicians", get(api::tickets::technicians));
+        .route("/api/v1/technicians", get(api::tickets::technicians))
+        .route("/api/v1/dashboard", get(api::dashboard::show));
 
     let max_body = state.config.max_body_bytes;
     Router::new()

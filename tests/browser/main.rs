@@ -9,3 +9,6 @@ mod harness;
 
 mod dashboard;
 mod journeys;
+mod layout;
+mod pages;
+mod sign_in;

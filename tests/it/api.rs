@@ -387,7 +387,9 @@ async fn openapi_lists_every_route_the_router_serves_under_api_and_intake() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/routes.rs")).unwrap();
     let mut served = Vec::new();
     for chunk in routes.split(".route(").skip(1) {
-        let Some(rest) = chunk.trim_start().strip_prefix('"') else { continue };
+        let Some(rest) = chunk.trim_start().strip_prefix('"') else {
+            continue;
+        };
         let path = rest.split('"').next().unwrap();
         let handlers = chunk;
         if path.starts_with("/api/v1") || path.starts_with("/intake") {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use soporte::config::ServeArgs;
 use soporte::domain::user::{Role, User};
 use soporte::service::accounts::{InitialPassword, ProfileInput};
-use soporte::service::{Services, Settings};
+use soporte::service::{Clock, Services, Settings};
 use soporte::storage::{Backend, Store};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,6 +81,7 @@ pub fn drop_pg_database(name: &str) {
 }
 
 pub struct TestApp {
+    pub clock: Clock,
     pub addr: SocketAddr,
     pub services: Services,
     pub store: Store,
@@ -130,12 +131,36 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, mut args: ServeArgs) -> Option<TestApp> {
         let (url, dir, pg_name) = fresh_database(backend).await?;
-        Some(Self::spawn_on(backend, url, dir, pg_name, &mut args).await)
+        Some(Self::spawn_on(backend, url, dir, pg_name, &mut args, Clock::System).await)
+    }
+
+    /// An app whose clock the test sets (`app.clock.set(…)`), starting at `start`.
+    pub async fn spawn_at(backend: Backend, start: i64) -> Option<TestApp> {
+        let (url, dir, pg_name) = fresh_database(backend).await?;
+        Some(
+            Self::spawn_on(
+                backend,
+                url,
+                dir,
+                pg_name,
+                &mut ServeArgs::default(),
+                Clock::manual(start),
+            )
+            .await,
+        )
     }
 
     /// Another server on an existing database (several instances).
     pub async fn spawn_on_url(backend: Backend, url: &str, mut args: ServeArgs) -> TestApp {
-        Self::spawn_on(backend, url.to_string(), None, None, &mut args).await
+        Self::spawn_on(
+            backend,
+            url.to_string(),
+            None,
+            None,
+            &mut args,
+            Clock::System,
+        )
+        .await
     }
 
     async fn spawn_on(
@@ -144,6 +169,7 @@ impl TestApp {
         dir: Option<tempfile::TempDir>,
         pg_name: Option<String>,
         args: &mut ServeArgs,
+        clock: Clock,
     ) -> TestApp {
         args.bind = "127.0.0.1:0".parse().expect("addr");
         let store = Store::connect(&url).await.expect("connect");
@@ -152,6 +178,7 @@ impl TestApp {
             store.clone(),
             Settings {
                 session_idle_secs: args.session_idle_minutes * 60,
+                clock: clock.clone(),
             },
         );
         services.ensure_admin().await.expect("ensure admin");
@@ -168,6 +195,7 @@ impl TestApp {
                 .await;
         });
         TestApp {
+            clock,
             addr,
             services,
             store,

@@ -11,4 +11,5 @@ mod architecture;
 mod auth;
 mod cli;
 mod intake;
+mod reports;
 mod tickets;

@@ -1,4 +1,5 @@
 //! The JSON API under `/api/v1`, described by `/api/openapi.json`.
 
+pub mod dashboard;
 pub mod openapi;
 pub mod tickets;

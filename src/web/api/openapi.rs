@@ -53,9 +53,12 @@ pub fn spec() -> Value {
     create_responses["201"] = json!({"description": "Creada", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}});
     let mut tech_responses = error_responses(&["401"]);
     tech_responses["200"] = json!({"description": "Técnicos", "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Technician"}}, "next_cursor": {"type": ["string", "null"]}}}}}});
+    let mut dashboard_responses = error_responses(&["401", "422"]);
+    dashboard_responses["200"] = json!({"description": "Cifras del periodo", "content": {"application/json": {"schema": {"type": "object", "required": ["period", "counts", "time_to_assign", "time_to_first_response", "time_to_close", "technicians", "daily"]}}}});
     let mut intake_responses = error_responses(&["400", "401", "413", "415", "422"]);
     intake_responses["201"] = json!({"description": "Incidencia creada", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
-    intake_responses["200"] = json!({"description": "Entrega repetida: la incidencia que ya se creó", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
+    intake_responses["200"] = json!({"description": "Entrega repetida: la incidencia que ya se creó; con message/rfc822 también una respuesta agregada a una incidencia (matched_by dice qué la unió)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
+    intake_responses["202"] = json!({"description": "message/rfc822: respuesta automática, correo masivo o rebote, guardado en la cuarentena sin crear incidencia", "content": {"application/json": {"schema": {"type": "object", "required": ["quarantined", "quarantine_id", "code", "reason"], "properties": {"quarantined": {"type": "boolean"}, "quarantine_id": {"type": "integer"}, "code": {"type": "string"}, "reason": {"type": "string"}}}}}});
     let q = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
 
     json!({
@@ -79,7 +82,7 @@ pub fn spec() -> Value {
                 "TicketWithTimeline": {"allOf": [{"$ref": "#/components/schemas/Ticket"}, {"type": "object", "required": ["timeline"], "properties": {"timeline": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}]},
                 "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}, "next_cursor": {"type": ["string", "null"]}}},
                 "Technician": {"type": "object", "required": ["id", "name", "email", "active"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}, "active": {"type": "boolean"}, "phone": {"type": ["string", "null"]}, "area": {"type": ["string", "null"]}}},
-                "Received": {"type": "object", "required": ["id", "number", "status"], "properties": {"id": {"type": "integer"}, "number": {"type": "string"}, "status": {"type": "string"}}}
+                "Received": {"type": "object", "required": ["id", "number", "status"], "properties": {"id": {"type": "integer"}, "number": {"type": "string"}, "status": {"type": "string"}, "matched_by": {"type": "string", "description": "message/rfc822: el encabezado o la etiqueta del asunto que unió el mensaje a la incidencia"}, "linked_to": {"type": "string", "description": "message/rfc822: incidencia relacionada (el remitente no participa en ella)"}}}
             }
         },
         "security": [{"bearer": []}],
@@ -101,12 +104,16 @@ pub fn spec() -> Value {
             "/api/v1/tickets/{id}/reassign": action("Reasignar / pasar a otro técnico (motivo obligatorio para técnicos)", with_version(json!({"technician_id": {"type": "integer"}, "reason": {"type": "string"}}), &["technician_id"])),
             "/api/v1/tickets/{id}/reopen": action("Reabrir una incidencia cerrada (administrador, derivador)", with_version(json!({"reason": {"type": "string"}}), &["reason"])),
             "/api/v1/technicians": {"get": {"summary": "Técnicos", "responses": tech_responses}},
+            "/api/v1/dashboard": {"get": {"summary": "Cifras del tablero (duraciones en segundos); un técnico recibe solo las de sus incidencias",
+                "parameters": [q("from", "aaaa-mm-dd (día de Lima); por omisión, 29 días antes de «to»"), q("to", "aaaa-mm-dd (incluido); por omisión, hoy")],
+                "responses": dashboard_responses}},
             "/intake/email": {"post": {
                 "summary": "Ingreso de un correo: crea una incidencia. Sin SOPORTE_INTAKE_TOKEN solo acepta llamadas locales; con él, Authorization: Bearer <token>.",
                 "security": [{}, {"bearer": []}],
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {
-                    "application/json": {"schema": {"type": "object", "required": ["from", "subject", "body"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string", "description": "hasta 100 KB"}, "message_id": {"type": "string"}}}}
+                    "application/json": {"schema": {"type": "object", "required": ["from", "subject", "body"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string", "description": "hasta 100 KB"}, "message_id": {"type": "string"}}}},
+                    "message/rfc822": {"schema": {"type": "string", "format": "binary", "description": "El correo completo tal como llegó (MIME). Se une a una incidencia por In-Reply-To/References o por el número en el asunto; guarda los adjuntos; las respuestas automáticas van a la cuarentena. Un mensaje ilegible responde 422 y queda en la cuarentena."}}
                 }},
                 "responses": intake_responses}}
         }

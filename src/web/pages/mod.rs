@@ -3,6 +3,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
+pub mod export;
+pub mod quarantine;
 pub mod tickets;
 
 use super::AppState;

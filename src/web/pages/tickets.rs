@@ -322,6 +322,8 @@ pub struct ShowPage {
     pub error_action: String,
     pub error: Option<String>,
     pub draft: ActionInput,
+    /// Attachments that came by e-mail and related tickets.
+    pub mail: super::quarantine::TicketMail,
 }
 
 async fn show_page(
@@ -333,6 +335,7 @@ async fn show_page(
 ) -> Result<ShowPage, PageError> {
     let actor = user.actor();
     let (ticket, events) = state.services.ticket(&actor, id).await?;
+    let mail = super::quarantine::ticket_mail(state, &actor, id).await?;
     let can = available(&ticket.state(), &actor);
     let techs = if can.assign || can.reassign {
         state.services.active_technicians().await?
@@ -358,6 +361,7 @@ async fn show_page(
         error_action,
         error,
         draft,
+        mail,
     })
 }
 

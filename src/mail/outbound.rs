@@ -1,0 +1,380 @@
+//! The outbox sender: notices written by `service` (in the same transaction as their events)
+//! are rendered from the Spanish templates (`templates/mail/*.txt` + `.html`, the subject is
+//! the text template's first line) and handed to the SMTP server with lettre. One instance
+//! sends at a time (a lease in the database). A server that is down only delays notices:
+//! each failed try is recorded and retried with a doubling delay (at most an hour); a
+//! permanent refusal (5xx) ends the notice as `failed`, with the server's answer kept. Every
+//! notice carries its recorded Message-ID, In-Reply-To/References, and `Auto-Submitted`, so
+//! replies thread back and other robots do not answer it.
+
+use crate::config::MailArgs;
+use crate::domain::mail::{Notice, NoticeKind, NoticeParams, retry_delay, within_daily_limit};
+use crate::service::Services;
+use askama::Template;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS required (usually port 587).
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// Plain text: only for a trusted relay on the same machine or network.
+    None,
+}
+
+/// Everything the sender needs.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    pub password: Option<crate::config::Secret>,
+    pub from: Mailbox,
+    /// Automatic messages one address may receive in 24 hours.
+    pub daily_limit: i64,
+    /// First retry delay in seconds; it doubles up to an hour.
+    pub retry_base_secs: i64,
+    /// Pause between two looks at the outbox.
+    pub every: Duration,
+    pub timeout: Duration,
+}
+
+impl SmtpConfig {
+    /// The configuration from the command line, `None` when no SMTP host is set.
+    pub fn from_args(args: &MailArgs) -> Result<Option<SmtpConfig>, String> {
+        let Some(host) = args.smtp_host.clone().filter(|h| !h.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let tls = match args.smtp_tls.as_str() {
+            "tls" => SmtpTls::Tls,
+            "none" => SmtpTls::None,
+            _ => SmtpTls::StartTls,
+        };
+        let port = args.smtp_port.unwrap_or(match tls {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        });
+        let from = args
+            .smtp_from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("SOPORTE_SMTP_FROM is not a valid address ({e})"))?;
+        Ok(Some(SmtpConfig {
+            host: host.trim().to_string(),
+            port,
+            tls,
+            user: args.smtp_user.clone().filter(|u| !u.is_empty()),
+            password: args.smtp_password.clone(),
+            from,
+            daily_limit: args.mail_daily_limit.max(1),
+            retry_base_secs: 30,
+            every: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+        }))
+    }
+
+    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+        let builder = match self.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host),
+            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host)
+                .map_err(|e| format!("failed to set up SMTP STARTTLS: {e}"))?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host)
+                .map_err(|e| format!("failed to set up SMTP TLS: {e}"))?,
+        };
+        let mut builder = builder.port(self.port).timeout(Some(self.timeout));
+        if let Some(user) = &self.user {
+            let password = self
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(builder.build())
+    }
+}
+
+macro_rules! mail_template {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name<'a> {
+            p: &'a NoticeParams,
+        }
+    };
+}
+mail_template!(AckText, "mail/ack.txt");
+mail_template!(AckHtml, "mail/ack.html");
+mail_template!(AssignedText, "mail/assigned.txt");
+mail_template!(AssignedHtml, "mail/assigned.html");
+mail_template!(ClosedText, "mail/closed.txt");
+mail_template!(ClosedHtml, "mail/closed.html");
+
+/// A notice rendered: subject, plain text and HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Renders a notice from its template pair. The text template's first line is the subject.
+pub fn render(kind: NoticeKind, p: &NoticeParams) -> Result<Rendered, String> {
+    let (text, html) = match kind {
+        NoticeKind::Acknowledgement => (AckText { p }.render(), AckHtml { p }.render()),
+        NoticeKind::Assigned => (AssignedText { p }.render(), AssignedHtml { p }.render()),
+        NoticeKind::Closed => (ClosedText { p }.render(), ClosedHtml { p }.render()),
+    };
+    let text = text.map_err(|e| format!("failed to render the text template: {e}"))?;
+    let html = html.map_err(|e| format!("failed to render the HTML template: {e}"))?;
+    let (subject, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    let subject: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Ok(Rendered {
+        subject: subject.trim().to_string(),
+        text: body.trim_start_matches('\n').to_string(),
+        html,
+    })
+}
+
+fn header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+/// The e-mail for a notice, with its recorded Message-ID and threading headers.
+pub fn build(notice: &Notice, from: &Mailbox) -> Result<Message, String> {
+    let rendered = render(notice.kind, &notice.params)?;
+    let to = notice
+        .recipient
+        .parse::<Mailbox>()
+        .map_err(|e| format!("invalid recipient {}: {e}", notice.recipient))?;
+    let domain = from.email.domain().to_string();
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(rendered.subject)
+        .message_id(Some(format!("<{}@{}>", notice.token, domain)))
+        .raw_header(header("Auto-Submitted", "auto-replied"))
+        .raw_header(header("X-Auto-Response-Suppress", "All"));
+    if let Some(id) = &notice.in_reply_to {
+        builder = builder.in_reply_to(format!("<{id}>"));
+    }
+    if !notice.references.is_empty() {
+        let refs: Vec<String> = notice.references.iter().map(|r| format!("<{r}>")).collect();
+        builder = builder.references(refs.join(" "));
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            rendered.text,
+            rendered.html,
+        ))
+        .map_err(|e| format!("failed to build the message: {e}"))
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Another instance holds the lease: this one did nothing.
+    pub skipped: bool,
+    pub sent: usize,
+    pub retried: usize,
+    pub suppressed: usize,
+    pub failed: usize,
+}
+
+const LEASE: &str = "outbox-sender";
+const LEASE_SECS: i64 = 120;
+const BATCH: i64 = 50;
+
+/// Sends what is due, once. On a temporary failure the round stops (the server is likely
+/// down) and the notice is rescheduled; the rest wait for the next round.
+pub async fn send_due(
+    services: &Services,
+    config: &SmtpConfig,
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    holder: &str,
+) -> Result<Round, crate::service::Error> {
+    let mut round = Round::default();
+    if !services.acquire_lease(LEASE, holder, LEASE_SECS).await? {
+        round.skipped = true;
+        return Ok(round);
+    }
+    for notice in services.due_notices(BATCH).await? {
+        if !services.acquire_lease(LEASE, holder, LEASE_SECS).await? {
+            round.skipped = true;
+            break;
+        }
+        let sent_today = services.sent_last_day(&notice.recipient).await?;
+        if !within_daily_limit(sent_today, config.daily_limit) {
+            services
+                .notice_final(
+                    notice.id,
+                    "suppressed",
+                    &format!(
+                        "Límite diario alcanzado: {} mensajes automáticos a {} en 24 horas.",
+                        sent_today, notice.recipient
+                    ),
+                )
+                .await?;
+            tracing::warn!(notice = notice.id, recipient = %notice.recipient, "daily limit reached; notice suppressed");
+            round.suppressed += 1;
+            continue;
+        }
+        let message = match build(&notice, &config.from) {
+            Ok(m) => m,
+            Err(e) => {
+                services.notice_final(notice.id, "failed", &e).await?;
+                tracing::error!(notice = notice.id, error = %e, "notice cannot be built");
+                round.failed += 1;
+                continue;
+            }
+        };
+        match transport.send(message).await {
+            Ok(_) => {
+                services.notice_sent(notice.id).await?;
+                round.sent += 1;
+            }
+            Err(e) if e.is_permanent() => {
+                services
+                    .notice_final(notice.id, "failed", &e.to_string())
+                    .await?;
+                tracing::error!(notice = notice.id, error = %e, "SMTP server refused the notice");
+                round.failed += 1;
+            }
+            Err(e) => {
+                let next =
+                    services.now() + retry_delay(notice.attempts + 1, config.retry_base_secs);
+                services
+                    .notice_retry(notice.id, next, &e.to_string())
+                    .await?;
+                tracing::warn!(notice = notice.id, error = %e, "SMTP unavailable; will retry");
+                round.retried += 1;
+                break;
+            }
+        }
+    }
+    Ok(round)
+}
+
+/// Runs the sender until `stop` resolves.
+pub async fn run(
+    services: Services,
+    config: SmtpConfig,
+    holder: String,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let transport = match config.transport() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "outbox sender not started");
+            return;
+        }
+    };
+    tracing::info!(host = %config.host, port = config.port, "outbox sender started");
+    tokio::pin!(stop);
+    loop {
+        match send_due(&services, &config, &transport, &holder).await {
+            Ok(r) if r.sent + r.retried + r.suppressed + r.failed > 0 => {
+                tracing::info!(
+                    sent = r.sent,
+                    retried = r.retried,
+                    suppressed = r.suppressed,
+                    failed = r.failed,
+                    "outbox round"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox round failed"),
+        }
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(config.every) => {}
+        }
+    }
+    let _ = services.release_lease(LEASE, &holder).await;
+}
+
+/// Builds the transport (for callers that drive `send_due` themselves, such as tests).
+pub fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    config.transport()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> NoticeParams {
+        NoticeParams {
+            number: "INC-000042".into(),
+            subject: "Impresora <atascada> & sin tóner".into(),
+            requester: "cliente@dominio.com".into(),
+            technician: Some("Rosa Díaz".into()),
+            resolution: Some("Se cambió el tóner.".into()),
+        }
+    }
+
+    #[test]
+    fn every_notice_has_a_subject_with_the_number_and_both_bodies() {
+        for kind in [
+            NoticeKind::Acknowledgement,
+            NoticeKind::Assigned,
+            NoticeKind::Closed,
+        ] {
+            let r = render(kind, &params()).unwrap();
+            assert!(r.subject.starts_with("[INC-000042] "), "{}", r.subject);
+            assert!(r.text.contains("INC-000042") && !r.text.contains("[INC-000042] "));
+            assert!(
+                r.html
+                    .contains("Impresora &lt;atascada&gt; &amp; sin tóner"),
+                "{}",
+                r.html
+            );
+            assert!(r.text.contains("Impresora <atascada> & sin tóner"));
+        }
+        let closed = render(NoticeKind::Closed, &params()).unwrap();
+        assert!(closed.text.contains("Se cambió el tóner."));
+        assert!(closed.text.contains("la incidencia se reabrirá"));
+    }
+
+    #[test]
+    fn the_message_carries_its_ids_and_says_it_is_automatic() {
+        let notice = Notice {
+            id: 1,
+            kind: NoticeKind::Acknowledgement,
+            ticket: crate::domain::ids::TicketId(42),
+            recipient: "cliente@dominio.com".into(),
+            params: params(),
+            token: "soporte.abc".into(),
+            in_reply_to: Some("m1@dominio.com".into()),
+            references: vec!["m0@dominio.com".into(), "m1@dominio.com".into()],
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            created_at: 0,
+            sent_at: None,
+        };
+        let from: Mailbox = "Soporte <atencion@miempresa.com>".parse().unwrap();
+        let raw = String::from_utf8(build(&notice, &from).unwrap().formatted()).unwrap();
+        assert!(
+            raw.contains("Message-ID: <soporte.abc@miempresa.com>"),
+            "{raw}"
+        );
+        assert!(raw.contains("In-Reply-To: <m1@dominio.com>"), "{raw}");
+        assert!(
+            raw.contains("References: <m0@dominio.com> <m1@dominio.com>"),
+            "{raw}"
+        );
+        assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+    }
+}assert!(r.html.contains("Impresora &#60;atascada&#62; &#38; sin tóner"), "{}", r.html);

@@ -1,0 +1,501 @@
+//! The mail channel's use cases. An incoming message (already parsed) becomes, in one
+//! transaction, a new ticket, the customer's message on an existing ticket, a new ticket
+//! linked to one the sender is not part of, or a quarantine record — through the one write
+//! path (`decide` → `storage::tickets::apply`). Notices (acknowledgement, assignment,
+//! closing) are written to the outbox in the same transaction as the event that causes them;
+//! `mail::outbound` sends them. Also: the quarantine for administrators, attachments through
+//! the ticket's visibility, and the leases of the background jobs.
+
+use super::{Error, Result, Services, random_hex};
+use crate::domain::DomainError;
+use crate::domain::access::{TicketScope, ticket_scope};
+use crate::domain::ids::{TicketId, TicketNumber};
+use crate::domain::mail::{
+    AttachmentInfo, Header, InboundMail, NewNotice, Notice, NoticeKind, NoticeParams, Problem,
+    Quarantined, Thread, ThreadClues, TicketLink, classify, fit_body, fit_subject,
+    is_unreadable_code, strip_quoted, thread,
+};
+use crate::domain::ticket::{Change, Command, NewTicket, Status, Ticket, decide};
+use crate::domain::timeline::EventKind;
+use crate::domain::user::{Actor, Email, Role};
+use crate::storage::mail::NewQuarantine;
+use crate::storage::{Tx, mail as store_mail, tickets, users};
+
+/// What became of an incoming message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// A new ticket (linked to another when the sender named a ticket they are not part of).
+    Created {
+        ticket: TicketId,
+        status: Status,
+        linked_to: Option<TicketId>,
+    },
+    /// The customer's message was added to a ticket's timeline.
+    Replied {
+        ticket: TicketId,
+        status: Status,
+        matched_by: String,
+    },
+    /// This message was already received (same Message-ID or same bytes).
+    Duplicate { ticket: TicketId, status: Status },
+    /// Kept in quarantine: not answered, not a ticket.
+    Quarantined {
+        entry: Quarantined,
+        /// The message could not be read (malformed, no sender, too large).
+        unreadable: bool,
+        /// It had already been quarantined before.
+        duplicate: bool,
+    },
+}
+
+/// How much of a too-large message the quarantine keeps.
+const TOO_LARGE_KEEP_BYTES: usize = 256 * 1024;
+/// How many held messages the administrator's list shows.
+const QUARANTINE_PAGE: i64 = 200;
+
+/// A fresh Message-ID left part for a notice.
+fn new_token() -> Result<String> {
+    Ok(format!("soporte.{}", random_hex(16)?))
+}
+
+fn require_admin(actor: &Actor) -> Result<()> {
+    if actor.role() == Some(Role::Admin) {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound.into())
+    }
+}
+
+impl Services {
+    /// Receives one message: replays answer what the first delivery did; the decision and
+    /// every write happen in one transaction, committed before this returns.
+    pub async fn receive_mail(&self, raw: &[u8], mail: &InboundMail) -> Result<MailOutcome> {
+        for _ in 0..3 {
+            match self.receive_mail_once(raw, mail).await {
+                Err(Error::Storage(e)) if e.is_unique_violation() => continue,
+                Err(Error::Domain(DomainError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Internal(
+            "failed to settle a message delivered twice at once".to_string(),
+        ))
+    }
+
+    async fn receive_mail_once(&self, raw: &[u8], mail: &InboundMail) -> Result<MailOutcome> {
+        let at = self.now();
+        let mut tx = self.store.begin_write().await?;
+        if let Some(id) = tickets::find_intake_key(&mut tx, &mail.key).await? {
+            let status = tickets::find(&mut tx, TicketScope::All, id)
+                .await?
+                .map(|t| t.status)
+                .unwrap_or(Status::Nuevo);
+            return Ok(MailOutcome::Duplicate { ticket: id, status });
+        }
+        if let Some(entry) = store_mail::quarantined_by_key(&mut tx, &mail.key).await? {
+            let unreadable = is_unreadable_code(&entry.reason_code);
+            return Ok(MailOutcome::Quarantined {
+                entry,
+                unreadable,
+                duplicate: true,
+            });
+        }
+        if let Some(hold) = classify(mail) {
+            let kept = if mail.problem == Some(Problem::TooLarge) {
+                &raw[..raw.len().min(TOO_LARGE_KEEP_BYTES)]
+            } else {
+                raw
+            };
+            let sender = mail.sender.clone().unwrap_or_default();
+            let subject: String = mail.subject.chars().take(500).collect();
+            let id = store_mail::quarantine(
+                &mut tx,
+                &NewQuarantine {
+                    key: &mail.key,
+                    sender: &sender.chars().take(320).collect::<String>(),
+                    subject: &subject,
+                    reason_code: hold.code,
+                    reason: &hold.reason,
+                    size: mail.size as i64,
+                    raw: kept,
+                },
+                at,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(
+                quarantine = id,
+                code = hold.code,
+                "incoming message quarantined"
+            );
+            return Ok(MailOutcome::Quarantined {
+                entry: Quarantined {
+                    id,
+                    received_at: at,
+                    sender,
+                    subject,
+                    reason_code: hold.code.to_string(),
+                    reason: hold.reason.clone(),
+                    size: mail.size as i64,
+                    ticket: None,
+                    released_at: None,
+                },
+                unreadable: hold.is_unreadable(),
+                duplicate: false,
+            });
+        }
+        // `classify` holds every message without a valid sender.
+        let sender = Email::parse(mail.sender.as_deref().unwrap_or_default())?.to_string();
+        let clues = clues(&mut tx, mail).await?;
+        let outcome = match thread(&sender, &clues) {
+            Thread::Reply { ticket, matched_by } => {
+                let current = tickets::find(&mut tx, TicketScope::All, ticket)
+                    .await?
+                    .ok_or(DomainError::NotFound)?;
+                let actor = Actor::Customer {
+                    email: sender.clone(),
+                };
+                let body = fit_body(&strip_quoted(&mail.text));
+                let change = decide(
+                    &current.state(),
+                    &actor,
+                    Command::CustomerMessage {
+                        body,
+                        matched_by: matched_by.clone(),
+                    },
+                )?;
+                tickets::apply(&mut tx, self.store.backend(), &current, &change, &actor, at)
+                    .await?
+                    .ok_or(DomainError::Conflict)?;
+                tickets::insert_intake_key(&mut tx, &mail.key, ticket, at).await?;
+                MailOutcome::Replied {
+                    ticket,
+                    status: change.status,
+                    matched_by,
+                }
+            }
+            decision => {
+                let new =
+                    NewTicket::parse(&sender, &fit_subject(&mail.subject), &fit_body(&mail.text))?;
+                let received =
+                    super::intake::insert_one(&mut tx, &self.store, at, &new, Some(&mail.key))
+                        .await?;
+                let linked_to = match decision {
+                    Thread::Linked { to, reason } => {
+                        store_mail::link(&mut tx, received.id, to, &reason, at).await?;
+                        Some(to)
+                    }
+                    _ => None,
+                };
+                MailOutcome::Created {
+                    ticket: received.id,
+                    status: received.status,
+                    linked_to,
+                }
+            }
+        };
+        let ticket = match &outcome {
+            MailOutcome::Created { ticket, .. } | MailOutcome::Replied { ticket, .. } => *ticket,
+            _ => return Ok(outcome),
+        };
+        for attachment in &mail.attachments {
+            store_mail::insert_attachment(&mut tx, ticket, attachment, at).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// The held messages, newest first (administrators only).
+    pub async fn quarantine(&self, actor: &Actor) -> Result<Vec<Quarantined>> {
+        require_admin(actor)?;
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::quarantine_list(&mut conn, QUARANTINE_PAGE).await?)
+    }
+
+    /// One held message and its raw bytes (administrators only).
+    pub async fn quarantined(&self, actor: &Actor, id: i64) -> Result<(Quarantined, Vec<u8>)> {
+        require_admin(actor)?;
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::quarantined(&mut conn, id)
+            .await?
+            .ok_or(DomainError::NotFound)?)
+    }
+
+    /// An administrator turns a held message into a ticket. `parse` reads the stored bytes
+    /// (the caller owns the parser). No acknowledgement is sent: the sender is most likely a
+    /// machine.
+    pub async fn release_quarantined(
+        &self,
+        actor: &Actor,
+        id: i64,
+        parse: impl FnOnce(&[u8]) -> InboundMail,
+    ) -> Result<Ticket> {
+        require_admin(actor)?;
+        let at = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let (entry, raw) = store_mail::quarantined(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if let Some(ticket) = entry.ticket {
+            return Err(DomainError::InvalidTransition(format!(
+                "Este mensaje ya se convirtió en la incidencia {}.",
+                TicketNumber(ticket)
+            ))
+            .into());
+        }
+        let mail = parse(&raw);
+        let sender = Email::parse(mail.sender.as_deref().unwrap_or(&entry.sender)).map_err(|_| {
+            DomainError::validation(
+                "from",
+                "El mensaje no tiene un remitente válido: no se puede crear una incidencia con él.",
+            )
+        })?;
+        let text = if mail.text.trim().is_empty() {
+            format!("(Mensaje recuperado de la cuarentena: {})", entry.reason)
+        } else {
+            mail.text.clone()
+        };
+        let new = NewTicket::parse(
+            sender.as_str(),
+            &fit_subject(if mail.subject.is_empty() {
+                &entry.subject
+            } else {
+                &mail.subject
+            }),
+            &fit_body(&text),
+        )?;
+        let ticket = tickets::insert(&mut tx, self.store.backend(), &new, actor, at).await?;
+        if tickets::find_intake_key(&mut tx, &mail.key)
+            .await?
+            .is_none()
+            && !mail.key.is_empty()
+        {
+            tickets::insert_intake_key(&mut tx, &mail.key, ticket, at).await?;
+        }
+        for attachment in &mail.attachments {
+            store_mail::insert_attachment(&mut tx, ticket, attachment, at).await?;
+        }
+        if !store_mail::mark_released(&mut tx, id, ticket, actor.user_id().map(|u| u.0), at).await?
+        {
+            return Err(DomainError::Conflict.into());
+        }
+        let created = tickets::find(&mut tx, TicketScope::All, ticket)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// A ticket's attachments and related tickets, if the actor may see the ticket.
+    pub async fn ticket_mail(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+    ) -> Result<(Vec<AttachmentInfo>, Vec<TicketLink>)> {
+        let mut conn = self.store.read().await?;
+        tickets::find(&mut conn, ticket_scope(actor), id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let attachments = store_mail::attachments(&mut conn, id).await?;
+        let links = store_mail::links(&mut conn, id).await?;
+        Ok((attachments, links))
+    }
+
+    /// One attachment's bytes, through the ticket's visibility: a ticket the actor may not
+    /// see has no attachments for them (404).
+    pub async fn attachment(
+        &self,
+        actor: &Actor,
+        ticket: TicketId,
+        id: i64,
+    ) -> Result<(AttachmentInfo, Vec<u8>)> {
+        let mut conn = self.store.read().await?;
+        tickets::find(&mut conn, ticket_scope(actor), ticket)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        match store_mail::attachment(&mut conn, ticket, id).await? {
+            Some((info, Some(data))) => Ok((info, data)),
+            _ => Err(DomainError::NotFound.into()),
+        }
+    }
+
+    /// The notices written for a ticket (what the outbox holds), if the actor may see it.
+    pub async fn notices(&self, actor: &Actor, ticket: TicketId) -> Result<Vec<Notice>> {
+        let mut conn = self.store.read().await?;
+        tickets::find(&mut conn, ticket_scope(actor), ticket)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        Ok(store_mail::notices_for(&mut conn, ticket).await?)
+    }
+
+    // -- for the outbox sender (mail::outbound) ----------------------------------------------
+
+    /// Pending notices whose time has come.
+    pub async fn due_notices(&self, limit: i64) -> Result<Vec<Notice>> {
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::due(&mut conn, self.now(), limit).await?)
+    }
+
+    pub async fn notice_sent(&self, id: i64) -> Result<()> {
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::mark_sent(&mut conn, id, self.now()).await?)
+    }
+
+    pub async fn notice_retry(&self, id: i64, next_at: i64, error: &str) -> Result<()> {
+        let mut conn = self.store.read().await?;
+        let error: String = error.chars().take(1000).collect();
+        Ok(store_mail::mark_retry(&mut conn, id, next_at, &error).await?)
+    }
+
+    /// Ends a notice unsent: `failed` or `suppressed`, with the reason kept.
+    pub async fn notice_final(&self, id: i64, status: &str, error: &str) -> Result<()> {
+        let mut conn = self.store.read().await?;
+        let error: String = error.chars().take(1000).collect();
+        Ok(store_mail::mark_final(&mut conn, id, status, &error).await?)
+    }
+
+    /// Notices sent to an address in the last 24 hours.
+    pub async fn sent_last_day(&self, recipient: &str) -> Result<i64> {
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::sent_to_since(&mut conn, recipient, self.now() - 86_400).await?)
+    }
+
+    /// Takes or renews a background job's lease for `ttl_secs`; `false` while another
+    /// instance holds it.
+    pub async fn acquire_lease(&self, name: &str, holder: &str, ttl_secs: i64) -> Result<bool> {
+        let now = self.now();
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::acquire_lease(&mut conn, name, holder, now, now + ttl_secs).await?)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::release_lease(&mut conn, name, holder).await?)
+    }
+}
+
+/// What storage knows for threading: the ticket of a message the headers name, and the
+/// ticket named in the subject with the people on it.
+async fn clues(tx: &mut Tx, mail: &InboundMail) -> Result<ThreadClues> {
+    let mut clues = ThreadClues::default();
+    let named = mail
+        .in_reply_to
+        .iter()
+        .map(|id| (Header::InReplyTo, id))
+        .chain(
+            mail.references
+                .iter()
+                .rev()
+                .map(|id| (Header::References, id)),
+        );
+    for (header, id) in named {
+        if let Some(ticket) = store_mail::ticket_of_message(tx, id).await? {
+            clues.by_header = Some((ticket, header, id.clone()));
+            break;
+        }
+    }
+    if let Some(number) = TicketNumber::find_in(&mail.subject)
+        && tickets::find(tx, TicketScope::All, number.0)
+            .await?
+            .is_some()
+    {
+        clues.by_subject = Some((number, store_mail::participants(tx, number.0).await?));
+    }
+    Ok(clues)
+}
+
+fn params_of(number: TicketNumber, subject: &str, requester: &str) -> NoticeParams {
+    NoticeParams {
+        number: number.to_string(),
+        subject: subject.to_string(),
+        requester: requester.to_string(),
+        ..NoticeParams::default()
+    }
+}
+
+/// The acknowledgement to the sender of a new ticket, on intake's transaction.
+pub(super) async fn notify_received(
+    tx: &mut Tx,
+    ticket: TicketId,
+    new: &NewTicket,
+    key: Option<&str>,
+    at: i64,
+) -> Result<()> {
+    let answered = key.and_then(|k| k.strip_prefix("mid:")).map(str::to_string);
+    store_mail::enqueue(
+        tx,
+        &NewNotice {
+            kind: NoticeKind::Acknowledgement,
+            ticket,
+            recipient: new.requester.clone(),
+            params: params_of(TicketNumber(ticket), &new.subject, &new.requester),
+            token: new_token()?,
+            references: answered.iter().cloned().collect(),
+            in_reply_to: answered,
+        },
+        at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Notices a decided change causes — to the technician a ticket was assigned to, to the
+/// sender when it is closed — on the change's own transaction.
+pub(super) async fn notify_change(
+    tx: &mut Tx,
+    ticket: &Ticket,
+    change: &Change,
+    at: i64,
+) -> Result<()> {
+    for event in &change.events {
+        match event.kind {
+            EventKind::Assigned | EventKind::Reassigned => {
+                let Some(tech) = event.data.to_assignee else {
+                    continue;
+                };
+                let Some(user) = users::find(tx, tech).await? else {
+                    continue;
+                };
+                let mut params = params_of(ticket.number(), &ticket.subject, &ticket.requester);
+                params.technician = Some(user.name.clone());
+                store_mail::enqueue(
+                    tx,
+                    &NewNotice {
+                        kind: NoticeKind::Assigned,
+                        ticket: ticket.id,
+                        recipient: user.email.clone(),
+                        params,
+                        token: new_token()?,
+                        in_reply_to: None,
+                        references: Vec::new(),
+                    },
+                    at,
+                )
+                .await?;
+            }
+            EventKind::Closed => {
+                let ids = store_mail::inbound_message_ids(tx, ticket.id).await?;
+                let mut params = params_of(ticket.number(), &ticket.subject, &ticket.requester);
+                params.resolution = event.data.resolution.clone();
+                params.technician = ticket.assignee_name.clone();
+                let references: Vec<String> = ids.iter().rev().take(10).rev().cloned().collect();
+                store_mail::enqueue(
+                    tx,
+                    &NewNotice {
+                        kind: NoticeKind::Closed,
+                        ticket: ticket.id,
+                        recipient: ticket.requester.clone(),
+                        params,
+                        token: new_token()?,
+                        in_reply_to: ids.last().cloned(),
+                        references,
+                    },
+                    at,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The dashboard's figures and the closed-ticket export. Administrators and dispatchers see
+//! everything; a technician sees only the figures of their own tickets.
+
+use super::{Result, Services};
+use crate::domain::access::{Capability, may};
+use crate::domain::ids::{TicketId, UserId};
+use crate::domain::metrics::{Period, Summary, age_buckets, by_technician, summarize};
+use crate::domain::ticket::{Status, Ticket};
+use crate::domain::timeline::{EventData, EventKind};
+use crate::domain::user::{Actor, Role};
+use crate::storage::reports::{self, Milestone};
+use std::collections::BTreeMap;
+
+/// Tickets listed in the dashboard's open-ticket table (the oldest first).
+pub const OPEN_TABLE_LIMIT: i64 = 200;
+
+#[derive(Debug, Clone)]
+pub struct TechnicianFigures {
+    pub id: UserId,
+    pub name: String,
+    pub active: bool,
+    pub open: i64,
+    pub closed: usize,
+    pub assign: Summary,
+    pub response: Summary,
+    pub close: Summary,
+}
+
+#[derive(Debug, Clone)]
+pub struct HandoffRow {
+    pub ticket: TicketId,
+    pub kind: EventKind,
+    pub actor: String,
+    pub at: i64,
+    pub reason: String,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DayRow {
+    pub day: jiff::civil::Date,
+    pub opened: i64,
+    pub closed: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub period: Period,
+    /// `Some` when the figures are one technician's own.
+    pub technician: Option<UserId>,
+    pub counts: Vec<(Status, i64)>,
+    pub open_total: i64,
+    pub assign: Summary,
+    pub response: Summary,
+    pub close: Summary,
+    /// Stays in the dispatch queue that ended in the period (staff only).
+    pub queue_wait: Option<Summary>,
+    pub waiting_now: usize,
+    pub longest_wait_now: Option<i64>,
+    pub returned: i64,
+    pub passed: i64,
+    pub handoffs: Vec<HandoffRow>,
+    pub backlog: Summary,
+    pub backlog_buckets: [(&'static str, usize); 4],
+    pub open_tickets: Vec<Ticket>,
+    pub technicians: Vec<TechnicianFigures>,
+    pub daily: Vec<DayRow>,
+    pub generated_at: i64,
+}
+
+impl Services {
+    pub async fn dashboard(&self, actor: &Actor, period: Period) -> Result<Dashboard> {
+        let role = actor.role().unwrap_or(Role::Technician);
+        let technician = if may(role, Capability::SeeAllFigures) {
+            None
+        } else {
+            actor.user_id()
+        };
+        let backend = self.store.backend();
+        let now = self.now();
+        let mut conn = self.store.read().await?;
+        let c = &mut *conn;
+        let (from, to) = (period.from, period.to);
+
+        let assign_samples =
+            reports::durations(c, backend, Milestone::FirstAssigned, from, to, technician).await?;
+        let response_samples =
+            reports::durations(c, backend, Milestone::FirstResponse, from, to, technician).await?;
+        let close_samples =
+            reports::durations(c, backend, Milestone::Closed, from, to, technician).await?;
+        let (assign, assign_by) = by_technician(&assign_samples);
+        let (response, response_by) = by_technician(&response_samples);
+        let (close, close_by) = by_technician(&close_samples);
+
+        let mut counts_by_status: BTreeMap<&'static str, i64> = BTreeMap::new();
+        let mut open_by_tech: BTreeMap<i64, i64> = BTreeMap::new();
+        for (status, assignee, n) in reports::counts(c).await? {
+            if technician.is_some() && assignee != technician {
+                continue;
+            }
+            *counts_by_status.entry(status.as_str()).or_default() += n;
+            if status.is_open() {
+                if let Some(a) = assignee {
+                    *open_by_tech.entry(a.0).or_default() += n;
+                }
+            }
+        }
+        let counts: Vec<(Status, i64)> = Status::ALL
+            .iter()
+            .map(|s| (*s, counts_by_status.get(s.as_str()).copied().unwrap_or(0)))
+            .collect();
+        let open_total = counts
+            .iter()
+            .filter(|(s, _)| s.is_open())
+            .map(|(_, n)| n)
+            .sum();
+
+        let (queue_wait, waiting_now, longest_wait_now) = if technician.is_none() {
+            let waits = reports::queue_waits(c, backend, from, to).await?;
+            let since = reports::queued_since(c, backend).await?;
+            (
+                Some(summarize(waits)),
+                since.len(),
+                since.iter().min().map(|s| now - s),
+            )
+        } else {
+            (None, 0, None)
+        };
+
+        let (returned, passed) = reports::handoff_counts(c, from, to, technician).await?;
+        let handoffs = reports::recent_handoffs(c, from, to, technician, 10)
+            .await?
+            .into_iter()
+            .filter_map(|h| {
+                let data: EventData = serde_json::from_str(&h.data).ok()?;
+                Some(HandoffRow {
+                    ticket: TicketId(h.ticket_id),
+                    kind: EventKind::parse(&h.kind)?,
+                    actor: h.actor,
+                    at: h.at,
+                    reason: data.reason.unwrap_or_default(),
+                    to: data.to_assignee_name,
+                })
+            })
+            .collect();
+
+        let ages: Vec<i64> = reports::open_created(c, backend, technician)
+            .await?
+            .into_iter()
+            .map(|created| now - created)
+            .collect();
+        let backlog_buckets = age_buckets(&ages);
+        let backlog = summarize(ages);
+        let open_tickets = reports::oldest_open(c, technician, OPEN_TABLE_LIMIT).await?;
+
+        let opened = reports::per_day(c, None, from, to, technician).await?;
+        let closed = reports::per_day(c, Some(Milestone::Closed), from, to, technician).await?;
+        let day_index = |d: jiff::civil::Date| {
+            (crate::domain::time::lima_day_start(d) - 18_000).div_euclid(86_400)
+        };
+        let daily = period
+            .days()
+            .into_iter()
+            .map(|day| {
+                let i = day_index(day);
+                let find = |rows: &[(i64, i64)]| {
+                    rows.iter()
+                        .find(|(d, _)| *d == i)
+                        .map(|(_, n)| *n)
+                        .unwrap_or(0)
+                };
+                DayRow {
+                    day,
+                    opened: find(&opened),
+                    closed: find(&closed),
+                }
+            })
+            .collect();
+
+        let users = crate::storage::users::list(c, Some(Role::Technician)).await?;
+        let technicians = users
+            .into_iter()
+            .filter(|u| technician.is_none_or(|t| t == u.id))
+            .map(|u| TechnicianFigures {
+                open: open_by_tech.get(&u.id.0).copied().unwrap_or(0),
+                closed: close_by.get(&u.id.0).map(|s| s.count).unwrap_or(0),
+                assign: assign_by.get(&u.id.0).copied().unwrap_or_default(),
+                response: response_by.get(&u.id.0).copied().unwrap_or_default(),
+                close: close_by.get(&u.id.0).copied().unwrap_or_default(),
+                id: u.id,
+                name: u.name,
+                active: u.active,
+            })
+            .collect();
+
+        Ok(Dashboard {
+            period,
+            technician,
+            counts,
+            open_total,
+            assign,
+            response,
+            close,
+            queue_wait,
+            waiting_now,
+            longest_wait_now,
+            returned,
+            passed,
+            handoffs,
+            backlog,
+            backlog_buckets,
+            open_tickets,
+            technicians,
+            daily,
+            generated_at: now,
+        })
+    }
+}
+
+pub use crate::storage::reports::ClosedRow;
+
+/// Which closed tickets an export holds: the closing day within `[from, to)` (Lima days,
+/// both optional), and the actor's own tickets when they are a technician.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportScope {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub technician: Option<UserId>,
+}
+
+impl Services {
+    pub fn export_scope(&self, actor: &Actor, from: Option<i64>, to: Option<i64>) -> ExportScope {
+        let role = actor.role().unwrap_or(Role::Technician);
+        ExportScope {
+            from,
+            to,
+            technician: if may(role, Capability::SeeAllFigures) {
+                None
+            } else {
+                actor.user_id()
+            },
+        }
+    }
+
+    /// The next chunk of the export after the ticket id `after` (0 to start).
+    pub async fn closed_chunk(
+        &self,
+        scope: &ExportScope,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ClosedRow>> {
+        let mut conn = self.store.read().await?;
+        Ok(reports::closed_chunk(
+            &mut conn,
+            scope.from,
+            scope.to,
+            scope.technician,
+            after,
+            limit,
+        )
+        .await?)
+    }
+}

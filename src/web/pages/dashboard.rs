@@ -1,0 +1,325 @@
+//! Tablero: counts, the three times (mean, median, p90), queue waits, returns and passes,
+//! the open backlog, per-technician figures and two server-drawn charts.
+
+use super::{Chrome, ok};
+use crate::domain::metrics::{Period, Summary};
+use crate::domain::time::{age_in_words, duration_words, format_lima, parse_date};
+use crate::service::reports::Dashboard;
+use crate::web::AppState;
+use crate::web::charts::{Chart, horizontal, opened_closed};
+use crate::web::error::{AppError, PageError};
+use crate::web::extract::CurrentUser;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PeriodQuery {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+}
+
+impl PeriodQuery {
+    /// The period asked for (default: the last 30 Lima days).
+    pub fn period(&self, now: i64) -> Result<Period, AppError> {
+        let parse = |s: &str, which: &str| -> Result<Option<jiff::civil::Date>, AppError> {
+            match s.trim() {
+                "" => Ok(None),
+                t => parse_date(t).map(Some).ok_or_else(|| {
+                    AppError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation",
+                        format!("La fecha «{which}» no es válida (aaaa-mm-dd)."),
+                    )
+                }),
+            }
+        };
+        Ok(Period::lima_days(
+            parse(&self.from, "desde")?,
+            parse(&self.to, "hasta")?,
+            now,
+        )?)
+    }
+}
+
+/// A figure ready to show: the three statistics in words.
+pub struct Figure {
+    pub title: &'static str,
+    pub formula: &'static str,
+    pub count: usize,
+    pub mean: String,
+    pub median: String,
+    pub p90: String,
+}
+
+fn words(v: Option<f64>) -> String {
+    v.map(|s| duration_words(s.round() as i64))
+        .unwrap_or_else(|| "—".to_string())
+}
+
+fn figure(title: &'static str, formula: &'static str, s: &Summary) -> Figure {
+    Figure {
+        title,
+        formula,
+        count: s.count,
+        mean: words(s.mean),
+        median: words(s.median),
+        p90: words(s.p90),
+    }
+}
+
+pub struct TechRow {
+    pub name: String,
+    pub active: bool,
+    pub open: i64,
+    pub closed: usize,
+    pub assign: String,
+    pub response: String,
+    pub close_mean: String,
+    pub close_median: String,
+}
+
+pub struct OpenRow {
+    pub id: i64,
+    pub number: String,
+    pub subject: String,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub assignee: String,
+    pub age: String,
+    pub last_event: String,
+}
+
+pub struct HandoffView {
+    pub ticket_id: i64,
+    pub number: String,
+    pub label: &'static str,
+    pub actor: String,
+    pub at: String,
+    pub reason: String,
+}
+
+pub struct DayView {
+    pub day: String,
+    pub opened: i64,
+    pub closed: i64,
+}
+
+pub struct StatusView {
+    pub label: &'static str,
+    pub status: &'static str,
+    pub n: i64,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/show.html")]
+pub struct DashboardPage {
+    pub chrome: Chrome,
+    pub own: bool,
+    pub from: String,
+    pub to: String,
+    pub period_label: String,
+    pub error: Option<String>,
+    pub counts: Vec<StatusView>,
+    pub open_total: i64,
+    pub figures: Vec<Figure>,
+    pub queue: Option<Figure>,
+    pub waiting_now: usize,
+    pub longest_wait_now: String,
+    pub returned: i64,
+    pub passed: i64,
+    pub handoffs: Vec<HandoffView>,
+    pub backlog: Figure,
+    pub buckets: Vec<(&'static str, usize)>,
+    pub open_rows: Vec<OpenRow>,
+    pub open_more: i64,
+    pub techs: Vec<TechRow>,
+    pub days: Vec<DayView>,
+    pub daily_chart: Chart,
+    pub status_chart: Chart,
+    pub generated: String,
+}
+
+pub const ASSIGN_NOTE: &str = "Desde que llega hasta su primera derivación; cuenta las incidencias derivadas por primera vez en el periodo.";
+pub const RESPONSE_NOTE: &str = "Desde que llega hasta el primer comentario del técnico asignado; cuenta las primeras respuestas del periodo.";
+pub const CLOSE_NOTE: &str = "Desde que llega hasta su cierre (el último, si se reabrió); cuenta las incidencias cerradas en el periodo.";
+pub const QUEUE_NOTE: &str = "Tiempo que cada incidencia esperó sin técnico (Nuevo o Devuelto) hasta ser derivada; cuenta las esperas que terminaron en el periodo.";
+pub const BACKLOG_NOTE: &str =
+    "Edad de cada incidencia abierta ahora: desde que llegó hasta este momento.";
+
+fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
+    let now = d.generated_at;
+    let counts: Vec<StatusView> = d
+        .counts
+        .iter()
+        .map(|(s, n)| StatusView {
+            label: s.label(),
+            status: s.as_str(),
+            n: *n,
+        })
+        .collect();
+    let days: Vec<DayView> = d
+        .daily
+        .iter()
+        .map(|r| DayView {
+            day: r.day.strftime("%d/%m/%Y").to_string(),
+            opened: r.opened,
+            closed: r.closed,
+        })
+        .collect();
+    let daily_chart = opened_closed(
+        &days
+            .iter()
+            .map(|v| (v.day.clone(), v.opened, v.closed))
+            .collect::<Vec<_>>(),
+    );
+    let status_chart = horizontal(
+        &counts
+            .iter()
+            .map(|c| {
+                (
+                    c.label.to_string(),
+                    match c.status {
+                        "nuevo" => "bar-nuevo",
+                        "asignado" => "bar-asignado",
+                        "en_atencion" => "bar-en_atencion",
+                        "devuelto" => "bar-devuelto",
+                        _ => "bar-cerrado",
+                    },
+                    c.n,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    DashboardPage {
+        own: d.technician.is_some(),
+        from: d.period.from_day.to_string(),
+        to: d.period.to_day.to_string(),
+        period_label: format!(
+            "del {} al {}",
+            d.period.from_day.strftime("%d/%m/%Y"),
+            d.period.to_day.strftime("%d/%m/%Y")
+        ),
+        error: None,
+        open_total: d.open_total,
+        figures: vec![
+            figure("Tiempo hasta la derivación", ASSIGN_NOTE, &d.assign),
+            figure(
+                "Tiempo hasta la primera respuesta",
+                RESPONSE_NOTE,
+                &d.response,
+            ),
+            figure("Tiempo hasta el cierre", CLOSE_NOTE, &d.close),
+        ],
+        queue: d
+            .queue_wait
+            .as_ref()
+            .map(|s| figure("Espera en la cola de derivación", QUEUE_NOTE, s)),
+        waiting_now: d.waiting_now,
+        longest_wait_now: d.longest_wait_now.map(duration_words).unwrap_or_default(),
+        returned: d.returned,
+        passed: d.passed,
+        handoffs: d
+            .handoffs
+            .iter()
+            .map(|h| HandoffView {
+                ticket_id: h.ticket.0,
+                number: crate::domain::ids::TicketNumber(h.ticket).to_string(),
+                label: h.kind.label(),
+                actor: h.actor.clone(),
+                at: format_lima(h.at),
+                reason: match &h.to {
+                    Some(to) if !h.reason.is_empty() => format!("{} (a {to})", h.reason),
+                    Some(to) => format!("a {to}"),
+                    None => h.reason.clone(),
+                },
+            })
+            .collect(),
+        backlog: figure(
+            "Antigüedad de las incidencias abiertas",
+            BACKLOG_NOTE,
+            &d.backlog,
+        ),
+        buckets: d.backlog_buckets.to_vec(),
+        open_more: (d.open_total - d.open_tickets.len() as i64).max(0),
+        open_rows: d
+            .open_tickets
+            .iter()
+            .map(|t| OpenRow {
+                id: t.id.0,
+                number: t.number().to_string(),
+                subject: t.subject.clone(),
+                status: t.status.as_str(),
+                status_label: t.status.label(),
+                assignee: t
+                    .assignee_name
+                    .clone()
+                    .unwrap_or_else(|| "Sin asignar".to_string()),
+                age: age_in_words(now - t.created_at),
+                last_event: format!(
+                    "{} · {}",
+                    crate::domain::timeline::EventKind::parse(&t.last_event_kind)
+                        .map(|k| k.label())
+                        .unwrap_or("—"),
+                    format_lima(t.last_event_at)
+                ),
+            })
+            .collect(),
+        techs: d
+            .technicians
+            .iter()
+            .map(|t| TechRow {
+                name: t.name.clone(),
+                active: t.active,
+                open: t.open,
+                closed: t.closed,
+                assign: words(t.assign.mean),
+                response: words(t.response.mean),
+                close_mean: words(t.close.mean),
+                close_median: words(t.close.median),
+            })
+            .collect(),
+        counts,
+        days,
+        daily_chart,
+        status_chart,
+        generated: format_lima(now),
+        chrome,
+    }
+    .with_query(q)
+}
+
+impl DashboardPage {
+    fn with_query(mut self, q: &PeriodQuery) -> DashboardPage {
+        if !q.from.is_empty() {
+            self.from = q.from.clone();
+        }
+        if !q.to.is_empty() {
+            self.to = q.to.clone();
+        }
+        self
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::for_user(&user, "dashboard");
+    let (period, error) = match q.period(state.services.now()) {
+        Ok(p) => (p, None),
+        Err(e) => (
+            PeriodQuery::default().period(state.services.now())?,
+            Some(e.message),
+        ),
+    };
+    let d = state.services.dashboard(&user.actor(), period).await?;
+    let mut page = build(&d, chrome, &q);
+    page.error = error;
+    ok(&page)
+}

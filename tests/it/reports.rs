@@ -1,0 +1,451 @@
+//! The dashboard and the exports, with tickets whose every event happened at a known instant
+//! (the app's clock is set by the test and each step goes through the real write path).
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use soporte::domain::ids::TicketId;
+use soporte::domain::ticket::NewTicket;
+use soporte::domain::user::{Actor, Role, User};
+use soporte::service::tickets::Action;
+use soporte::storage::Backend;
+
+/// 2026-11-02 14:00 in Lima (19:00 UTC).
+const T0: i64 = 1_793_646_000;
+
+struct Scenario {
+    app: TestApp,
+    admin: User,
+    t1: User,
+    t2: User,
+    ids: [i64; 5],
+}
+
+async fn at(app: &TestApp, secs: i64) {
+    app.clock.set(T0 + secs);
+}
+
+async fn act(app: &TestApp, who: &User, id: i64, action: Action) {
+    app.services
+        .act(&who.actor(), TicketId(id), None, action)
+        .await
+        .expect("action applies");
+}
+
+async fn receive(app: &TestApp, subject: &str) -> i64 {
+    let new = NewTicket::parse("cliente@dominio.com", subject, "cuerpo").unwrap();
+    app.services.receive(&new, None).await.unwrap().id.0
+}
+
+/// A: assigned +600 to t1, first response +1800, closed +7200.
+/// B (created +3600): assigned +1200 to t1, returned +2400, assigned to t2 +3000, t2 comments
+///   +3600, t2 passes to t1 +4000, t1 closes +9000.
+/// C (created +7200): assigned +300 to t2, comment +900, closed +3000, reopened +5000,
+///   closed again +8000.
+/// D (created +10000): still new.  E (created +10800): assigned +100 to t1.
+async fn scenario(backend: Backend) -> Option<Scenario> {
+    let app = TestApp::spawn_at(backend, T0).await?;
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    let d = app.create_user(Role::Dispatcher, "Derivadora").await;
+    let t1 = app.create_user(Role::Technician, "Tecnico Uno").await;
+    let t2 = app.create_user(Role::Technician, "Tecnico Dos").await;
+    let assign = |t: &User| Action::Assign { technician: t.id };
+
+    at(&app, 0).await;
+    let a = receive(&app, "A: red").await;
+    at(&app, 600).await;
+    act(&app, &d, a, assign(&t1)).await;
+    at(&app, 1800).await;
+    act(
+        &app,
+        &t1,
+        a,
+        Action::Comment {
+            body: "reviso".into(),
+        },
+    )
+    .await;
+
+    at(&app, 3600).await;
+    let b = receive(&app, "=HYPERLINK(\"http://x\")").await;
+    at(&app, 3600 + 1200).await;
+    act(&app, &d, b, assign(&t1)).await;
+    at(&app, 3600 + 2400).await;
+    act(
+        &app,
+        &t1,
+        b,
+        Action::Return {
+            reason: "No es de mi área".into(),
+        },
+    )
+    .await;
+    at(&app, 3600 + 3000).await;
+    act(&app, &d, b, assign(&t2)).await;
+    at(&app, 3600 + 3600).await;
+    act(&app, &t2, b, Action::Comment { body: "veo".into() }).await;
+
+    at(&app, 7200).await;
+    act(
+        &app,
+        &t1,
+        a,
+        Action::Close {
+            resolution: "Cable cambiado".into(),
+        },
+    )
+    .await;
+    let c = receive(&app, "C: impresora").await;
+    at(&app, 7200 + 300).await;
+    act(&app, &d, c, assign(&t2)).await;
+    at(&app, 3600 + 4000).await;
+    act(
+        &app,
+        &t2,
+        b,
+        Action::Reassign {
+            technician: t1.id,
+            reason: "Redes".into(),
+        },
+    )
+    .await;
+    at(&app, 7200 + 900).await;
+    act(&app, &t2, c, Action::Comment { body: "voy".into() }).await;
+    at(&app, 7200 + 3000).await;
+    act(
+        &app,
+        &t2,
+        c,
+        Action::Close {
+            resolution: "Tóner".into(),
+        },
+    )
+    .await;
+    at(&app, 3600 + 9000).await;
+    act(
+        &app,
+        &t1,
+        b,
+        Action::Close {
+            resolution: "Puerto del switch".into(),
+        },
+    )
+    .await;
+    at(&app, 7200 + 5000).await;
+    act(
+        &app,
+        &admin,
+        c,
+        Action::Reopen {
+            reason: "Sigue fallando".into(),
+        },
+    )
+    .await;
+    at(&app, 7200 + 8000).await;
+    act(
+        &app,
+        &t2,
+        c,
+        Action::Close {
+            resolution: "Fusor cambiado".into(),
+        },
+    )
+    .await;
+
+    at(&app, 10_000).await;
+    let dd = receive(&app, "D: correo").await;
+    at(&app, 10_800).await;
+    let e = receive(&app, "E: vpn").await;
+    at(&app, 10_900).await;
+    act(&app, &d, e, assign(&t1)).await;
+    at(&app, 20_000).await;
+    Some(Scenario {
+        app,
+        admin,
+        t1,
+        t2,
+        ids: [a, b, c, dd, e],
+    })
+}
+
+fn stat(v: &Value, key: &str) -> (u64, f64, f64, f64) {
+    let s = &v[key];
+    (
+        s["count"].as_u64().unwrap(),
+        s["mean_seconds"].as_f64().unwrap(),
+        s["median_seconds"].as_f64().unwrap(),
+        s["p90_seconds"].as_f64().unwrap(),
+    )
+}
+
+async fn dashboard_figures_match_the_hand_worked_values(backend: Backend) {
+    let Some(s) = scenario(backend).await else {
+        return;
+    };
+    let admin = s.app.browser_for(s.admin.clone()).await;
+    let (status, v) = admin
+        .get_json("/api/v1/dashboard?from=2026-11-02&to=2026-11-02")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // Assign: A 600, B 1200, C 300, E 100.
+    assert_eq!(stat(&v, "time_to_assign"), (4, 550.0, 450.0, 1200.0));
+    // First technician comment: A 1800, B 3600 (t2, after the return), C 900.
+    assert_eq!(
+        stat(&v, "time_to_first_response"),
+        (3, 2100.0, 1800.0, 3600.0)
+    );
+    // Close: A 7200, B 9000, C 8000 (the last close after reopening).
+    let (n, mean, median, p90) = stat(&v, "time_to_close");
+    assert_eq!((n, median, p90), (3, 8000.0, 9000.0));
+    assert!((mean - 24_200.0 / 3.0).abs() < 1e-6);
+    // Queue waits: A 600, B 1200 and 600, C 300, E 100.
+    assert_eq!(stat(&v, "queue_wait"), (5, 560.0, 600.0, 1200.0));
+    assert_eq!(v["waiting_in_queue_now"], 1);
+    assert_eq!(v["longest_wait_now_seconds"], 10_000);
+    assert_eq!(v["counts"]["cerrado"], 3);
+    assert_eq!(v["counts"]["nuevo"], 1);
+    assert_eq!(v["counts"]["asignado"], 1);
+    assert_eq!(v["counts"]["en_atencion"], 0);
+    assert_eq!(v["open"], 2);
+    assert_eq!(v["returned"], 1);
+    assert_eq!(v["passed_on"], 1);
+    let reasons: Vec<&str> = v["recent_handoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Redes", "No es de mi área"]);
+    // Backlog: D is 10 000 s old, E 9 200 s.
+    assert_eq!(stat(&v, "backlog_age"), (2, 9600.0, 9600.0, 10_000.0));
+    let open: Vec<i64> = v["open_tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(open, [s.ids[3], s.ids[4]], "oldest first");
+    assert_eq!(v["daily"].as_array().unwrap().len(), 1);
+    assert_eq!(v["daily"][0]["opened"], 5);
+    assert_eq!(v["daily"][0]["closed"], 3);
+    // Per technician (counted for the technician who has the ticket now).
+    let tech = |id: i64| {
+        v["technicians"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let t1 = tech(s.t1.id.0);
+    assert_eq!(t1["open"], 1);
+    assert_eq!(t1["closed"], 2);
+    assert_eq!(
+        stat(&t1, "time_to_assign"),
+        (3, 1900.0 / 3.0, 600.0, 1200.0)
+    );
+    assert_eq!(stat(&t1, "time_to_close"), (2, 8100.0, 8100.0, 9000.0));
+    let t2 = tech(s.t2.id.0);
+    assert_eq!(
+        stat(&t2, "time_to_first_response"),
+        (1, 900.0, 900.0, 900.0)
+    );
+    assert_eq!(stat(&t2, "time_to_close"), (1, 8000.0, 8000.0, 8000.0));
+
+    // The same figures on the page, with their formula notes and both charts.
+    let (s_html, html) = admin
+        .get_html("/dashboard?from=2026-11-02&to=2026-11-02")
+        .await;
+    assert_eq!(s_html, StatusCode::OK);
+    for text in [
+        "9 min",
+        "7 min 30 s",
+        "2 h 14 min",
+        "Mediana",
+        "Percentil 90",
+        "el último, si se reabrió",
+        "No es de mi área",
+        "<svg",
+        "Ver como tabla",
+    ] {
+        assert!(html.contains(text), "dashboard shows {text:?}");
+    }
+    assert!(!html.contains("<script"), "no script");
+
+    // A technician sees only their own figures.
+    let t1b = s.app.browser_for(s.t1.clone()).await;
+    let (_, v) = t1b
+        .get_json("/api/v1/dashboard?from=2026-11-02&to=2026-11-02")
+        .await;
+    assert_eq!(v["scope"], "own");
+    assert_eq!(v["counts"]["cerrado"], 2);
+    assert_eq!(v["counts"]["nuevo"], 0);
+    assert_eq!(stat(&v, "time_to_close"), (2, 8100.0, 8100.0, 9000.0));
+    assert!(v["queue_wait"].is_null());
+    assert_eq!(v["technicians"].as_array().unwrap().len(), 1);
+    let open: Vec<i64> = v["open_tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(open, [s.ids[4]]);
+    // A period with nothing in it.
+    let (_, v) = admin
+        .get_json("/api/v1/dashboard?from=2026-10-01&to=2026-10-05")
+        .await;
+    assert_eq!(v["time_to_close"]["count"], 0);
+    assert!(v["time_to_close"]["mean_seconds"].is_null());
+    let (status, v) = admin.get_json("/api/v1/dashboard?from=ayer").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"]["message"].as_str().unwrap().contains("desde"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_figures_match_the_hand_worked_values_sqlite() {
+    dashboard_figures_match_the_hand_worked_values(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_figures_match_the_hand_worked_values_postgres() {
+    dashboard_figures_match_the_hand_worked_values(Backend::Postgres).await;
+}
+
+async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
+    let Some(s) = scenario(backend).await else {
+        return;
+    };
+    let admin = s.app.browser_for(s.admin.clone()).await;
+    let r = admin.get("/export/closed.csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with("\u{feff}".as_bytes()),
+        "UTF-8 byte-order mark"
+    );
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    assert!(text.ends_with("\r\n"));
+    assert!(
+        !text.replace("\r\n", "").contains('\n'),
+        "CRLF line ends only"
+    );
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 4, "header + the three closed tickets");
+    assert_eq!(
+        lines[0],
+        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución"
+    );
+    let a = lines[1];
+    assert_eq!(
+        a,
+        format!(
+            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado",
+            s.ids[0]
+        )
+    );
+    // A subject that Excel would run as a formula is neutralised (and quoted, having quotes).
+    assert!(
+        lines[2].contains(",\"'=HYPERLINK(\"\"http://x\"\")\","),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("Fusor cambiado") && lines[3].ends_with(",2.22,Fusor cambiado"),
+        "{}",
+        lines[3]
+    );
+
+    // The semicolon variant for a decimal-comma Excel.
+    let text = admin
+        .get("/export/closed.csv?sep=semicolon")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(";0,17;0,50;2,00;Cable cambiado\r\n"),
+        "{text}"
+    );
+
+    // Date range on the closing day, and a technician's export holds only their tickets.
+    let text = admin
+        .get("/export/closed.csv?from=2026-11-03&to=2026-11-30")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text.split("\r\n").filter(|l| !l.is_empty()).count(), 1);
+    let t2 = s.app.browser_for(s.t2.clone()).await;
+    let text = t2.get("/export/closed.csv").await.text().await.unwrap();
+    let rows: Vec<&str> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].starts_with(&format!("INC-{:06},", s.ids[2])));
+    let r = admin.get("/export/closed.csv?from=mal").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The workbook: a real xlsx with the same rows, dates as date cells.
+    let r = admin.get("/export/closed.xlsx").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    let mut strings = String::new();
+    if let Ok(mut f) = zip.by_name("xl/sharedStrings.xml") {
+        std::io::Read::read_to_string(&mut f, &mut strings).unwrap();
+    }
+    let all = format!("{sheet}{strings}");
+    assert!(all.contains(&format!("INC-{:06}", s.ids[0])) && all.contains("Fusor cambiado"));
+    // 02/11/2026 14:00 as an Excel serial date (days since 1899-12-30).
+    assert!(
+        sheet.contains("<v>46328.58333333"),
+        "created date as a number"
+    );
+    assert!(sheet.contains("<col "), "column widths set");
+    let mut styles = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
+    assert!(styles.contains("dd/mm/yyyy hh:mm"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_opens_cleanly_in_excel_sqlite() {
+    the_csv_opens_cleanly_in_excel(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_opens_cleanly_in_excel_postgres() {
+    the_csv_opens_cleanly_in_excel(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_dashboard_and_exports_need_a_session() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let c = TestApp::client();
+    for p in ["/dashboard", "/export/closed.csv", "/export/closed.xlsx"] {
+        assert_redirect_to(&c.get(app.url(p)).send().await.unwrap(), "/login");
+    }
+    let r = c.get(app.url("/api/v1/dashboard")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let _ = Actor::System;
+}
