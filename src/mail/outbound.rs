@@ -334,7 +334,7 @@ mod tests {
             assert!(r.text.contains("INC-000042") && !r.text.contains("[INC-000042] "));
             assert!(
                 r.html
-                    .contains("Impresora &lt;atascada&gt; &amp; sin tóner"),
+                    .contains("Impresora &#60;atascada&#62; &#38; sin tóner"),
                 "{}",
                 r.html
             );
@@ -377,4 +377,4 @@ mod tests {
         assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
         assert!(raw.contains("multipart/alternative"), "{raw}");
     }
-}assert!(r.html.contains("Impresora &#60;atascada&#62; &#38; sin tóner"), "{}", r.html);
+}
