@@ -5,3 +5,57 @@
 
 pub mod outbound;
 pub mod parse;
+pub mod poller;
+
+use crate::config::MailArgs;
+use crate::service::Services;
+
+/// The background mail jobs of one server process.
+pub struct MailTasks {
+    stop: tokio::sync::watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl MailTasks {
+    /// Starts the IMAP poller and the outbox sender when they are configured.
+    pub fn spawn(services: &Services, args: &MailArgs) -> Result<MailTasks, String> {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let holder = format!(
+            "{}-{}",
+            std::process::id(),
+            crate::service::random_hex(8).map_err(|e| e.to_string())?
+        );
+        let mut handles = Vec::new();
+        let stopped = |stop: &tokio::sync::watch::Sender<bool>| {
+            let mut rx = stop.subscribe();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        if let Some(config) = poller::ImapConfig::from_args(args)? {
+            handles.push(tokio::spawn(poller::run(
+                services.clone(),
+                config,
+                holder.clone(),
+                stopped(&stop),
+            )));
+        }
+        if let Some(config) = outbound::SmtpConfig::from_args(args)? {
+            handles.push(tokio::spawn(outbound::run(
+                services.clone(),
+                config,
+                holder,
+                stopped(&stop),
+            )));
+        }
+        Ok(MailTasks { stop, handles })
+    }
+
+    /// Asks the jobs to stop and waits (a little) for them to release their leases.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), handle).await;
+        }
+    }
+}

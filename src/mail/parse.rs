@@ -18,16 +18,7 @@ const MAX_ID_CHARS: usize = 490;
 pub fn parse(raw: &[u8], limits: &MailLimits) -> InboundMail {
     let size = raw.len();
     if size > limits.max_message_bytes {
-        let head = &raw[..header_end(raw).unwrap_or(raw.len().min(HEAD_BYTES))];
-        let mut mail = match MessageParser::default().parse_headers(head) {
-            Some(m) => read(&m, limits, false),
-            None => InboundMail::default(),
-        };
-        mail.text.clear();
-        mail.size = size;
-        mail.problem = Some(Problem::TooLarge);
-        mail.key = key_for(mail.message_id.as_deref(), raw);
-        return mail;
+        return parse_too_large(raw, size);
     }
     let parsed = MessageParser::default().parse(raw);
     let mut mail = match &parsed {
@@ -38,6 +29,21 @@ pub fn parse(raw: &[u8], limits: &MailLimits) -> InboundMail {
         },
     };
     mail.size = size;
+    mail.key = key_for(mail.message_id.as_deref(), raw);
+    mail
+}
+
+/// A message over the size limit: only its headers are read (from `raw`, which may be just
+/// its header block, as an IMAP server sends it), to record who sent it and why it was held.
+pub fn parse_too_large(raw: &[u8], size: usize) -> InboundMail {
+    let head = &raw[..header_end(raw).unwrap_or(raw.len().min(HEAD_BYTES))];
+    let mut mail = match MessageParser::default().parse_headers(head) {
+        Some(m) => read(&m, &MailLimits::default(), false),
+        None => InboundMail::default(),
+    };
+    mail.text.clear();
+    mail.size = size;
+    mail.problem = Some(Problem::TooLarge);
     mail.key = key_for(mail.message_id.as_deref(), raw);
     mail
 }

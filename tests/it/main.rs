@@ -11,5 +11,6 @@ mod architecture;
 mod auth;
 mod cli;
 mod intake;
+mod mail;
 mod reports;
 mod tickets;
