@@ -343,10 +343,10 @@ impl Browser {
         }
     }
 
-    /// Clicks on a field and types into it, as a person would.
+    /// Empties a field and types into it, key by key.
     pub async fn type_into(&self, css: &str, text: &str) {
         let field = self.find(css).await;
-        field.click().await.expect("focus field");
+        // WebDriver's "send keys" focuses the field first, as a click would.
         field.clear().await.expect("clear field");
         field.send_keys(text).await.expect("type");
     }
@@ -380,14 +380,6 @@ impl Browser {
             tokio::time::sleep(POLL).await;
         };
         el.click().await.expect("click");
-    }
-
-    /// Runs `action`, which must load a new page, and waits until that page has loaded.
-    pub async fn submit(&self, css_button: &str) {
-        let button = self.find(css_button).await;
-        self.mark_page().await;
-        button.click().await.expect("click");
-        self.wait_new_page().await;
     }
 
     /// Same as `click_text`, for a link or button that loads a new page.

@@ -251,7 +251,11 @@ async fn a_day_at_the_help_desk() {
         &b,
         "admin@miempresa.com",
         "admin-nueva-2024",
-        &[&printer_number],
+        &[(
+            &printer_number,
+            "Ana Quispe",
+            "Se retiró una hoja atascada y se probó la impresión.",
+        )],
         &[&vpn_number],
     )
     .await;

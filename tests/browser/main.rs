@@ -6,9 +6,10 @@
 
 mod app;
 mod harness;
+mod pages;
 
+mod accessibility;
 mod dashboard;
 mod journeys;
 mod layout;
-mod pages;
 mod sign_in;
