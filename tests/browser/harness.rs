@@ -90,10 +90,12 @@ while kill -0 "$2" 2>/dev/null && kill -0 "$driver" 2>/dev/null; do sleep 1; don
     // draining the pipe so chromedriver never blocks on a write.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("successfully on port ").nth(1) {
-                if let Ok(port) = rest.trim_end_matches('.').trim().parse::<u16>() {
-                    let _ = tx.send(port);
-                }
+            if let Some(port) = line
+                .split("successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
+            {
+                let _ = tx.send(port);
             }
         }
     });
