@@ -495,7 +495,8 @@ mod tests {
 
     #[test]
     fn machines_are_held_with_a_reason() {
-        let cases: Vec<(fn(&mut AutoSignals), &str)> = vec![
+        type Case = (fn(&mut AutoSignals), &'static str);
+        let cases: Vec<Case> = vec![
             (
                 |s| s.auto_submitted = Some("auto-replied".into()),
                 "auto_submitted",

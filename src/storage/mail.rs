@@ -153,7 +153,11 @@ pub async fn ticket_of_message(conn: &mut Conn, message_id: &str) -> Result<Opti
     {
         return Ok(Some(TicketId(id)));
     }
+    // Our notices' ids are `<soporte.HEX@domain>`: only those can name an outbox row.
     let token = message_id.split('@').next().unwrap_or(message_id);
+    if !token.starts_with("soporte.") {
+        return Ok(None);
+    }
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM mail_outbox WHERE token = $1")
             .bind(token)
