@@ -77,8 +77,6 @@ while kill -0 "$2" 2>/dev/null && kill -0 "$driver" 2>/dev/null; do sleep 1; don
         .arg("sh")
         .arg(&chromedriver)
         .arg(std::process::id().to_string())
-        // Chromium's own language (date fields, messages) is Peruvian Spanish, like the users'.
-        .env("LANGUAGE", "es_PE:es")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
