@@ -70,6 +70,16 @@ pub enum Command {
     Token(TokenCommand),
     /// Read one raw e-mail from standard input (an MTA's pipe transport) and file it.
     Intake(IntakeArgs),
+    /// Copy a live SQLite database to FILE, consistently (PostgreSQL: use pg_dump).
+    Backup(BackupArgs),
+}
+
+/// `soporte backup --to FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; the file must not exist yet.
+    #[arg(long)]
+    pub to: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +138,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, env = "SOPORTE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Bearer token required by GET /metrics; without it only loopback callers may read it.
+    #[arg(long, env = "SOPORTE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 
     #[command(flatten)]
     pub mail: MailArgs,
@@ -270,6 +284,7 @@ impl Default for ServeArgs {
             cookie_secure: false,
             session_idle_minutes: 480,
             max_body_bytes: 2 * 1024 * 1024,
+            metrics_token: None,
             mail: MailArgs::default(),
         }
     }

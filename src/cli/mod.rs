@@ -1,5 +1,6 @@
 //! Sub-commands of the one binary. Each file is small and calls `service`, never the tables.
 
+mod backup;
 mod intake;
 mod migrate;
 mod serve;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 token::create(&database, &email).await
             }
             Some(Command::Intake(_)) => Ok(()),
+            Some(Command::Backup(args)) => backup::run(&database, &args.to).await,
         }
     });
     match result {

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod intake;
 pub mod mail;
+pub mod ops;
 pub mod reports;
 pub mod tickets;
 

@@ -2,6 +2,7 @@
 //! PostgreSQL; the few statements that must differ branch on `Backend` and return the same
 //! types. Functions take a connection so the service layer owns each transaction.
 
+pub mod backup;
 pub mod mail;
 pub mod reports;
 pub mod sessions;

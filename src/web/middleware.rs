@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::{AppError, REQUEST_ID, respond};
 use super::extract::{Auth, ClientAddr, SESSION_COOKIE, bearer, cookie};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -12,16 +12,27 @@ use std::time::Instant;
 
 /// Gives every request an id (echoed in `x-request-id` and on error pages) and writes one
 /// log line per request: method, path, status, time. Never the query, body or headers.
+/// Also counts the request for `/metrics` under its route template (not the raw path).
 pub async fn request_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let in_flight = state.metrics.start();
     let id = crate::service::random_hex(8).unwrap_or_default();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let (parts, body) = req.into_parts();
     let client = ClientAddr::resolve(&parts, &state.config.trusted_proxies).label();
     let req = Request::from_parts(parts, body);
     let started = Instant::now();
     let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    state.metrics.record(
+        &method,
+        route.as_ref().map(MatchedPath::as_str),
+        response.status(),
+        took,
+    );
+    drop(in_flight);
+    let ms = took.as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     tracing::info!(target: "soporte::http", request_id = %id, %method, %path, status, ms = format!("{ms:.2}"), %client, "request");
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -59,8 +70,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 /// Resolves the session cookie or personal API token once, for the extractors.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    // Intake has its own credential; static files and health need none.
-    let auth = if path.starts_with("/intake/") || path.starts_with("/static/") || path == "/healthz"
+    // Intake and metrics have their own credential; static files and health need none.
+    let auth = if path.starts_with("/intake/")
+        || path.starts_with("/static/")
+        || path == "/healthz"
+        || path == "/metrics"
     {
         Auth::Anonymous
     } else if let Some(token) = bearer(req.headers()) {

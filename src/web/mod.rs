@@ -6,6 +6,7 @@ pub mod charts;
 pub mod error;
 pub mod extract;
 pub mod intake;
+pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod query;
@@ -26,6 +27,8 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<IpAddr>,
     pub cookie_secure: bool,
     pub max_body_bytes: usize,
+    /// Bearer token for `GET /metrics`; without it only loopback callers may read it.
+    pub metrics_token: Option<Secret>,
     /// Limits for raw e-mails posted to intake.
     pub mail_limits: crate::domain::mail::MailLimits,
 }
@@ -37,6 +40,10 @@ impl WebConfig {
             trusted_proxies: args.trusted_proxies.clone(),
             cookie_secure: args.cookie_secure,
             max_body_bytes: args.max_body_bytes,
+            metrics_token: args
+                .metrics_token
+                .clone()
+                .filter(|t| !t.expose().is_empty()),
             mail_limits: args.mail.limits.limits(),
         }
     }
@@ -47,6 +54,8 @@ impl WebConfig {
 pub struct AppState {
     pub services: Services,
     pub config: Arc<WebConfig>,
+    /// This instance's request counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// A bound listener and the app, ready to serve.
@@ -83,6 +92,7 @@ pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Serv
     let state = AppState {
         services,
         config: Arc::new(WebConfig::from_args(args)),
+        metrics: Arc::new(metrics::Metrics::default()),
     };
     Ok(Server {
         listener,

@@ -2,14 +2,15 @@
 //! the extractor in the handler's signature (`CurrentUser`, `Staff`, `Admin`, `CsrfForm`).
 
 use super::middleware::{authenticate, request_log, same_origin, security_headers};
-use super::{AppState, api, intake, pages};
+use super::{AppState, api, intake, metrics, pages};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
 pub fn router(state: AppState) -> Router {
-    // Public: sign-in pages, health, static files, intake (own credential), API description.
+    // Public: sign-in pages, health, static files, intake and metrics (own credential or
+    // loopback), API description.
     let public = Router::new()
         .route(
             "/login",
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::auth::logout).post(pages::auth::logout_submit),
         )
         .route("/healthz", get(pages::health))
+        .route("/metrics", get(metrics::metrics))
         .route("/static/app.css", get(pages::stylesheet))
         .route("/intake/email", post(intake::email))
         .route("/api/openapi.json", get(api::openapi::document));
