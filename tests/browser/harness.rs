@@ -216,9 +216,11 @@ impl Browser {
         };
         browser
             .client
+            // Scripts (axe) and page loads get a wider bound than the polls: on a machine
+            // busy compiling, a debug build's page can take seconds. Never an implicit wait.
             .update_timeouts(TimeoutConfiguration::new(
                 Some(Duration::from_secs(30)),
-                Some(WAIT),
+                Some(Duration::from_secs(30)),
                 Some(Duration::ZERO),
             ))
             .await
