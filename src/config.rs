@@ -68,6 +68,18 @@ pub enum Command {
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Fill the database with realistic demo data (staff, tickets, whole timelines).
+    Demo {
+        /// How many tickets to create.
+        #[arg(long, default_value_t = 1000)]
+        tickets: u64,
+        /// Spread them over this many days up to now.
+        #[arg(long, default_value_t = 180)]
+        days: i64,
+        /// The same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Read one raw e-mail from standard input (an MTA's pipe transport) and file it.
     Intake(IntakeArgs),
     /// Copy a live SQLite database to FILE, consistently (PostgreSQL: use pg_dump).

@@ -1,6 +1,7 @@
 //! Sub-commands of the one binary. Each file is small and calls `service`, never the tables.
 
 mod backup;
+mod demo;
 mod intake;
 mod migrate;
 mod serve;
@@ -44,6 +45,11 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::User(UserCommand::Passwd { email })) => {
                 user::passwd(&database, &email).await
             }
+            Some(Command::Demo {
+                tickets,
+                days,
+                seed,
+            }) => demo::run(&database, tickets, days, seed).await,
             Some(Command::Token(TokenCommand::Create { email })) => {
                 token::create(&database, &email).await
             }

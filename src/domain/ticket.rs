@@ -735,6 +735,17 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    pub fn milestones(&self) -> Milestones {
+        Milestones {
+            first_assigned_at: self.first_assigned_at,
+            first_response_at: self.first_response_at,
+            closed_at: self.closed_at,
+            closed_by: self.closed_by,
+            resolution: self.resolution.clone(),
+            queued_since: self.queued_since,
+        }
+    }
+
     pub fn number(&self) -> super::ids::TicketNumber {
         super::ids::TicketNumber(self.id)
     }
@@ -746,6 +757,74 @@ impl Ticket {
             assignee_name: self.assignee_name.clone(),
             assignee_active: self.assignee_active,
         }
+    }
+}
+
+/// The milestone instants a ticket carries beside its timeline (projections of its events,
+/// written in the same transaction): what the dashboard reads instead of replaying events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Milestones {
+    pub first_assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub closed_by: Option<UserId>,
+    pub resolution: Option<String>,
+    /// When it entered the dispatch queue; `None` while someone has it or it is closed.
+    pub queued_since: Option<i64>,
+}
+
+impl Milestones {
+    /// A ticket that just arrived: queued since it was created.
+    pub fn new_ticket(created_at: i64) -> Milestones {
+        Milestones {
+            queued_since: Some(created_at),
+            ..Milestones::default()
+        }
+    }
+
+    /// The milestones after `change` (decided on a ticket in status `from`) by `actor` at
+    /// `at`, and the length of a stay in the queue that this change ended, if any.
+    pub fn after(
+        &self,
+        from: Status,
+        change: &Change,
+        actor: &Actor,
+        at: i64,
+    ) -> (Milestones, Option<i64>) {
+        let mut m = self.clone();
+        for event in &change.events {
+            match event.kind {
+                EventKind::Assigned | EventKind::Reassigned => {
+                    m.first_assigned_at.get_or_insert(at);
+                }
+                EventKind::Commented if actor.role() == Some(Role::Technician) => {
+                    m.first_response_at.get_or_insert(at);
+                }
+                EventKind::Closed => {
+                    m.closed_at = Some(at);
+                    m.closed_by = actor.user_id();
+                    m.resolution = event.data.resolution.clone();
+                }
+                EventKind::Reopened => {
+                    m.closed_at = None;
+                    m.closed_by = None;
+                    m.resolution = None;
+                }
+                _ => {}
+            }
+        }
+        let mut ended = None;
+        match (from.is_queued(), change.status.is_queued()) {
+            (false, true) => m.queued_since = Some(at),
+            (true, true) => {}
+            (was, false) => {
+                if was {
+                    ended = self.queued_since.map(|since| (at - since).max(0));
+                }
+                m.queued_since = None;
+            }
+        }
+        (m, ended)
     }
 }
 

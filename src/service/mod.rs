@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod demo;
 pub mod intake;
 pub mod mail;
 pub mod ops;

@@ -3,6 +3,7 @@
 //! types. Functions take a connection so the service layer owns each transaction.
 
 pub mod backup;
+pub mod demo;
 pub mod mail;
 pub mod reports;
 pub mod sessions;
@@ -30,6 +31,8 @@ pub enum StorageError {
     UnsupportedUrl,
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    #[error("bulk load failed: {0}")]
+    Bulk(String),
 }
 
 impl StorageError {
@@ -71,6 +74,9 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite URL, for the native connection a bulk load uses (`None` on PostgreSQL, so a
+    /// URL with a password is never kept).
+    sqlite_url: Option<String>,
 }
 
 /// SQLite must be told to create a missing file.
@@ -112,7 +118,12 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        let sqlite_url = (backend == Backend::Sqlite).then(|| normalize_url(url, backend));
+        Ok(Store {
+            pool,
+            backend,
+            sqlite_url,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -8,7 +8,7 @@ use crate::domain::ids::{TicketId, UserId};
 use crate::domain::search::document;
 use crate::domain::ticket::{Change, NewTicket, Status, Ticket, TicketFilter};
 use crate::domain::timeline::{Event, EventData, EventKind, NewEvent};
-use crate::domain::user::{Actor, Role};
+use crate::domain::user::Actor;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -223,45 +223,12 @@ pub async fn apply(
     actor: &Actor,
     at: i64,
 ) -> Result<Option<i64>> {
-    let mut first_assigned_at = ticket.first_assigned_at;
-    let mut first_response_at = ticket.first_response_at;
-    let mut closed_at = ticket.closed_at;
-    let mut closed_by = ticket.closed_by;
-    let mut resolution = ticket.resolution.clone();
-    for event in &change.events {
-        match event.kind {
-            EventKind::Assigned | EventKind::Reassigned => {
-                first_assigned_at.get_or_insert(at);
-            }
-            EventKind::Commented if actor.role() == Some(Role::Technician) => {
-                first_response_at.get_or_insert(at);
-            }
-            EventKind::Closed => {
-                closed_at = Some(at);
-                closed_by = actor.user_id();
-                resolution = event.data.resolution.clone();
-            }
-            EventKind::Reopened => {
-                closed_at = None;
-                closed_by = None;
-                resolution = None;
-            }
-            _ => {}
-        }
-    }
+    let (m, queue_wait) = ticket.milestones().after(ticket.status, change, actor, at);
     let last_kind = change
         .events
         .last()
         .map(|e| e.kind.as_str())
         .unwrap_or(ticket.last_event_kind.as_str());
-    // The dispatch queue: entering it starts the clock, leaving it records the wait.
-    let was_queued = ticket.status.is_queued();
-    let is_queued = change.status.is_queued();
-    let queued_since = match (was_queued, is_queued) {
-        (false, true) => Some(at),
-        (true, true) => ticket.queued_since,
-        (_, false) => None,
-    };
     let updated = sqlx::query(
         "UPDATE tickets SET status = $1, assignee_id = $2, version = version + 1, updated_at = $3, \
              last_event_at = $3, last_event_kind = $4, first_assigned_at = $5, first_response_at = $6, \
@@ -272,14 +239,14 @@ pub async fn apply(
     .bind(change.assignee.map(|u| u.0))
     .bind(at)
     .bind(last_kind)
-    .bind(first_assigned_at)
-    .bind(first_response_at)
-    .bind(closed_at)
-    .bind(closed_by.map(|u| u.0))
-    .bind(resolution)
+    .bind(m.first_assigned_at)
+    .bind(m.first_response_at)
+    .bind(m.closed_at)
+    .bind(m.closed_by.map(|u| u.0))
+    .bind(m.resolution)
     .bind(ticket.id.0)
     .bind(ticket.version)
-    .bind(queued_since)
+    .bind(m.queued_since)
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() != 1 {
@@ -289,11 +256,11 @@ pub async fn apply(
         count(conn, ticket.status, ticket.assignee_id, -1).await?;
         count(conn, change.status, change.assignee, 1).await?;
     }
-    if let (true, false, Some(since)) = (was_queued, is_queued, ticket.queued_since) {
+    if let Some(secs) = queue_wait {
         sqlx::query("INSERT INTO queue_waits (ticket_id, ended_at, secs) VALUES ($1, $2, $3)")
             .bind(ticket.id.0)
             .bind(at)
-            .bind((at - since).max(0))
+            .bind(secs)
             .execute(&mut *conn)
             .await?;
     }

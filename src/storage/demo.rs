@@ -1,0 +1,544 @@
+//! Bulk writes for demo data: whole tickets with their timeline and projections, many rows
+//! per statement (prepared once, reused), so a million tickets load in well under a minute.
+//! The rows are produced by `service::demo` through the domain's own transition table.
+
+use super::{Backend, Conn, Result};
+use sqlx::Row;
+
+/// A value for a bulk row.
+#[derive(Debug, Clone)]
+pub enum Val {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+/// One ticket with everything written alongside it.
+#[derive(Debug, Clone)]
+pub struct DemoTicket {
+    pub id: i64,
+    pub status: &'static str,
+    pub version: i64,
+    pub subject: String,
+    pub body: String,
+    pub requester: String,
+    pub assignee_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub first_assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub closed_by: Option<i64>,
+    pub resolution: Option<String>,
+    pub last_event_at: i64,
+    pub last_event_kind: &'static str,
+    pub queued_since: Option<i64>,
+    /// Folded search text.
+    pub doc: String,
+    /// (at, actor id, actor label, kind, data JSON)
+    pub events: Vec<(i64, Option<i64>, String, &'static str, String)>,
+    /// (ended_at, secs)
+    pub queue_waits: Vec<(i64, i64)>,
+}
+
+/// The id the next ticket should take.
+pub async fn next_ticket_id(conn: &mut Conn) -> Result<i64> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM tickets")
+        .fetch_one(conn)
+        .await?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+/// A SQL literal for a generated value. Demo rows never contain user input, and text is
+/// quoted by doubling `'` (standard SQL on both backends), so literal statements are safe
+/// here and far cheaper than binding millions of parameters one by one.
+fn literal(out: &mut String, v: &Val) {
+    use std::fmt::Write;
+    match v {
+        Val::Int(i) | Val::OptInt(Some(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        Val::OptInt(None) | Val::OptText(None) => out.push_str("NULL"),
+        Val::Text(s) | Val::OptText(Some(s)) => {
+            out.push('\'');
+            for c in s.chars().filter(|c| *c != '\0') {
+                if c == '\'' {
+                    out.push('\'');
+                }
+                out.push(c);
+            }
+            out.push('\'');
+        }
+    }
+}
+
+/// Inserts the rows with multi-row literal statements of up to `per_statement` rows;
+/// `wrap` turns one column's literal (by index) into an expression.
+async fn insert_rows(
+    conn: &mut Conn,
+    table: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Val>>,
+    per_statement: usize,
+    wrap: &dyn Fn(usize, String) -> String,
+) -> Result<()> {
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", cols.join(", "));
+        for (r, row) in chunk.iter().enumerate() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for (c, v) in row.iter().enumerate() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                let mut lit = String::new();
+                literal(&mut lit, v);
+                sql.push_str(&wrap(c, lit));
+            }
+            sql.push(')');
+        }
+        sqlx::raw_sql(&sql).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes one chunk in its own transaction on the loading connection.
+/// `counts` are the chunk's additions to the per-status-and-technician counters.
+async fn write_chunk(
+    conn: &mut Conn,
+    backend: Backend,
+    tickets: Vec<DemoTicket>,
+    counts: &[(&'static str, i64, i64)],
+) -> Result<()> {
+    let begin = if backend == Backend::Sqlite {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
+    sqlx::raw_sql(begin).execute(&mut *conn).await?;
+    let written = async {
+        insert_tickets(conn, backend, tickets).await?;
+        add_counts(conn, counts).await
+    };
+    match written.await {
+        Ok(()) => {
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
+}
+
+/// Writes the tickets, their events, search documents and queue waits.
+type Rows = Vec<Vec<Val>>;
+
+const TICKET_COLUMNS: [&str; 17] = [
+    "id",
+    "status",
+    "version",
+    "subject",
+    "body",
+    "requester",
+    "assignee_id",
+    "created_at",
+    "updated_at",
+    "first_assigned_at",
+    "first_response_at",
+    "closed_at",
+    "closed_by",
+    "resolution",
+    "last_event_at",
+    "last_event_kind",
+    "queued_since",
+];
+const EVENT_COLUMNS: [&str; 6] = ["ticket_id", "at", "actor_id", "actor", "kind", "data"];
+
+/// The rows of the tickets, events, search documents and queue waits tables.
+fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows, Rows) {
+    let mut ticket_rows = Vec::with_capacity(tickets.len());
+    let mut event_rows = Vec::with_capacity(tickets.len() * 5);
+    let mut search_rows = Vec::with_capacity(tickets.len());
+    let mut wait_rows = Vec::new();
+    for t in tickets {
+        for (at, actor_id, actor, kind, data) in t.events {
+            event_rows.push(vec![
+                Val::Int(t.id),
+                Val::Int(at),
+                Val::OptInt(actor_id),
+                Val::Text(actor),
+                Val::Text(kind.to_string()),
+                Val::Text(data),
+            ]);
+        }
+        for (ended_at, secs) in t.queue_waits {
+            wait_rows.push(vec![Val::Int(t.id), Val::Int(ended_at), Val::Int(secs)]);
+        }
+        search_rows.push(vec![Val::Int(t.id), Val::Text(t.doc)]);
+        ticket_rows.push(vec![
+            Val::Int(t.id),
+            Val::Text(t.status.to_string()),
+            Val::Int(t.version),
+            Val::Text(t.subject),
+            Val::Text(t.body),
+            Val::Text(t.requester),
+            Val::OptInt(t.assignee_id),
+            Val::Int(t.created_at),
+            Val::Int(t.updated_at),
+            Val::OptInt(t.first_assigned_at),
+            Val::OptInt(t.first_response_at),
+            Val::OptInt(t.closed_at),
+            Val::OptInt(t.closed_by),
+            Val::OptText(t.resolution),
+            Val::Int(t.last_event_at),
+            Val::Text(t.last_event_kind.to_string()),
+            Val::OptInt(t.queued_since),
+        ]);
+    }
+    (ticket_rows, event_rows, search_rows, wait_rows)
+}
+
+/// Writes the tickets, their events, search documents and queue waits (literal statements,
+/// for PostgreSQL).
+async fn insert_tickets(conn: &mut Conn, backend: Backend, tickets: Vec<DemoTicket>) -> Result<()> {
+    let plain = |_: usize, p: String| p;
+    let (ticket_rows, event_rows, search_rows, wait_rows) = rows_of(tickets);
+    insert_rows(
+        conn,
+        "tickets",
+        &[
+            "id",
+            "status",
+            "version",
+            "subject",
+            "body",
+            "requester",
+            "assignee_id",
+            "created_at",
+            "updated_at",
+            "first_assigned_at",
+            "first_response_at",
+            "closed_at",
+            "closed_by",
+            "resolution",
+            "last_event_at",
+            "last_event_kind",
+            "queued_since",
+        ],
+        ticket_rows,
+        2000,
+        &plain,
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "ticket_events",
+        &EVENT_COLUMNS,
+        event_rows,
+        5000,
+        &plain,
+    )
+    .await?;
+    match backend {
+        Backend::Sqlite => {
+            insert_rows(
+                conn,
+                "ticket_search",
+                &["rowid", "doc"],
+                search_rows,
+                2000,
+                &plain,
+            )
+            .await?
+        }
+        Backend::Postgres => {
+            let tsv = |c: usize, p: String| {
+                if c == 1 {
+                    format!("to_tsvector('simple', {p})")
+                } else {
+                    p
+                }
+            };
+            insert_rows(
+                conn,
+                "ticket_search",
+                &["ticket_id", "doc"],
+                search_rows,
+                2000,
+                &tsv,
+            )
+            .await?
+        }
+    }
+    insert_rows(
+        conn,
+        "queue_waits",
+        &["ticket_id", "ended_at", "secs"],
+        wait_rows,
+        5000,
+        &plain,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds to the per-status-and-technician counters.
+async fn add_counts(conn: &mut Conn, counts: &[(&'static str, i64, i64)]) -> Result<()> {
+    for (status, assignee, n) in counts {
+        sqlx::query(
+            "INSERT INTO ticket_counts (status, assignee_id, n) VALUES ($1, $2, $3) \
+             ON CONFLICT (status, assignee_id) DO UPDATE SET n = ticket_counts.n + excluded.n",
+        )
+        .bind(*status)
+        .bind(*assignee)
+        .bind(*n)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// After explicit ids, PostgreSQL's sequence must move past them.
+pub async fn fix_sequences(conn: &mut Conn, backend: Backend) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT setval('tickets_id_seq', (SELECT COALESCE(MAX(id), 1) FROM tickets))")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The secondary indexes of the bulk-loaded tables, as the database itself defines them
+/// (so nothing here repeats the migrations). Dropped before a large load and created again
+/// after it: building an index from sorted data beats millions of random index inserts.
+pub async fn secondary_indexes(conn: &mut Conn, backend: Backend) -> Result<Vec<(String, String)>> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ('tickets', 'ticket_events', 'queue_waits') ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT i.indexname::text AS name, i.indexdef::text AS sql FROM pg_indexes i \
+             WHERE i.schemaname = current_schema() AND i.tablename IN ('tickets', 'ticket_events', 'queue_waits') \
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname) ORDER BY i.indexname"
+        }
+    };
+    let rows = sqlx::query(sql).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("name")?,
+                r.try_get::<String, _>("sql")?,
+            ))
+        })
+        .collect()
+}
+
+pub async fn drop_index(conn: &mut Conn, name: &str) -> Result<()> {
+    // Index names come from the database's own catalogue, never from input.
+    sqlx::raw_sql(&format!("DROP INDEX {name}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn create_index(conn: &mut Conn, definition: &str) -> Result<()> {
+    sqlx::raw_sql(definition).execute(conn).await?;
+    Ok(())
+}
+
+/// For a bulk load on SQLite: a large page cache on the loading connection, and no fsync
+/// per chunk (demo data can be generated again; the final commit is made durable by
+/// `end_bulk_load`). PostgreSQL needs nothing.
+pub async fn begin_bulk_load(conn: &mut Conn, backend: Backend) -> Result<()> {
+    if backend == Backend::Sqlite {
+        sqlx::raw_sql("PRAGMA cache_size = -262144; PRAGMA synchronous = OFF; PRAGMA threads = 2;")
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Back to the normal settings (and a durable checkpoint of what was loaded).
+pub async fn end_bulk_load(conn: &mut Conn, backend: Backend) -> Result<()> {
+    if backend == Backend::Sqlite {
+        sqlx::raw_sql("PRAGMA synchronous = FULL; PRAGMA cache_size = -2000; PRAGMA threads = 0; PRAGMA wal_checkpoint(TRUNCATE);")
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Refreshes the planner's statistics after a bulk load.
+pub async fn analyze(conn: &mut Conn, backend: Backend) -> Result<()> {
+    // SQLite: a sampled ANALYZE (analysis_limit) takes a second instead of reading every index.
+    let sql = match backend {
+        Backend::Sqlite => "PRAGMA analysis_limit = 2000; ANALYZE",
+        Backend::Postgres => "ANALYZE",
+    };
+    sqlx::raw_sql(sql).execute(conn).await?;
+    Ok(())
+}
+
+/// The connection a bulk load writes through: on SQLite a plain rusqlite connection on a
+/// blocking thread (a prepared statement per table, one row per step: no SQL to parse and no
+/// async round trip per statement), on PostgreSQL a pooled one with literal multi-row
+/// statements.
+pub enum Loader {
+    Sqlite(Option<rusqlite::Connection>),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+fn bulk(e: impl std::fmt::Display) -> super::StorageError {
+    super::StorageError::Bulk(e.to_string())
+}
+
+impl Loader {
+    pub async fn open(store: &super::Store) -> Result<Loader> {
+        match store.sqlite_url.as_deref() {
+            Some(url) => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:")
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let conn = tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(&path).map_err(bulk)?;
+                    // Foreign keys are not checked while loading rows generated consistent;
+                    // no fsync per chunk (demo data can be generated again); a big cache.
+                    conn.execute_batch(
+                        "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF; \
+                         PRAGMA cache_size = -262144; PRAGMA synchronous = OFF;",
+                    )
+                    .map_err(bulk)?;
+                    Ok::<_, super::StorageError>(conn)
+                })
+                .await
+                .map_err(bulk)??;
+                Ok(Loader::Sqlite(Some(conn)))
+            }
+            None => Ok(Loader::Pooled(store.read().await?)),
+        }
+    }
+
+    /// Writes one chunk (tickets, events, search, waits, counters) in one transaction.
+    pub async fn write_chunk(
+        &mut self,
+        tickets: Vec<DemoTicket>,
+        counts: Vec<(&'static str, i64, i64)>,
+    ) -> Result<()> {
+        match self {
+            Loader::Pooled(conn) => write_chunk(conn, Backend::Postgres, tickets, &counts).await,
+            Loader::Sqlite(slot) => {
+                let mut conn = slot
+                    .take()
+                    .ok_or_else(|| bulk("the loader connection was lost"))?;
+                let (conn, result) = tokio::task::spawn_blocking(move || {
+                    let result = sqlite_chunk(&mut conn, &tickets, &counts);
+                    (conn, result)
+                })
+                .await
+                .map_err(bulk)?;
+                *slot = Some(conn);
+                result
+            }
+        }
+    }
+
+    /// Makes the load durable and closes the native connection.
+    pub async fn finish(self) -> Result<()> {
+        if let Loader::Sqlite(Some(conn)) = self {
+            tokio::task::spawn_blocking(move || {
+                conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")
+                    .map_err(bulk)?;
+                conn.close().map_err(|(_, e)| bulk(e))
+            })
+            .await
+            .map_err(bulk)??;
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_chunk(
+    conn: &mut rusqlite::Connection,
+    tickets: &[DemoTicket],
+    counts: &[(&'static str, i64, i64)],
+) -> Result<()> {
+    use rusqlite::params;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(bulk)?;
+    {
+        let mut ticket = tx
+            .prepare_cached(&format!(
+                "INSERT INTO tickets ({}) VALUES ({})",
+                TICKET_COLUMNS.join(", "),
+                (1..=TICKET_COLUMNS.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .map_err(bulk)?;
+        let mut event = tx
+            .prepare_cached("INSERT INTO ticket_events (ticket_id, at, actor_id, actor, kind, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(bulk)?;
+        let mut search = tx
+            .prepare_cached("INSERT INTO ticket_search (rowid, doc) VALUES (?1, ?2)")
+            .map_err(bulk)?;
+        let mut wait = tx
+            .prepare_cached(
+                "INSERT INTO queue_waits (ticket_id, ended_at, secs) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(bulk)?;
+        for t in tickets {
+            ticket
+                .execute(params![
+                    t.id,
+                    t.status,
+                    t.version,
+                    t.subject,
+                    t.body,
+                    t.requester,
+                    t.assignee_id,
+                    t.created_at,
+                    t.updated_at,
+                    t.first_assigned_at,
+                    t.first_response_at,
+                    t.closed_at,
+                    t.closed_by,
+                    t.resolution,
+                    t.last_event_at,
+                    t.last_event_kind,
+                    t.queued_since
+                ])
+                .map_err(bulk)?;
+            for (at, actor_id, actor, kind, data) in &t.events {
+                event
+                    .execute(params![t.id, at, actor_id, actor, kind, data])
+                    .map_err(bulk)?;
+            }
+            search.execute(params![t.id, t.doc]).map_err(bulk)?;
+            for (ended_at, secs) in &t.queue_waits {
+                wait.execute(params![t.id, ended_at, secs]).map_err(bulk)?;
+            }
+        }
+        let mut count = tx
+            .prepare_cached(
+                "INSERT INTO ticket_counts (status, assignee_id, n) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (status, assignee_id) DO UPDATE SET n = ticket_counts.n + excluded.n",
+            )
+            .map_err(bulk)?;
+        for (status, assignee, n) in counts {
+            count.execute(params![status, assignee, n]).map_err(bulk)?;
+        }
+    }
+    tx.commit().map_err(bulk)
+}

@@ -1,0 +1,112 @@
+//! `soporte demo`: realistic data whose projections agree with the timeline and the rules.
+
+use crate::both_backends;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use soporte::service::demo::DemoOptions;
+
+async fn demo_data_is_consistent_and_usable(app: TestApp) {
+    let options = DemoOptions {
+        rebuild_indexes_from: 1_000,
+        ..DemoOptions::new(2_000, 90, 7)
+    };
+    let report = app.services.demo(&options).await.unwrap();
+    assert_eq!(report.tickets, 2_000);
+    assert!(report.events > 6_000, "whole timelines: {}", report.events);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 2_000);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM ticket_events").await as u64,
+        report.events
+    );
+    // The counters agree with the rows, status by status and technician by technician.
+    assert_eq!(
+        app.count("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ticket_counts")
+            .await,
+        2_000
+    );
+    let mismatched = app
+        .count(
+            "SELECT COUNT(*) FROM (SELECT status, COALESCE(assignee_id, 0) AS a, COUNT(*) AS n FROM tickets GROUP BY status, COALESCE(assignee_id, 0)) g \
+             LEFT JOIN ticket_counts c ON c.status = g.status AND c.assignee_id = g.a WHERE c.n IS NULL OR c.n <> g.n",
+        )
+        .await;
+    assert_eq!(mismatched, 0);
+    // Projections follow the timeline: every closed ticket has its close, every ticket its creation.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM tickets WHERE status = 'cerrado' AND closed_at IS NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM tickets WHERE status <> 'cerrado' AND closed_at IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.kind = 'created')").await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM tickets t WHERE t.closed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.kind = 'closed' AND e.at = t.closed_at)").await,
+        0
+    );
+    assert!(
+        app.count("SELECT COUNT(*) FROM tickets WHERE status = 'cerrado'")
+            .await
+            > 1_500,
+        "old tickets are closed"
+    );
+    assert!(
+        app.count("SELECT COUNT(*) FROM ticket_events WHERE kind = 'returned'")
+            .await
+            > 0
+    );
+    assert!(
+        app.count("SELECT COUNT(*) FROM ticket_events WHERE kind = 'reassigned'")
+            .await
+            > 0
+    );
+    // The rebuilt indexes are all back.
+    let indexes = match app.backend {
+        soporte::storage::Backend::Sqlite => app.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('tickets_created', 'ticket_events_handoffs', 'tickets_closed_cover')").await,
+        soporte::storage::Backend::Postgres => app.count("SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('tickets_created', 'ticket_events_handoffs', 'tickets_closed_cover')").await,
+    };
+    assert_eq!(indexes, 3);
+    // The demo staff can sign in and use everything.
+    let c = TestApp::client();
+    let r = app
+        .sign_in(
+            &c,
+            "/login",
+            "patricia.vargas@miempresa.com",
+            soporte::service::demo::DEMO_PASSWORD,
+        )
+        .await;
+    assert_redirect_to(&r, "/");
+    let csrf = app.csrf_of(&c, "/").await;
+    let b = Browser {
+        client: c,
+        csrf,
+        user: app
+            .services
+            .user_by_email("patricia.vargas@miempresa.com")
+            .await
+            .unwrap(),
+        base: app.url(""),
+    };
+    let (s, v) = b.get_json("/api/v1/tickets?q=impresora").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        !v["items"].as_array().unwrap().is_empty(),
+        "search finds demo tickets"
+    );
+    let (s, v) = b.get_json("/api/v1/dashboard").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["time_to_close"]["count"].as_u64().unwrap() > 0);
+    // New tickets get ids after the demo's.
+    let t = app.intake("c@d.com", "después", "b").await;
+    assert_eq!(t["id"], 2_001);
+}
+both_backends!(demo_data_is_consistent_and_usable);
