@@ -841,8 +841,8 @@ pub struct TicketFilter {
     pub from: Option<i64>,
     /// Created before (instant).
     pub to: Option<i64>,
-    /// Keyset cursor: the (created_at, id) of the last row of the previous page.
-    pub after: Option<(i64, i64)>,
+    /// Keyset cursor: the id of the last row of the previous page.
+    pub after: Option<i64>,
 }
 
 /// A new ticket's request, validated.

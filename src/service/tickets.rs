@@ -26,7 +26,8 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Ticket>,
-    pub next: Option<(i64, i64)>,
+    /// The id to continue after.
+    pub next: Option<i64>,
 }
 
 pub const PAGE_SIZE: i64 = 25;
@@ -76,7 +77,7 @@ impl Services {
         .await?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
-            items.last().map(|t| (t.created_at, t.id.0))
+            items.last().map(|t| t.id.0)
         } else {
             None
         };

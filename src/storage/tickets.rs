@@ -303,7 +303,9 @@ pub async fn events(conn: &mut Conn, id: TicketId) -> Result<Vec<Event>> {
         .collect()
 }
 
-/// A page of tickets, newest first, by keyset on (created_at, id): no OFFSET, no COUNT.
+/// A page of tickets, newest first (by id: ids are handed out in arrival order), by keyset
+/// on the id: no OFFSET, no COUNT. A text search walks the full-text index backwards from the
+/// newest match and stops after one page.
 pub async fn list(
     conn: &mut Conn,
     backend: Backend,
@@ -312,24 +314,10 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Ticket>> {
     let mut args = Args::default();
-    let Some(mut sql_where) = scope_clause(scope, &mut args) else {
-        return Ok(Vec::new());
-    };
-    if let Some(status) = filter.status {
-        sql_where += &format!(" AND t.status = {}", args.text(status.as_str().to_string()));
-    }
-    if let Some(tech) = filter.technician {
-        sql_where += &format!(" AND t.assignee_id = {}", args.int(tech.0));
-    }
-    if let Some(from) = filter.from {
-        sql_where += &format!(" AND t.created_at >= {}", args.int(from));
-    }
-    if let Some(to) = filter.to {
-        sql_where += &format!(" AND t.created_at < {}", args.int(to));
-    }
-    if let Some(number) = filter.number {
-        sql_where += &format!(" AND t.id = {}", args.int(number.0));
-    }
+    // The search comes first: on SQLite its parameter goes into the FROM clause.
+    let mut from = "FROM tickets t".to_string();
+    let mut order = "t.id";
+    let mut sql_where = String::new();
     if !filter.terms.is_empty() {
         match backend {
             Backend::Sqlite => {
@@ -339,10 +327,16 @@ pub async fn list(
                     .map(|t| format!("\"{t}\"*"))
                     .collect::<Vec<_>>()
                     .join(" ");
-                sql_where += &format!(
-                    " AND t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {})",
-                    args.text(query)
+                let q = args.text(query);
+                let after = match filter.after {
+                    Some(id) => format!(" AND rowid < {}", args.int(id)),
+                    None => String::new(),
+                };
+                from = format!(
+                    "FROM (SELECT rowid AS rid FROM ticket_search WHERE ticket_search MATCH {q}{after} \
+                     ORDER BY rowid DESC) s JOIN tickets t ON t.id = s.rid"
                 );
+                order = "s.rid";
             }
             Backend::Postgres => {
                 let query = filter
@@ -358,16 +352,33 @@ pub async fn list(
             }
         }
     }
-    if let Some((created, id)) = filter.after {
-        let c = args.int(created);
-        let i = args.int(id);
-        sql_where += &format!(" AND (t.created_at < {c} OR (t.created_at = {c} AND t.id < {i}))");
+    let Some(scope_sql) = scope_clause(scope, &mut args) else {
+        return Ok(Vec::new());
+    };
+    sql_where += &scope_sql;
+    if let Some(status) = filter.status {
+        sql_where += &format!(" AND t.status = {}", args.text(status.as_str().to_string()));
+    }
+    if let Some(tech) = filter.technician {
+        sql_where += &format!(" AND t.assignee_id = {}", args.int(tech.0));
+    }
+    if let Some(from) = filter.from {
+        sql_where += &format!(" AND t.created_at >= {}", args.int(from));
+    }
+    if let Some(to) = filter.to {
+        sql_where += &format!(" AND t.created_at < {}", args.int(to));
+    }
+    if let Some(number) = filter.number {
+        sql_where += &format!(" AND t.id = {}", args.int(number.0));
+    }
+    if let Some(id) = filter.after {
+        sql_where += &format!(" AND t.id < {}", args.int(id));
     }
     let lim = args.int(limit);
-    let sql = format!(
-        "{} WHERE 1 = 1{sql_where} ORDER BY t.created_at DESC, t.id DESC LIMIT {lim}",
-        SELECT.replace("t.body,", "SUBSTR(t.body, 1, 200) AS body,")
-    );
+    let select = SELECT
+        .replace("t.body,", "SUBSTR(t.body, 1, 200) AS body,")
+        .replace("FROM tickets t", &from);
+    let sql = format!("{select} WHERE 1 = 1{sql_where} ORDER BY {order} DESC LIMIT {lim}");
     let rows = args.bind(sqlx::query(&sql)).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
 }

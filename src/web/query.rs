@@ -31,13 +31,13 @@ fn invalid(message: &str) -> AppError {
     AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
 }
 
-pub fn encode_cursor(next: (i64, i64)) -> String {
-    format!("{}.{}", next.0, next.1)
+/// The cursor is the id of the last ticket shown (opaque to clients).
+pub fn encode_cursor(next: i64) -> String {
+    next.to_string()
 }
 
-fn decode_cursor(s: &str) -> Option<(i64, i64)> {
-    let (a, b) = s.split_once('.')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+fn decode_cursor(s: &str) -> Option<i64> {
+    s.parse().ok().filter(|id| *id > 0)
 }
 
 impl ListQuery {
@@ -97,11 +97,9 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        assert_eq!(
-            decode_cursor(&encode_cursor((1_700_000_000, 42))),
-            Some((1_700_000_000, 42))
-        );
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
         assert_eq!(decode_cursor("x.y"), None);
+        assert_eq!(decode_cursor("-3"), None);
     }
 
     #[test]
