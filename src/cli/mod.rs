@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> ExitCode {
         let database = cli.database.clone();
         match cli.command {
             None => serve::run(&database, cli.serve).await,
-            Some(Command::Serve(args)) => serve::run(&database, args).await,
+            Some(Command::Serve(args)) => serve::run(&database, *args).await,
             Some(Command::Migrate) => migrate::run(&database).await,
             Some(Command::User(UserCommand::Add {
                 email,

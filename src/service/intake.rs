@@ -101,18 +101,18 @@ pub(super) async fn insert_one(
     new: &NewTicket,
     key: Option<&str>,
 ) -> Result<Received> {
-    if let Some(k) = key {
-        if let Some(id) = tickets::find_intake_key(tx, k).await? {
-            let status = tickets::find(tx, TicketScope::All, id)
-                .await?
-                .map(|t| t.status)
-                .unwrap_or(Status::Nuevo);
-            return Ok(Received {
-                id,
-                status,
-                created: false,
-            });
-        }
+    if let Some(k) = key
+        && let Some(id) = tickets::find_intake_key(tx, k).await?
+    {
+        let status = tickets::find(tx, TicketScope::All, id)
+            .await?
+            .map(|t| t.status)
+            .unwrap_or(Status::Nuevo);
+        return Ok(Received {
+            id,
+            status,
+            created: false,
+        });
     }
     let actor = Actor::Customer {
         email: new.requester.clone(),

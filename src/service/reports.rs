@@ -99,10 +99,10 @@ impl Services {
                 continue;
             }
             *counts_by_status.entry(status.as_str()).or_default() += n;
-            if status.is_open() {
-                if let Some(a) = assignee {
-                    *open_by_tech.entry(a.0).or_default() += n;
-                }
+            if status.is_open()
+                && let Some(a) = assignee
+            {
+                *open_by_tech.entry(a.0).or_default() += n;
             }
         }
         let counts: Vec<(Status, i64)> = Status::ALL
