@@ -25,6 +25,18 @@ async fn first_admin_must_change_password_before_anything_else(app: TestApp) {
     let body: serde_json::Value = api.json().await.unwrap();
     assert_eq!(body["error"]["code"], "password_change_required");
 
+    // The page offers only what works now: no navigation that would bounce back here.
+    let html = c
+        .get(app.url("/account/password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Antes de continuar debe elegir una contraseña nueva"));
+    assert!(!html.contains("href=\"/admin/credentials\"") && !html.contains("href=\"/dashboard\""));
+    assert!(html.contains("Salir"));
     let csrf = app.csrf_of(&c, "/account/password").await;
     let change = |new: &'static str, confirm: &'static str| {
         let c = c.clone();

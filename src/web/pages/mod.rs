@@ -30,6 +30,8 @@ pub struct Chrome {
     pub csrf: String,
     pub flash: Option<String>,
     pub section: &'static str,
+    /// Must choose a new password first: the navigation would only bounce back here.
+    pub locked: bool,
 }
 
 impl Chrome {
@@ -43,6 +45,7 @@ impl Chrome {
             csrf: user.csrf().to_string(),
             flash: user.session.as_ref().and_then(|s| s.flash.clone()),
             section,
+            locked: user.user.must_change_password,
         }
     }
 

@@ -450,9 +450,9 @@ pub async fn act(
     match result {
         Ok((ticket, message)) => {
             // A technician who passed the ticket on no longer sees it: back to their list.
-            let still_visible = !crate::web::extract::is_staff(user.user.role)
+            let passed_on = !crate::web::extract::is_staff(user.user.role)
                 && ticket.assignee_id != Some(user.user.id);
-            let to = if still_visible {
+            let to = if passed_on {
                 "/".to_string()
             } else {
                 format!("/tickets/{}", ticket.id)
