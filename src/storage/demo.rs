@@ -135,7 +135,6 @@ async fn write_chunk(
     }
 }
 
-/// Writes the tickets, their events, search documents and queue waits.
 type Rows = Vec<Vec<Val>>;
 
 const TICKET_COLUMNS: [&str; 17] = [
@@ -208,33 +207,7 @@ fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows, Rows) {
 async fn insert_tickets(conn: &mut Conn, backend: Backend, tickets: Vec<DemoTicket>) -> Result<()> {
     let plain = |_: usize, p: String| p;
     let (ticket_rows, event_rows, search_rows, wait_rows) = rows_of(tickets);
-    insert_rows(
-        conn,
-        "tickets",
-        &[
-            "id",
-            "status",
-            "version",
-            "subject",
-            "body",
-            "requester",
-            "assignee_id",
-            "created_at",
-            "updated_at",
-            "first_assigned_at",
-            "first_response_at",
-            "closed_at",
-            "closed_by",
-            "resolution",
-            "last_event_at",
-            "last_event_kind",
-            "queued_since",
-        ],
-        ticket_rows,
-        2000,
-        &plain,
-    )
-    .await?;
+    insert_rows(conn, "tickets", &TICKET_COLUMNS, ticket_rows, 2000, &plain).await?;
     insert_rows(
         conn,
         "ticket_events",
