@@ -7,6 +7,7 @@
 #
 #   bash bench/run.sh                      # both backends, 1,000,000 tickets
 #   N=100000 BACKENDS=sqlite bash bench/run.sh
+#   SKIP_DEMO=1 BACKENDS=postgres bash bench/run.sh   # reuse the soporte_bench database
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-1000000}"
@@ -51,11 +52,15 @@ for backend in $BACKENDS; do
   case "$backend" in
     sqlite) DB="sqlite://$WORK/bench.db" ;;
     postgres)
-      psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS soporte_bench WITH (FORCE)" -c "CREATE DATABASE soporte_bench"
+      if [ -z "${SKIP_DEMO:-}" ]; then
+        psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS soporte_bench WITH (FORCE)" -c "CREATE DATABASE soporte_bench"
+      fi
       DB="$PG_BENCH" ;;
     *) echo "unknown backend $backend" >&2; exit 1 ;;
   esac
-  "$BIN" demo --tickets "$N" --database "$DB" | head -n 1 | sed 's/^/  demo: /'
+  if [ -z "${SKIP_DEMO:-}" ] || [ "$backend" = sqlite ]; then
+    "$BIN" demo --tickets "$N" --database "$DB" | sed -n "1s/^/  demo: /p"
+  fi
   start_server
   TOKEN="$("$BIN" token create --email patricia.vargas@miempresa.com --database "$DB")"
   # A browser session for the HTML pages, through the real sign-in form.

@@ -8,7 +8,7 @@ use std::path::Path;
 pub async fn run(database: &Secret, to: &Path) -> Result<(), String> {
     match ops::backup(database.expose(), to).await {
         Ok(summary) => {
-            println!(
+            say!(
                 "copia de seguridad guardada en {} ({} incidencias, {} bytes, integridad verificada)",
                 summary.path.display(),
                 summary.tickets,

@@ -14,7 +14,7 @@ pub async fn run(database: &Secret, tickets: u64, days: i64, seed: u64) -> Resul
         .map_err(super::describe)?;
     let secs = started.elapsed().as_secs_f64();
     services.close().await;
-    println!(
+    say!(
         "{} incidencias y {} eventos en {:.1} s ({:.0} incidencias/s)",
         report.tickets,
         report.events,
@@ -22,7 +22,7 @@ pub async fn run(database: &Secret, tickets: u64, days: i64, seed: u64) -> Resul
         report.tickets as f64 / secs.max(1e-9)
     );
     for (email, role) in &report.staff {
-        println!("cuenta de demostración: {email} ({role}), contraseña {DEMO_PASSWORD}");
+        say!("cuenta de demostración: {email} ({role}), contraseña {DEMO_PASSWORD}");
     }
     Ok(())
 }

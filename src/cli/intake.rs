@@ -20,7 +20,7 @@ pub async fn run(database: &Secret, args: IntakeArgs) -> ExitCode {
     let (raw, total) = match read_stdin(limits.max_message_bytes).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: no se pudo leer el mensaje de la entrada estándar: {e}");
+            shout!("error: no se pudo leer el mensaje de la entrada estándar: {e}");
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
@@ -29,7 +29,7 @@ pub async fn run(database: &Secret, args: IntakeArgs) -> ExitCode {
     let services = match super::open(database, Settings::default()).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            shout!("error: {e}");
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
@@ -40,45 +40,46 @@ pub async fn run(database: &Secret, args: IntakeArgs) -> ExitCode {
             ticket, linked_to, ..
         }) => {
             match linked_to {
-                Some(other) => println!(
+                Some(other) => say!(
                     "{} creada (relacionada con {})",
                     TicketNumber(ticket),
                     TicketNumber(other)
                 ),
-                None => println!("{} creada", TicketNumber(ticket)),
+                None => say!("{} creada", TicketNumber(ticket)),
             }
             ExitCode::SUCCESS
         }
         Ok(MailOutcome::Replied {
             ticket, matched_by, ..
         }) => {
-            println!("mensaje agregado a {} ({matched_by})", TicketNumber(ticket));
+            say!("mensaje agregado a {} ({matched_by})", TicketNumber(ticket));
             ExitCode::SUCCESS
         }
         Ok(MailOutcome::Duplicate { ticket, .. }) => {
-            println!("mensaje ya recibido: {}", TicketNumber(ticket));
+            say!("mensaje ya recibido: {}", TicketNumber(ticket));
             ExitCode::SUCCESS
         }
         Ok(MailOutcome::Quarantined {
             entry, unreadable, ..
         }) => {
             if unreadable {
-                eprintln!(
+                shout!(
                     "error: {} El mensaje quedó registrado en la cuarentena (n.º {}).",
-                    entry.reason, entry.id
+                    entry.reason,
+                    entry.id
                 );
                 ExitCode::from(EX_DATAERR)
             } else {
-                println!("en cuarentena (n.º {}): {}", entry.id, entry.reason);
+                say!("en cuarentena (n.º {}): {}", entry.id, entry.reason);
                 ExitCode::SUCCESS
             }
         }
         Err(crate::service::Error::Domain(e)) => {
-            eprintln!("error: {}", e.message());
+            shout!("error: {}", e.message());
             ExitCode::from(EX_DATAERR)
         }
         Err(e) => {
-            eprintln!("error: no se pudo registrar el mensaje; inténtelo más tarde ({e})");
+            shout!("error: no se pudo registrar el mensaje; inténtelo más tarde ({e})");
             ExitCode::from(EX_TEMPFAIL)
         }
     }

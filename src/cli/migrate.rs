@@ -6,6 +6,6 @@ use crate::service::Settings;
 pub async fn run(database: &Secret) -> Result<(), String> {
     let services = super::open(database, Settings::default()).await?;
     services.close().await;
-    println!("migraciones aplicadas");
+    say!("migraciones aplicadas");
     Ok(())
 }

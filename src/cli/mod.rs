@@ -1,5 +1,22 @@
 //! Sub-commands of the one binary. Each file is small and calls `service`, never the tables.
 
+/// Prints a line to standard output; a closed pipe (`soporte demo | head -1`) is not an error
+/// worth a panic, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// The same for standard error.
+macro_rules! shout {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod backup;
 mod demo;
 mod intake;
@@ -22,7 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            shout!("error: failed to start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -60,7 +77,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            shout!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,6 @@ pub async fn create(database: &Secret, email: &str) -> Result<(), String> {
         .await
         .map_err(super::describe)?;
     services.close().await;
-    println!("{token}");
+    say!("{token}");
     Ok(())
 }

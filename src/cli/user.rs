@@ -29,16 +29,16 @@ pub async fn add(
         .await
         .map_err(super::describe)?;
     services.close().await;
-    println!("cuenta creada: {} ({})", user.email, user.role.label());
+    say!("cuenta creada: {} ({})", user.email, user.role.label());
     if let Some(p) = shown {
-        println!("contraseña inicial (debe cambiarse al ingresar): {p}");
+        say!("contraseña inicial (debe cambiarse al ingresar): {p}");
     }
     Ok(())
 }
 
 /// Reads the new password from the first line of standard input.
 pub async fn passwd(database: &Secret, email: &str) -> Result<(), String> {
-    eprintln!("Nueva contraseña para {email} (una línea):");
+    shout!("Nueva contraseña para {email} (una línea):");
     let mut line = String::new();
     tokio::io::BufReader::new(tokio::io::stdin())
         .read_line(&mut line)
@@ -51,6 +51,6 @@ pub async fn passwd(database: &Secret, email: &str) -> Result<(), String> {
         .await
         .map_err(super::describe)?;
     services.close().await;
-    println!("contraseña actualizada");
+    say!("contraseña actualizada");
     Ok(())
 }
