@@ -105,22 +105,16 @@ async fn insert_rows(
     Ok(())
 }
 
-/// Writes one chunk in its own transaction on the loading connection.
+/// PostgreSQL: writes one chunk in its own transaction on the loading connection.
 /// `counts` are the chunk's additions to the per-status-and-technician counters.
-async fn write_chunk(
+async fn pg_write_chunk(
     conn: &mut Conn,
-    backend: Backend,
     tickets: Vec<DemoTicket>,
     counts: &[(&'static str, i64, i64)],
 ) -> Result<()> {
-    let begin = if backend == Backend::Sqlite {
-        "BEGIN IMMEDIATE"
-    } else {
-        "BEGIN"
-    };
-    sqlx::raw_sql(begin).execute(&mut *conn).await?;
+    sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
     let written = async {
-        insert_tickets(conn, backend, tickets).await?;
+        pg_insert_tickets(conn, tickets).await?;
         add_counts(conn, counts).await
     };
     match written.await {
@@ -202,10 +196,17 @@ fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows, Rows) {
     (ticket_rows, event_rows, search_rows, wait_rows)
 }
 
-/// Writes the tickets, their events, search documents and queue waits (literal statements,
-/// for PostgreSQL).
-async fn insert_tickets(conn: &mut Conn, backend: Backend, tickets: Vec<DemoTicket>) -> Result<()> {
+/// PostgreSQL: writes the tickets, their events, search documents and queue waits with
+/// literal multi-row statements (SQLite loads through `Loader::Sqlite`).
+async fn pg_insert_tickets(conn: &mut Conn, tickets: Vec<DemoTicket>) -> Result<()> {
     let plain = |_: usize, p: String| p;
+    let tsv = |c: usize, p: String| {
+        if c == 1 {
+            format!("to_tsvector('simple', {p})")
+        } else {
+            p
+        }
+    };
     let (ticket_rows, event_rows, search_rows, wait_rows) = rows_of(tickets);
     insert_rows(conn, "tickets", &TICKET_COLUMNS, ticket_rows, 2000, &plain).await?;
     insert_rows(
@@ -217,37 +218,15 @@ async fn insert_tickets(conn: &mut Conn, backend: Backend, tickets: Vec<DemoTick
         &plain,
     )
     .await?;
-    match backend {
-        Backend::Sqlite => {
-            insert_rows(
-                conn,
-                "ticket_search",
-                &["rowid", "doc"],
-                search_rows,
-                2000,
-                &plain,
-            )
-            .await?
-        }
-        Backend::Postgres => {
-            let tsv = |c: usize, p: String| {
-                if c == 1 {
-                    format!("to_tsvector('simple', {p})")
-                } else {
-                    p
-                }
-            };
-            insert_rows(
-                conn,
-                "ticket_search",
-                &["ticket_id", "doc"],
-                search_rows,
-                2000,
-                &tsv,
-            )
-            .await?
-        }
-    }
+    insert_rows(
+        conn,
+        "ticket_search",
+        &["ticket_id", "doc"],
+        search_rows,
+        2000,
+        &tsv,
+    )
+    .await?;
     insert_rows(
         conn,
         "queue_waits",
@@ -408,7 +387,7 @@ impl Loader {
         counts: Vec<(&'static str, i64, i64)>,
     ) -> Result<()> {
         match self {
-            Loader::Pooled(conn) => write_chunk(conn, Backend::Postgres, tickets, &counts).await,
+            Loader::Pooled(conn) => pg_write_chunk(conn, tickets, &counts).await,
             Loader::Sqlite(slot) => {
                 let mut conn = slot
                     .take()
