@@ -11,26 +11,31 @@ pub struct Summary {
     pub p90: Option<f64>,
 }
 
-/// Mean, median and p90 (nearest-rank on the sorted list) of durations in seconds.
+/// Mean, median and p90 (nearest rank) of durations in seconds. The order statistics are
+/// found by selection (linear time), not by sorting: a month of a busy help-desk has
+/// hundreds of thousands of durations.
 pub fn summarize(mut values: Vec<i64>) -> Summary {
     if values.is_empty() {
         return Summary::default();
     }
-    values.sort_unstable();
     let n = values.len();
     let mean = values.iter().map(|v| *v as f64).sum::<f64>() / n as f64;
+    let upper = *values.select_nth_unstable(n / 2).1;
     let median = if n % 2 == 1 {
-        values[n / 2] as f64
+        upper as f64
     } else {
-        (values[n / 2 - 1] as f64 + values[n / 2] as f64) / 2.0
+        // After the selection everything left of n/2 is ≤ it: the lower middle is their max.
+        let lower = values[..n / 2].iter().copied().max().unwrap_or(upper);
+        (lower as f64 + upper as f64) / 2.0
     };
     // Nearest rank: the smallest value with at least 90% of values at or below it.
     let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
+    let p90 = *values.select_nth_unstable(rank - 1).1;
     Summary {
         count: n,
         mean: Some(mean),
         median: Some(median),
-        p90: Some(values[rank - 1] as f64),
+        p90: Some(p90 as f64),
     }
 }
 
@@ -48,6 +53,30 @@ mod tests {
         let s = summarize(vec![1, 2, 3, 4]);
         assert_eq!(s.median, Some(2.5));
         assert_eq!(summarize(vec![]).mean, None);
+    }
+
+    #[test]
+    fn selection_agrees_with_sorting() {
+        let mut x: u64 = 7;
+        for n in 1..200usize {
+            let values: Vec<i64> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((x >> 33) % 50) as i64
+                })
+                .collect();
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let median = if n % 2 == 1 {
+                sorted[n / 2] as f64
+            } else {
+                (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0
+            };
+            let rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n);
+            let s = summarize(values);
+            assert_eq!(s.median, Some(median), "n = {n}");
+            assert_eq!(s.p90, Some(sorted[rank - 1] as f64), "n = {n}");
+        }
     }
 }
 
@@ -105,26 +134,22 @@ impl Period {
     }
 }
 
-/// A milestone duration of one ticket, with the technician it is counted for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
-    pub technician: Option<super::ids::UserId>,
-    pub secs: i64,
-}
-
-/// Summaries overall and per technician.
-pub fn by_technician(samples: &[Sample]) -> (Summary, std::collections::BTreeMap<i64, Summary>) {
-    let overall = summarize(samples.iter().map(|s| s.secs).collect());
-    let mut groups: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
-    for s in samples {
-        if let Some(t) = s.technician {
-            groups.entry(t.0).or_default().push(s.secs);
-        }
+/// Durations per person (0 = nobody): summaries overall and per person. Each person's list
+/// is summarised in place; the overall one is their concatenation.
+pub fn by_person(
+    groups: std::collections::BTreeMap<i64, Vec<i64>>,
+) -> (Summary, std::collections::BTreeMap<i64, Summary>) {
+    let mut all = Vec::with_capacity(groups.values().map(Vec::len).sum());
+    for v in groups.values() {
+        all.extend_from_slice(v);
     }
-    (
-        overall,
-        groups.into_iter().map(|(k, v)| (k, summarize(v))).collect(),
-    )
+    let overall = summarize(all);
+    let per = groups
+        .into_iter()
+        .filter(|(person, _)| *person != 0)
+        .map(|(person, v)| (person, summarize(v)))
+        .collect();
+    (overall, per)
 }
 
 /// Age buckets of the open backlog: under a day, 1–3 days, 3–7 days, over a week.

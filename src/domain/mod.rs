@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod error;
+pub mod figures;
 pub mod ids;
 pub mod mail;
 pub mod metrics;

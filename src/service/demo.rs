@@ -5,6 +5,7 @@
 
 use super::accounts::{InitialPassword, ProfileInput};
 use super::{Result, Services};
+use crate::domain::figures;
 use crate::domain::ids::UserId;
 use crate::domain::search::document;
 use crate::domain::ticket::{Change, Command, Milestones, Status, Target, TicketState, decide};
@@ -247,9 +248,19 @@ impl Life {
             Err(_) => return true,
         };
         let (m, wait) = self.m.after(self.state.status, &change, actor, at);
-        if let Some(secs) = wait {
-            self.t.queue_waits.push((at, secs));
-        }
+        self.t.figures.extend(figures::deltas(
+            figures::Before {
+                created_at: self.t.created_at,
+                status: self.state.status,
+                assignee: self.state.assignee,
+                milestones: &self.m,
+            },
+            &change,
+            actor,
+            at,
+            &m,
+            wait,
+        ));
         for e in &change.events {
             if let Some(b) = e.data.body.as_ref().or(e.data.resolution.as_ref()) {
                 self.comments.push(b.clone());
@@ -309,7 +320,7 @@ fn new_life(id: i64, created: i64, now: i64, rng: &mut Rng) -> Life {
             queued_since: Some(created),
             doc: String::new(),
             events: vec![(created, None, requester, EventKind::Created.as_str(), data)],
-            queue_waits: Vec::new(),
+            figures: vec![figures::created(created)],
         },
         state: TicketState {
             status: Status::Nuevo,
@@ -512,6 +523,7 @@ impl Services {
             let start = now - span;
             let mut rng = Rng(seed);
             let mut events = 0u64;
+            let mut tally = figures::Tally::default();
             let slot = span as f64 / n.max(1) as f64;
             let mut k = 0u64;
             while k < n {
@@ -522,8 +534,11 @@ impl Services {
                     let created = start + (k as f64 * slot) as i64 + (rng.unit() * slot) as i64;
                     let mut life = new_life(first_id + k as i64, created.min(now), now, &mut rng);
                     live(&mut life, &staff, &mut rng);
-                    let t = finish(life);
+                    let mut t = finish(life);
                     events += t.events.len() as u64;
+                    for d in std::mem::take(&mut t.figures) {
+                        tally.add(&d);
+                    }
                     *counts
                         .entry((t.status, t.assignee_id.unwrap_or(0)))
                         .or_default() += 1;
@@ -535,7 +550,7 @@ impl Services {
                     break;
                 }
             }
-            events
+            (events, tally)
         });
         let mut written = Ok(());
         match demo::Loader::open(&self.store).await {
@@ -567,12 +582,15 @@ impl Services {
             Err(e) => written = Err(e),
         }
         drop(receiver);
-        let events = generator.await.map_err(|e| {
+        let (events, tally) = generator.await.map_err(|e| {
             super::Error::Internal(format!("failed to join the demo generator: {e}"))
         })?;
         // Whatever happened, the indexes come back and the connection gets its settings back.
         let finished = async {
             demo::fix_sequences(&mut conn, backend).await?;
+            if written.is_ok() {
+                crate::storage::figures::merge(&mut conn, backend, tally.into_rows()).await?;
+            }
             for (name, definition) in &rebuild {
                 let t = std::time::Instant::now();
                 demo::create_index(&mut conn, definition).await?;

@@ -4,11 +4,12 @@
 use super::{Result, Services};
 use crate::domain::access::{Capability, may};
 use crate::domain::ids::{TicketId, UserId};
-use crate::domain::metrics::{Period, Summary, age_buckets, by_technician, summarize};
-use crate::domain::ticket::{Status, Ticket};
+use crate::domain::figures::{Figure, lima_day};
+use crate::domain::metrics::{Period, Summary, age_buckets, by_person, summarize};
+use crate::domain::ticket::Status;
 use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role};
-use crate::storage::reports::{self, Milestone};
+use crate::storage::{figures, reports};
 use std::collections::BTreeMap;
 
 /// Tickets listed in the dashboard's open-ticket table (the oldest first).
@@ -62,7 +63,7 @@ pub struct Dashboard {
     pub handoffs: Vec<HandoffRow>,
     pub backlog: Summary,
     pub backlog_buckets: [(&'static str, usize); 4],
-    pub open_tickets: Vec<Ticket>,
+    pub open_tickets: Vec<OpenTicket>,
     pub technicians: Vec<TechnicianFigures>,
     pub daily: Vec<DayRow>,
     pub generated_at: i64,
@@ -78,23 +79,63 @@ impl Services {
         };
         let backend = self.store.backend();
         let now = self.now();
+        let t0 = std::time::Instant::now();
         let mut conn = self.store.read().await?;
+        tracing::trace!(line = 82, us = t0.elapsed().as_micros() as u64, "dashboard step");
         let c = &mut *conn;
         let (from, to) = (period.from, period.to);
 
-        let assign_samples =
-            reports::durations(c, backend, Milestone::FirstAssigned, from, to, technician).await?;
-        let response_samples =
-            reports::durations(c, backend, Milestone::FirstResponse, from, to, technician).await?;
-        let close_samples =
-            reports::durations(c, backend, Milestone::Closed, from, to, technician).await?;
-        let (assign, assign_by) = by_technician(&assign_samples);
-        let (response, response_by) = by_technician(&response_samples);
-        let (close, close_by) = by_technician(&close_samples);
+        // Everything dated in the period comes from the daily figures: about thirty rows per
+        // figure and person, durations included, so the medians and percentiles are exact.
+        let rows = figures::read(c, lima_day(from), lima_day(to)).await?;
+        let mine = |person: &i64| technician.is_none_or(|t| t.0 == *person);
+        let mut samples: BTreeMap<Figure, BTreeMap<i64, Vec<i64>>> = BTreeMap::new();
+        let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        let (mut returned, mut passed) = (0, 0);
+        // A technician's "opened" are the tickets handed to them; everyone else's, arrivals.
+        let opened_figure = if technician.is_some() {
+            Figure::Received
+        } else {
+            Figure::Created
+        };
+        for row in rows {
+            let n: i64 = if technician.is_none() {
+                row.n
+            } else {
+                row.people.iter().filter(|(p, _)| mine(p)).map(|(_, e)| e.n).sum()
+            };
+            match row.figure {
+                Figure::Returned => returned += n,
+                Figure::Passed => passed += n,
+                Figure::Close => per_day.entry(row.day).or_default().1 += n,
+                _ => {}
+            }
+            if row.figure == opened_figure {
+                per_day.entry(row.day).or_default().0 += n;
+            }
+            if row.figure.has_durations() {
+                let lists = samples.entry(row.figure).or_default();
+                for (person, entry) in row.people.into_iter().filter(|(p, _)| mine(p)) {
+                    let list = lists.entry(person).or_default();
+                    if list.is_empty() {
+                        *list = entry.secs;
+                    } else {
+                        list.extend_from_slice(&entry.secs);
+                    }
+                }
+            }
+        }
+        let mut take = |f: Figure| samples.remove(&f).unwrap_or_default();
+        tracing::trace!(line = 121, us = t0.elapsed().as_micros() as u64, "dashboard step");
+        let (assign, assign_by) = by_person(take(Figure::Assign));
+        let (response, response_by) = by_person(take(Figure::Response));
+        let (close, close_by) = by_person(take(Figure::Close));
+        let waits: Vec<i64> = take(Figure::Wait).into_values().flatten().collect();
 
         let mut counts_by_status: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut open_by_tech: BTreeMap<i64, i64> = BTreeMap::new();
         for (status, assignee, n) in reports::counts(c).await? {
+        tracing::trace!(line = 129, us = t0.elapsed().as_micros() as u64, "dashboard step");
             if technician.is_some() && assignee != technician {
                 continue;
             }
@@ -116,18 +157,21 @@ impl Services {
             .sum();
 
         let (queue_wait, waiting_now, longest_wait_now) = if technician.is_none() {
-            let waits = reports::queue_waits(c, backend, from, to).await?;
-            let since = reports::queued_since(c, backend).await?;
+            let oldest = reports::oldest_queued(c).await?;
+            let queued: i64 = counts
+                .iter()
+                .filter(|(s, _)| s.is_queued())
+                .map(|(_, n)| *n)
+                .sum();
             (
                 Some(summarize(waits)),
-                since.len(),
-                since.iter().min().map(|s| now - s),
+                queued.max(0) as usize,
+                oldest.map(|s| now - s),
             )
         } else {
             (None, 0, None)
         };
 
-        let (returned, passed) = reports::handoff_counts(c, from, to, technician).await?;
         let handoffs = reports::recent_handoffs(c, from, to, technician, 10)
             .await?
             .into_iter()
@@ -149,35 +193,30 @@ impl Services {
             .into_iter()
             .map(|created| now - created)
             .collect();
+        tracing::trace!(line = 178, us = t0.elapsed().as_micros() as u64, "dashboard step");
         let backlog_buckets = age_buckets(&ages);
         let backlog = summarize(ages);
         let open_tickets = reports::oldest_open(c, technician, OPEN_TABLE_LIMIT).await?;
+        tracing::trace!(line = 184, us = t0.elapsed().as_micros() as u64, "dashboard step");
 
-        let opened = reports::per_day(c, None, from, to, technician).await?;
-        let closed = reports::per_day(c, Some(Milestone::Closed), from, to, technician).await?;
-        let day_index = |d: jiff::civil::Date| {
-            (crate::domain::time::lima_day_start(d) - 18_000).div_euclid(86_400)
-        };
         let daily = period
             .days()
             .into_iter()
             .map(|day| {
-                let i = day_index(day);
-                let find = |rows: &[(i64, i64)]| {
-                    rows.iter()
-                        .find(|(d, _)| *d == i)
-                        .map(|(_, n)| *n)
-                        .unwrap_or(0)
-                };
+                let (opened, closed) = per_day
+                    .get(&lima_day(crate::domain::time::lima_day_start(day)))
+                    .copied()
+                    .unwrap_or_default();
                 DayRow {
                     day,
-                    opened: find(&opened),
-                    closed: find(&closed),
+                    opened,
+                    closed,
                 }
             })
             .collect();
 
         let users = crate::storage::users::list(c, Some(Role::Technician)).await?;
+        tracing::trace!(line = 202, us = t0.elapsed().as_micros() as u64, "dashboard step");
         let technicians = users
             .into_iter()
             .filter(|u| technician.is_none_or(|t| t == u.id))
@@ -217,7 +256,7 @@ impl Services {
     }
 }
 
-pub use crate::storage::reports::ClosedRow;
+pub use crate::storage::reports::{ClosedRow, OpenTicket};
 
 /// Which closed tickets an export holds: the closing day within `[from, to)` (Lima days,
 /// both optional), and the actor's own tickets when they are a technician.

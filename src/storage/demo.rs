@@ -38,8 +38,8 @@ pub struct DemoTicket {
     pub doc: String,
     /// (at, actor id, actor label, kind, data JSON)
     pub events: Vec<(i64, Option<i64>, String, &'static str, String)>,
-    /// (ended_at, secs)
-    pub queue_waits: Vec<(i64, i64)>,
+    /// What the ticket's life added to the daily figures.
+    pub figures: Vec<crate::domain::figures::Delta>,
 }
 
 /// The id the next ticket should take.
@@ -152,12 +152,11 @@ const TICKET_COLUMNS: [&str; 17] = [
 ];
 const EVENT_COLUMNS: [&str; 6] = ["ticket_id", "at", "actor_id", "actor", "kind", "data"];
 
-/// The rows of the tickets, events, search documents and queue waits tables.
-fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows, Rows) {
+/// The rows of the tickets, events and search documents tables.
+fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows) {
     let mut ticket_rows = Vec::with_capacity(tickets.len());
     let mut event_rows = Vec::with_capacity(tickets.len() * 5);
     let mut search_rows = Vec::with_capacity(tickets.len());
-    let mut wait_rows = Vec::new();
     for t in tickets {
         for (at, actor_id, actor, kind, data) in t.events {
             event_rows.push(vec![
@@ -168,9 +167,6 @@ fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows, Rows) {
                 Val::Text(kind.to_string()),
                 Val::Text(data),
             ]);
-        }
-        for (ended_at, secs) in t.queue_waits {
-            wait_rows.push(vec![Val::Int(t.id), Val::Int(ended_at), Val::Int(secs)]);
         }
         search_rows.push(vec![Val::Int(t.id), Val::Text(t.doc)]);
         ticket_rows.push(vec![
@@ -193,10 +189,10 @@ fn rows_of(tickets: Vec<DemoTicket>) -> (Rows, Rows, Rows, Rows) {
             Val::OptInt(t.queued_since),
         ]);
     }
-    (ticket_rows, event_rows, search_rows, wait_rows)
+    (ticket_rows, event_rows, search_rows)
 }
 
-/// PostgreSQL: writes the tickets, their events, search documents and queue waits with
+/// PostgreSQL: writes the tickets, their events and search documents with
 /// literal multi-row statements (SQLite loads through `Loader::Sqlite`).
 async fn pg_insert_tickets(conn: &mut Conn, tickets: Vec<DemoTicket>) -> Result<()> {
     let plain = |_: usize, p: String| p;
@@ -207,7 +203,7 @@ async fn pg_insert_tickets(conn: &mut Conn, tickets: Vec<DemoTicket>) -> Result<
             p
         }
     };
-    let (ticket_rows, event_rows, search_rows, wait_rows) = rows_of(tickets);
+    let (ticket_rows, event_rows, search_rows) = rows_of(tickets);
     insert_rows(conn, "tickets", &TICKET_COLUMNS, ticket_rows, 2000, &plain).await?;
     insert_rows(
         conn,
@@ -225,15 +221,6 @@ async fn pg_insert_tickets(conn: &mut Conn, tickets: Vec<DemoTicket>) -> Result<
         search_rows,
         2000,
         &tsv,
-    )
-    .await?;
-    insert_rows(
-        conn,
-        "queue_waits",
-        &["ticket_id", "ended_at", "secs"],
-        wait_rows,
-        5000,
-        &plain,
     )
     .await?;
     Ok(())
@@ -272,11 +259,11 @@ pub async fn secondary_indexes(conn: &mut Conn, backend: Backend) -> Result<Vec<
     let sql = match backend {
         Backend::Sqlite => {
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN ('tickets', 'ticket_events', 'queue_waits') ORDER BY name"
+             AND tbl_name IN ('tickets', 'ticket_events') ORDER BY name"
         }
         Backend::Postgres => {
             "SELECT i.indexname::text AS name, i.indexdef::text AS sql FROM pg_indexes i \
-             WHERE i.schemaname = current_schema() AND i.tablename IN ('tickets', 'ticket_events', 'queue_waits') \
+             WHERE i.schemaname = current_schema() AND i.tablename IN ('tickets', 'ticket_events') \
              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname) ORDER BY i.indexname"
         }
     };
@@ -380,7 +367,7 @@ impl Loader {
         }
     }
 
-    /// Writes one chunk (tickets, events, search, waits, counters) in one transaction.
+    /// Writes one chunk (tickets, events, search, counters) in one transaction.
     pub async fn write_chunk(
         &mut self,
         tickets: Vec<DemoTicket>,
@@ -445,11 +432,6 @@ fn sqlite_chunk(
         let mut search = tx
             .prepare_cached("INSERT INTO ticket_search (rowid, doc) VALUES (?1, ?2)")
             .map_err(bulk)?;
-        let mut wait = tx
-            .prepare_cached(
-                "INSERT INTO queue_waits (ticket_id, ended_at, secs) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(bulk)?;
         for t in tickets {
             ticket
                 .execute(params![
@@ -478,9 +460,6 @@ fn sqlite_chunk(
                     .map_err(bulk)?;
             }
             search.execute(params![t.id, t.doc]).map_err(bulk)?;
-            for (ended_at, secs) in &t.queue_waits {
-                wait.execute(params![t.id, ended_at, secs]).map_err(bulk)?;
-            }
         }
         let mut count = tx
             .prepare_cached(

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod demo;
+pub mod figures;
 pub mod mail;
 pub mod reports;
 pub mod sessions;

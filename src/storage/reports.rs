@@ -1,60 +1,16 @@
-//! Dashboard and export reads. Durations come from the milestone projections on `tickets`
-//! (written with the timeline) through covering indexes, aggregated into one string per query
-//! so a month of a million-ticket database crosses the driver as a single value.
+//! Dashboard reads of what is true now (counts, the queue, the open backlog, recent handoffs)
+//! and the export's reads. What is dated in a period comes from `figures`.
 
 use super::{Backend, Conn, Result, StorageError};
-use crate::domain::ids::UserId;
-use crate::domain::metrics::Sample;
+use crate::domain::ids::{TicketId, TicketNumber, UserId};
 use crate::domain::ticket::Status;
 use sqlx::Row;
-
-/// Which milestone a duration runs to (from the ticket's creation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Milestone {
-    FirstAssigned,
-    FirstResponse,
-    Closed,
-}
-
-impl Milestone {
-    fn column(self) -> &'static str {
-        match self {
-            Milestone::FirstAssigned => "first_assigned_at",
-            Milestone::FirstResponse => "first_response_at",
-            Milestone::Closed => "closed_at",
-        }
-    }
-}
 
 fn aggregate(backend: Backend, expr: &str) -> String {
     match backend {
         Backend::Sqlite => format!("group_concat({expr}, ',')"),
         Backend::Postgres => format!("string_agg(({expr})::text, ',')"),
     }
-}
-
-fn parse_samples(text: Option<String>) -> Result<Vec<Sample>> {
-    let Some(text) = text else {
-        return Ok(Vec::new());
-    };
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|pair| {
-            let (a, d) = pair
-                .split_once(':')
-                .ok_or_else(|| StorageError::Corrupt(format!("sample {pair}")))?;
-            let a: i64 = a
-                .parse()
-                .map_err(|_| StorageError::Corrupt(format!("sample {pair}")))?;
-            let d: i64 = d
-                .parse()
-                .map_err(|_| StorageError::Corrupt(format!("sample {pair}")))?;
-            Ok(Sample {
-                technician: (a != 0).then_some(UserId(a)),
-                secs: d,
-            })
-        })
-        .collect()
 }
 
 fn parse_numbers(text: Option<String>) -> Result<Vec<i64>> {
@@ -68,35 +24,6 @@ fn parse_numbers(text: Option<String>) -> Result<Vec<i64>> {
                 .map_err(|_| StorageError::Corrupt(format!("number {n}")))
         })
         .collect()
-}
-
-/// Durations from creation to the milestone, for tickets whose milestone fell in `[from, to)`.
-pub async fn durations(
-    conn: &mut Conn,
-    backend: Backend,
-    milestone: Milestone,
-    from: i64,
-    to: i64,
-    technician: Option<UserId>,
-) -> Result<Vec<Sample>> {
-    let col = milestone.column();
-    let expr = format!("COALESCE(assignee_id, 0) || ':' || ({col} - created_at)");
-    let tech = if technician.is_some() {
-        " AND assignee_id = $3"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT {} FROM tickets WHERE {col} >= $1 AND {col} < $2{tech}",
-        aggregate(backend, &expr)
-    );
-    let mut q = sqlx::query_scalar::<_, Option<String>>(&sql)
-        .bind(from)
-        .bind(to);
-    if let Some(t) = technician {
-        q = q.bind(t.0);
-    }
-    parse_samples(q.fetch_one(conn).await?)
 }
 
 /// Tickets now, per status and technician (0 = nobody).
@@ -117,33 +44,14 @@ pub async fn counts(conn: &mut Conn) -> Result<Vec<(Status, Option<UserId>, i64)
         .collect()
 }
 
-/// Stays in the dispatch queue that ended in `[from, to)`, in seconds.
-pub async fn queue_waits(
-    conn: &mut Conn,
-    backend: Backend,
-    from: i64,
-    to: i64,
-) -> Result<Vec<i64>> {
-    let sql = format!(
-        "SELECT {} FROM queue_waits WHERE ended_at >= $1 AND ended_at < $2",
-        aggregate(backend, "secs")
-    );
-    parse_numbers(
-        sqlx::query_scalar(&sql)
-            .bind(from)
-            .bind(to)
-            .fetch_one(conn)
-            .await?,
+/// When the ticket that has waited longest in the dispatch queue entered it.
+pub async fn oldest_queued(conn: &mut Conn) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT queued_since FROM tickets WHERE status IN ('nuevo', 'devuelto') \
+         AND queued_since IS NOT NULL ORDER BY queued_since LIMIT 1",
     )
-}
-
-/// When each ticket waiting in the queue now entered it.
-pub async fn queued_since(conn: &mut Conn, backend: Backend) -> Result<Vec<i64>> {
-    let sql = format!(
-        "SELECT {} FROM tickets WHERE status IN ('nuevo', 'devuelto')",
-        aggregate(backend, "queued_since")
-    );
-    parse_numbers(sqlx::query_scalar(&sql).fetch_one(conn).await?)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Creation instants of the open tickets (for backlog ages).
@@ -157,8 +65,11 @@ pub async fn open_created(
     } else {
         ""
     };
+    // Ordered like the open tickets' partial index, so the planner reads that index alone.
     let sql = format!(
-        "SELECT {} FROM tickets WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech}",
+        "SELECT {} FROM (SELECT created_at FROM tickets \
+         WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
+         ORDER BY created_at, id) o",
         aggregate(backend, "created_at")
     );
     let mut q = sqlx::query_scalar::<_, Option<String>>(&sql);
@@ -166,35 +77,6 @@ pub async fn open_created(
         q = q.bind(t.0);
     }
     parse_numbers(q.fetch_one(conn).await?)
-}
-
-/// Tickets created and closed per Lima day (`(instant − 5 h) / 86 400`; Lima has kept UTC−5
-/// without daylight saving since 1994).
-pub async fn per_day(
-    conn: &mut Conn,
-    milestone: Option<Milestone>,
-    from: i64,
-    to: i64,
-    technician: Option<UserId>,
-) -> Result<Vec<(i64, i64)>> {
-    let col = milestone.map(Milestone::column).unwrap_or("created_at");
-    let tech = if technician.is_some() {
-        " AND assignee_id = $3"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT ({col} - 18000) / 86400 AS day, COUNT(*) AS n FROM tickets \
-         WHERE {col} >= $1 AND {col} < $2{tech} GROUP BY ({col} - 18000) / 86400"
-    );
-    let mut q = sqlx::query(&sql).bind(from).bind(to);
-    if let Some(t) = technician {
-        q = q.bind(t.0);
-    }
-    let rows = q.fetch_all(conn).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get::<i64, _>("day")?, r.try_get::<i64, _>("n")?)))
-        .collect()
 }
 
 /// A return or pass to a colleague, with its reason.
@@ -205,35 +87,6 @@ pub struct Handoff {
     pub actor: String,
     pub at: i64,
     pub data: String,
-}
-
-/// How many returns and passes happened in `[from, to)` (by the technician, if given).
-/// One pass over the partial index of handoff events (no GROUP BY, which made SQLite scan
-/// every event instead).
-pub async fn handoff_counts(
-    conn: &mut Conn,
-    from: i64,
-    to: i64,
-    technician: Option<UserId>,
-) -> Result<(i64, i64)> {
-    let tech = if technician.is_some() {
-        " AND actor_id = $3"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'returned' THEN 1 ELSE 0 END), 0) AS BIGINT) AS returned, \
-                CAST(COUNT(*) AS BIGINT) AS total \
-         FROM ticket_events WHERE kind IN ('returned', 'reassigned') AND at >= $1 AND at < $2{tech}"
-    );
-    let mut q = sqlx::query(&sql).bind(from).bind(to);
-    if let Some(t) = technician {
-        q = q.bind(t.0);
-    }
-    let row = q.fetch_one(conn).await?;
-    let returned: i64 = row.try_get("returned")?;
-    let total: i64 = row.try_get("total")?;
-    Ok((returned, total - returned))
 }
 
 pub async fn recent_handoffs(
@@ -271,21 +124,43 @@ pub async fn recent_handoffs(
         .collect()
 }
 
-/// The oldest open tickets (the backlog table), oldest first.
+/// An open ticket as the dashboard's backlog table shows it.
+#[derive(Debug, Clone)]
+pub struct OpenTicket {
+    pub id: TicketId,
+    pub status: Status,
+    pub subject: String,
+    pub assignee_id: Option<UserId>,
+    pub assignee_name: Option<String>,
+    pub created_at: i64,
+    pub last_event_at: i64,
+    pub last_event_kind: String,
+}
+
+impl OpenTicket {
+    pub fn number(&self) -> TicketNumber {
+        TicketNumber(self.id)
+    }
+}
+
+/// The oldest open tickets (the backlog table), oldest first, read from the open tickets'
+/// partial indexes, which hold every column shown (no table lookups).
 pub async fn oldest_open(
     conn: &mut Conn,
     technician: Option<UserId>,
     limit: i64,
-) -> Result<Vec<crate::domain::ticket::Ticket>> {
+) -> Result<Vec<OpenTicket>> {
     let tech = if technician.is_some() {
         " AND t.assignee_id = $2"
     } else {
         ""
     };
     let sql = format!(
-        "{} WHERE t.status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
-         ORDER BY t.created_at, t.id LIMIT $1",
-        super::tickets::SELECT.replace("t.body,", "'' AS body,")
+        "SELECT t.id, t.status, t.subject, t.assignee_id, u.name AS assignee_name, t.created_at, \
+                t.last_event_at, t.last_event_kind \
+         FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id \
+         WHERE t.status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
+         ORDER BY t.created_at, t.id LIMIT $1"
     );
     let mut q = sqlx::query(&sql).bind(limit);
     if let Some(t) = technician {
@@ -294,7 +169,20 @@ pub async fn oldest_open(
     q.fetch_all(conn)
         .await?
         .iter()
-        .map(super::tickets::ticket_from_row)
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok(OpenTicket {
+                id: TicketId(r.try_get("id")?),
+                status: Status::parse(&status)
+                    .ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
+                subject: r.try_get("subject")?,
+                assignee_id: r.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+                assignee_name: r.try_get("assignee_name")?,
+                created_at: r.try_get("created_at")?,
+                last_event_at: r.try_get("last_event_at")?,
+                last_event_kind: r.try_get("last_event_kind")?,
+            })
+        })
         .collect()
 }
 

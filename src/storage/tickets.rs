@@ -104,6 +104,8 @@ pub async fn insert(
     .await?;
     let id = TicketId(id);
     count(conn, Status::Nuevo, None, 1).await?;
+    let arrived = crate::domain::figures::created(at);
+    super::figures::add_arrivals(conn, arrived.day, 1).await?;
     append_event(
         conn,
         id,
@@ -223,7 +225,21 @@ pub async fn apply(
     actor: &Actor,
     at: i64,
 ) -> Result<Option<i64>> {
-    let (m, queue_wait) = ticket.milestones().after(ticket.status, change, actor, at);
+    let before = ticket.milestones();
+    let (m, queue_wait) = before.after(ticket.status, change, actor, at);
+    let figures = crate::domain::figures::deltas(
+        crate::domain::figures::Before {
+            created_at: ticket.created_at,
+            status: ticket.status,
+            assignee: ticket.assignee_id,
+            milestones: &before,
+        },
+        change,
+        actor,
+        at,
+        &m,
+        queue_wait,
+    );
     let last_kind = change
         .events
         .last()
@@ -256,14 +272,7 @@ pub async fn apply(
         count(conn, ticket.status, ticket.assignee_id, -1).await?;
         count(conn, change.status, change.assignee, 1).await?;
     }
-    if let Some(secs) = queue_wait {
-        sqlx::query("INSERT INTO queue_waits (ticket_id, ended_at, secs) VALUES ($1, $2, $3)")
-            .bind(ticket.id.0)
-            .bind(at)
-            .bind(secs)
-            .execute(&mut *conn)
-            .await?;
-    }
+    super::figures::apply(conn, backend, &figures).await?;
     for event in &change.events {
         append_event(conn, ticket.id, actor, at, event).await?;
         let searchable = event
