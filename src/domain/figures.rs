@@ -179,7 +179,13 @@ pub fn deltas(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub n: i64,
-    pub secs: Vec<i64>,
+    /// Seconds, up to 136 years (longer is clamped).
+    pub secs: Vec<u32>,
+}
+
+/// A duration as stored.
+pub fn stored_secs(secs: i64) -> u32 {
+    secs.clamp(0, u32::MAX as i64) as u32
 }
 
 /// One day of one figure, per person (0 = nobody). Arrivals are only counted (`n`), since
@@ -211,7 +217,7 @@ impl DailyRow {
             return true;
         }
         let entry = self.people.entry(key).or_default();
-        match d.secs {
+        match d.secs.map(stored_secs) {
             Some(s) if d.sign < 0 => match entry.secs.iter().position(|x| *x == s) {
                 Some(i) => {
                     entry.secs.swap_remove(i);
@@ -329,7 +335,7 @@ mod tests {
                 .map(|r| (r.day, r.n, r.people.clone().into_iter().collect()))
                 .collect()
         };
-        let one = |secs: i64| vec![(3, Entry { n: 1, secs: vec![secs] })];
+        let one = |secs: u32| vec![(3, Entry { n: 1, secs: vec![secs] })];
         // Instant 0 is 19:00 on 1969-12-31 in Lima.
         assert_eq!(find(Figure::Created), [(-1, 1, vec![])]);
         assert_eq!(find(Figure::Assign), [(-1, 1, one(600))]);
@@ -337,7 +343,7 @@ mod tests {
         assert_eq!(find(Figure::Response), [(-1, 1, one(900))]);
         assert_eq!(
             find(Figure::Close),
-            [(1, 1, one(2 * day + 7))],
+            [(1, 1, one((2 * day + 7) as u32))],
             "the first close was taken back by the reopen"
         );
     }

@@ -56,6 +56,48 @@ mod tests {
     }
 
     #[test]
+    fn summaries_over_parts_agree_with_sorting() {
+        let mut x: u64 = 11;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for n in 1..300usize {
+            // Spread over several magnitudes, with repeats, split into uneven parts.
+            let values: Vec<u32> = (0..n)
+                .map(|_| (next(4) * 1000 + next(7)) as u32 * [1, 3, 700, 90_000][next(4) as usize])
+                .collect();
+            let cut = next(n as u64 + 1) as usize;
+            let parts: [&[u32]; 3] = [&values[..cut], &[], &values[cut..]];
+            let expected = summarize(values.iter().map(|v| *v as i64).collect());
+            assert_eq!(summarize_parts(&parts), expected, "n = {n}");
+        }
+        assert_eq!(summarize_parts(&[]), Summary::default());
+        // Overall and per person at once: the same as summarising each list alone.
+        let a: Vec<u32> = (0..101).map(|i| i * 37 % 1000).collect();
+        let b: Vec<u32> = (0..50).map(|i| 100_000 + i * 3).collect();
+        let mut groups = std::collections::BTreeMap::new();
+        groups.insert(0, vec![&a[..10]]);
+        groups.insert(4, vec![&a[10..], &b[..]]);
+        let (all, per) = summarize_groups(&groups);
+        let mut every: Vec<i64> = a.iter().chain(&b).map(|v| *v as i64).collect();
+        assert_eq!(all, summarize(every.clone()));
+        every.drain(..10);
+        assert_eq!(per[&4], summarize(every));
+        assert!(!per.contains_key(&0), "nobody is not a person");
+        assert_eq!(summarize_parts(&[&[u32::MAX, 0]]).p90, Some(u32::MAX as f64));
+    }
+
+    #[test]
+    fn buckets_are_monotonic() {
+        let mut last = 0;
+        for v in (0..5000u32).chain([u32::MAX / 2, u32::MAX]) {
+            assert!(bucket(v) >= last && bucket(v) < BUCKETS, "{v}");
+            last = bucket(v);
+        }
+    }
+
+    #[test]
     fn selection_agrees_with_sorting() {
         let mut x: u64 = 7;
         for n in 1..200usize {
@@ -134,22 +176,150 @@ impl Period {
     }
 }
 
-/// Durations per person (0 = nobody): summaries overall and per person. Each person's list
-/// is summarised in place; the overall one is their concatenation.
-pub fn by_person(
-    groups: std::collections::BTreeMap<i64, Vec<i64>>,
-) -> (Summary, std::collections::BTreeMap<i64, Summary>) {
-    let mut all = Vec::with_capacity(groups.values().map(Vec::len).sum());
-    for v in groups.values() {
-        all.extend_from_slice(v);
+/// A log-scale bucket of a duration: below 64 s each second has its own bucket, above that
+/// each power of two is split in 64. Monotonic, so ranks can be located bucket by bucket.
+fn bucket(v: u32) -> usize {
+    if v < 64 {
+        v as usize
+    } else {
+        let b = 31 - v.leading_zeros();
+        (((b - 5) as usize) << 6) | ((v >> (b - 6)) & 63) as usize
     }
-    let overall = summarize(all);
-    let per = groups
+}
+
+const BUCKETS: usize = 27 << 6;
+
+/// Where the three wanted ranks (both middles and the nearest-rank p90) fall in a
+/// histogram: their bucket and their position inside it.
+fn locate(hist: &[u32], n: usize) -> [(usize, usize); 3] {
+    let p90_rank = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
+    let ranks = [(n - 1) / 2, n / 2, p90_rank];
+    let mut at = [(usize::MAX, 0usize); 3];
+    let mut before = 0usize;
+    let mut next = 0;
+    for (b, count) in hist.iter().enumerate() {
+        let c = *count as usize;
+        while next < 3 && before + c > ranks[next] {
+            at[next] = (b, ranks[next] - before);
+            next += 1;
+        }
+        if next == 3 {
+            break;
+        }
+        before += c;
+    }
+    at
+}
+
+/// One list being summarised: its histogram, then the values of its wanted buckets.
+struct Selection {
+    n: usize,
+    sum: u64,
+    hist: Vec<u32>,
+    at: [(usize, usize); 3],
+    gathered: [Vec<u32>; 3],
+}
+
+impl Selection {
+    fn new() -> Selection {
+        Selection {
+            n: 0,
+            sum: 0,
+            hist: vec![0; BUCKETS],
+            at: [(usize::MAX, 0); 3],
+            gathered: Default::default(),
+        }
+    }
+
+    fn count(&mut self, values: &[u32]) {
+        self.n += values.len();
+        for &v in values {
+            self.hist[bucket(v)] += 1;
+            self.sum += v as u64;
+        }
+    }
+
+    fn prepare(&mut self) {
+        if self.n > 0 {
+            self.at = locate(&self.hist, self.n);
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, b: usize, v: u32) {
+        for i in 0..3 {
+            if self.at[i].0 == b {
+                self.gathered[i].push(v);
+                return;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Summary {
+        if self.n == 0 {
+            return Summary::default();
+        }
+        let mut value = [0u32; 3];
+        for i in 0..3 {
+            // Ranks in the same bucket share the list gathered for the first of them.
+            let src = (0..=i).find(|j| self.at[*j].0 == self.at[i].0).unwrap_or(i);
+            value[i] = *self.gathered[src].select_nth_unstable(self.at[i].1).1;
+        }
+        Summary {
+            count: self.n,
+            mean: Some(self.sum as f64 / self.n as f64),
+            median: Some((value[0] as f64 + value[1] as f64) / 2.0),
+            p90: Some(value[2] as f64),
+        }
+    }
+}
+
+/// The same summary as `summarize`, exact, overall and per person (0 = nobody, only counted
+/// overall), over durations held in slices (one per day and person) that are never copied
+/// together. One pass builds each person's log-scale histogram and sum (the overall one is
+/// their sum); a second gathers only the values in the buckets holding the wanted ranks,
+/// which are then selected exactly.
+pub fn summarize_groups(
+    groups: &std::collections::BTreeMap<i64, Vec<&[u32]>>,
+) -> (Summary, std::collections::BTreeMap<i64, Summary>) {
+    let mut all = Selection::new();
+    let mut each: Vec<(i64, Selection)> = Vec::with_capacity(groups.len());
+    for (person, parts) in groups {
+        let mut sel = Selection::new();
+        for part in parts {
+            sel.count(part);
+        }
+        all.n += sel.n;
+        all.sum += sel.sum;
+        for (t, c) in all.hist.iter_mut().zip(&sel.hist) {
+            *t += c;
+        }
+        sel.prepare();
+        each.push((*person, sel));
+    }
+    all.prepare();
+    for ((_, sel), parts) in each.iter_mut().zip(groups.values()) {
+        for part in parts {
+            for &v in *part {
+                let b = bucket(v);
+                sel.offer(b, v);
+                all.offer(b, v);
+            }
+        }
+    }
+    let per = each
         .into_iter()
         .filter(|(person, _)| *person != 0)
-        .map(|(person, v)| (person, summarize(v)))
+        .map(|(person, sel)| (person, sel.finish()))
         .collect();
-    (overall, per)
+    (all.finish(), per)
+}
+
+/// `summarize_groups` for one list held in slices.
+pub fn summarize_parts(parts: &[&[u32]]) -> Summary {
+    let mut groups = std::collections::BTreeMap::new();
+    groups.insert(0, parts.to_vec());
+    summarize_groups(&groups).0
 }
 
 /// Age buckets of the open backlog: under a day, 1–3 days, 3–7 days, over a week.

@@ -5,7 +5,7 @@ use super::{Result, Services};
 use crate::domain::access::{Capability, may};
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::figures::{Figure, lima_day};
-use crate::domain::metrics::{Period, Summary, age_buckets, by_person, summarize};
+use crate::domain::metrics::{Period, Summary, age_buckets, summarize, summarize_groups};
 use crate::domain::ticket::Status;
 use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role};
@@ -79,9 +79,7 @@ impl Services {
         };
         let backend = self.store.backend();
         let now = self.now();
-        let t0 = std::time::Instant::now();
         let mut conn = self.store.read().await?;
-        tracing::trace!(line = 82, us = t0.elapsed().as_micros() as u64, "dashboard step");
         let c = &mut *conn;
         let (from, to) = (period.from, period.to);
 
@@ -89,7 +87,6 @@ impl Services {
         // figure and person, durations included, so the medians and percentiles are exact.
         let rows = figures::read(c, lima_day(from), lima_day(to)).await?;
         let mine = |person: &i64| technician.is_none_or(|t| t.0 == *person);
-        let mut samples: BTreeMap<Figure, BTreeMap<i64, Vec<i64>>> = BTreeMap::new();
         let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         let (mut returned, mut passed) = (0, 0);
         // A technician's "opened" are the tickets handed to them; everyone else's, arrivals.
@@ -98,7 +95,9 @@ impl Services {
         } else {
             Figure::Created
         };
-        for row in rows {
+        // Per figure and person, the slices of durations of each day (not copied).
+        let mut parts: BTreeMap<Figure, BTreeMap<i64, Vec<&[u32]>>> = BTreeMap::new();
+        for row in &rows {
             let n: i64 = if technician.is_none() {
                 row.n
             } else {
@@ -114,28 +113,21 @@ impl Services {
                 per_day.entry(row.day).or_default().0 += n;
             }
             if row.figure.has_durations() {
-                let lists = samples.entry(row.figure).or_default();
-                for (person, entry) in row.people.into_iter().filter(|(p, _)| mine(p)) {
-                    let list = lists.entry(person).or_default();
-                    if list.is_empty() {
-                        *list = entry.secs;
-                    } else {
-                        list.extend_from_slice(&entry.secs);
-                    }
+                let lists = parts.entry(row.figure).or_default();
+                for (person, entry) in row.people.iter().filter(|(p, _)| mine(p)) {
+                    lists.entry(*person).or_default().push(&entry.secs);
                 }
             }
         }
-        let mut take = |f: Figure| samples.remove(&f).unwrap_or_default();
-        tracing::trace!(line = 121, us = t0.elapsed().as_micros() as u64, "dashboard step");
-        let (assign, assign_by) = by_person(take(Figure::Assign));
-        let (response, response_by) = by_person(take(Figure::Response));
-        let (close, close_by) = by_person(take(Figure::Close));
-        let waits: Vec<i64> = take(Figure::Wait).into_values().flatten().collect();
+        let summaries = |f: Figure| summarize_groups(&parts.get(&f).cloned().unwrap_or_default());
+        let (assign, assign_by) = summaries(Figure::Assign);
+        let (response, response_by) = summaries(Figure::Response);
+        let (close, close_by) = summaries(Figure::Close);
+        let (wait_summary, _) = summaries(Figure::Wait);
 
         let mut counts_by_status: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut open_by_tech: BTreeMap<i64, i64> = BTreeMap::new();
         for (status, assignee, n) in reports::counts(c).await? {
-        tracing::trace!(line = 129, us = t0.elapsed().as_micros() as u64, "dashboard step");
             if technician.is_some() && assignee != technician {
                 continue;
             }
@@ -164,7 +156,7 @@ impl Services {
                 .map(|(_, n)| *n)
                 .sum();
             (
-                Some(summarize(waits)),
+                Some(wait_summary),
                 queued.max(0) as usize,
                 oldest.map(|s| now - s),
             )
@@ -193,11 +185,9 @@ impl Services {
             .into_iter()
             .map(|created| now - created)
             .collect();
-        tracing::trace!(line = 178, us = t0.elapsed().as_micros() as u64, "dashboard step");
         let backlog_buckets = age_buckets(&ages);
         let backlog = summarize(ages);
         let open_tickets = reports::oldest_open(c, technician, OPEN_TABLE_LIMIT).await?;
-        tracing::trace!(line = 184, us = t0.elapsed().as_micros() as u64, "dashboard step");
 
         let daily = period
             .days()
@@ -216,7 +206,6 @@ impl Services {
             .collect();
 
         let users = crate::storage::users::list(c, Some(Role::Technician)).await?;
-        tracing::trace!(line = 202, us = t0.elapsed().as_micros() as u64, "dashboard step");
         let technicians = users
             .into_iter()
             .filter(|u| technician.is_none_or(|t| t == u.id))

@@ -14,7 +14,7 @@ fn u32_of(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| StorageError::Corrupt(format!("{what} {v} does not fit")))
 }
 
-/// Packs the per-person part. Durations are seconds up to 136 years; longer ones are clamped.
+/// Packs the per-person part.
 pub fn pack(figure: Figure, people: &BTreeMap<i64, Entry>) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(
         people.values().map(|e| 8 + 4 * e.secs.len()).sum::<usize>(),
@@ -24,7 +24,7 @@ pub fn pack(figure: Figure, people: &BTreeMap<i64, Entry>) -> Result<Vec<u8>> {
         out.extend_from_slice(&u32_of(e.n, "count")?.to_be_bytes());
         if figure.has_durations() {
             for s in &e.secs {
-                out.extend_from_slice(&((*s).clamp(0, u32::MAX as i64) as u32).to_be_bytes());
+                out.extend_from_slice(&s.to_be_bytes());
             }
         }
     }
@@ -36,20 +36,34 @@ pub fn unpack(figure: Figure, bytes: &[u8]) -> Result<BTreeMap<i64, Entry>> {
     if bytes.len() % 4 != 0 {
         return Err(corrupt());
     }
-    let mut words = bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as i64);
+    let word = |i: usize| -> Option<u32> {
+        bytes
+            .get(4 * i..4 * i + 4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+    };
+    let words = bytes.len() / 4;
     let mut people = BTreeMap::new();
-    while let Some(person) = words.next() {
-        let n = words.next().ok_or_else(corrupt)?;
+    let mut i = 0;
+    while i < words {
+        let person = word(i).ok_or_else(corrupt)?;
+        let n = word(i + 1).ok_or_else(corrupt)? as usize;
+        i += 2;
         let mut secs = Vec::new();
         if figure.has_durations() {
-            secs.reserve(n as usize);
-            for _ in 0..n {
-                secs.push(words.next().ok_or_else(corrupt)?);
-            }
+            let end = i.checked_add(n).filter(|e| *e <= words).ok_or_else(corrupt)?;
+            secs = bytes[4 * i..4 * end]
+                .chunks_exact(4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            i = end;
         }
-        people.insert(person, Entry { n, secs });
+        people.insert(
+            person as i64,
+            Entry {
+                n: n as i64,
+                secs,
+            },
+        );
     }
     Ok(people)
 }

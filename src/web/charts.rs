@@ -49,7 +49,7 @@ fn axis(max: i64) -> (i64, i64) {
 }
 
 /// Two bars a day: opened and closed.
-pub fn opened_closed(days: &[(String, i64, i64)]) -> Chart {
+pub fn opened_closed(days: &[(String, i64, i64)], opened_word: &str) -> Chart {
     let (width, height) = (720.0, 220.0);
     let max = days.iter().map(|(_, o, c)| (*o).max(*c)).max().unwrap_or(0);
     let (top, step) = axis(max);
@@ -82,7 +82,7 @@ pub fn opened_closed(days: &[(String, i64, i64)]) -> Chart {
             w: bar_w,
             h: scale(*opened),
             class: "bar-opened",
-            title: format!("{label}: {opened} abiertas"),
+            title: format!("{label}: {opened} {opened_word}"),
         });
         chart.bars.push(Bar {
             x: x + bar_w + 1.0,
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn bars_scale_to_the_tallest_day() {
-        let c = opened_closed(&[("01/11".into(), 4, 2), ("02/11".into(), 0, 4)]);
+        let c = opened_closed(&[("01/11".into(), 4, 2), ("02/11".into(), 0, 4)], "abiertas");
         assert_eq!(c.bars.len(), 4);
         let tallest = c.bars.iter().map(|b| b.h).fold(0.0, f64::max);
         assert!((tallest - (220.0 - TOP - BOTTOM)).abs() < 1e-9);

@@ -228,7 +228,8 @@ async fn dashboard_figures_match_the_hand_worked_values(backend: Backend) {
     assert_eq!(v["daily"].as_array().unwrap().len(), 1);
     assert_eq!(v["daily"][0]["opened"], 5);
     assert_eq!(v["daily"][0]["closed"], 3);
-    // Per technician (counted for the technician who has the ticket now).
+    // Per technician, each time counted for who had the ticket at that milestone: the first
+    // assignee, the technician who answered, the one who closed.
     let tech = |id: i64| {
         v["technicians"]
             .as_array()
@@ -247,9 +248,15 @@ async fn dashboard_figures_match_the_hand_worked_values(backend: Backend) {
     );
     assert_eq!(stat(&t1, "time_to_close"), (2, 8100.0, 8100.0, 9000.0));
     let t2 = tech(s.t2.id.0);
+    // B's first answer was t2's (3600) before t2 passed it to t1; C's was t2's too (900).
     assert_eq!(
         stat(&t2, "time_to_first_response"),
-        (1, 900.0, 900.0, 900.0)
+        (2, 2250.0, 2250.0, 3600.0)
+    );
+    assert_eq!(stat(&t2, "time_to_assign"), (1, 300.0, 300.0, 300.0));
+    assert_eq!(
+        stat(&t1, "time_to_first_response"),
+        (1, 1800.0, 1800.0, 1800.0)
     );
     assert_eq!(stat(&t2, "time_to_close"), (1, 8000.0, 8000.0, 8000.0));
 

@@ -140,6 +140,9 @@ pub struct DashboardPage {
     pub techs: Vec<TechRow>,
     pub days: Vec<DayView>,
     pub daily_chart: Chart,
+    /// "Abiertas" (arrivals) for staff; "Recibidas" (handed to them) for a technician.
+    pub opened_word: &'static str,
+    pub opened_legend: &'static str,
     pub status_chart: Chart,
     pub generated: String,
 }
@@ -171,11 +174,17 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
             closed: r.closed,
         })
         .collect();
+    let (opened_word, opened_legend) = if d.technician.is_some() {
+        ("Recibidas", "Recibidas (derivadas a usted)")
+    } else {
+        ("Abiertas", "Abiertas (llegadas)")
+    };
     let daily_chart = opened_closed(
         &days
             .iter()
             .map(|v| (v.day.clone(), v.opened, v.closed))
             .collect::<Vec<_>>(),
+        &opened_word.to_lowercase(),
     );
     let status_chart = horizontal(
         &counts
@@ -286,6 +295,8 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
         counts,
         days,
         daily_chart,
+        opened_word,
+        opened_legend,
         status_chart,
         generated: format_lima(now),
         chrome,
