@@ -65,14 +65,16 @@ async fn writer(store: Store, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
 /// Commits the batch in one transaction; if that fails, each job is retried on its own so
 /// one bad delivery cannot fail the others.
 async fn commit_batch(store: &Store, clock: &Clock, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let size = batch.len();
     let attempt = async {
         let mut tx = store.begin_write().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for job in &batch {
-            results
-                .push(insert_one(&mut tx, store, clock.now(), &job.new, job.key.as_deref()).await?);
-        }
+        let jobs: Vec<(&NewTicket, Option<&str>)> =
+            batch.iter().map(|j| (&j.new, j.key.as_deref())).collect();
+        let results = insert_batch(&mut tx, store, clock.now(), &jobs).await?;
+        let written = started.elapsed();
         tx.commit().await?;
+        tracing::trace!(size, written_us = written.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "intake batch");
         Ok::<_, Error>(results)
     };
     match attempt.await {
@@ -101,33 +103,115 @@ pub(super) async fn insert_one(
     new: &NewTicket,
     key: Option<&str>,
 ) -> Result<Received> {
-    if let Some(k) = key
-        && let Some(id) = tickets::find_intake_key(tx, k).await?
-    {
-        let status = tickets::find(tx, TicketScope::All, id)
-            .await?
-            .map(|t| t.status)
-            .unwrap_or(Status::Nuevo);
-        return Ok(Received {
-            id,
-            status,
-            created: false,
+    insert_batch(tx, store, at, &[(new, key)])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Internal("intake answered nothing".to_string()))
+}
+
+/// Inserts deliveries on the caller's transaction, in order: a delivery whose key already
+/// made a ticket (before, or earlier in this batch) gets that ticket; the others become new
+/// tickets, each with the acknowledgement to its sender, written together.
+async fn insert_batch(
+    tx: &mut Tx,
+    store: &Store,
+    at: i64,
+    jobs: &[(&NewTicket, Option<&str>)],
+) -> Result<Vec<Received>> {
+    let keys: Vec<&str> = jobs.iter().filter_map(|(_, k)| *k).collect();
+    let known = if keys.is_empty() {
+        Default::default()
+    } else {
+        tickets::find_intake_keys(tx, &keys).await?
+    };
+    // Which job creates a ticket, and which repeats an earlier one (by index or stored id).
+    enum Plan {
+        Create,
+        Repeat(usize),
+        Stored(TicketId),
+    }
+    let mut first_with_key: std::collections::HashMap<&str, usize> = Default::default();
+    let plans: Vec<Plan> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, key))| match key {
+            Some(k) => match known.get(*k) {
+                Some(id) => Plan::Stored(*id),
+                None => match first_with_key.get(k) {
+                    Some(j) => Plan::Repeat(*j),
+                    None => {
+                        first_with_key.insert(k, i);
+                        Plan::Create
+                    }
+                },
+            },
+            None => Plan::Create,
+        })
+        .collect();
+    let creating: Vec<usize> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Plan::Create))
+        .map(|(i, _)| i)
+        .collect();
+    let actors: Vec<Actor> = creating
+        .iter()
+        .map(|i| Actor::Customer {
+            email: jobs[*i].0.requester.clone(),
+        })
+        .collect();
+    let rows: Vec<tickets::NewRow<'_>> = creating
+        .iter()
+        .zip(&actors)
+        .map(|(i, actor)| tickets::NewRow {
+            new: jobs[*i].0,
+            actor,
+            at,
+        })
+        .collect();
+    let ids = tickets::insert_many(tx, store.backend(), &rows).await?;
+    let mut made: std::collections::HashMap<usize, TicketId> = Default::default();
+    let mut new_keys = Vec::new();
+    let mut notices = Vec::with_capacity(ids.len());
+    for (i, id) in creating.iter().zip(&ids) {
+        made.insert(*i, *id);
+        let (new, key) = jobs[*i];
+        if let Some(k) = key {
+            new_keys.push((k, *id));
+        }
+        // The acknowledgement to the sender is written with the ticket it announces.
+        notices.push(super::mail::received_notice(*id, new, key)?);
+    }
+    if !new_keys.is_empty() {
+        tickets::insert_intake_keys(tx, &new_keys, at).await?;
+    }
+    crate::storage::mail::enqueue_many(tx, &notices, at).await?;
+
+    let mut out = Vec::with_capacity(jobs.len());
+    for (i, plan) in plans.iter().enumerate() {
+        out.push(match plan {
+            Plan::Create => Received {
+                id: made[&i],
+                status: Status::Nuevo,
+                created: true,
+            },
+            Plan::Repeat(j) => Received {
+                id: made[j],
+                status: Status::Nuevo,
+                created: false,
+            },
+            Plan::Stored(id) => Received {
+                id: *id,
+                status: tickets::find(tx, TicketScope::All, *id)
+                    .await?
+                    .map(|t| t.status)
+                    .unwrap_or(Status::Nuevo),
+                created: false,
+            },
         });
     }
-    let actor = Actor::Customer {
-        email: new.requester.clone(),
-    };
-    let id = tickets::insert(tx, store.backend(), new, &actor, at).await?;
-    if let Some(k) = key {
-        tickets::insert_intake_key(tx, k, id, at).await?;
-    }
-    // The acknowledgement to the sender is written with the ticket it announces.
-    super::mail::notify_received(tx, id, new, key, at).await?;
-    Ok(Received {
-        id,
-        status: Status::Nuevo,
-        created: true,
-    })
+    Ok(out)
 }
 
 /// One delivery in its own transaction. A unique-key race with another instance is settled

@@ -413,30 +413,18 @@ fn params_of(number: TicketNumber, subject: &str, requester: &str) -> NoticePara
     }
 }
 
-/// The acknowledgement to the sender of a new ticket, on intake's transaction.
-pub(super) async fn notify_received(
-    tx: &mut Tx,
-    ticket: TicketId,
-    new: &NewTicket,
-    key: Option<&str>,
-    at: i64,
-) -> Result<()> {
+/// The acknowledgement to the sender of a new ticket (intake writes it with the ticket).
+pub(super) fn received_notice(ticket: TicketId, new: &NewTicket, key: Option<&str>) -> Result<NewNotice> {
     let answered = key.and_then(|k| k.strip_prefix("mid:")).map(str::to_string);
-    store_mail::enqueue(
-        tx,
-        &NewNotice {
-            kind: NoticeKind::Acknowledgement,
-            ticket,
-            recipient: new.requester.clone(),
-            params: params_of(TicketNumber(ticket), &new.subject, &new.requester),
-            token: new_token()?,
-            references: answered.iter().cloned().collect(),
-            in_reply_to: answered,
-        },
-        at,
-    )
-    .await?;
-    Ok(())
+    Ok(NewNotice {
+        kind: NoticeKind::Acknowledgement,
+        ticket,
+        recipient: new.requester.clone(),
+        params: params_of(TicketNumber(ticket), &new.subject, &new.requester),
+        token: new_token()?,
+        references: answered.iter().cloned().collect(),
+        in_reply_to: answered,
+    })
 }
 
 /// Notices a decided change causes — to the technician a ticket was assigned to, to the

@@ -16,25 +16,72 @@ use sqlx::any::AnyRow;
 // Outbox
 
 pub async fn enqueue(conn: &mut Conn, notice: &NewNotice, at: i64) -> Result<i64> {
+    let sql = format!(
+        "INSERT INTO mail_outbox ({NEW_NOTICE_COLUMNS}) VALUES {} RETURNING id",
+        notice_rows(1)
+    );
+    let row = bind_notice(sqlx::query(&sql), notice, at)?
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// Many notices at once (intake's acknowledgements for a batch of new tickets).
+pub async fn enqueue_many(conn: &mut Conn, notices: &[NewNotice], at: i64) -> Result<()> {
+    let mut done = 0;
+    for size in super::tickets::statement_sizes(notices.len()) {
+        let sql = format!(
+            "INSERT INTO mail_outbox ({NEW_NOTICE_COLUMNS}) VALUES {}",
+            notice_rows(size)
+        );
+        let mut q = sqlx::query(&sql);
+        for notice in &notices[done..done + size] {
+            q = bind_notice(q, notice, at)?;
+        }
+        done += size;
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+const NEW_NOTICE_COLUMNS: &str = "kind, ticket_id, recipient, params, token, in_reply_to, refs, \
+     status, attempts, next_attempt_at, created_at";
+
+/// `rows` value lists for `NEW_NOTICE_COLUMNS`: a pending notice due now.
+fn notice_rows(rows: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let p = |c: usize| format!("${}", r * 8 + c);
+            format!(
+                "({}, {}, {}, {}, {}, {}, {}, 'pending', 0, {at}, {at})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7),
+                at = p(8)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_notice<'q>(q: AnyQuery<'q>, notice: &NewNotice, at: i64) -> Result<AnyQuery<'q>> {
     let params =
         serde_json::to_string(&notice.params).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     let refs = (!notice.references.is_empty()).then(|| notice.references.join(" "));
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO mail_outbox (kind, ticket_id, recipient, params, token, in_reply_to, refs, \
-                                  status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) RETURNING id",
-    )
-    .bind(notice.kind.as_str())
-    .bind(notice.ticket.0)
-    .bind(notice.recipient.to_lowercase())
-    .bind(params)
-    .bind(&notice.token)
-    .bind(notice.in_reply_to.as_deref())
-    .bind(refs)
-    .bind(at)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    Ok(q.bind(notice.kind.as_str())
+        .bind(notice.ticket.0)
+        .bind(notice.recipient.to_lowercase())
+        .bind(params)
+        .bind(notice.token.clone())
+        .bind(notice.in_reply_to.clone())
+        .bind(refs)
+        .bind(at))
 }
 
 const NOTICE_COLUMNS: &str = "id, kind, ticket_id, recipient, params, token, in_reply_to, refs, \

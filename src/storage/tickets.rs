@@ -83,6 +83,14 @@ fn scope_clause(scope: TicketScope, args: &mut Args) -> Option<String> {
     }
 }
 
+/// A ticket about to be created.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    pub new: &'a NewTicket,
+    pub actor: &'a Actor,
+    pub at: i64,
+}
+
 pub async fn insert(
     conn: &mut Conn,
     backend: Backend,
@@ -90,53 +98,161 @@ pub async fn insert(
     actor: &Actor,
     at: i64,
 ) -> Result<TicketId> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO tickets (status, version, subject, body, requester, created_by, created_at, updated_at, \
-                              last_event_at, last_event_kind, queued_since) \
-         VALUES ('nuevo', 1, $1, $2, $3, $4, $5, $5, $5, 'created', $5) RETURNING id",
-    )
-    .bind(&new.subject)
-    .bind(&new.body)
-    .bind(&new.requester)
-    .bind(actor.user_id().map(|u| u.0))
-    .bind(at)
-    .fetch_one(&mut *conn)
-    .await?;
-    let id = TicketId(id);
-    count(conn, Status::Nuevo, None, 1).await?;
-    let arrived = crate::domain::figures::created(at);
-    super::figures::add_arrivals(conn, arrived.day, 1).await?;
-    append_event(
-        conn,
-        id,
-        actor,
-        at,
-        &NewEvent {
-            kind: EventKind::Created,
-            data: EventData::default(),
-        },
-    )
-    .await?;
-    let doc = document(&format!("{} {} {}", new.subject, new.body, new.requester));
-    match backend {
-        Backend::Sqlite => {
-            sqlx::query("INSERT INTO ticket_search (rowid, doc) VALUES ($1, $2)")
-                .bind(id.0)
-                .bind(doc)
-                .execute(conn)
-                .await?;
-        }
-        Backend::Postgres => {
-            sqlx::query(
-                "INSERT INTO ticket_search (ticket_id, doc) VALUES ($1, to_tsvector('simple', $2))",
-            )
-            .bind(id.0)
-            .bind(doc)
-            .execute(conn)
-            .await?;
+    let ids = insert_many(conn, backend, &[NewRow { new, actor, at }]).await?;
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".to_string()))
+}
+
+/// Sizes of the multi-row statements: a batch is split into these (largest first), so each
+/// connection prepares at most a handful of statement shapes and reuses them.
+pub(crate) fn statement_sizes(mut n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for size in [256, 64, 16, 4, 1] {
+        while n >= size {
+            out.push(size);
+            n -= size;
         }
     }
-    Ok(id)
+    out
+}
+
+/// `($1, $2, …), (…)`: `rows` groups of `width` placeholders, numbered from `first`.
+pub(crate) fn placeholders(rows: usize, width: usize, first: usize, wrap: &[(usize, &str)]) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            let p = format!("${}", first + r * width + c);
+            match wrap.iter().find(|(col, _)| *col == c) {
+                Some((_, f)) => out.push_str(&f.replace("{}", &p)),
+                None => out.push_str(&p),
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Creates tickets with their "created" events, search documents and counters, a few
+/// multi-row statements for the whole batch (intake commits concurrent deliveries together).
+/// Ids are handed out in the order given.
+pub async fn insert_many(
+    conn: &mut Conn,
+    backend: Backend,
+    rows: &[NewRow<'_>],
+) -> Result<Vec<TicketId>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Ids first, so every statement below can name its rows: SQLite's write transaction is
+    // exclusive (the next ids are the max + 1…); PostgreSQL takes them from the sequence.
+    let ids: Vec<i64> = match backend {
+        Backend::Sqlite => {
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM tickets")
+                .fetch_one(&mut *conn)
+                .await?;
+            let first = max.unwrap_or(0) + 1;
+            (0..rows.len() as i64).map(|i| first + i).collect()
+        }
+        Backend::Postgres => {
+            sqlx::query_scalar("SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)")
+                .bind(rows.len() as i64)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    let created = serde_json::to_string(&EventData::default())
+        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let mut done = 0;
+    for size in statement_sizes(rows.len()) {
+        let chunk = &rows[done..done + size];
+        let chunk_ids = &ids[done..done + size];
+        done += size;
+
+        let values: Vec<String> = (0..size)
+            .map(|r| {
+                let p = |c: usize| format!("${}", r * 6 + c);
+                format!(
+                    "({}, 'nuevo', 1, {}, {}, {}, {}, {at}, {at}, {at}, 'created', {at})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    at = p(6)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO tickets (id, status, version, subject, body, requester, created_by, created_at, \
+                                  updated_at, last_event_at, last_event_kind, queued_since) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (row, id) in chunk.iter().zip(chunk_ids) {
+            q = q
+                .bind(*id)
+                .bind(&row.new.subject)
+                .bind(&row.new.body)
+                .bind(&row.new.requester)
+                .bind(row.actor.user_id().map(|u| u.0))
+                .bind(row.at);
+        }
+        q.execute(&mut *conn).await?;
+
+        let sql = format!(
+            "INSERT INTO ticket_events (ticket_id, at, actor_id, actor, kind, data) VALUES {}",
+            placeholders(size, 6, 1, &[])
+        );
+        let mut q = sqlx::query(&sql);
+        for (row, id) in chunk.iter().zip(chunk_ids) {
+            q = q
+                .bind(*id)
+                .bind(row.at)
+                .bind(row.actor.user_id().map(|u| u.0))
+                .bind(row.actor.label())
+                .bind(EventKind::Created.as_str())
+                .bind(created.as_str());
+        }
+        q.execute(&mut *conn).await?;
+
+        let sql = match backend {
+            Backend::Sqlite => format!(
+                "INSERT INTO ticket_search (rowid, doc) VALUES {}",
+                placeholders(size, 2, 1, &[])
+            ),
+            Backend::Postgres => format!(
+                "INSERT INTO ticket_search (ticket_id, doc) VALUES {}",
+                placeholders(size, 2, 1, &[(1, "to_tsvector('simple', {})")])
+            ),
+        };
+        let mut q = sqlx::query(&sql);
+        for (row, id) in chunk.iter().zip(chunk_ids) {
+            q = q.bind(*id).bind(document(&format!(
+                "{} {} {}",
+                row.new.subject, row.new.body, row.new.requester
+            )));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    count(conn, Status::Nuevo, None, rows.len() as i64).await?;
+    let mut per_day: std::collections::BTreeMap<i64, i64> = Default::default();
+    for row in rows {
+        *per_day
+            .entry(crate::domain::figures::created(row.at).day)
+            .or_default() += 1;
+    }
+    for (day, n) in per_day {
+        super::figures::add_arrivals(conn, day, n).await?;
+    }
+    Ok(ids.into_iter().map(TicketId).collect())
 }
 
 /// Keeps `ticket_counts` (tickets per status and technician) in step with the rows.
@@ -408,12 +524,52 @@ pub async fn insert_intake_key(
     ticket: TicketId,
     at: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO intake_keys (key, ticket_id, created_at) VALUES ($1, $2, $3)")
-        .bind(key)
-        .bind(ticket.0)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    insert_intake_keys(conn, &[(key, ticket)], at).await
+}
+
+/// The tickets already made by any of these keys.
+pub async fn find_intake_keys(
+    conn: &mut Conn,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, TicketId>> {
+    let mut found = std::collections::HashMap::new();
+    let mut done = 0;
+    for size in statement_sizes(keys.len()) {
+        let list: Vec<String> = (1..=size).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT key, ticket_id FROM intake_keys WHERE key IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &keys[done..done + size] {
+            q = q.bind(*k);
+        }
+        done += size;
+        for row in q.fetch_all(&mut *conn).await? {
+            found.insert(row.try_get("key")?, TicketId(row.try_get("ticket_id")?));
+        }
+    }
+    Ok(found)
+}
+
+pub async fn insert_intake_keys(
+    conn: &mut Conn,
+    keys: &[(&str, TicketId)],
+    at: i64,
+) -> Result<()> {
+    let mut done = 0;
+    for size in statement_sizes(keys.len()) {
+        let sql = format!(
+            "INSERT INTO intake_keys (key, ticket_id, created_at) VALUES {}",
+            placeholders(size, 3, 1, &[])
+        );
+        let mut q = sqlx::query(&sql);
+        for (k, t) in &keys[done..done + size] {
+            q = q.bind(*k).bind(t.0).bind(at);
+        }
+        done += size;
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -172,6 +172,12 @@ async fn a_retried_delivery_creates_the_ticket_once(app: TestApp) {
     }
     assert_eq!(created, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 3);
+    // Each new ticket got exactly one acknowledgement, repeats none.
+    assert_eq!(app.count("SELECT COUNT(*) FROM mail_outbox").await, 3);
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT ticket_id) FROM mail_outbox").await,
+        3
+    );
 }
 both_backends!(a_retried_delivery_creates_the_ticket_once);
 
