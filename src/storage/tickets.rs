@@ -104,20 +104,24 @@ pub async fn insert(
         .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".to_string()))
 }
 
-/// Sizes of the multi-row statements: a batch is split into these (largest first), so each
-/// connection prepares at most a handful of statement shapes and reuses them.
+/// Sizes of the multi-row statements: a batch is split into powers of two (largest first, at
+/// most 256 rows), so each connection prepares at most nine statement shapes per table and
+/// reuses them, and a batch of n rows takes at most ~log2(n) statements.
 pub(crate) fn statement_sizes(mut n: usize) -> Vec<usize> {
     let mut out = Vec::new();
-    for size in [256, 64, 16, 4, 1] {
+    let mut size = 256;
+    while n > 0 {
         while n >= size {
             out.push(size);
             n -= size;
         }
+        size /= 2;
     }
     out
 }
 
-/// `($1, $2, …), (…)`: `rows` groups of `width` placeholders, numbered from `first`.
+/// `($1, $2, …), (…)`: `rows` groups of `width` placeholders, numbered from `first`; `wrap`
+/// puts some columns' placeholder inside an expression (`{}` marks where).
 pub(crate) fn placeholders(rows: usize, width: usize, first: usize, wrap: &[(usize, &str)]) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for r in 0..rows {
@@ -580,4 +584,17 @@ pub async fn open_assigned_to(conn: &mut Conn, user: UserId) -> Result<Vec<Ticke
     );
     let rows = sqlx::query(&sql).bind(user.0).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn batches_split_into_powers_of_two() {
+        assert_eq!(super::statement_sizes(0), Vec::<usize>::new());
+        assert_eq!(super::statement_sizes(30), [16, 8, 4, 2]);
+        assert_eq!(super::statement_sizes(600), [256, 256, 64, 16, 8]);
+        for n in 0..1000 {
+            assert_eq!(super::statement_sizes(n).iter().sum::<usize>(), n);
+        }
+    }
 }
