@@ -14,7 +14,7 @@ pub mod tokens;
 pub mod users;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use thiserror::Error;
@@ -98,7 +98,10 @@ impl Store {
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(StorageError::UnsupportedUrl)?;
-        let options = AnyConnectOptions::from_str(&normalize_url(url, backend))?;
+        // sqlx warns about statements over a second with their whole text; bulk demo loads
+        // (multi-row literal statements) would fill the log, so only truly slow ones say so.
+        let options = AnyConnectOptions::from_str(&normalize_url(url, backend))?
+            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
