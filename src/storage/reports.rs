@@ -1,10 +1,12 @@
 //! Dashboard reads of what is true now (counts, the queue, the open backlog, recent handoffs)
-//! and the export's reads. What is dated in a period comes from `figures`.
+//! and the export's reads (keyset chunks, and the streaming read that hands each row to a
+//! sink). What is dated in a period comes from `figures`.
 
-use super::{Backend, Conn, Result, StorageError};
+use super::{Backend, Conn, Result, StorageError, Store};
 use crate::domain::ids::{TicketId, TicketNumber, UserId};
 use crate::domain::ticket::Status;
 use sqlx::Row;
+use std::ops::ControlFlow;
 
 fn aggregate(backend: Backend, expr: &str) -> String {
     match backend {
@@ -249,4 +251,190 @@ pub async fn closed_chunk(
             })
         })
         .collect()
+}
+
+impl ClosedRow {
+    /// The row as the export's sinks see it.
+    pub fn borrowed(&self) -> ClosedRowRef<'_> {
+        ClosedRowRef {
+            id: self.id,
+            requester: &self.requester,
+            subject: &self.subject,
+            technician: self.technician.as_deref(),
+            created_at: self.created_at,
+            first_assigned_at: self.first_assigned_at,
+            first_response_at: self.first_response_at,
+            closed_at: self.closed_at,
+            closed_by: self.closed_by.as_deref(),
+            resolution: self.resolution.as_deref(),
+        }
+    }
+}
+
+/// A closed ticket borrowed from the cursor: valid only during the sink's call, so a million
+/// rows cost no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedRowRef<'a> {
+    pub id: i64,
+    pub requester: &'a str,
+    pub subject: &'a str,
+    pub technician: Option<&'a str>,
+    pub created_at: i64,
+    pub first_assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub closed_at: i64,
+    pub closed_by: Option<&'a str>,
+    pub resolution: Option<&'a str>,
+}
+
+/// Where `each_closed` puts the rows. `row` runs on a blocking thread (it may block, e.g. on a
+/// bounded channel to a slow client); `Break` stops the read.
+pub trait ClosedSink: Send + 'static {
+    fn row(&mut self, row: &ClosedRowRef<'_>) -> ControlFlow<()>;
+}
+
+/// Rows per query on the chunked path.
+const EACH_CHUNK: i64 = 5_000;
+
+/// Hands every closed ticket (closing instant in `[from, to)`, the technician's own when
+/// given) to `sink` in ticket order, and gives the sink back when done or stopped.
+///
+/// On a SQLite file: one query on a native read-only connection on a blocking thread, each
+/// row's text borrowed from SQLite (sqlx's `Any` driver costs ~15 µs a row; this, well under
+/// one). The query is one read transaction: a consistent snapshot, which also keeps the WAL
+/// from being checkpointed past it while a slow client reads. Elsewhere (PostgreSQL, an
+/// in-memory SQLite): keyset chunks through the pool, each handed over on a blocking thread.
+pub async fn each_closed<S: ClosedSink>(
+    store: &Store,
+    from: Option<i64>,
+    to: Option<i64>,
+    technician: Option<UserId>,
+    sink: S,
+) -> Result<S> {
+    match store.sqlite_file() {
+        Some(path) => {
+            tokio::task::spawn_blocking(move || {
+                sqlite_each_closed(&path, from, to, technician, sink)
+            })
+            .await?
+        }
+        None => chunked_each_closed(store, from, to, technician, sink).await,
+    }
+}
+
+fn sqlite_each_closed<S: ClosedSink>(
+    path: &std::path::Path,
+    from: Option<i64>,
+    to: Option<i64>,
+    technician: Option<UserId>,
+    mut sink: S,
+) -> Result<S> {
+    use rusqlite::OpenFlags;
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let text = |e: rusqlite::types::FromSqlError| StorageError::Corrupt(format!("export: {e}"));
+    // One read transaction: the names and the tickets are one snapshot.
+    let tx = conn.transaction()?;
+    // The staff's names, looked up here instead of two joins per row (a few dozen people).
+    let mut names: Vec<(i64, String)> = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT id, name FROM users ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            names.push((r.get(0)?, r.get(1)?));
+        }
+    }
+    // By id: a table when the ids are small (they are: staff), else a binary search.
+    let mut table: Vec<Option<&str>> = Vec::new();
+    if names.iter().all(|(id, _)| (0..1 << 16).contains(id)) {
+        for (id, name) in &names {
+            let i = *id as usize;
+            if table.len() <= i {
+                table.resize(i + 1, None);
+            }
+            table[i] = Some(name.as_str());
+        }
+    }
+    let name = |id: Option<i64>| -> Option<&str> {
+        let id = id?;
+        if !table.is_empty() {
+            return table.get(usize::try_from(id).ok()?).copied().flatten();
+        }
+        let i = names.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        Some(names[i].1.as_str())
+    };
+    // The same rows and order as `closed_chunk`. `NOT INDEXED`: nearly every ticket is closed,
+    // so one pass over the table in id order beats an index walk with a table lookup per
+    // row, and never sorts (memory stays flat whatever the filters).
+    let mut sql = String::from(
+        "SELECT id, requester, subject, assignee_id, created_at, first_assigned_at, \
+                first_response_at, closed_at, closed_by, resolution \
+         FROM tickets NOT INDEXED \
+         WHERE status = 'cerrado' AND closed_at >= ?1 AND closed_at < ?2",
+    );
+    let mut params = vec![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)];
+    if let Some(t) = technician {
+        sql.push_str(" AND assignee_id = ?3");
+        params.push(t.0);
+    }
+    sql.push_str(" ORDER BY id");
+    {
+        let mut stmt = tx.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            let row = ClosedRowRef {
+                id: r.get_ref(0)?.as_i64().map_err(text)?,
+                requester: r.get_ref(1)?.as_str().map_err(text)?,
+                subject: r.get_ref(2)?.as_str().map_err(text)?,
+                technician: name(r.get_ref(3)?.as_i64_or_null().map_err(text)?),
+                created_at: r.get_ref(4)?.as_i64().map_err(text)?,
+                first_assigned_at: r.get_ref(5)?.as_i64_or_null().map_err(text)?,
+                first_response_at: r.get_ref(6)?.as_i64_or_null().map_err(text)?,
+                closed_at: r
+                    .get_ref(7)?
+                    .as_i64_or_null()
+                    .map_err(text)?
+                    .unwrap_or_default(),
+                closed_by: name(r.get_ref(8)?.as_i64_or_null().map_err(text)?),
+                resolution: r.get_ref(9)?.as_str_or_null().map_err(text)?,
+            };
+            if sink.row(&row).is_break() {
+                break;
+            }
+        }
+    }
+    // Ends the read transaction and closes the connection now, not when the thread is reused.
+    tx.commit()?;
+    conn.close().map_err(|(_, e)| e)?;
+    Ok(sink)
+}
+
+async fn chunked_each_closed<S: ClosedSink>(
+    store: &Store,
+    from: Option<i64>,
+    to: Option<i64>,
+    technician: Option<UserId>,
+    mut sink: S,
+) -> Result<S> {
+    let mut after = 0;
+    loop {
+        let rows = {
+            let mut conn = store.read().await?;
+            closed_chunk(&mut conn, from, to, technician, after, EACH_CHUNK).await?
+        };
+        let last = rows.len() < EACH_CHUNK as usize;
+        after = rows.last().map(|r| r.id).unwrap_or(after);
+        let (back, flow) = tokio::task::spawn_blocking(move || {
+            let flow = rows.iter().try_for_each(|r| sink.row(&r.borrowed()));
+            (sink, flow)
+        })
+        .await?;
+        sink = back;
+        if last || flow.is_break() {
+            return Ok(sink);
+        }
+    }
 }
