@@ -33,6 +33,119 @@ pub fn format_lima(ts: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `format_lima` for many instants in a row (an export's four dates per ticket): the same
+/// text, written into a buffer without allocating. It keeps the span between two of Lima's
+/// time-zone transitions that the last instant fell in (so its UTC offset, from the tz
+/// database) and the `dd/mm/aaaa` text of recently seen Lima days; anything it has not seen
+/// goes through `format_lima` once, and an instant it cannot place is written by
+/// `format_lima` itself.
+#[derive(Debug, Clone)]
+pub struct LimaFormatter {
+    /// Instants in `[from, until)` are all at `offset` seconds from UTC.
+    from: i64,
+    until: i64,
+    offset: i64,
+    /// Direct-mapped by Lima day number (days since 1970-01-01): the day and its text.
+    days: Vec<(i64, [u8; 10])>,
+}
+
+const DAY_SLOTS: usize = 1024;
+
+impl Default for LimaFormatter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LimaFormatter {
+    pub fn new() -> LimaFormatter {
+        LimaFormatter {
+            from: 0,
+            until: 0,
+            offset: 0,
+            days: vec![(i64::MIN, [0; 10]); DAY_SLOTS],
+        }
+    }
+
+    /// Appends `format_lima(ts)` to `out`.
+    #[inline]
+    pub fn write(&mut self, ts: i64, out: &mut Vec<u8>) {
+        let known = self.from <= ts && ts < self.until;
+        if !known && !self.learn_offset(ts) {
+            out.extend_from_slice(format_lima(ts).as_bytes());
+            return;
+        }
+        // Both within jiff's range (checked when the span was learnt): no overflow.
+        let local = ts + self.offset;
+        let day = local.div_euclid(86_400);
+        let minute = local.rem_euclid(86_400) / 60;
+        let slot = (day as usize) & (DAY_SLOTS - 1);
+        if self.days[slot].0 != day && !self.learn_day(ts, day, minute) {
+            out.extend_from_slice(format_lima(ts).as_bytes());
+            return;
+        }
+        let (h, m) = ((minute / 60) as u8, (minute % 60) as u8);
+        out.extend_from_slice(&self.days[slot].1);
+        out.extend_from_slice(&[
+            b' ',
+            b'0' + h / 10,
+            b'0' + h % 10,
+            b':',
+            b'0' + m / 10,
+            b'0' + m % 10,
+        ]);
+    }
+
+    /// Finds the span of constant offset around `ts`; false if `ts` is outside jiff's range.
+    #[cold]
+    fn learn_offset(&mut self, ts: i64) -> bool {
+        let Ok(t) = Timestamp::from_second(ts) else {
+            return false;
+        };
+        let tz = lima();
+        let offset = i64::from(tz.to_offset(t).seconds());
+        // The last transition at or before `ts` (those `preceding` yields are strictly before
+        // the instant given, hence `ts + 1`) and the first one after it.
+        let from = Timestamp::from_second(ts.saturating_add(1))
+            .ok()
+            .and_then(|next| tz.preceding(next).next())
+            .map(|tr| tr.timestamp())
+            .unwrap_or(Timestamp::MIN);
+        let until = tz
+            .following(t)
+            .next()
+            .map(|tr| tr.timestamp().as_second())
+            .unwrap_or(Timestamp::MAX.as_second().saturating_add(1));
+        // Trust the span only where the database agrees at its start; else keep just `ts`.
+        let from = if i64::from(tz.to_offset(from).seconds()) == offset {
+            from.as_second()
+        } else {
+            ts
+        };
+        (self.from, self.until, self.offset) = (from, until, offset);
+        true
+    }
+
+    /// Learns the text of Lima day `day` from `format_lima`, checking that the time of day it
+    /// prints is the one computed from the offset; false (nothing kept) if it is not.
+    #[cold]
+    fn learn_day(&mut self, ts: i64, day: i64, minute: i64) -> bool {
+        let text = format_lima(ts);
+        let b = text.as_bytes();
+        let digits = |i: usize| {
+            i64::from(b[i].wrapping_sub(b'0')) * 10 + i64::from(b[i + 1].wrapping_sub(b'0'))
+        };
+        if b.len() != 16 || b[10] != b' ' || b[13] != b':' || digits(11) * 60 + digits(14) != minute
+        {
+            return false;
+        }
+        let mut date = [0; 10];
+        date.copy_from_slice(&b[..10]);
+        self.days[(day as usize) & (DAY_SLOTS - 1)] = (day, date);
+        true
+    }
+}
+
 /// RFC 3339 with Lima's offset, for the API.
 pub fn format_rfc3339(ts: i64) -> String {
     zoned(ts)
@@ -134,6 +247,58 @@ mod tests {
                 .unwrap()
                 .as_second()
         );
+    }
+
+    fn check_formatter(f: &mut LimaFormatter, ts: i64) {
+        let mut out = Vec::new();
+        f.write(ts, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), format_lima(ts), "at {ts}");
+    }
+
+    #[test]
+    fn the_cached_formatter_writes_what_format_lima_writes() {
+        let mut f = LimaFormatter::new();
+        // Around every transition Lima has had (LMT, the 1908 change, the summer times).
+        let transitions: Vec<i64> = lima()
+            .following(Timestamp::MIN)
+            .map(|t| t.timestamp().as_second())
+            .take_while(|t| *t < 4_000_000_000)
+            .collect();
+        assert!(transitions.len() > 5, "{transitions:?}");
+        for t in &transitions {
+            for d in [-86_401, -3601, -61, -60, -1, 0, 1, 59, 60, 3600, 86_400] {
+                check_formatter(&mut f, t + d);
+            }
+        }
+        // Every minute-ish of two years, and random instants in random order (cache misses
+        // both ways), within and beyond jiff's range.
+        let mut ts = 1_700_000_000;
+        while ts < 1_763_000_000 {
+            check_formatter(&mut f, ts);
+            ts += 59;
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let span = match x % 3 {
+                0 => 1 << 24,
+                1 => 1 << 33,
+                _ => 1 << 40,
+            };
+            check_formatter(&mut f, 1_750_000_000 + (x >> 8) as i64 % span - span / 2);
+        }
+        for ts in [
+            i64::MIN,
+            i64::MAX,
+            Timestamp::MIN.as_second(),
+            Timestamp::MAX.as_second(),
+            0,
+            -1,
+        ] {
+            check_formatter(&mut f, ts);
+        }
     }
 
     #[test]

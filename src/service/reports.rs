@@ -245,7 +245,7 @@ impl Services {
     }
 }
 
-pub use crate::storage::reports::{ClosedRow, OpenTicket};
+pub use crate::storage::reports::{ClosedRow, ClosedRowRef, ClosedSink, OpenTicket};
 
 /// Which closed tickets an export holds: the closing day within `[from, to)` (Lima days,
 /// both optional), and the actor's own tickets when they are a technician.
@@ -268,6 +268,13 @@ impl Services {
                 actor.user_id()
             },
         }
+    }
+
+    /// Every closed ticket in the scope, in ticket order, handed to `sink` row by row on a
+    /// blocking thread (it may wait on a slow client; `Break` stops the read). Gives the sink
+    /// back for its last words.
+    pub async fn each_closed<S: ClosedSink>(&self, scope: &ExportScope, sink: S) -> Result<S> {
+        Ok(reports::each_closed(&self.store, scope.from, scope.to, scope.technician, sink).await?)
     }
 
     /// The next chunk of the export after the ticket id `after` (0 to start).

@@ -34,6 +34,10 @@ pub enum StorageError {
     Corrupt(String),
     #[error("bulk load failed: {0}")]
     Bulk(String),
+    #[error("database error: {0}")]
+    Native(#[from] rusqlite::Error),
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl StorageError {
@@ -128,6 +132,20 @@ impl Store {
             backend,
             sqlite_url,
         })
+    }
+
+    /// The file of a SQLite database, for a native connection beside the pool; `None` on
+    /// PostgreSQL and for in-memory databases (another connection would see another
+    /// database).
+    pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        let url = self.sqlite_url.as_deref()?;
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return None;
+        }
+        // sqlx's own reading of the URL (percent-decoding included), so both open one file.
+        sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .ok()
+            .map(|o| o.get_filename().to_path_buf())
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,6 +1,8 @@
 //! The dashboard and the exports, with tickets whose every event happened at a known instant
-//! (the app's clock is set by the test and each step goes through the real write path).
+//! (the app's clock is set by the test and each step goes through the real write path), and
+//! an export large enough to stream in many buffers over demo data.
 
+use crate::both_backends;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -444,6 +446,46 @@ async fn the_csv_opens_cleanly_in_excel_sqlite() {
 async fn the_csv_opens_cleanly_in_excel_postgres() {
     the_csv_opens_cleanly_in_excel(Backend::Postgres).await;
 }
+
+/// Enough closed tickets for the CSV to leave in many buffers: every closed ticket exactly
+/// once, in ticket order, each record whole; a client that stops reading half-way leaves the
+/// server able to export again.
+async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
+    let options = soporte::service::demo::DemoOptions::new(3_000, 60, 11);
+    app.services.demo(&options).await.unwrap();
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    let admin = app.browser_for(admin).await;
+    let closed = app
+        .count("SELECT COUNT(*) FROM tickets WHERE status = 'cerrado'")
+        .await;
+    let id_sum = app
+        .count("SELECT CAST(SUM(id) AS BIGINT) FROM tickets WHERE status = 'cerrado'")
+        .await;
+    assert!(closed > 2_000, "{closed}");
+
+    let bytes = admin.get("/export/closed.csv").await.bytes().await.unwrap();
+    assert!(bytes.len() > 4 * 64 * 1024, "{} bytes", bytes.len());
+    assert!(bytes.starts_with("\u{feff}".as_bytes()));
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let (mut rows, mut sum, mut last) = (0, 0, 0);
+    for record in reader.records() {
+        let record = record.unwrap();
+        assert_eq!(record.len(), 13, "{record:?}");
+        let id: i64 = record[0].trim_start_matches("INC-").parse().unwrap();
+        assert!(id > last, "ticket order: {id} after {last}");
+        (rows, sum, last) = (rows + 1, sum + id, id);
+    }
+    assert_eq!((rows, sum), (closed, id_sum));
+
+    // Hang up after the first bytes: the read behind it stops, and the next export is whole.
+    let mut r = admin.get("/export/closed.csv").await;
+    assert!(!r.chunk().await.unwrap().unwrap_or_default().is_empty());
+    drop(r);
+    let again = admin.get("/export/closed.csv").await.bytes().await.unwrap();
+    assert_eq!(again, bytes);
+}
+
+both_backends!(a_large_export_streams_every_closed_ticket);
 
 #[tokio::test]
 async fn the_dashboard_and_exports_need_a_session() {

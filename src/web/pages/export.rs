@@ -1,10 +1,13 @@
-//! `/export/closed.csv` and `/export/closed.xlsx`: closed tickets for Excel. The CSV streams
-//! in chunks (memory stays flat however many rows); a technician's export holds only their
-//! own tickets.
+//! `/export/closed.csv` and `/export/closed.xlsx`: closed tickets for Excel; a technician's
+//! export holds only their own tickets. The CSV streams: the service hands the rows one by
+//! one to a sink on a blocking thread, which writes them as CSV bytes into a buffer and passes
+//! every ~64 KB through a small bounded channel to the response body, so memory stays flat
+//! however many rows, and a slow client holds the reader back instead of filling memory.
 
-use crate::domain::time::{format_lima, lima_range, parse_date};
+use crate::domain::ids::TicketNumber;
+use crate::domain::time::{LimaFormatter, lima_range, parse_date};
 use crate::service::Services;
-use crate::service::reports::{ClosedRow, ExportScope};
+use crate::service::reports::{ClosedRow, ClosedRowRef, ClosedSink};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::CurrentUser;
@@ -14,8 +17,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-/// Rows fetched per query while streaming.
+/// Rows fetched per query for the workbook.
 const CHUNK: i64 = 5_000;
+/// CSV bytes gathered before they go to the response: the hand-off to the async side is
+/// rare, and memory stays flat.
+const FLUSH_AT: usize = 64 * 1024;
+/// Buffers in flight between the reading thread and the response; beyond that the reader
+/// waits for the client.
+const IN_FLIGHT: usize = 4;
 /// Excel's last row, less the header.
 const XLSX_MAX_ROWS: u32 = 1_048_575;
 
@@ -64,60 +73,218 @@ impl ExportQuery {
     }
 }
 
-/// A cell that Excel would read as a formula gets a leading apostrophe, so it stays text.
-pub fn neutralize(text: &str) -> String {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_string(),
+/// A text cell: a leading apostrophe when Excel would read it as a formula (so it stays
+/// text), and RFC 4180 quotes when it holds the separator, a quote, CR or LF (inner quotes
+/// doubled); otherwise the text as it is.
+fn csv_text(out: &mut Vec<u8>, text: &str, separator: u8) {
+    let b = text.as_bytes();
+    let formula = matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
+    // No early exit: the comparison folds into a vector loop over short cells.
+    let quoted = b.iter().fold(false, |q, &c| {
+        q | (c == separator) | (c == b'"') | (c == b'\r') | (c == b'\n')
+    });
+    if quoted {
+        out.push(b'"');
+    }
+    if formula {
+        out.push(b'\'');
+    }
+    if quoted {
+        for (i, part) in b.split(|c| *c == b'"').enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\"\"");
+            }
+            out.extend_from_slice(part);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(b);
     }
 }
 
-fn hours(from: i64, to: Option<i64>, decimal_comma: bool) -> String {
-    match to {
-        Some(t) => {
-            let h = format!("{:.2}", (t - from).max(0) as f64 / 3600.0);
-            if decimal_comma {
-                h.replace('.', ",")
-            } else {
-                h
+/// "00" to "99", for writing numbers two digits at a time.
+const PAIRS: [u8; 200] = {
+    let mut pairs = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    pairs
+};
+
+/// `n` in decimal, at least `width` digits (zero-padded).
+fn decimal(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[n as usize * 2..n as usize * 2 + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&digits[i.min(digits.len() - width.min(digits.len()))..]);
+}
+
+/// The ticket number as `TicketNumber` displays it (`INC-000123`).
+fn ticket_number(out: &mut Vec<u8>, id: i64) {
+    if id >= 0 {
+        out.extend_from_slice(TicketNumber::PREFIX.as_bytes());
+        decimal(out, id as u64, 6);
+    } else {
+        use std::io::Write;
+        let _ = write!(out, "{}", TicketNumber(crate::domain::ids::TicketId(id)));
+    }
+}
+
+/// Hours from `from` to `to` with two decimals, as `format!("{:.2}")` of the hours as f64
+/// prints them, with a decimal comma for the semicolon variant.
+fn csv_hours(out: &mut Vec<u8>, from: i64, to: i64, decimal_comma: bool) {
+    let secs = to.wrapping_sub(from).max(0);
+    if secs >= 1 << 40 {
+        use std::io::Write;
+        let start = out.len();
+        let _ = write!(out, "{:.2}", secs as f64 / 3600.0);
+        if decimal_comma {
+            for b in &mut out[start..] {
+                if *b == b'.' {
+                    *b = b',';
+                }
             }
         }
-        None => String::new(),
+        return;
+    }
+    // Hundredths of an hour are seconds / 36. Unless that is exactly half-way between two
+    // hundredths, the f64 quotient is far closer to it than to the rounding boundary, so
+    // integer rounding prints the same digits. Half-way, `{:.2}` rounds the f64 as it is:
+    // up when division rounded it above the half, down when below, to even when exact (the
+    // sign of the fused v·3600 − secs says which, exactly).
+    let (whole, rest) = (secs as u64 / 36, secs % 36);
+    let hundredths = if rest != 18 {
+        whole + u64::from(rest > 18)
+    } else {
+        let v = secs as f64 / 3600.0;
+        let above = v.mul_add(3600.0, -(secs as f64));
+        if above > 0.0 || (above == 0.0 && whole % 2 == 1) {
+            whole + 1
+        } else {
+            whole
+        }
+    };
+    decimal(out, hundredths / 100, 1);
+    let cents = (hundredths % 100) as usize * 2;
+    out.extend_from_slice(&[
+        if decimal_comma { b',' } else { b'.' },
+        PAIRS[cents],
+        PAIRS[cents + 1],
+    ]);
+}
+
+/// One record of the CSV, CRLF-terminated.
+fn csv_row(out: &mut Vec<u8>, r: &ClosedRowRef<'_>, separator: u8, dates: &mut LimaFormatter) {
+    let decimal_comma = separator == b';';
+    ticket_number(out, r.id);
+    out.push(separator);
+    csv_text(out, r.requester, separator);
+    out.push(separator);
+    csv_text(out, r.subject, separator);
+    out.push(separator);
+    csv_text(out, r.technician.unwrap_or(""), separator);
+    out.push(separator);
+    dates.write(r.created_at, out);
+    out.push(separator);
+    if let Some(t) = r.first_assigned_at {
+        dates.write(t, out);
+    }
+    out.push(separator);
+    if let Some(t) = r.first_response_at {
+        dates.write(t, out);
+    }
+    out.push(separator);
+    dates.write(r.closed_at, out);
+    out.push(separator);
+    csv_text(out, r.closed_by.unwrap_or(""), separator);
+    out.push(separator);
+    if let Some(t) = r.first_assigned_at {
+        csv_hours(out, r.created_at, t, decimal_comma);
+    }
+    out.push(separator);
+    if let Some(t) = r.first_response_at {
+        csv_hours(out, r.created_at, t, decimal_comma);
+    }
+    out.push(separator);
+    csv_hours(out, r.created_at, r.closed_at, decimal_comma);
+    out.push(separator);
+    csv_text(out, r.resolution.unwrap_or(""), separator);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The byte-order mark (so Excel reads UTF-8) and the header record.
+fn csv_head(out: &mut Vec<u8>, separator: u8) {
+    out.extend_from_slice("\u{feff}".as_bytes());
+    for (i, h) in HEADERS.iter().enumerate() {
+        if i > 0 {
+            out.push(separator);
+        }
+        csv_text(out, h, separator);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+/// The export's sink: CSV into a buffer, each full buffer to the response body.
+struct CsvSink {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    separator: u8,
+    dates: LimaFormatter,
+    /// The response is gone (the client hung up): nothing more to send.
+    gone: bool,
+}
+
+impl CsvSink {
+    fn new(separator: u8, tx: tokio::sync::mpsc::Sender<Chunk>) -> CsvSink {
+        let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
+        csv_head(&mut buf, separator);
+        CsvSink {
+            buf,
+            tx,
+            separator,
+            dates: LimaFormatter::new(),
+            gone: false,
+        }
+    }
+
+    fn take(&mut self) -> Bytes {
+        Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(FLUSH_AT + 4096),
+        ))
     }
 }
 
-fn csv_record(r: &ClosedRow, decimal_comma: bool) -> [String; 13] {
-    let time = |t: Option<i64>| t.map(format_lima).unwrap_or_default();
-    [
-        crate::domain::ids::TicketNumber(crate::domain::ids::TicketId(r.id)).to_string(),
-        neutralize(&r.requester),
-        neutralize(&r.subject),
-        neutralize(r.technician.as_deref().unwrap_or("")),
-        format_lima(r.created_at),
-        time(r.first_assigned_at),
-        time(r.first_response_at),
-        format_lima(r.closed_at),
-        neutralize(r.closed_by.as_deref().unwrap_or("")),
-        hours(r.created_at, r.first_assigned_at, decimal_comma),
-        hours(r.created_at, r.first_response_at, decimal_comma),
-        hours(r.created_at, Some(r.closed_at), decimal_comma),
-        neutralize(r.resolution.as_deref().unwrap_or("")),
-    ]
-}
-
-fn csv_chunk(rows: &[ClosedRow], separator: u8, header: bool) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(separator)
-        .terminator(csv::Terminator::CRLF)
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Vec::with_capacity(rows.len() * 200 + 16));
-    if header {
-        w.write_record(HEADERS)?;
+impl ClosedSink for CsvSink {
+    fn row(&mut self, row: &ClosedRowRef<'_>) -> std::ops::ControlFlow<()> {
+        csv_row(&mut self.buf, row, self.separator, &mut self.dates);
+        if self.buf.len() >= FLUSH_AT {
+            let bytes = self.take();
+            // Waits while the client is behind; fails once the response was dropped.
+            if self.tx.blocking_send(Ok(bytes)).is_err() {
+                self.gone = true;
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
     }
-    for r in rows {
-        w.write_record(csv_record(r, separator == b';'))?;
-    }
-    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
 fn attachment(name: &str, content_type: &'static str) -> [(header::HeaderName, HeaderValue); 2] {
@@ -138,15 +305,6 @@ fn file_name(services: &Services, ext: &str) -> String {
     format!("incidencias-cerradas-{today}.{ext}")
 }
 
-struct CsvStream {
-    services: Services,
-    scope: ExportScope,
-    after: i64,
-    separator: u8,
-    started: bool,
-    done: bool,
-}
-
 pub async fn csv(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -159,46 +317,27 @@ pub async fn csv(
         b','
     };
     let scope = state.services.export_scope(&user.actor(), from, to);
-    let stream = futures_util::stream::unfold(
-        CsvStream {
-            services: state.services.clone(),
-            scope,
-            after: 0,
-            separator,
-            started: false,
-            done: false,
-        },
-        |mut s| async move {
-            if s.done {
-                return None;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(IN_FLIGHT);
+    let services = state.services.clone();
+    tokio::spawn(async move {
+        let sink = CsvSink::new(separator, tx.clone());
+        match services.each_closed(&scope, sink).await {
+            Ok(mut sink) if !sink.gone => {
+                let rest = sink.take();
+                // An error here only means the client left before the last bytes.
+                let _ = tx.send(Ok(rest)).await;
             }
-            let rows = match s.services.closed_chunk(&s.scope, s.after, CHUNK).await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    // Headers are gone already: end the body early and say why in the log.
-                    tracing::error!(error = %e, "failed to read the next export chunk");
-                    s.done = true;
-                    return Some((Err(std::io::Error::other("export failed")), s));
-                }
-            };
-            let mut bytes = Vec::new();
-            if !s.started {
-                bytes.extend_from_slice("\u{feff}".as_bytes());
+            Ok(_) => tracing::debug!("the client left during the export"),
+            Err(e) => {
+                // Headers are gone already: end the body early and say why in the log.
+                tracing::error!(error = %e, "failed to read the export");
+                let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
             }
-            match csv_chunk(&rows, s.separator, !s.started) {
-                Ok(b) => bytes.extend_from_slice(&b),
-                Err(e) => {
-                    tracing::error!(error = %e, "failed to write the export");
-                    s.done = true;
-                    return Some((Err(std::io::Error::other("export failed")), s));
-                }
-            }
-            s.started = true;
-            s.done = (rows.len() as i64) < CHUNK;
-            s.after = rows.last().map(|r| r.id).unwrap_or(s.after);
-            Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), s))
-        },
-    );
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     let name = file_name(&state.services, "csv");
     Ok((
         attachment(&name, "text/csv; charset=utf-8"),
@@ -312,19 +451,180 @@ fn workbook(rows: &[ClosedRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::format_lima;
 
-    #[test]
-    fn formulas_are_neutralized() {
-        for bad in ["=1+1", "+51999", "-2", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(neutralize(bad).starts_with('\''), "{bad:?}");
+    // The export as it was written before it streamed by hand (csv crate, a String per
+    // cell): the reference the hand-written CSV must match byte for byte.
+    fn neutralize(text: &str) -> String {
+        match text.chars().next() {
+            Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+            _ => text.to_string(),
         }
-        assert_eq!(neutralize("Impresora"), "Impresora");
+    }
+
+    fn hours(from: i64, to: Option<i64>, decimal_comma: bool) -> String {
+        match to {
+            Some(t) => {
+                let h = format!("{:.2}", (t - from).max(0) as f64 / 3600.0);
+                if decimal_comma {
+                    h.replace('.', ",")
+                } else {
+                    h
+                }
+            }
+            None => String::new(),
+        }
+    }
+
+    fn reference(rows: &[ClosedRow], separator: u8) -> Vec<u8> {
+        let decimal_comma = separator == b';';
+        let time = |t: Option<i64>| t.map(format_lima).unwrap_or_default();
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(separator)
+            .terminator(csv::Terminator::CRLF)
+            .quote_style(csv::QuoteStyle::Necessary)
+            .from_writer(Vec::new());
+        w.write_record(HEADERS).unwrap();
+        for r in rows {
+            w.write_record([
+                TicketNumber(crate::domain::ids::TicketId(r.id)).to_string(),
+                neutralize(&r.requester),
+                neutralize(&r.subject),
+                neutralize(r.technician.as_deref().unwrap_or("")),
+                format_lima(r.created_at),
+                time(r.first_assigned_at),
+                time(r.first_response_at),
+                format_lima(r.closed_at),
+                neutralize(r.closed_by.as_deref().unwrap_or("")),
+                hours(r.created_at, r.first_assigned_at, decimal_comma),
+                hours(r.created_at, r.first_response_at, decimal_comma),
+                hours(r.created_at, Some(r.closed_at), decimal_comma),
+                neutralize(r.resolution.as_deref().unwrap_or("")),
+            ])
+            .unwrap();
+        }
+        let mut out = "\u{feff}".as_bytes().to_vec();
+        out.extend(w.into_inner().unwrap());
+        out
+    }
+
+    fn written(rows: &[ClosedRow], separator: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut dates = LimaFormatter::new();
+        csv_head(&mut out, separator);
+        for r in rows {
+            csv_row(&mut out, &r.borrowed(), separator, &mut dates);
+        }
+        out
+    }
+
+    fn row(id: i64, text: &str, created_at: i64, secs: [i64; 3]) -> ClosedRow {
+        ClosedRow {
+            id,
+            requester: format!("{text}@x.pe"),
+            subject: text.to_string(),
+            technician: (id % 3 != 0).then(|| text.to_string()),
+            created_at,
+            first_assigned_at: (id % 4 != 0).then(|| created_at + secs[0]),
+            first_response_at: (id % 5 != 0).then(|| created_at + secs[1]),
+            closed_at: created_at + secs[2],
+            closed_by: (id % 7 != 0).then(|| format!("{text} b")),
+            resolution: (id % 2 == 0).then(|| text.to_string()),
+        }
     }
 
     #[test]
-    fn hours_use_the_locale_decimal_mark() {
-        assert_eq!(hours(0, Some(5400), false), "1.50");
-        assert_eq!(hours(0, Some(5400), true), "1,50");
-        assert_eq!(hours(0, None, false), "");
+    fn the_hand_written_csv_matches_the_csv_crate() {
+        let texts = [
+            "Impresora",
+            "",
+            "=1+1",
+            "+51999",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "a,b",
+            "a;b",
+            "dice \"hola\"",
+            "\"",
+            "línea\nnueva",
+            "fin\r\n",
+            "=HYPERLINK(\"http://x\")",
+            "Cámara ñandú",
+            "'ya",
+            "-",
+            "=",
+            "a\"b,c;d\re\nf",
+            " espacio ",
+        ];
+        let mut rows = Vec::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for i in 0..5_000_i64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let created = 1_700_000_000 + (x % 40_000_000) as i64 - 20_000_000;
+            let secs = [
+                (x >> 3) as i64 % 100_000 - 1_000,
+                (x >> 9) as i64 % 1_000_000,
+                (x >> 17) as i64 % 50_000_000 - 100,
+            ];
+            rows.push(row(
+                i * 37 + (x % 3) as i64,
+                texts[i as usize % texts.len()],
+                created,
+                secs,
+            ));
+        }
+        rows.push(row(0, "x", 0, [0, 18, 36 * 7 + 18]));
+        rows.push(row(1_234_567_890, "x", -5_000_000_000, [1 << 41, 3, 5]));
+        rows.push(row(-5, "x", i64::MIN + 5, [0, 0, 0]));
+        for separator in [b',', b';'] {
+            let (want, got) = (reference(&rows, separator), written(&rows, separator));
+            if want != got {
+                let (w, g) = (
+                    String::from_utf8_lossy(&want),
+                    String::from_utf8_lossy(&got),
+                );
+                for (a, b) in w.split("\r\n").zip(g.split("\r\n")) {
+                    assert_eq!(a, b);
+                }
+                assert_eq!(w, g);
+            }
+        }
+    }
+
+    #[test]
+    fn hours_print_as_f64_formatting_does() {
+        for secs in (0..400_000).chain([1 << 40, (1 << 40) + 18, i64::MAX / 2]) {
+            for comma in [false, true] {
+                let mut out = Vec::new();
+                csv_hours(&mut out, 0, secs, comma);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    hours(0, Some(secs), comma),
+                    "{secs}"
+                );
+            }
+        }
+        let mut out = Vec::new();
+        csv_hours(&mut out, 5400, 0, false);
+        assert_eq!(out, b"0.00");
+    }
+
+    #[test]
+    fn formulas_are_neutralized() {
+        for bad in ["=1+1", "+51999", "-2", "@SUM(A1)", "\tx"] {
+            let mut out = Vec::new();
+            csv_text(&mut out, bad, b',');
+            assert!(out.starts_with(b"'"), "{bad:?}");
+        }
+        let mut out = Vec::new();
+        csv_text(&mut out, "\rx", b',');
+        assert_eq!(out, b"\"'\rx\"");
+        let mut out = Vec::new();
+        csv_text(&mut out, "Impresora", b',');
+        assert_eq!(out, b"Impresora");
     }
 }
