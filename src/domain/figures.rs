@@ -324,18 +324,45 @@ mod tests {
         let rows = life(&[
             (600, &d, Command::Assign { to: target(3) }),
             (900, &t1, Command::Comment { body: "voy".into() }),
-            (1_000, &t1, Command::Close { resolution: "ok".into() }),
-            (day + 100, &admin, Command::Reopen { reason: "no".into() }),
-            (2 * day + 7, &t1, Command::Close { resolution: "ya".into() }),
+            (
+                1_000,
+                &t1,
+                Command::Close {
+                    resolution: "ok".into(),
+                },
+            ),
+            (
+                day + 100,
+                &admin,
+                Command::Reopen {
+                    reason: "no".into(),
+                },
+            ),
+            (
+                2 * day + 7,
+                &t1,
+                Command::Close {
+                    resolution: "ya".into(),
+                },
+            ),
         ])
         .into_rows();
-        let find = |f: Figure| -> Vec<(i64, i64, Vec<(i64, Entry)>)> {
+        type Found = Vec<(i64, i64, Vec<(i64, Entry)>)>;
+        let find = |f: Figure| -> Found {
             rows.iter()
                 .filter(|r| r.figure == f && r.n != 0)
                 .map(|r| (r.day, r.n, r.people.clone().into_iter().collect()))
                 .collect()
         };
-        let one = |secs: u32| vec![(3, Entry { n: 1, secs: vec![secs] })];
+        let one = |secs: u32| {
+            vec![(
+                3,
+                Entry {
+                    n: 1,
+                    secs: vec![secs],
+                },
+            )]
+        };
         // Instant 0 is 19:00 on 1969-12-31 in Lima.
         assert_eq!(find(Figure::Created), [(-1, 1, vec![])]);
         assert_eq!(find(Figure::Assign), [(-1, 1, one(600))]);

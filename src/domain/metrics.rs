@@ -59,7 +59,9 @@ mod tests {
     fn summaries_over_parts_agree_with_sorting() {
         let mut x: u64 = 11;
         let mut next = |m: u64| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 33) % m
         };
         for n in 1..300usize {
@@ -85,7 +87,10 @@ mod tests {
         every.drain(..10);
         assert_eq!(per[&4], summarize(every));
         assert!(!per.contains_key(&0), "nobody is not a person");
-        assert_eq!(summarize_parts(&[&[u32::MAX, 0]]).p90, Some(u32::MAX as f64));
+        assert_eq!(
+            summarize_parts(&[&[u32::MAX, 0]]).p90,
+            Some(u32::MAX as f64)
+        );
     }
 
     #[test]
@@ -103,7 +108,9 @@ mod tests {
         for n in 1..200usize {
             let values: Vec<i64> = (0..n)
                 .map(|_| {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((x >> 33) % 50) as i64
                 })
                 .collect();
@@ -260,10 +267,10 @@ impl Selection {
             return Summary::default();
         }
         let mut value = [0u32; 3];
-        for i in 0..3 {
+        for (i, v) in value.iter_mut().enumerate() {
             // Ranks in the same bucket share the list gathered for the first of them.
             let src = (0..=i).find(|j| self.at[*j].0 == self.at[i].0).unwrap_or(i);
-            value[i] = *self.gathered[src].select_nth_unstable(self.at[i].1).1;
+            *v = *self.gathered[src].select_nth_unstable(self.at[i].1).1;
         }
         Summary {
             count: self.n,

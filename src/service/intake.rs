@@ -91,7 +91,12 @@ async fn commit_batch(store: &Store, clock: &Clock, batch: Vec<Job>) {
         let results = insert_batch(&mut tx, store, clock.now(), &jobs).await?;
         let written = started.elapsed();
         tx.commit().await?;
-        tracing::trace!(size, written_us = written.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "intake batch");
+        tracing::trace!(
+            size,
+            written_us = written.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "intake batch"
+        );
         Ok::<_, Error>(results)
     };
     match attempt.await {

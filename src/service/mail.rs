@@ -414,7 +414,11 @@ fn params_of(number: TicketNumber, subject: &str, requester: &str) -> NoticePara
 }
 
 /// The acknowledgement to the sender of a new ticket (intake writes it with the ticket).
-pub(super) fn received_notice(ticket: TicketId, new: &NewTicket, key: Option<&str>) -> Result<NewNotice> {
+pub(super) fn received_notice(
+    ticket: TicketId,
+    new: &NewTicket,
+    key: Option<&str>,
+) -> Result<NewNotice> {
     let answered = key.and_then(|k| k.strip_prefix("mid:")).map(str::to_string);
     Ok(NewNotice {
         kind: NoticeKind::Acknowledgement,

@@ -3,8 +3,8 @@
 
 use super::{Result, Services};
 use crate::domain::access::{Capability, may};
-use crate::domain::ids::{TicketId, UserId};
 use crate::domain::figures::{Figure, lima_day};
+use crate::domain::ids::{TicketId, UserId};
 use crate::domain::metrics::{Period, Summary, age_buckets, summarize, summarize_groups};
 use crate::domain::ticket::Status;
 use crate::domain::timeline::{EventData, EventKind};
@@ -101,7 +101,11 @@ impl Services {
             let n: i64 = if technician.is_none() {
                 row.n
             } else {
-                row.people.iter().filter(|(p, _)| mine(p)).map(|(_, e)| e.n).sum()
+                row.people
+                    .iter()
+                    .filter(|(p, _)| mine(p))
+                    .map(|(_, e)| e.n)
+                    .sum()
             };
             match row.figure {
                 Figure::Returned => returned += n,

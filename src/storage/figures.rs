@@ -16,9 +16,7 @@ fn u32_of(v: i64, what: &str) -> Result<u32> {
 
 /// Packs the per-person part.
 pub fn pack(figure: Figure, people: &BTreeMap<i64, Entry>) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(
-        people.values().map(|e| 8 + 4 * e.secs.len()).sum::<usize>(),
-    );
+    let mut out = Vec::with_capacity(people.values().map(|e| 8 + 4 * e.secs.len()).sum::<usize>());
     for (person, e) in people {
         out.extend_from_slice(&u32_of(*person, "person")?.to_be_bytes());
         out.extend_from_slice(&u32_of(e.n, "count")?.to_be_bytes());
@@ -33,7 +31,7 @@ pub fn pack(figure: Figure, people: &BTreeMap<i64, Entry>) -> Result<Vec<u8>> {
 
 pub fn unpack(figure: Figure, bytes: &[u8]) -> Result<BTreeMap<i64, Entry>> {
     let corrupt = || StorageError::Corrupt(format!("daily figures of {} bytes", bytes.len()));
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(corrupt());
     }
     let word = |i: usize| -> Option<u32> {
@@ -50,20 +48,17 @@ pub fn unpack(figure: Figure, bytes: &[u8]) -> Result<BTreeMap<i64, Entry>> {
         i += 2;
         let mut secs = Vec::new();
         if figure.has_durations() {
-            let end = i.checked_add(n).filter(|e| *e <= words).ok_or_else(corrupt)?;
+            let end = i
+                .checked_add(n)
+                .filter(|e| *e <= words)
+                .ok_or_else(corrupt)?;
             secs = bytes[4 * i..4 * end]
                 .chunks_exact(4)
                 .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
             i = end;
         }
-        people.insert(
-            person as i64,
-            Entry {
-                n: n as i64,
-                secs,
-            },
-        );
+        people.insert(person as i64, Entry { n: n as i64, secs });
     }
     Ok(people)
 }
@@ -166,12 +161,13 @@ pub async fn merge(conn: &mut Conn, backend: Backend, rows: Vec<DailyRow>) -> Re
 
 /// Every row of the days `[from_day, to_day)`.
 pub async fn read(conn: &mut Conn, from_day: i64, to_day: i64) -> Result<Vec<DailyRow>> {
-    let rows =
-        sqlx::query("SELECT day, figure, n, people FROM daily_figures WHERE day >= $1 AND day < $2")
-            .bind(from_day)
-            .bind(to_day)
-            .fetch_all(conn)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT day, figure, n, people FROM daily_figures WHERE day >= $1 AND day < $2",
+    )
+    .bind(from_day)
+    .bind(to_day)
+    .fetch_all(conn)
+    .await?;
     rows.iter()
         .map(|r| {
             let code: i64 = r.try_get("figure")?;

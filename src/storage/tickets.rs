@@ -122,7 +122,12 @@ pub(crate) fn statement_sizes(mut n: usize) -> Vec<usize> {
 
 /// `($1, $2, …), (…)`: `rows` groups of `width` placeholders, numbered from `first`; `wrap`
 /// puts some columns' placeholder inside an expression (`{}` marks where).
-pub(crate) fn placeholders(rows: usize, width: usize, first: usize, wrap: &[(usize, &str)]) -> String {
+pub(crate) fn placeholders(
+    rows: usize,
+    width: usize,
+    first: usize,
+    wrap: &[(usize, &str)],
+) -> String {
     let mut out = String::with_capacity(rows * width * 5);
     for r in 0..rows {
         if r > 0 {
@@ -556,11 +561,7 @@ pub async fn find_intake_keys(
     Ok(found)
 }
 
-pub async fn insert_intake_keys(
-    conn: &mut Conn,
-    keys: &[(&str, TicketId)],
-    at: i64,
-) -> Result<()> {
+pub async fn insert_intake_keys(conn: &mut Conn, keys: &[(&str, TicketId)], at: i64) -> Result<()> {
     let mut done = 0;
     for size in statement_sizes(keys.len()) {
         let sql = format!(

@@ -156,7 +156,10 @@ mod tests {
 
     #[test]
     fn bars_scale_to_the_tallest_day() {
-        let c = opened_closed(&[("01/11".into(), 4, 2), ("02/11".into(), 0, 4)], "abiertas");
+        let c = opened_closed(
+            &[("01/11".into(), 4, 2), ("02/11".into(), 0, 4)],
+            "abiertas",
+        );
         assert_eq!(c.bars.len(), 4);
         let tallest = c.bars.iter().map(|b| b.h).fold(0.0, f64::max);
         assert!((tallest - (220.0 - TOP - BOTTOM)).abs() < 1e-9);

@@ -175,7 +175,8 @@ async fn a_retried_delivery_creates_the_ticket_once(app: TestApp) {
     // Each new ticket got exactly one acknowledgement, repeats none.
     assert_eq!(app.count("SELECT COUNT(*) FROM mail_outbox").await, 3);
     assert_eq!(
-        app.count("SELECT COUNT(DISTINCT ticket_id) FROM mail_outbox").await,
+        app.count("SELECT COUNT(DISTINCT ticket_id) FROM mail_outbox")
+            .await,
         3
     );
 }
