@@ -553,6 +553,7 @@ impl Services {
             (events, tally)
         });
         let mut written = Ok(());
+        let mut rebuilt = false;
         match demo::Loader::open(&self.store).await {
             Ok(mut loader) => {
                 let (mut waiting, mut writing) =
@@ -575,8 +576,17 @@ impl Services {
                     writing_ms = writing.as_millis() as u64,
                     "demo load"
                 );
-                if let Err(e) = loader.finish().await {
-                    written = written.and(Err(e));
+                // After a complete load the loader rebuilds the indexes itself (SQLite: on
+                // its own connection, before its one checkpoint); otherwise they come back below.
+                let indexes = if written.is_ok() {
+                    rebuild.clone()
+                } else {
+                    Vec::new()
+                };
+                match loader.finish(indexes).await {
+                    Ok(true) => rebuilt = written.is_ok(),
+                    Ok(false) => {}
+                    Err(e) => written = written.and(Err(e)),
                 }
             }
             Err(e) => written = Err(e),
@@ -591,7 +601,7 @@ impl Services {
             if written.is_ok() {
                 crate::storage::figures::merge(&mut conn, backend, tally.into_rows()).await?;
             }
-            for (name, definition) in &rebuild {
+            for (name, definition) in rebuild.iter().filter(|_| !rebuilt) {
                 let t = std::time::Instant::now();
                 demo::create_index(&mut conn, definition).await?;
                 tracing::debug!(index = %name, ms = t.elapsed().as_millis() as u64, "demo index rebuilt");

@@ -70,8 +70,8 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
     );
     // The rebuilt indexes are all back.
     let indexes = match app.backend {
-        soporte::storage::Backend::Sqlite => app.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('tickets_created', 'ticket_events_handoffs', 'tickets_closed_cover')").await,
-        soporte::storage::Backend::Postgres => app.count("SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('tickets_created', 'ticket_events_handoffs', 'tickets_closed_cover')").await,
+        soporte::storage::Backend::Sqlite => app.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('tickets_created', 'ticket_events_handoffs', 'tickets_status_id')").await,
+        soporte::storage::Backend::Postgres => app.count("SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('tickets_created', 'ticket_events_handoffs', 'tickets_status_id')").await,
     };
     assert_eq!(indexes, 3);
     // The demo staff can sign in and use everything.
