@@ -659,6 +659,8 @@ fn smtp_config(port: u16) -> SmtpConfig {
 }
 
 /// Another instance's services on the same database, with a clock the test moves.
+/// Services for the outbox sender with a clock of their own, starting now: make them after
+/// the notices a test sends are written, or those written in a later second are not due yet.
 fn sender_services(app: &TestApp) -> (Services, Clock) {
     let clock = Clock::manual(soporte::domain::time::now());
     let services = Services::new(
@@ -688,7 +690,6 @@ async fn notices_wait_while_smtp_is_down_and_go_out_once_when_it_is_back(app: Te
     sink.down.store(true, Ordering::SeqCst);
     let config = smtp_config(sink.port);
     let transport = soporte::mail::outbound::transport(&config).unwrap();
-    let (sender, clock) = sender_services(&app);
 
     let (_, body) = post_raw(&app, fixture("plain.eml")).await;
     let id = id_of(&body);
@@ -704,6 +705,9 @@ async fn notices_wait_while_smtp_is_down_and_go_out_once_when_it_is_back(app: Te
         )
         .await
         .unwrap();
+    // The sender's clock starts now, after every notice above was written (on a loaded
+    // machine the steps above can take more than a second).
+    let (sender, clock) = sender_services(&app);
 
     // The server is down: every try is recorded and rescheduled, nothing is lost.
     for _ in 0..4 {
@@ -801,7 +805,6 @@ async fn an_address_gets_at_most_its_daily_limit_of_automatic_messages(app: Test
     let mut config = smtp_config(sink.port);
     config.daily_limit = 2;
     let transport = soporte::mail::outbound::transport(&config).unwrap();
-    let (sender, _) = sender_services(&app);
     for i in 0..3 {
         let (status, _) = post_raw(
             &app,
@@ -816,6 +819,7 @@ async fn an_address_gets_at_most_its_daily_limit_of_automatic_messages(app: Test
         .await;
         assert_eq!(status, StatusCode::CREATED);
     }
+    let (sender, _) = sender_services(&app);
     let round = send_due(&sender, &config, &transport, "instancia-a")
         .await
         .unwrap();
@@ -832,8 +836,8 @@ async fn one_instance_sends_at_a_time(app: TestApp) {
     let sink = SmtpSink::start().await;
     let config = smtp_config(sink.port);
     let transport = soporte::mail::outbound::transport(&config).unwrap();
-    let (sender, _) = sender_services(&app);
     post_raw(&app, fixture("plain.eml")).await;
+    let (sender, _) = sender_services(&app);
     assert!(
         sender
             .acquire_lease("outbox-sender", "instancia-b", 600)
