@@ -499,7 +499,9 @@ impl Services {
     /// One thread generates chunks (every step through `decide`) while the loading
     /// connection writes the previous chunk.
     pub async fn demo(&self, options: &DemoOptions) -> Result<DemoReport> {
+        let started = std::time::Instant::now();
         let (staff, made) = self.demo_staff().await?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "demo staff");
         let backend = self.store.backend();
         let now = self.now();
         let n = options.tickets;
@@ -599,7 +601,9 @@ impl Services {
         let finished = async {
             demo::fix_sequences(&mut conn, backend).await?;
             if written.is_ok() {
+                let t = std::time::Instant::now();
                 crate::storage::figures::merge(&mut conn, backend, tally.into_rows()).await?;
+                tracing::debug!(ms = t.elapsed().as_millis() as u64, "demo daily figures");
             }
             for (name, definition) in rebuild.iter().filter(|_| !rebuilt) {
                 let t = std::time::Instant::now();

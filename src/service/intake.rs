@@ -193,11 +193,12 @@ async fn insert_batch(
         })
         .collect();
     let ids = tickets::insert_many(tx, store.backend(), &rows).await?;
-    let mut made: std::collections::HashMap<usize, TicketId> = Default::default();
+    // The ticket each creating job made, by job index.
+    let mut made: Vec<Option<TicketId>> = vec![None; jobs.len()];
     let mut new_keys = Vec::new();
     let mut notices = Vec::with_capacity(ids.len());
     for (i, id) in creating.iter().zip(&ids) {
-        made.insert(*i, *id);
+        made[*i] = Some(*id);
         let (new, key) = jobs[*i];
         if let Some(k) = key {
             new_keys.push((k, *id));
@@ -210,16 +211,19 @@ async fn insert_batch(
     }
     crate::storage::mail::enqueue_many(tx, &notices, at).await?;
 
+    let made_by = |i: usize| {
+        made[i].ok_or_else(|| Error::Internal("a new ticket was not handed an id".to_string()))
+    };
     let mut out = Vec::with_capacity(jobs.len());
     for (i, plan) in plans.iter().enumerate() {
         out.push(match plan {
             Plan::Create => Received {
-                id: made[&i],
+                id: made_by(i)?,
                 status: Status::Nuevo,
                 created: true,
             },
             Plan::Repeat(j) => Received {
-                id: made[j],
+                id: made_by(*j)?,
                 status: Status::Nuevo,
                 created: false,
             },

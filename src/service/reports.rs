@@ -123,7 +123,10 @@ impl Services {
                 }
             }
         }
-        let summaries = |f: Figure| summarize_groups(&parts.get(&f).cloned().unwrap_or_default());
+        let summaries = |f: Figure| match parts.get(&f) {
+            Some(groups) => summarize_groups(groups),
+            None => Default::default(),
+        };
         let (assign, assign_by) = summaries(Figure::Assign);
         let (response, response_by) = summaries(Figure::Response);
         let (close, close_by) = summaries(Figure::Close);

@@ -348,15 +348,12 @@ fn bulk(e: impl std::fmt::Display) -> super::StorageError {
 
 impl Loader {
     pub async fn open(store: &super::Store) -> Result<Loader> {
-        match store.sqlite_url.as_deref() {
-            Some(url) => {
-                let path = url
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:")
-                    .split('?')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+        match store.backend() {
+            super::Backend::Sqlite => {
+                // The same file the pool opened (sqlx's own reading of the URL).
+                let path = store.sqlite_file().ok_or_else(|| {
+                    bulk("a demo load needs a SQLite file, not an in-memory database")
+                })?;
                 let conn = tokio::task::spawn_blocking(move || {
                     let conn = rusqlite::Connection::open(&path).map_err(bulk)?;
                     // Foreign keys are not checked while loading rows generated consistent;
@@ -375,7 +372,7 @@ impl Loader {
                 .map_err(bulk)??;
                 Ok(Loader::Sqlite(Some(conn)))
             }
-            None => Ok(Loader::Pooled(store.read().await?)),
+            super::Backend::Postgres => Ok(Loader::Pooled(store.read().await?)),
         }
     }
 
@@ -419,8 +416,10 @@ impl Loader {
                 conn.execute_batch(definition).map_err(bulk)?;
                 tracing::debug!(index = %name, ms = t.elapsed().as_millis() as u64, "demo index rebuilt");
             }
+            let t = std::time::Instant::now();
             conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")
                 .map_err(bulk)?;
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, "demo checkpoint");
             conn.close().map_err(|(_, e)| bulk(e))
         })
         .await

@@ -383,7 +383,7 @@ fn sqlite_read_closed(
     let mut batch = Batch::default();
     {
         // Looked up on the sink's side instead of two joins a row (a few dozen people).
-        let mut stmt = tx.prepare("SELECT id, name FROM users ORDER BY id")?;
+        let mut stmt = tx.prepare("SELECT id, name FROM users")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             batch.names.push((r.get(0)?, r.get(1)?));
@@ -476,38 +476,12 @@ fn sqlite_read_closed(
     Ok(())
 }
 
-/// The staff's names by id: a table when the ids are small (they are), else a search.
-struct Names {
-    sorted: Vec<(i64, String)>,
-    table: Vec<Option<usize>>,
-}
+/// The staff's names by id (a few dozen people).
+struct Names(std::collections::HashMap<i64, String>);
 
 impl Names {
-    fn new(sorted: Vec<(i64, String)>) -> Names {
-        let mut table = Vec::new();
-        if sorted.iter().all(|(id, _)| (0..1 << 16).contains(id)) {
-            for (i, (id, _)) in sorted.iter().enumerate() {
-                let id = *id as usize;
-                if table.len() <= id {
-                    table.resize(id + 1, None);
-                }
-                table[id] = Some(i);
-            }
-        }
-        Names { sorted, table }
-    }
-
     fn get(&self, id: Option<i64>) -> Option<&str> {
-        let id = id?;
-        let i = if self.table.is_empty() {
-            self.sorted.binary_search_by_key(&id, |(i, _)| *i).ok()?
-        } else {
-            self.table
-                .get(usize::try_from(id).ok()?)
-                .copied()
-                .flatten()?
-        };
-        self.sorted.get(i).map(|(_, name)| name.as_str())
+        self.0.get(&id?).map(String::as_str)
     }
 }
 
@@ -519,10 +493,10 @@ fn deliver<S: ClosedSink>(
     mut sink: S,
 ) -> Result<S> {
     let bad = || StorageError::Corrupt("export: text is not UTF-8".to_string());
-    let mut names = Names::new(Vec::new());
+    let mut names = Names(Default::default());
     for mut batch in full.iter() {
         if !batch.names.is_empty() {
-            names = Names::new(std::mem::take(&mut batch.names));
+            names = Names(std::mem::take(&mut batch.names).into_iter().collect());
         }
         for r in &batch.rows {
             // One check per row: its texts are consecutive, and each piece was a whole
