@@ -334,12 +334,58 @@ pub async fn analyze(conn: &mut Conn, backend: Backend) -> Result<()> {
 }
 
 /// The connection a bulk load writes through: on SQLite a plain rusqlite connection on a
-/// blocking thread (a prepared statement per table, one row per step: no SQL to parse and no
-/// async round trip per statement), on PostgreSQL a pooled one with literal multi-row
-/// statements.
+/// blocking thread (prepared multi-row statements: no SQL to parse and no async round trip
+/// per statement) with a background checkpointer, on PostgreSQL a pooled one with literal
+/// multi-row statements.
 pub enum Loader {
-    Sqlite(Option<rusqlite::Connection>),
+    Sqlite(Option<rusqlite::Connection>, Checkpointer),
     Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+/// Copies what the load wrote to the WAL into the database file on a thread of its own while
+/// the load goes on (passive checkpoints without fsync: they never wait for or block the
+/// writer), so that most of the copying happens on the core the writer does not use and the
+/// final, durable checkpoint has little left to do. Stopped and joined when dropped.
+pub struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: std::path::PathBuf) -> Checkpointer {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("demo-checkpoint".to_string())
+            .spawn(move || {
+                let Ok(conn) = rusqlite::Connection::open(&path) else {
+                    return;
+                };
+                if conn
+                    .execute_batch("PRAGMA synchronous = OFF; PRAGMA busy_timeout = 0;")
+                    .is_err()
+                {
+                    return;
+                }
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    // Busy or not, the next round (or the final checkpoint) catches up.
+                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+                }
+            })
+            .ok();
+        Checkpointer { stop, thread }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn bulk(e: impl std::fmt::Display) -> super::StorageError {
@@ -354,12 +400,12 @@ impl Loader {
                 let path = store.sqlite_file().ok_or_else(|| {
                     bulk("a demo load needs a SQLite file, not an in-memory database")
                 })?;
+                let checkpointer = Checkpointer::start(path.clone());
                 let conn = tokio::task::spawn_blocking(move || {
                     let conn = rusqlite::Connection::open(&path).map_err(bulk)?;
                     // Foreign keys are not checked while loading rows generated consistent;
                     // no fsync per chunk (demo data can be generated again); a big cache; no
-                    // checkpoint until the end (`finish`), so hot index pages are copied from
-                    // the WAL into the database once instead of after every chunk.
+                    // checkpoint on this connection: the `Checkpointer` does it alongside.
                     conn.execute_batch(
                         "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF; \
                          PRAGMA cache_size = -262144; PRAGMA synchronous = OFF; \
@@ -370,7 +416,7 @@ impl Loader {
                 })
                 .await
                 .map_err(bulk)??;
-                Ok(Loader::Sqlite(Some(conn)))
+                Ok(Loader::Sqlite(Some(conn), checkpointer))
             }
             super::Backend::Postgres => Ok(Loader::Pooled(store.read().await?)),
         }
@@ -384,7 +430,7 @@ impl Loader {
     ) -> Result<()> {
         match self {
             Loader::Pooled(conn) => pg_write_chunk(conn, tickets, &counts).await,
-            Loader::Sqlite(slot) => {
+            Loader::Sqlite(slot, _) => {
                 let mut conn = slot
                     .take()
                     .ok_or_else(|| bulk("the loader connection was lost"))?;
@@ -406,9 +452,10 @@ impl Loader {
     /// for the rows and the indexes, and closes the native connection. Returns whether the
     /// indexes were created here.
     pub async fn finish(self, indexes: Vec<(String, String)>) -> Result<bool> {
-        let Loader::Sqlite(Some(conn)) = self else {
+        let Loader::Sqlite(Some(conn), checkpointer) = self else {
             return Ok(false);
         };
+        drop(checkpointer);
         tokio::task::spawn_blocking(move || {
             conn.execute_batch("PRAGMA threads = 2;").map_err(bulk)?;
             for (name, definition) in &indexes {
@@ -428,6 +475,50 @@ impl Loader {
     }
 }
 
+/// Rows per multi-row statement on SQLite. Besides saving a statement per row, this matters
+/// for `tickets`: its CHECK and partial-index predicates (`status IN (…)`) make SQLite build
+/// small temporary tables once per statement run, which cost more than the row itself.
+const SQLITE_ROWS: usize = 64;
+
+/// `INSERT INTO table (cols) VALUES (?, …), …` for `rows` rows.
+fn multi_row_insert(table: &str, cols: &[&str], rows: usize) -> String {
+    let one = format!("({})", vec!["?"; cols.len()].join(", "));
+    format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        cols.join(", "),
+        vec![one.as_str(); rows].join(", ")
+    )
+}
+
+/// Inserts `rows` through multi-row statements of `SQLITE_ROWS` rows (the rest one by one);
+/// `bind` binds one row's values from the given 1-based parameter index.
+fn sqlite_rows<R>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    cols: &[&str],
+    rows: &[R],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
+) -> Result<()> {
+    let mut full = tx
+        .prepare_cached(&multi_row_insert(table, cols, SQLITE_ROWS))
+        .map_err(bulk)?;
+    let mut chunks = rows.chunks_exact(SQLITE_ROWS);
+    for chunk in &mut chunks {
+        for (r, row) in chunk.iter().enumerate() {
+            bind(&mut full, r * cols.len() + 1, row).map_err(bulk)?;
+        }
+        full.raw_execute().map_err(bulk)?;
+    }
+    let mut single = tx
+        .prepare_cached(&multi_row_insert(table, cols, 1))
+        .map_err(bulk)?;
+    for row in chunks.remainder() {
+        bind(&mut single, 1, row).map_err(bulk)?;
+        single.raw_execute().map_err(bulk)?;
+    }
+    Ok(())
+}
+
 fn sqlite_chunk(
     conn: &mut rusqlite::Connection,
     tickets: &[DemoTicket],
@@ -437,50 +528,50 @@ fn sqlite_chunk(
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(bulk)?;
+    sqlite_rows(&tx, "tickets", &TICKET_COLUMNS, tickets, |s, i, t| {
+        s.raw_bind_parameter(i, t.id)?;
+        s.raw_bind_parameter(i + 1, t.status)?;
+        s.raw_bind_parameter(i + 2, t.version)?;
+        s.raw_bind_parameter(i + 3, &t.subject)?;
+        s.raw_bind_parameter(i + 4, &t.body)?;
+        s.raw_bind_parameter(i + 5, &t.requester)?;
+        s.raw_bind_parameter(i + 6, t.assignee_id)?;
+        s.raw_bind_parameter(i + 7, t.created_at)?;
+        s.raw_bind_parameter(i + 8, t.updated_at)?;
+        s.raw_bind_parameter(i + 9, t.first_assigned_at)?;
+        s.raw_bind_parameter(i + 10, t.first_response_at)?;
+        s.raw_bind_parameter(i + 11, t.closed_at)?;
+        s.raw_bind_parameter(i + 12, t.closed_by)?;
+        s.raw_bind_parameter(i + 13, &t.resolution)?;
+        s.raw_bind_parameter(i + 14, t.last_event_at)?;
+        s.raw_bind_parameter(i + 15, t.last_event_kind)?;
+        s.raw_bind_parameter(i + 16, t.queued_since)
+    })?;
+    let events: Vec<(i64, &(i64, Option<i64>, String, &'static str, String))> = tickets
+        .iter()
+        .flat_map(|t| t.events.iter().map(move |e| (t.id, e)))
+        .collect();
+    sqlite_rows(
+        &tx,
+        "ticket_events",
+        &EVENT_COLUMNS,
+        &events,
+        |s, i, (id, (at, actor_id, actor, kind, data))| {
+            s.raw_bind_parameter(i, *id)?;
+            s.raw_bind_parameter(i + 1, *at)?;
+            s.raw_bind_parameter(i + 2, *actor_id)?;
+            s.raw_bind_parameter(i + 3, actor)?;
+            s.raw_bind_parameter(i + 4, *kind)?;
+            s.raw_bind_parameter(i + 5, data)
+        },
+    )?;
     {
-        let mut ticket = tx
-            .prepare_cached(&format!(
-                "INSERT INTO tickets ({}) VALUES ({})",
-                TICKET_COLUMNS.join(", "),
-                (1..=TICKET_COLUMNS.len())
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .map_err(bulk)?;
-        let mut event = tx
-            .prepare_cached("INSERT INTO ticket_events (ticket_id, at, actor_id, actor, kind, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .map_err(bulk)?;
+        // One row per statement here: FTS5 writes its pending terms to disk at every
+        // statement's savepoint, so multi-row statements would make many small segments.
         let mut search = tx
             .prepare_cached("INSERT INTO ticket_search (rowid, doc) VALUES (?1, ?2)")
             .map_err(bulk)?;
         for t in tickets {
-            ticket
-                .execute(params![
-                    t.id,
-                    t.status,
-                    t.version,
-                    t.subject,
-                    t.body,
-                    t.requester,
-                    t.assignee_id,
-                    t.created_at,
-                    t.updated_at,
-                    t.first_assigned_at,
-                    t.first_response_at,
-                    t.closed_at,
-                    t.closed_by,
-                    t.resolution,
-                    t.last_event_at,
-                    t.last_event_kind,
-                    t.queued_since
-                ])
-                .map_err(bulk)?;
-            for (at, actor_id, actor, kind, data) in &t.events {
-                event
-                    .execute(params![t.id, at, actor_id, actor, kind, data])
-                    .map_err(bulk)?;
-            }
             search.execute(params![t.id, t.doc]).map_err(bulk)?;
         }
         let mut count = tx
