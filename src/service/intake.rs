@@ -9,7 +9,9 @@ use crate::domain::access::TicketScope;
 use crate::domain::ids::TicketId;
 use crate::domain::ticket::{NewTicket, Status};
 use crate::domain::user::Actor;
-use crate::storage::{Store, Tx, tickets};
+use crate::domain::mail::NewNotice;
+use crate::storage::{Store, Tx, intake, tickets};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 /// What intake answers: the ticket and whether this delivery created it.
@@ -50,13 +52,48 @@ impl IntakeQueue {
 }
 
 /// Under heavy load (the last batch held at least `GATHER_FROM` deliveries) the writer waits
-/// `GATHER` (about a millisecond, the timer's resolution) before committing: the clients the
-/// last commit answered are sending again, and one commit for all of them beats two
-/// half-size ones. A quiet or moderately busy system never waits.
+/// up to `GATHER` for as many deliveries as the last batch had before committing: the clients
+/// the last commit answered are sending again, and one commit for all of them beats two
+/// half-size ones. It starts as soon as they are all there; a quiet system never waits.
 const GATHER_FROM: usize = 16;
-const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The SQLite file's own writer connection, when there is a file (see `storage::intake`).
+/// `None` on PostgreSQL and for in-memory databases: their batches go through the pool.
+struct Native {
+    writer: Option<intake::SqliteWriter>,
+    _checkpointer: intake::Checkpointer,
+}
+
+/// How often the background checkpointer copies the WAL into the database. Each round ends
+/// with an fsync of the database file that slows the writer's own fsyncs while it lasts, so
+/// fewer, larger rounds cost intake less than frequent small ones.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn open_native(store: &Store) -> Option<Native> {
+    let path = store.sqlite_file()?;
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || intake::SqliteWriter::open(&path)).await
+    };
+    match opened {
+        Ok(Ok(writer)) => Some(Native {
+            writer: Some(writer),
+            _checkpointer: intake::Checkpointer::start(path, CHECKPOINT_EVERY, true),
+        }),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "intake falls back to the pool: the SQLite writer did not open");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "intake falls back to the pool: the SQLite writer did not open");
+            None
+        }
+    }
+}
 
 async fn writer(store: Store, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
+    let mut native = open_native(&store).await;
     let mut last = 0usize;
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
@@ -69,37 +106,65 @@ async fn writer(store: Store, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
             }
         };
         drain(&mut batch, &mut receiver);
-        // Under heavy load, give the clients the last commit answered a moment to send again.
-        if last >= GATHER_FROM && batch.len() < last * 2 {
-            tokio::time::sleep(GATHER).await;
-            drain(&mut batch, &mut receiver);
+        // Under heavy load, give the clients the last commit answered a moment to send again:
+        // up to `GATHER`, but no longer than it takes as many deliveries as last time to come.
+        if last >= GATHER_FROM && batch.len() < last {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while batch.len() < last {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(job)) => {
+                        batch.push(job);
+                        drain(&mut batch, &mut receiver);
+                    }
+                    _ => break,
+                }
+            }
         }
         last = batch.len();
-        commit_batch(&store, &clock, batch).await;
+        commit_batch(&store, &clock, native.as_mut(), batch).await;
     }
 }
 
 /// Commits the batch in one transaction; if that fails, each job is retried on its own so
 /// one bad delivery cannot fail the others.
-async fn commit_batch(store: &Store, clock: &Clock, batch: Vec<Job>) {
+async fn commit_batch(store: &Store, clock: &Clock, native: Option<&mut Native>, batch: Vec<Job>) {
     let started = std::time::Instant::now();
     let size = batch.len();
-    let attempt = async {
-        let mut tx = store.begin_write().await?;
-        let jobs: Vec<(&NewTicket, Option<&str>)> =
-            batch.iter().map(|j| (&j.new, j.key.as_deref())).collect();
-        let results = insert_batch(&mut tx, store, clock.now(), &jobs).await?;
-        let written = started.elapsed();
-        tx.commit().await?;
-        tracing::trace!(
-            size,
-            written_us = written.as_micros() as u64,
-            total_us = started.elapsed().as_micros() as u64,
-            "intake batch"
-        );
-        Ok::<_, Error>(results)
+    let at = clock.now();
+    let (batch, outcome) = match native.and_then(|n| n.writer.take().map(|w| (n, w))) {
+        Some((native, mut writer)) => {
+            let done = tokio::task::spawn_blocking(move || {
+                let outcome = commit_native(&mut writer, at, &batch);
+                (writer, batch, outcome)
+            })
+            .await;
+            match done {
+                Ok((writer, batch, outcome)) => {
+                    native.writer = Some(writer);
+                    (batch, outcome)
+                }
+                Err(e) => {
+                    // The jobs went with the panicked task; their callers see the writer gone.
+                    tracing::error!(error = %e, "the SQLite intake writer failed");
+                    return;
+                }
+            }
+        }
+        None => {
+            let outcome = async {
+                let mut tx = store.begin_write().await?;
+                let jobs: Vec<(&NewTicket, Option<&str>)> =
+                    batch.iter().map(|j| (&j.new, j.key.as_deref())).collect();
+                let results = insert_batch(&mut tx, store, at, &jobs).await?;
+                tx.commit().await?;
+                Ok::<_, Error>(results)
+            }
+            .await;
+            (batch, outcome)
+        }
     };
-    match attempt.await {
+    tracing::trace!(size, total_us = started.elapsed().as_micros() as u64, "intake batch");
+    match outcome {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(Ok(result));
@@ -117,6 +182,35 @@ async fn commit_batch(store: &Store, clock: &Clock, batch: Vec<Job>) {
     }
 }
 
+/// The batch on SQLite's own writer connection, committed before it returns.
+fn commit_native(writer: &mut intake::SqliteWriter, at: i64, batch: &[Job]) -> Result<Vec<Received>> {
+    let jobs: Vec<(&NewTicket, Option<&str>)> =
+        batch.iter().map(|j| (&j.new, j.key.as_deref())).collect();
+    let tx = writer.begin()?;
+    let keys: Vec<&str> = jobs.iter().filter_map(|(_, k)| *k).collect();
+    let known = if keys.is_empty() {
+        Default::default()
+    } else {
+        intake::find_intake_keys(&tx, &keys)?
+    };
+    let plans = plan(&jobs, &known);
+    let creating = creating(&plans);
+    let actors = actors(&jobs, &creating);
+    let ids = intake::insert_tickets(&tx, &rows(&jobs, &creating, &actors, at))?;
+    let made = made(&jobs, &creating, &ids)?;
+    intake::insert_intake_keys(&tx, &made.keys, at)?;
+    intake::enqueue_notices(&tx, &made.notices, at)?;
+    let mut statuses = HashMap::new();
+    for id in stored(&plans) {
+        if let Some(status) = intake::ticket_status(&tx, id)? {
+            statuses.insert(id, status);
+        }
+    }
+    let out = answers(&plans, &made.tickets, &statuses)?;
+    tx.commit().map_err(crate::storage::StorageError::from)?;
+    Ok(out)
+}
+
 /// Inserts one delivery on the caller's transaction, or finds the ticket its key made.
 pub(super) async fn insert_one(
     tx: &mut Tx,
@@ -132,30 +226,19 @@ pub(super) async fn insert_one(
         .ok_or_else(|| Error::Internal("intake answered nothing".to_string()))
 }
 
-/// Inserts deliveries on the caller's transaction, in order: a delivery whose key already
-/// made a ticket (before, or earlier in this batch) gets that ticket; the others become new
-/// tickets, each with the acknowledgement to its sender, written together.
-async fn insert_batch(
-    tx: &mut Tx,
-    store: &Store,
-    at: i64,
-    jobs: &[(&NewTicket, Option<&str>)],
-) -> Result<Vec<Received>> {
-    let keys: Vec<&str> = jobs.iter().filter_map(|(_, k)| *k).collect();
-    let known = if keys.is_empty() {
-        Default::default()
-    } else {
-        tickets::find_intake_keys(tx, &keys).await?
-    };
-    // Which job creates a ticket, and which repeats an earlier one (by index or stored id).
-    enum Plan {
-        Create,
-        Repeat(usize),
-        Stored(TicketId),
-    }
-    let mut first_with_key: std::collections::HashMap<&str, usize> = Default::default();
-    let plans: Vec<Plan> = jobs
-        .iter()
+/// What a delivery does: create a ticket, repeat an earlier one in the batch (by index), or
+/// repeat a stored ticket its key made before.
+enum Plan {
+    Create,
+    Repeat(usize),
+    Stored(TicketId),
+}
+
+/// Plans deliveries in order: a delivery whose key already made a ticket (before, or earlier
+/// in this batch) gets that ticket; the others create one.
+fn plan(jobs: &[(&NewTicket, Option<&str>)], known: &HashMap<String, TicketId>) -> Vec<Plan> {
+    let mut first_with_key: HashMap<&str, usize> = Default::default();
+    jobs.iter()
         .enumerate()
         .map(|(i, (_, key))| match key {
             Some(k) => match known.get(*k) {
@@ -170,74 +253,149 @@ async fn insert_batch(
             },
             None => Plan::Create,
         })
-        .collect();
-    let creating: Vec<usize> = plans
+        .collect()
+}
+
+/// The indexes of the deliveries that create a ticket.
+fn creating(plans: &[Plan]) -> Vec<usize> {
+    plans
         .iter()
         .enumerate()
         .filter(|(_, p)| matches!(p, Plan::Create))
         .map(|(i, _)| i)
-        .collect();
-    let actors: Vec<Actor> = creating
+        .collect()
+}
+
+/// The stored tickets repeated deliveries answer with.
+fn stored(plans: &[Plan]) -> Vec<TicketId> {
+    plans
+        .iter()
+        .filter_map(|p| match p {
+            Plan::Stored(id) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn actors(jobs: &[(&NewTicket, Option<&str>)], creating: &[usize]) -> Vec<Actor> {
+    creating
         .iter()
         .map(|i| Actor::Customer {
             email: jobs[*i].0.requester.clone(),
         })
-        .collect();
-    let rows: Vec<tickets::NewRow<'_>> = creating
+        .collect()
+}
+
+fn rows<'a>(
+    jobs: &[(&'a NewTicket, Option<&str>)],
+    creating: &[usize],
+    actors: &'a [Actor],
+    at: i64,
+) -> Vec<tickets::NewRow<'a>> {
+    creating
         .iter()
-        .zip(&actors)
+        .zip(actors)
         .map(|(i, actor)| tickets::NewRow {
             new: jobs[*i].0,
             actor,
             at,
         })
-        .collect();
-    let ids = tickets::insert_many(tx, store.backend(), &rows).await?;
-    // The ticket each creating job made, by job index.
-    let mut made: Vec<Option<TicketId>> = vec![None; jobs.len()];
-    let mut new_keys = Vec::new();
-    let mut notices = Vec::with_capacity(ids.len());
-    for (i, id) in creating.iter().zip(&ids) {
-        made[*i] = Some(*id);
+        .collect()
+}
+
+/// The tickets the batch made, by delivery index, with the keys to remember and the
+/// acknowledgement to each sender (written with the ticket it announces).
+struct Made<'a> {
+    tickets: Vec<Option<TicketId>>,
+    keys: Vec<(&'a str, TicketId)>,
+    notices: Vec<NewNotice>,
+}
+
+fn made<'a>(
+    jobs: &[(&NewTicket, Option<&'a str>)],
+    creating: &[usize],
+    ids: &[TicketId],
+) -> Result<Made<'a>> {
+    let mut out = Made {
+        tickets: vec![None; jobs.len()],
+        keys: Vec::new(),
+        notices: Vec::with_capacity(ids.len()),
+    };
+    for (i, id) in creating.iter().zip(ids) {
+        out.tickets[*i] = Some(*id);
         let (new, key) = jobs[*i];
         if let Some(k) = key {
-            new_keys.push((k, *id));
+            out.keys.push((k, *id));
         }
-        // The acknowledgement to the sender is written with the ticket it announces.
-        notices.push(super::mail::received_notice(*id, new, key)?);
+        out.notices.push(super::mail::received_notice(*id, new, key)?);
     }
-    if !new_keys.is_empty() {
-        tickets::insert_intake_keys(tx, &new_keys, at).await?;
-    }
-    crate::storage::mail::enqueue_many(tx, &notices, at).await?;
+    Ok(out)
+}
 
+/// Each delivery's answer, in order.
+fn answers(
+    plans: &[Plan],
+    made: &[Option<TicketId>],
+    statuses: &HashMap<TicketId, Status>,
+) -> Result<Vec<Received>> {
     let made_by = |i: usize| {
         made[i].ok_or_else(|| Error::Internal("a new ticket was not handed an id".to_string()))
     };
-    let mut out = Vec::with_capacity(jobs.len());
-    for (i, plan) in plans.iter().enumerate() {
-        out.push(match plan {
-            Plan::Create => Received {
-                id: made_by(i)?,
-                status: Status::Nuevo,
-                created: true,
-            },
-            Plan::Repeat(j) => Received {
-                id: made_by(*j)?,
-                status: Status::Nuevo,
-                created: false,
-            },
-            Plan::Stored(id) => Received {
-                id: *id,
-                status: tickets::find(tx, TicketScope::All, *id)
-                    .await?
-                    .map(|t| t.status)
-                    .unwrap_or(Status::Nuevo),
-                created: false,
-            },
-        });
+    plans
+        .iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            Ok(match plan {
+                Plan::Create => Received {
+                    id: made_by(i)?,
+                    status: Status::Nuevo,
+                    created: true,
+                },
+                Plan::Repeat(j) => Received {
+                    id: made_by(*j)?,
+                    status: Status::Nuevo,
+                    created: false,
+                },
+                Plan::Stored(id) => Received {
+                    id: *id,
+                    status: statuses.get(id).copied().unwrap_or(Status::Nuevo),
+                    created: false,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Inserts deliveries on the caller's pooled transaction (PostgreSQL, in-memory SQLite, and
+/// a delivery retried on its own), with the same plan as `commit_native`.
+async fn insert_batch(
+    tx: &mut Tx,
+    store: &Store,
+    at: i64,
+    jobs: &[(&NewTicket, Option<&str>)],
+) -> Result<Vec<Received>> {
+    let keys: Vec<&str> = jobs.iter().filter_map(|(_, k)| *k).collect();
+    let known = if keys.is_empty() {
+        Default::default()
+    } else {
+        tickets::find_intake_keys(tx, &keys).await?
+    };
+    let plans = plan(jobs, &known);
+    let creating = creating(&plans);
+    let actors = actors(jobs, &creating);
+    let ids = tickets::insert_many(tx, store.backend(), &rows(jobs, &creating, &actors, at)).await?;
+    let made = made(jobs, &creating, &ids)?;
+    if !made.keys.is_empty() {
+        tickets::insert_intake_keys(tx, &made.keys, at).await?;
     }
-    Ok(out)
+    crate::storage::mail::enqueue_many(tx, &made.notices, at).await?;
+    let mut statuses = HashMap::new();
+    for id in stored(&plans) {
+        if let Some(t) = tickets::find(tx, TicketScope::All, id).await? {
+            statuses.insert(id, t.status);
+        }
+    }
+    answers(&plans, &made.tickets, &statuses)
 }
 
 /// One delivery in its own transaction. A unique-key race with another instance is settled

@@ -53,9 +53,15 @@ const TOO_LARGE_KEEP_BYTES: usize = 256 * 1024;
 /// How many held messages the administrator's list shows.
 const QUARANTINE_PAGE: i64 = 200;
 
-/// A fresh Message-ID left part for a notice.
+/// A fresh Message-ID left part for a notice: the time in microseconds (fixed-width hex, so
+/// tokens sort by time and the outbox's unique index takes new ones at its end instead of
+/// on a random page each, ~a third of what an intake commit wrote) and 10 random bytes.
 fn new_token() -> Result<String> {
-    Ok(format!("soporte.{}", random_hex(16)?))
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    Ok(format!("soporte.{micros:014x}{}", random_hex(10)?))
 }
 
 fn require_admin(actor: &Actor) -> Result<()> {

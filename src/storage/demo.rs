@@ -338,54 +338,8 @@ pub async fn analyze(conn: &mut Conn, backend: Backend) -> Result<()> {
 /// per statement) with a background checkpointer, on PostgreSQL a pooled one with literal
 /// multi-row statements.
 pub enum Loader {
-    Sqlite(Option<rusqlite::Connection>, Checkpointer),
+    Sqlite(Option<rusqlite::Connection>, super::intake::Checkpointer),
     Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
-}
-
-/// Copies what the load wrote to the WAL into the database file on a thread of its own while
-/// the load goes on (passive checkpoints without fsync: they never wait for or block the
-/// writer), so that most of the copying happens on the core the writer does not use and the
-/// final, durable checkpoint has little left to do. Stopped and joined when dropped.
-pub struct Checkpointer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(path: std::path::PathBuf) -> Checkpointer {
-        use std::sync::atomic::Ordering;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("demo-checkpoint".to_string())
-            .spawn(move || {
-                let Ok(conn) = rusqlite::Connection::open(&path) else {
-                    return;
-                };
-                if conn
-                    .execute_batch("PRAGMA synchronous = OFF; PRAGMA busy_timeout = 0;")
-                    .is_err()
-                {
-                    return;
-                }
-                while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    // Busy or not, the next round (or the final checkpoint) catches up.
-                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
-                }
-            })
-            .ok();
-        Checkpointer { stop, thread }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 fn bulk(e: impl std::fmt::Display) -> super::StorageError {
@@ -400,7 +354,13 @@ impl Loader {
                 let path = store.sqlite_file().ok_or_else(|| {
                     bulk("a demo load needs a SQLite file, not an in-memory database")
                 })?;
-                let checkpointer = Checkpointer::start(path.clone());
+                // Most of the copying into the database happens on the core the writer does not use,
+                // so the final, durable checkpoint has little left to do.
+                let checkpointer = super::intake::Checkpointer::start(
+                    path.clone(),
+                    std::time::Duration::from_millis(100),
+                    false,
+                );
                 let conn = tokio::task::spawn_blocking(move || {
                     let conn = rusqlite::Connection::open(&path).map_err(bulk)?;
                     // Foreign keys are not checked while loading rows generated consistent;

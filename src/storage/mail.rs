@@ -44,7 +44,7 @@ pub async fn enqueue_many(conn: &mut Conn, notices: &[NewNotice], at: i64) -> Re
     Ok(())
 }
 
-const NEW_NOTICE_COLUMNS: &str = "kind, ticket_id, recipient, params, token, in_reply_to, refs, \
+pub(crate) const NEW_NOTICE_COLUMNS: &str = "kind, ticket_id, recipient, params, token, in_reply_to, refs, \
      status, attempts, next_attempt_at, created_at";
 
 /// `rows` value lists for `NEW_NOTICE_COLUMNS`: a pending notice due now.

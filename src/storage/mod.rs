@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod demo;
 pub mod figures;
+pub mod intake;
 pub mod mail;
 pub mod reports;
 pub mod sessions;
@@ -81,7 +82,7 @@ pub struct Store {
     backend: Backend,
     /// The SQLite URL, for the native connection a bulk load uses (`None` on PostgreSQL, so a
     /// URL with a password is never kept).
-    sqlite_url: Option<String>,
+    sqlite_url: Option<std::sync::Arc<str>>,
 }
 
 /// SQLite must be told to create a missing file.
@@ -126,7 +127,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let sqlite_url = (backend == Backend::Sqlite).then(|| normalize_url(url, backend));
+        let sqlite_url = (backend == Backend::Sqlite).then(|| normalize_url(url, backend).into());
         Ok(Store {
             pool,
             backend,
