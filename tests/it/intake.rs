@@ -273,3 +273,99 @@ async fn with_a_token_every_caller_needs_it() {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 1);
 }
+
+/// On a SQLite file the JSON intake goes through the intake writer's own connection
+/// (`storage::intake`), while a raw message goes through the pool (`tickets::insert_many`):
+/// both must write the very same rows, or one path's tickets would look different later.
+#[tokio::test]
+async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let c = TestApp::client();
+    let native = c
+        .post(app.url("/intake/email"))
+        .json(&json!({"from": "Cliente@Dominio.com", "subject": "Impresora atascada",
+                      "body": "No imprime", "message_id": "<uno@dominio.com>"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(native.status(), StatusCode::CREATED);
+    let raw = "From: Cliente@Dominio.com\r\nTo: atencion@miempresa.com\r\nSubject: Impresora atascada\r\n\
+               Date: Tue, 4 Mar 2025 10:00:00 -0500\r\nMessage-ID: <dos@dominio.com>\r\nMIME-Version: 1.0\r\n\
+               Content-Type: text/plain; charset=utf-8\r\n\r\nNo imprime\r\n";
+    let pooled = c
+        .post(app.url("/intake/email"))
+        .header("Content-Type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pooled.status(), StatusCode::CREATED);
+
+    let pool = app.store.pool();
+    let rows = |sql: &'static str| async move {
+        let rows: Vec<sqlx::any::AnyRow> = sqlx::query(sql).fetch_all(pool).await.unwrap();
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                (0..r.len())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                            .or_else(|_| r.try_get::<Option<i64>, _>(i).map(|v| format!("{v:?}")))
+                            .unwrap()
+                    })
+                    .collect::<Vec<String>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let same = |what: &str, rows: Vec<Vec<String>>| {
+        assert_eq!(rows.len(), 2, "{what}: {rows:?}");
+        assert_eq!(rows[0], rows[1], "{what} differ between the two paths");
+    };
+    same(
+        "tickets",
+        rows("SELECT status, version, subject, body, requester, created_by, assignee_id, \
+              first_assigned_at, first_response_at, closed_at, closed_by, resolution, \
+              last_event_kind, updated_at - created_at, last_event_at - created_at, \
+              queued_since - created_at FROM tickets ORDER BY id")
+        .await,
+    );
+    same(
+        "events",
+        rows("SELECT e.at - t.created_at, e.actor_id, e.actor, e.kind, e.data \
+              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id ORDER BY e.id")
+        .await,
+    );
+    same(
+        "search documents",
+        rows("SELECT doc FROM ticket_search ORDER BY rowid").await,
+    );
+    same(
+        "notices",
+        rows("SELECT kind, recipient, REPLACE(params, CAST(ticket_id AS TEXT), 'N'), status, \
+              attempts, next_attempt_at - created_at, in_reply_to IS NULL, refs IS NULL, \
+              length(token), substr(token, 1, 8) FROM mail_outbox ORDER BY id")
+        .await,
+    );
+    same(
+        "intake keys",
+        rows("SELECT substr(key, 1, 4), created_at - (SELECT created_at FROM tickets t WHERE t.id = k.ticket_id) \
+              FROM intake_keys k ORDER BY ticket_id")
+        .await,
+    );
+    assert_eq!(
+        app.count("SELECT n FROM ticket_counts WHERE status = 'nuevo' AND assignee_id = 0")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT SUM(n) FROM daily_figures WHERE figure = 0").await,
+        2
+    );
+    // Both are found by the same search.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM ticket_search WHERE ticket_search MATCH 'impresora'")
+            .await,
+        2
+    );
+}
