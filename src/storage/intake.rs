@@ -252,13 +252,16 @@ pub fn ticket_status(tx: &Transaction<'_>, id: TicketId) -> Result<Option<Status
         .transpose()
 }
 
-/// A WAL this long (in pages: 64 MB) is restarted after the round's passive checkpoint: a
-/// writer only starts the WAL over once every frame is copied, which under constant writes
-/// never happens by itself, and a WAL that only grows costs every append a block allocation
-/// and every read a longer WAL-index search.
+/// A WAL this long (in pages: 64 MB) is restarted after the round's passive checkpoint when
+/// nobody is writing or reading at that moment: a writer only starts the WAL over once every
+/// frame is copied, which under constant writes never happens by itself, and a WAL that only
+/// grows costs every append a block allocation and every read a longer WAL-index search.
 const RESTART_FROM_FRAMES: i64 = 16384;
 
-/// How long a restarting checkpoint waits for readers (and holds writers back) at most.
+/// Past this length (1 GB) the restart waits up to `RESTART_WAIT_MS` for its moment, holding
+/// new writers back meanwhile; below it, it never waits (a writer kept waiting by it stalled
+/// a delivery for most of a second).
+const FORCE_RESTART_FROM_FRAMES: i64 = 262_144;
 const RESTART_WAIT_MS: u32 = 100;
 
 /// Copies what commits wrote to the WAL into the database file on a thread of its own, every
@@ -307,20 +310,27 @@ impl Checkpointer {
 }
 
 fn checkpoint_round(conn: &rusqlite::Connection) {
-    let checkpoint = |mode: &str, wait_ms: u32| -> rusqlite::Result<i64> {
+    // (busy, frames in the WAL) after a checkpoint in `mode`.
+    let checkpoint = |mode: &str, wait_ms: u32| -> rusqlite::Result<(i64, i64)> {
         conn.busy_timeout(std::time::Duration::from_millis(u64::from(wait_ms)))?;
-        // (busy, frames in the WAL, frames copied)
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     };
-    if let Ok(frames) = checkpoint("PASSIVE", 0) {
+    if let Ok((_, frames)) = checkpoint("PASSIVE", 0) {
         if frames >= RESTART_FROM_FRAMES {
             let started = std::time::Instant::now();
-            let restarted = checkpoint("RESTART", RESTART_WAIT_MS);
+            let wait = if frames >= FORCE_RESTART_FROM_FRAMES {
+                RESTART_WAIT_MS
+            } else {
+                0
+            };
+            let restarted = matches!(checkpoint("RESTART", wait), Ok((0, _)));
             tracing::debug!(
                 frames,
-                ok = restarted.is_ok(),
+                restarted,
                 ms = started.elapsed().as_millis() as u64,
-                "WAL restarted"
+                "WAL restart"
             );
         }
     }
