@@ -79,7 +79,14 @@ async fn open_native(store: &Store) -> Option<Native> {
     match opened {
         Ok(Ok(writer)) => Some(Native {
             writer: Some(writer),
-            _checkpointer: intake::Checkpointer::start(path, CHECKPOINT_EVERY, true),
+            _checkpointer: intake::Checkpointer::start(
+                path,
+                intake::CheckpointPolicy {
+                    every: CHECKPOINT_EVERY,
+                    durable: true,
+                    restart_wait: std::time::Duration::ZERO,
+                },
+            ),
         }),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "intake falls back to the pool: the SQLite writer did not open");

@@ -252,17 +252,30 @@ pub fn ticket_status(tx: &Transaction<'_>, id: TicketId) -> Result<Option<Status
         .transpose()
 }
 
-/// A WAL this long (in pages: 64 MB) is restarted after the round's passive checkpoint when
-/// nobody is writing or reading at that moment: a writer only starts the WAL over once every
-/// frame is copied, which under constant writes never happens by itself, and a WAL that only
-/// grows costs every append a block allocation and every read a longer WAL-index search.
+/// A WAL this long (in pages: 64 MB) is restarted after the round's passive checkpoint: a
+/// writer only starts the WAL over once every frame is copied, which under constant writes
+/// never happens by itself, and a WAL that only grows costs every append a block allocation
+/// and every read a longer WAL-index search.
 const RESTART_FROM_FRAMES: i64 = 16384;
 
-/// Past this length (1 GB) the restart waits up to `RESTART_WAIT_MS` for its moment, holding
-/// new writers back meanwhile; below it, it never waits (a writer kept waiting by it stalled
-/// a delivery for most of a second).
+/// Past this length (1 GB) a restart waits up to `FORCED_RESTART_WAIT` for its moment even
+/// when the policy says not to wait.
 const FORCE_RESTART_FROM_FRAMES: i64 = 262_144;
-const RESTART_WAIT_MS: u32 = 100;
+const FORCED_RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How a `Checkpointer` works.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointPolicy {
+    /// How often a round runs.
+    pub every: std::time::Duration,
+    /// fsync the database after each checkpoint (a server's normal settings); without it
+    /// the caller makes the end result durable itself (a bulk load).
+    pub durable: bool,
+    /// How long a restart may wait for writers and readers to finish, holding new writers
+    /// back meanwhile. A server does not wait (a restart that waited held a delivery back for
+    /// most of a second); a bulk load, the only writer, waits for its next chunk.
+    pub restart_wait: std::time::Duration,
+}
 
 /// Copies what commits wrote to the WAL into the database file on a thread of its own, every
 /// `every`, with passive checkpoints (they never wait for or block a writer; a round that
@@ -274,16 +287,14 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// `durable`: fsync the database after each checkpoint (a server's normal settings);
-    /// without it the caller makes the end result durable itself (a bulk load).
-    pub fn start(path: PathBuf, every: std::time::Duration, durable: bool) -> Checkpointer {
+    pub fn start(path: PathBuf, policy: CheckpointPolicy) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".to_string())
             .spawn(move || {
                 let conn = match rusqlite::Connection::open(&path).and_then(|c| {
-                    let sync = if durable { "FULL" } else { "OFF" };
+                    let sync = if policy.durable { "FULL" } else { "OFF" };
                     c.execute_batch(&format!("PRAGMA synchronous = {sync};"))?;
                     Ok(c)
                 }) {
@@ -293,14 +304,14 @@ impl Checkpointer {
                         return;
                     }
                 };
-                let step = std::time::Duration::from_millis(20).min(every);
+                let step = std::time::Duration::from_millis(20).min(policy.every);
                 let mut waited = std::time::Duration::ZERO;
                 while !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(step);
                     waited += step;
-                    if waited >= every {
+                    if waited >= policy.every {
                         waited = std::time::Duration::ZERO;
-                        checkpoint_round(&conn);
+                        checkpoint_round(&conn, &policy);
                     }
                 }
             })
@@ -309,21 +320,21 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint_round(conn: &rusqlite::Connection) {
+fn checkpoint_round(conn: &rusqlite::Connection, policy: &CheckpointPolicy) {
     // (busy, frames in the WAL) after a checkpoint in `mode`.
-    let checkpoint = |mode: &str, wait_ms: u32| -> rusqlite::Result<(i64, i64)> {
-        conn.busy_timeout(std::time::Duration::from_millis(u64::from(wait_ms)))?;
+    let checkpoint = |mode: &str, wait: std::time::Duration| -> rusqlite::Result<(i64, i64)> {
+        conn.busy_timeout(wait)?;
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
     };
-    if let Ok((_, frames)) = checkpoint("PASSIVE", 0) {
+    if let Ok((_, frames)) = checkpoint("PASSIVE", std::time::Duration::ZERO) {
         if frames >= RESTART_FROM_FRAMES {
             let started = std::time::Instant::now();
             let wait = if frames >= FORCE_RESTART_FROM_FRAMES {
-                RESTART_WAIT_MS
+                policy.restart_wait.max(FORCED_RESTART_WAIT)
             } else {
-                0
+                policy.restart_wait
             };
             let restarted = matches!(checkpoint("RESTART", wait), Ok((0, _)));
             tracing::debug!(
