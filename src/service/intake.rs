@@ -7,9 +7,9 @@
 use super::{Clock, Error, Result, Services};
 use crate::domain::access::TicketScope;
 use crate::domain::ids::TicketId;
+use crate::domain::mail::NewNotice;
 use crate::domain::ticket::{NewTicket, Status};
 use crate::domain::user::Actor;
-use crate::domain::mail::NewNotice;
 use crate::storage::{Store, Tx, intake, tickets};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -170,7 +170,11 @@ async fn commit_batch(store: &Store, clock: &Clock, native: Option<&mut Native>,
             (batch, outcome)
         }
     };
-    tracing::trace!(size, total_us = started.elapsed().as_micros() as u64, "intake batch");
+    tracing::trace!(
+        size,
+        total_us = started.elapsed().as_micros() as u64,
+        "intake batch"
+    );
     match outcome {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
@@ -190,7 +194,11 @@ async fn commit_batch(store: &Store, clock: &Clock, native: Option<&mut Native>,
 }
 
 /// The batch on SQLite's own writer connection, committed before it returns.
-fn commit_native(writer: &mut intake::SqliteWriter, at: i64, batch: &[Job]) -> Result<Vec<Received>> {
+fn commit_native(
+    writer: &mut intake::SqliteWriter,
+    at: i64,
+    batch: &[Job],
+) -> Result<Vec<Received>> {
     let jobs: Vec<(&NewTicket, Option<&str>)> =
         batch.iter().map(|j| (&j.new, j.key.as_deref())).collect();
     let tx = writer.begin()?;
@@ -334,7 +342,8 @@ fn made<'a>(
         if let Some(k) = key {
             out.keys.push((k, *id));
         }
-        out.notices.push(super::mail::received_notice(*id, new, key)?);
+        out.notices
+            .push(super::mail::received_notice(*id, new, key)?);
     }
     Ok(out)
 }
@@ -390,7 +399,8 @@ async fn insert_batch(
     let plans = plan(jobs, &known);
     let creating = creating(&plans);
     let actors = actors(jobs, &creating);
-    let ids = tickets::insert_many(tx, store.backend(), &rows(jobs, &creating, &actors, at)).await?;
+    let ids =
+        tickets::insert_many(tx, store.backend(), &rows(jobs, &creating, &actors, at)).await?;
     let made = made(jobs, &creating, &ids)?;
     if !made.keys.is_empty() {
         tickets::insert_intake_keys(tx, &made.keys, at).await?;

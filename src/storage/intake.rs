@@ -165,7 +165,8 @@ pub fn insert_tickets(tx: &Transaction<'_>, rows: &[NewRow<'_>]) -> Result<Vec<T
     {
         // One row per statement: FTS5 flushes its pending terms at every statement's
         // savepoint, so a multi-row statement would only make more, smaller segments.
-        let mut search = tx.prepare_cached("INSERT INTO ticket_search (rowid, doc) VALUES (?1, ?2)")?;
+        let mut search =
+            tx.prepare_cached("INSERT INTO ticket_search (rowid, doc) VALUES (?1, ?2)")?;
         for (id, row) in &items {
             let doc = document(&format!(
                 "{} {} {}",

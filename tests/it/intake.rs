@@ -283,8 +283,10 @@ async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
     let c = TestApp::client();
     let native = c
         .post(app.url("/intake/email"))
-        .json(&json!({"from": "Cliente@Dominio.com", "subject": "Impresora atascada",
-                      "body": "No imprime", "message_id": "<uno@dominio.com>"}))
+        .json(
+            &json!({"from": "Cliente@Dominio.com", "subject": "Impresora atascada",
+                      "body": "No imprime", "message_id": "<uno@dominio.com>"}),
+        )
         .send()
         .await
         .unwrap();
@@ -324,16 +326,20 @@ async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
     };
     same(
         "tickets",
-        rows("SELECT status, version, subject, body, requester, created_by, assignee_id, \
+        rows(
+            "SELECT status, version, subject, body, requester, created_by, assignee_id, \
               first_assigned_at, first_response_at, closed_at, closed_by, resolution, \
               last_event_kind, updated_at - created_at, last_event_at - created_at, \
-              queued_since - created_at FROM tickets ORDER BY id")
+              queued_since - created_at FROM tickets ORDER BY id",
+        )
         .await,
     );
     same(
         "events",
-        rows("SELECT e.at - t.created_at, e.actor_id, e.actor, e.kind, e.data \
-              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id ORDER BY e.id")
+        rows(
+            "SELECT e.at - t.created_at, e.actor_id, e.actor, e.kind, e.data \
+              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id ORDER BY e.id",
+        )
         .await,
     );
     same(
@@ -342,9 +348,11 @@ async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
     );
     same(
         "notices",
-        rows("SELECT kind, recipient, REPLACE(params, CAST(ticket_id AS TEXT), 'N'), status, \
+        rows(
+            "SELECT kind, recipient, REPLACE(params, CAST(ticket_id AS TEXT), 'N'), status, \
               attempts, next_attempt_at - created_at, in_reply_to IS NULL, refs IS NULL, \
-              length(token), substr(token, 1, 8) FROM mail_outbox ORDER BY id")
+              length(token), substr(token, 1, 8) FROM mail_outbox ORDER BY id",
+        )
         .await,
     );
     same(
@@ -359,7 +367,8 @@ async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
         2
     );
     assert_eq!(
-        app.count("SELECT SUM(n) FROM daily_figures WHERE figure = 0").await,
+        app.count("SELECT SUM(n) FROM daily_figures WHERE figure = 0")
+            .await,
         2
     );
     // Both are found by the same search.
