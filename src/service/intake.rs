@@ -10,7 +10,7 @@ use crate::domain::ids::TicketId;
 use crate::domain::mail::NewNotice;
 use crate::domain::ticket::{NewTicket, Status};
 use crate::domain::user::Actor;
-use crate::storage::{Store, Tx, intake, tickets};
+use crate::storage::{Store, Tx, intake, native, tickets};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,7 +62,7 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// `None` on PostgreSQL and for in-memory databases: their batches go through the pool.
 struct Native {
     writer: Option<intake::SqliteWriter>,
-    _checkpointer: intake::Checkpointer,
+    _checkpointer: native::Checkpointer,
 }
 
 /// How often the background checkpointer copies the WAL into the database. Each round ends
@@ -74,24 +74,23 @@ async fn open_native(store: &Store) -> Option<Native> {
     let path = store.sqlite_file()?;
     let opened = {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || intake::SqliteWriter::open(&path)).await
+        tokio::task::spawn_blocking(move || intake::SqliteWriter::open(&path))
+            .await
+            .map_err(crate::storage::StorageError::from)
+            .and_then(|opened| opened)
     };
     match opened {
-        Ok(Ok(writer)) => Some(Native {
+        Ok(writer) => Some(Native {
             writer: Some(writer),
-            _checkpointer: intake::Checkpointer::start(
+            _checkpointer: native::Checkpointer::start(
                 path,
-                intake::CheckpointPolicy {
+                native::CheckpointPolicy {
                     every: CHECKPOINT_EVERY,
                     durable: true,
                     restart_wait: std::time::Duration::ZERO,
                 },
             ),
         }),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "intake falls back to the pool: the SQLite writer did not open");
-            None
-        }
         Err(e) => {
             tracing::warn!(error = %e, "intake falls back to the pool: the SQLite writer did not open");
             None
@@ -100,9 +99,14 @@ async fn open_native(store: &Store) -> Option<Native> {
 }
 
 async fn writer(store: Store, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
-    let mut native = open_native(&store).await;
+    // Opened with the first delivery: a process that never takes one (a CLI command) opens
+    // no second connection and starts no checkpointer.
+    let mut native: Option<Option<Native>> = None;
     let mut last = 0usize;
     while let Some(first) = receiver.recv().await {
+        if native.is_none() {
+            native = Some(open_native(&store).await);
+        }
         let mut batch = vec![first];
         let drain = |batch: &mut Vec<Job>, receiver: &mut mpsc::Receiver<Job>| {
             while batch.len() < MAX_BATCH {
@@ -128,7 +132,13 @@ async fn writer(store: Store, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
             }
         }
         last = batch.len();
-        commit_batch(&store, &clock, native.as_mut(), batch).await;
+        commit_batch(
+            &store,
+            &clock,
+            native.as_mut().and_then(Option::as_mut),
+            batch,
+        )
+        .await;
     }
 }
 

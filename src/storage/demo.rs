@@ -338,7 +338,7 @@ pub async fn analyze(conn: &mut Conn, backend: Backend) -> Result<()> {
 /// per statement) with a background checkpointer, on PostgreSQL a pooled one with literal
 /// multi-row statements.
 pub enum Loader {
-    Sqlite(Option<rusqlite::Connection>, super::intake::Checkpointer),
+    Sqlite(Option<rusqlite::Connection>, super::native::Checkpointer),
     Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
 }
 
@@ -356,9 +356,9 @@ impl Loader {
                 })?;
                 // Most of the copying into the database happens on the core the writer does not use,
                 // so the final, durable checkpoint has little left to do.
-                let checkpointer = super::intake::Checkpointer::start(
+                let checkpointer = super::native::Checkpointer::start(
                     path.clone(),
-                    super::intake::CheckpointPolicy {
+                    super::native::CheckpointPolicy {
                         every: std::time::Duration::from_millis(100),
                         durable: false,
                         restart_wait: std::time::Duration::from_millis(100),
@@ -450,45 +450,6 @@ impl Loader {
 /// small temporary tables once per statement run, which cost more than the row itself.
 const SQLITE_ROWS: usize = 64;
 
-/// `INSERT INTO table (cols) VALUES (?, …), …` for `rows` rows.
-fn multi_row_insert(table: &str, cols: &[&str], rows: usize) -> String {
-    let one = format!("({})", vec!["?"; cols.len()].join(", "));
-    format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        cols.join(", "),
-        vec![one.as_str(); rows].join(", ")
-    )
-}
-
-/// Inserts `rows` through multi-row statements of `SQLITE_ROWS` rows (the rest one by one);
-/// `bind` binds one row's values from the given 1-based parameter index.
-fn sqlite_rows<R>(
-    tx: &rusqlite::Transaction<'_>,
-    table: &str,
-    cols: &[&str],
-    rows: &[R],
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
-) -> Result<()> {
-    let mut full = tx
-        .prepare_cached(&multi_row_insert(table, cols, SQLITE_ROWS))
-        .map_err(bulk)?;
-    let mut chunks = rows.chunks_exact(SQLITE_ROWS);
-    for chunk in &mut chunks {
-        for (r, row) in chunk.iter().enumerate() {
-            bind(&mut full, r * cols.len() + 1, row).map_err(bulk)?;
-        }
-        full.raw_execute().map_err(bulk)?;
-    }
-    let mut single = tx
-        .prepare_cached(&multi_row_insert(table, cols, 1))
-        .map_err(bulk)?;
-    for row in chunks.remainder() {
-        bind(&mut single, 1, row).map_err(bulk)?;
-        single.raw_execute().map_err(bulk)?;
-    }
-    Ok(())
-}
-
 fn sqlite_chunk(
     conn: &mut rusqlite::Connection,
     tickets: &[DemoTicket],
@@ -498,33 +459,45 @@ fn sqlite_chunk(
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(bulk)?;
-    sqlite_rows(&tx, "tickets", &TICKET_COLUMNS, tickets, |s, i, t| {
-        s.raw_bind_parameter(i, t.id)?;
-        s.raw_bind_parameter(i + 1, t.status)?;
-        s.raw_bind_parameter(i + 2, t.version)?;
-        s.raw_bind_parameter(i + 3, &t.subject)?;
-        s.raw_bind_parameter(i + 4, &t.body)?;
-        s.raw_bind_parameter(i + 5, &t.requester)?;
-        s.raw_bind_parameter(i + 6, t.assignee_id)?;
-        s.raw_bind_parameter(i + 7, t.created_at)?;
-        s.raw_bind_parameter(i + 8, t.updated_at)?;
-        s.raw_bind_parameter(i + 9, t.first_assigned_at)?;
-        s.raw_bind_parameter(i + 10, t.first_response_at)?;
-        s.raw_bind_parameter(i + 11, t.closed_at)?;
-        s.raw_bind_parameter(i + 12, t.closed_by)?;
-        s.raw_bind_parameter(i + 13, &t.resolution)?;
-        s.raw_bind_parameter(i + 14, t.last_event_at)?;
-        s.raw_bind_parameter(i + 15, t.last_event_kind)?;
-        s.raw_bind_parameter(i + 16, t.queued_since)
-    })?;
+    use super::native::{insert_rows, params_row};
+    insert_rows(
+        &tx,
+        "tickets",
+        &TICKET_COLUMNS.join(", "),
+        &params_row(TICKET_COLUMNS.len()),
+        SQLITE_ROWS,
+        tickets,
+        |s, i, t| {
+            s.raw_bind_parameter(i, t.id)?;
+            s.raw_bind_parameter(i + 1, t.status)?;
+            s.raw_bind_parameter(i + 2, t.version)?;
+            s.raw_bind_parameter(i + 3, &t.subject)?;
+            s.raw_bind_parameter(i + 4, &t.body)?;
+            s.raw_bind_parameter(i + 5, &t.requester)?;
+            s.raw_bind_parameter(i + 6, t.assignee_id)?;
+            s.raw_bind_parameter(i + 7, t.created_at)?;
+            s.raw_bind_parameter(i + 8, t.updated_at)?;
+            s.raw_bind_parameter(i + 9, t.first_assigned_at)?;
+            s.raw_bind_parameter(i + 10, t.first_response_at)?;
+            s.raw_bind_parameter(i + 11, t.closed_at)?;
+            s.raw_bind_parameter(i + 12, t.closed_by)?;
+            s.raw_bind_parameter(i + 13, &t.resolution)?;
+            s.raw_bind_parameter(i + 14, t.last_event_at)?;
+            s.raw_bind_parameter(i + 15, t.last_event_kind)?;
+            s.raw_bind_parameter(i + 16, t.queued_since)?;
+            Ok(TICKET_COLUMNS.len())
+        },
+    )?;
     let events: Vec<(i64, &(i64, Option<i64>, String, &'static str, String))> = tickets
         .iter()
         .flat_map(|t| t.events.iter().map(move |e| (t.id, e)))
         .collect();
-    sqlite_rows(
+    insert_rows(
         &tx,
         "ticket_events",
-        &EVENT_COLUMNS,
+        &EVENT_COLUMNS.join(", "),
+        &params_row(EVENT_COLUMNS.len()),
+        SQLITE_ROWS,
         &events,
         |s, i, (id, (at, actor_id, actor, kind, data))| {
             s.raw_bind_parameter(i, *id)?;
@@ -532,7 +505,8 @@ fn sqlite_chunk(
             s.raw_bind_parameter(i + 2, *actor_id)?;
             s.raw_bind_parameter(i + 3, actor)?;
             s.raw_bind_parameter(i + 4, *kind)?;
-            s.raw_bind_parameter(i + 5, data)
+            s.raw_bind_parameter(i + 5, data)?;
+            Ok(EVENT_COLUMNS.len())
         },
     )?;
     {

@@ -70,10 +70,16 @@ fn notice_rows(rows: usize) -> String {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-fn bind_notice<'q>(q: AnyQuery<'q>, notice: &NewNotice, at: i64) -> Result<AnyQuery<'q>> {
+/// A notice's stored texts: its parameters as JSON and its references space-separated.
+pub(crate) fn notice_texts(notice: &NewNotice) -> Result<(String, Option<String>)> {
     let params =
         serde_json::to_string(&notice.params).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     let refs = (!notice.references.is_empty()).then(|| notice.references.join(" "));
+    Ok((params, refs))
+}
+
+fn bind_notice<'q>(q: AnyQuery<'q>, notice: &NewNotice, at: i64) -> Result<AnyQuery<'q>> {
+    let (params, refs) = notice_texts(notice)?;
     Ok(q.bind(notice.kind.as_str())
         .bind(notice.ticket.0)
         .bind(notice.recipient.to_lowercase())

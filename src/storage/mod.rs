@@ -7,6 +7,7 @@ pub mod demo;
 pub mod figures;
 pub mod intake;
 pub mod mail;
+pub mod native;
 pub mod reports;
 pub mod sessions;
 pub mod throttle;

@@ -83,6 +83,22 @@ fn scope_clause(scope: TicketScope, args: &mut Args) -> Option<String> {
     }
 }
 
+/// The search document of a new ticket (folded subject, body and sender).
+pub(crate) fn new_ticket_document(new: &NewTicket) -> String {
+    document(&format!("{} {} {}", new.subject, new.body, new.requester))
+}
+
+/// New tickets per Lima day of arrival (the dashboard's daily "created" figures).
+pub(crate) fn arrivals_per_day(rows: &[NewRow<'_>]) -> std::collections::BTreeMap<i64, i64> {
+    let mut per_day = std::collections::BTreeMap::new();
+    for row in rows {
+        *per_day
+            .entry(crate::domain::figures::created(row.at).day)
+            .or_default() += 1;
+    }
+    per_day
+}
+
 /// A ticket about to be created.
 #[derive(Debug, Clone, Copy)]
 pub struct NewRow<'a> {
@@ -244,21 +260,12 @@ pub async fn insert_many(
         };
         let mut q = sqlx::query(&sql);
         for (row, id) in chunk.iter().zip(chunk_ids) {
-            q = q.bind(*id).bind(document(&format!(
-                "{} {} {}",
-                row.new.subject, row.new.body, row.new.requester
-            )));
+            q = q.bind(*id).bind(new_ticket_document(row.new));
         }
         q.execute(&mut *conn).await?;
     }
     count(conn, Status::Nuevo, None, rows.len() as i64).await?;
-    let mut per_day: std::collections::BTreeMap<i64, i64> = Default::default();
-    for row in rows {
-        *per_day
-            .entry(crate::domain::figures::created(row.at).day)
-            .or_default() += 1;
-    }
-    for (day, n) in per_day {
+    for (day, n) in arrivals_per_day(rows) {
         super::figures::add_arrivals(conn, day, n).await?;
     }
     Ok(ids.into_iter().map(TicketId).collect())
