@@ -291,17 +291,15 @@ async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
         .await
         .unwrap();
     assert_eq!(native.status(), StatusCode::CREATED);
-    let raw = "From: Cliente@Dominio.com\r\nTo: atencion@miempresa.com\r\nSubject: Impresora atascada\r\n\
-               Date: Tue, 4 Mar 2025 10:00:00 -0500\r\nMessage-ID: <dos@dominio.com>\r\nMIME-Version: 1.0\r\n\
-               Content-Type: text/plain; charset=utf-8\r\n\r\nNo imprime\r\n";
-    let pooled = c
-        .post(app.url("/intake/email"))
-        .header("Content-Type", "message/rfc822")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pooled.status(), StatusCode::CREATED);
+    let raw = crate::mail::eml(
+        "Cliente@Dominio.com",
+        "Impresora atascada",
+        "dos@dominio.com",
+        "",
+        "No imprime",
+    );
+    let (pooled, _) = crate::mail::post_raw(&app, raw).await;
+    assert_eq!(pooled, StatusCode::CREATED);
 
     let pool = app.store.pool();
     let rows = |sql: &'static str| async move {

@@ -30,14 +30,14 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A message as a mail client writes it.
-fn eml(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) -> Vec<u8> {
+pub(crate) fn eml(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: atencion@miempresa.com\r\nSubject: {subject}\r\nDate: Tue, 4 Mar 2025 10:00:00 -0500\r\nMessage-ID: <{message_id}>\r\n{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
 }
 
-async fn post_raw(app: &TestApp, raw: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn post_raw(app: &TestApp, raw: Vec<u8>) -> (StatusCode, Value) {
     let r = TestApp::client()
         .post(app.url("/intake/email"))
         .header("Content-Type", "message/rfc822")
