@@ -17,6 +17,14 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
             crate::service::accounts::DEFAULT_ADMIN_EMAIL
         );
     }
+    match services.requeue_orphaned_tickets().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            tickets = n,
+            "returned to the queue the open tickets of accounts that can no longer work them"
+        ),
+        Err(e) => tracing::error!(error = %e, "failed to return orphaned tickets to the queue"),
+    }
     let server = web::build(services.clone(), &args)
         .await
         .map_err(|e| format!("failed to listen on {}: {e}", args.bind))?;

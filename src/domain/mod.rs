@@ -7,6 +7,7 @@ pub mod figures;
 pub mod ids;
 pub mod mail;
 pub mod metrics;
+pub mod projection;
 pub mod search;
 pub mod ticket;
 pub mod time;

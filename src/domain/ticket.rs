@@ -1,6 +1,7 @@
 //! A ticket's life: its states, the commands people give, and the one transition table that
 //! decides what each command does in each state.
 
+use super::access::{Capability, actor_may, is_assignee, may_close, may_work_on, require};
 use super::error::DomainError;
 use super::ids::UserId;
 use super::timeline::{EventData, EventKind, NewEvent};
@@ -158,11 +159,11 @@ fn transition(from: Status, to: Status, mut data: EventData) -> EventData {
 
 /// The transition table. Visibility was already applied when the ticket was loaded: a
 /// technician only ever reaches here with a ticket assigned to them (or closed by them).
+/// Who may do what comes from `domain::access`.
 pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Change, DomainError> {
     use Status::*;
-    let role = actor.role();
-    let is_staff = matches!(role, Some(Role::Admin) | Some(Role::Dispatcher));
-    let is_assignee = actor.user_id().is_some() && actor.user_id() == state.assignee;
+    let is_staff = actor_may(actor, Capability::Dispatch);
+    let works_on = may_work_on(actor, state.assignee);
     let keep = |events| Change {
         status: state.status,
         assignee: state.assignee,
@@ -171,9 +172,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
 
     match command {
         Command::Assign { to } => {
-            if !is_staff {
-                return Err(DomainError::Forbidden("derivar incidencias"));
-            }
+            require(actor, Capability::Dispatch, "derivar incidencias")?;
             match state.status {
                 Nuevo | Devuelto => {}
                 Asignado | EnAtencion => {
@@ -204,7 +203,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
         }
         Command::Reassign { to, reason } => {
             let reason = reason.trim().to_string();
-            if !is_staff && !is_assignee {
+            if !works_on {
                 return Err(DomainError::Forbidden("reasignar esta incidencia"));
             }
             if !is_staff && reason.is_empty() {
@@ -261,11 +260,11 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
             if state.status == Cerrado {
                 return Err(closed_error());
             }
-            if !is_staff && !is_assignee {
+            if !works_on {
                 return Err(DomainError::Forbidden("comentar esta incidencia"));
             }
             // The assignee's first comment is the first response: the work has started.
-            let to = if is_assignee && state.status == Asignado {
+            let to = if is_assignee(actor, state.assignee) && state.status == Asignado {
                 EnAtencion
             } else {
                 state.status
@@ -289,8 +288,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
         }
         Command::Close { resolution } => {
             let resolution = required_text("resolution", "la nota de resolución", &resolution)?;
-            let may = role == Some(Role::Admin) || (role == Some(Role::Technician) && is_assignee);
-            if !may {
+            if !may_close(actor, state.assignee) {
                 return Err(DomainError::Forbidden("cerrar esta incidencia"));
             }
             if state.status == Cerrado {
@@ -317,8 +315,9 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
         }
         Command::Return { reason } => {
             let reason = required_text("reason", "el motivo de la devolución", &reason)?;
+            // The system hands back the tickets of a technician who can no longer work.
             let system = matches!(actor, Actor::System);
-            if !is_staff && !is_assignee && !system {
+            if !works_on && !system {
                 return Err(DomainError::Forbidden("devolver esta incidencia"));
             }
             match state.status {
@@ -351,9 +350,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
         }
         Command::Reopen { reason } => {
             let reason = required_text("reason", "el motivo para reabrir", &reason)?;
-            if !is_staff {
-                return Err(DomainError::Forbidden("reabrir incidencias"));
-            }
+            require(actor, Capability::Dispatch, "reabrir incidencias")?;
             if state.status != Cerrado {
                 return Err(DomainError::InvalidTransition(
                     "Solo se puede reabrir una incidencia cerrada.".to_string(),

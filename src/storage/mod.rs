@@ -1,19 +1,21 @@
 //! The only place with SQL. One implementation over sqlx's `Any` driver serves SQLite and
 //! PostgreSQL; the few statements that must differ branch on `Backend` and return the same
-//! types. Functions take a connection so the service layer owns each transaction.
+//! types. Reads and account writes take a connection so the service layer owns each
+//! transaction; every ticket write goes through `write::Writer`.
 
 pub mod backup;
 pub mod demo;
 pub mod figures;
-pub mod intake;
 pub mod mail;
-pub mod native;
 pub mod reports;
 pub mod sessions;
 pub mod throttle;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
+pub mod write;
+
+pub use write::Writer;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor, Transaction};
@@ -40,6 +42,8 @@ pub enum StorageError {
     Native(#[from] rusqlite::Error),
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("failed to lock the database for migration: {0}")]
+    Lock(String),
 }
 
 impl StorageError {
@@ -158,7 +162,14 @@ impl Store {
         &self.pool
     }
 
+    /// Applies the migrations. Two processes starting on one database wait for each other:
+    /// PostgreSQL's migrator takes an advisory lock; on a SQLite file an exclusive lock on a
+    /// file beside it (`<database>.migrate-lock`) is held while migrating.
     pub async fn migrate(&self) -> Result<()> {
+        let _lock = match self.sqlite_file() {
+            Some(path) => Some(MigrationLock::take(&path).await?),
+            None => None,
+        };
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
             Backend::Postgres => {
@@ -191,6 +202,30 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// An exclusive lock on the file beside a SQLite database, released when dropped.
+struct MigrationLock(#[allow(dead_code)] std::fs::File);
+
+impl MigrationLock {
+    async fn take(database: &std::path::Path) -> Result<MigrationLock> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".migrate-lock");
+        let path = std::path::PathBuf::from(name);
+        let file = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            // Blocks until another process's migration is done.
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await?
+        .map_err(|e| StorageError::Lock(e.to_string()))?;
+        Ok(MigrationLock(file))
     }
 }
 

@@ -274,105 +274,163 @@ async fn with_a_token_every_caller_needs_it() {
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 1);
 }
 
-/// On a SQLite file the JSON intake goes through the intake writer's own connection
-/// (`storage::intake`), while a raw message goes through the pool (`tickets::insert_many`):
-/// both must write the very same rows, or one path's tickets would look different later.
-#[tokio::test]
-async fn the_sqlite_writer_and_the_pooled_path_write_the_same_rows() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
-    let c = TestApp::client();
-    let native = c
-        .post(app.url("/intake/email"))
-        .json(
-            &json!({"from": "Cliente@Dominio.com", "subject": "Impresora atascada",
-                      "body": "No imprime", "message_id": "<uno@dominio.com>"}),
+/// Every row of a query as text, whatever each column's type (for comparing databases).
+async fn dump(pool: &sqlx::AnyPool, sql: &str) -> Vec<Vec<String>> {
+    use sqlx::Row;
+    let rows: Vec<sqlx::any::AnyRow> = sqlx::query(sql).fetch_all(pool).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| {
+                    if let Ok(v) = r.try_get::<Option<i64>, _>(i) {
+                        format!("{v:?}")
+                    } else if let Ok(v) = r.try_get::<Option<String>, _>(i) {
+                        format!("{v:?}")
+                    } else {
+                        format!("{:?}", r.try_get::<Option<Vec<u8>>, _>(i).unwrap())
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The same deliveries and changes, at the same instants: a JSON intake, its repeat, a raw
+/// e-mail with attachments, an assignment, a comment, a close, and the customer's e-mailed
+/// answer that reopens the ticket. Returns every table the writes touch, as text.
+async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
+    use soporte::domain::ids::TicketId;
+    use soporte::domain::ticket::NewTicket;
+    use soporte::domain::user::Role;
+    use soporte::service::accounts::{InitialPassword, ProfileInput};
+    use soporte::service::tickets::Action;
+    use soporte::service::{Clock, Services, Settings};
+    let store = soporte::storage::Store::connect_with(url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = Clock::manual(1_780_000_000);
+    let services = Services::new(
+        store.clone(),
+        Settings {
+            clock: clock.clone(),
+            ..Settings::default()
+        },
+    );
+    let person = |name: &str, email: &str| ProfileInput {
+        name: name.into(),
+        email: email.into(),
+        ..ProfileInput::default()
+    };
+    let (dispatcher, _) = services
+        .create_user(
+            &person("Paty", "paty@miempresa.com"),
+            Role::Dispatcher,
+            InitialPassword::Chosen(PASSWORD.into()),
         )
-        .send()
         .await
         .unwrap();
-    assert_eq!(native.status(), StatusCode::CREATED);
-    let raw = crate::mail::eml(
-        "Cliente@Dominio.com",
-        "Impresora atascada",
+    let (tech, _) = services
+        .create_user(
+            &person("Tito", "tito@miempresa.com"),
+            Role::Technician,
+            InitialPassword::Chosen(PASSWORD.into()),
+        )
+        .await
+        .unwrap();
+    let new = NewTicket::parse("Cliente@Dominio.com", "Impresora atascada", "No imprime").unwrap();
+    let first = services.receive(&new, Some("mid:uno@dominio.com")).await.unwrap();
+    assert!(first.created);
+    let again = services.receive(&new, Some("mid:uno@dominio.com")).await.unwrap();
+    assert_eq!((again.id, again.created), (first.id, false));
+    clock.advance(60);
+    let limits = soporte::domain::mail::MailLimits::default();
+    let raw = crate::mail::fixture("attachment.eml");
+    services
+        .receive_mail(&raw, &soporte::mail::parse::parse(&raw, &limits))
+        .await
+        .unwrap();
+    clock.advance(60);
+    let id = TicketId(first.id.0);
+    let steps = [
+        (dispatcher.actor(), Action::Assign { technician: tech.id }),
+        (tech.actor(), Action::Comment { body: "Reviso el equipo".into() }),
+        (tech.actor(), Action::Close { resolution: "Se cambió el rodillo".into() }),
+    ];
+    for (actor, action) in steps {
+        services.act(&actor, id, None, action).await.unwrap();
+        clock.advance(600);
+    }
+    let reply = crate::mail::eml(
+        "cliente@dominio.com",
+        &format!("Re: [INC-{:06}] Impresora atascada", id.0),
         "dos@dominio.com",
         "",
-        "No imprime",
+        "Sigue fallando",
     );
-    let (pooled, _) = crate::mail::post_raw(&app, raw).await;
-    assert_eq!(pooled, StatusCode::CREATED);
+    services
+        .receive_mail(&reply, &soporte::mail::parse::parse(&reply, &limits))
+        .await
+        .unwrap();
+    let pool = store.pool();
+    let mut out = Vec::new();
+    for (what, sql) in [
+        ("tickets", "SELECT * FROM tickets ORDER BY id"),
+        ("events", "SELECT * FROM ticket_events ORDER BY id"),
+        ("counts", "SELECT * FROM ticket_counts WHERE n <> 0 ORDER BY status, assignee_id"),
+        ("daily figures", "SELECT * FROM daily_figures ORDER BY day, figure"),
+        ("intake keys", "SELECT * FROM intake_keys ORDER BY key"),
+        (
+            "notices",
+            "SELECT id, kind, ticket_id, recipient, params, in_reply_to, refs, status, attempts, \
+             next_attempt_at, created_at, LENGTH(token) FROM mail_outbox ORDER BY id",
+        ),
+        ("attachments", "SELECT * FROM mail_attachments ORDER BY id"),
+        ("links", "SELECT * FROM ticket_links ORDER BY ticket_id"),
+    ] {
+        out.push((what, dump(pool, sql).await));
+    }
+    // Search documents differ in kind (FTS5 text, tsvector); each must find the words.
+    let found = services
+        .list_tickets(
+            &dispatcher.actor(),
+            &soporte::domain::ticket::TicketFilter {
+                terms: vec!["rodillo".into()],
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    out.push((
+        "search",
+        vec![found.items.iter().map(|t| t.id.0.to_string()).collect()],
+    ));
+    if url.starts_with("sqlite") {
+        out.push((
+            "sqlite search documents",
+            dump(pool, "SELECT rowid, doc FROM ticket_search ORDER BY rowid").await,
+        ));
+    }
+    services.close().await;
+    out
+}
 
-    let pool = app.store.pool();
-    let rows = |sql: &'static str| async move {
-        let rows: Vec<sqlx::any::AnyRow> = sqlx::query(sql).fetch_all(pool).await.unwrap();
-        rows.iter()
-            .map(|r| {
-                use sqlx::Row;
-                (0..r.len())
-                    .map(|i| {
-                        r.try_get::<Option<String>, _>(i)
-                            .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                            .or_else(|_| r.try_get::<Option<i64>, _>(i).map(|v| format!("{v:?}")))
-                            .unwrap()
-                    })
-                    .collect::<Vec<String>>()
-            })
-            .collect::<Vec<_>>()
-    };
-    let same = |what: &str, rows: Vec<Vec<String>>| {
-        assert_eq!(rows.len(), 2, "{what}: {rows:?}");
-        assert_eq!(rows[0], rows[1], "{what} differ between the two paths");
-    };
-    same(
-        "tickets",
-        rows(
-            "SELECT status, version, subject, body, requester, created_by, assignee_id, \
-              first_assigned_at, first_response_at, closed_at, closed_by, resolution, \
-              last_event_kind, updated_at - created_at, last_event_at - created_at, \
-              queued_since - created_at FROM tickets ORDER BY id",
-        )
-        .await,
-    );
-    same(
-        "events",
-        rows(
-            "SELECT e.at - t.created_at, e.actor_id, e.actor, e.kind, e.data \
-              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id ORDER BY e.id",
-        )
-        .await,
-    );
-    same(
-        "search documents",
-        rows("SELECT doc FROM ticket_search ORDER BY rowid").await,
-    );
-    same(
-        "notices",
-        rows(
-            "SELECT kind, recipient, REPLACE(params, CAST(ticket_id AS TEXT), 'N'), status, \
-              attempts, next_attempt_at - created_at, in_reply_to IS NULL, refs IS NULL, \
-              length(token), substr(token, 1, 8) FROM mail_outbox ORDER BY id",
-        )
-        .await,
-    );
-    same(
-        "intake keys",
-        rows("SELECT substr(key, 1, 4), created_at - (SELECT created_at FROM tickets t WHERE t.id = k.ticket_id) \
-              FROM intake_keys k ORDER BY ticket_id")
-        .await,
-    );
-    assert_eq!(
-        app.count("SELECT n FROM ticket_counts WHERE status = 'nuevo' AND assignee_id = 0")
-            .await,
-        2
-    );
-    assert_eq!(
-        app.count("SELECT SUM(n) FROM daily_figures WHERE figure = 0")
-            .await,
-        2
-    );
-    // Both are found by the same search.
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM ticket_search WHERE ticket_search MATCH 'impresora'")
-            .await,
-        2
-    );
+/// Every ticket write runs the one `storage::write::apply` on one of two executors: rusqlite
+/// on a SQLite file, sqlx on PostgreSQL and on SQLite without a file. The same story must
+/// leave the very same rows on each, or one path's tickets would look different later.
+#[tokio::test]
+async fn every_executor_writes_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = format!("sqlite://{}", dir.path().join("native.db").display());
+    let native = same_story(&file).await;
+    assert!(native[0].1.len() == 2, "two tickets: {:?}", native[0].1);
+    assert_eq!(native.iter().find(|(w, _)| *w == "search").unwrap().1, [["1"]]);
+    let pooled = same_story("sqlite::memory:").await;
+    assert_eq!(native, pooled, "the native and the pooled executor differ on SQLite");
+    if let Some((url, name)) = fresh_pg_database().await {
+        let pg = same_story(&url).await;
+        drop_pg_database(&name);
+        let sqlite: Vec<_> = native.iter().filter(|(w, _)| *w != "sqlite search documents").collect();
+        let pg: Vec<_> = pg.iter().collect();
+        assert_eq!(sqlite, pg, "SQLite and PostgreSQL rows differ");
+    }
 }
