@@ -2,11 +2,13 @@
 //! blocking threads, so the threads that serve requests never stall behind it. The one place
 //! that knows how; database threading lives in `storage` alone.
 
-/// Runs `work` on a blocking thread and waits for it; `Err` only if it panicked.
-pub async fn run<T: Send + 'static>(
+use std::future::Future;
+
+/// Starts `work` on a blocking thread at once; the future waits for its result (`Err` only if
+/// it panicked).
+pub fn run<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| e.to_string())
+) -> impl Future<Output = Result<T, String>> {
+    let handle = tokio::task::spawn_blocking(work);
+    async move { handle.await.map_err(|e| e.to_string()) }
 }

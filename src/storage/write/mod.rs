@@ -510,8 +510,8 @@ async fn insert<E: Exec>(
     let width = table.columns.len();
     let mut done = 0;
     for size in rows::statement_sizes(values.len() / width, e.max_rows()) {
-        let text = sql.insert(table, size, e.backend()).to_string();
-        e.run(&text, &values[done * width..(done + size) * width])
+        let text = sql.insert(table, size, e.backend());
+        e.run(text, &values[done * width..(done + size) * width])
             .await?;
         done += size;
     }
