@@ -74,7 +74,11 @@ pub fn actor_may(actor: &Actor, capability: Capability) -> bool {
 }
 
 /// A role gate: `Forbidden` (403) naming the action, when the actor may never take it.
-pub fn require(actor: &Actor, capability: Capability, what: &'static str) -> Result<(), DomainError> {
+pub fn require(
+    actor: &Actor,
+    capability: Capability,
+    what: &'static str,
+) -> Result<(), DomainError> {
     if actor_may(actor, capability) {
         Ok(())
     } else {

@@ -59,9 +59,7 @@ pub fn change(
     actor: &Actor,
     at: i64,
 ) -> Projection {
-    let (milestones, wait) = before
-        .milestones
-        .after(before.status, change, actor, at);
+    let (milestones, wait) = before.milestones.after(before.status, change, actor, at);
     let figures = figures::deltas(before, change, actor, at, &milestones, wait);
     let counts = if (before.status, before.assignee) == (change.status, change.assignee) {
         Vec::new()

@@ -3,8 +3,8 @@
 use super::auth::hash_password;
 use super::{Error, Result, Services};
 use crate::domain::DomainError;
-use crate::domain::ids::UserId;
 use crate::domain::access::TicketScope;
+use crate::domain::ids::UserId;
 use crate::domain::ticket::Command;
 use crate::domain::user::{
     Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short,

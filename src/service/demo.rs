@@ -12,9 +12,9 @@ use crate::domain::projection::{self, CountDelta};
 use crate::domain::ticket::{Command, NewTicket, Status, Target, TicketState, decide};
 use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role, User};
+use crate::storage::Writer;
 use crate::storage::demo;
 use crate::storage::write::rows::{EventRow, Fixed, TicketRow, TicketWrite};
-use crate::storage::Writer;
 
 pub const DEMO_PASSWORD: &str = "soporte-demo-2026";
 
@@ -300,7 +300,12 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
     };
     let arrival = projection::arrival(&new, created);
     let customer = Actor::Customer { email: requester };
-    let first = EventRow::new(EventKind::Created, &EventData::default(), &customer, created);
+    let first = EventRow::new(
+        EventKind::Created,
+        &EventData::default(),
+        &customer,
+        created,
+    );
     Life {
         w: TicketWrite {
             row: TicketRow {

@@ -56,7 +56,8 @@ const QUARANTINE_PAGE: i64 = 200;
 
 fn require_admin(actor: &Actor) -> Result<()> {
     // The quarantine is an administrator's section: to anyone else it does not exist.
-    require(actor, Capability::ManageUsers, "ver la cuarentena").map_err(|_| DomainError::NotFound.into())
+    require(actor, Capability::ManageUsers, "ver la cuarentena")
+        .map_err(|_| DomainError::NotFound.into())
 }
 
 impl Services {

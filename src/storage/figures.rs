@@ -5,8 +5,8 @@
 //! (`storage::write`); read by the dashboard a month at a time (about 240 rows).
 
 use super::{Conn, Result, StorageError};
-pub use crate::domain::figures::{DailyRow, Entry};
 use crate::domain::figures::Figure;
+pub use crate::domain::figures::{DailyRow, Entry};
 use sqlx::Row;
 use std::collections::BTreeMap;
 

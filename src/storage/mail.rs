@@ -6,7 +6,9 @@
 
 use super::{Conn, Result, StorageError};
 use crate::domain::ids::TicketId;
-use crate::domain::mail::{AttachmentInfo, Notice, NoticeKind, NoticeParams, Quarantined, TicketLink};
+use crate::domain::mail::{
+    AttachmentInfo, Notice, NoticeKind, NoticeParams, Quarantined, TicketLink,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

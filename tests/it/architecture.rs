@@ -35,10 +35,7 @@ fn files_under(sub: &str) -> Vec<(String, String)> {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            (
-                p.strip_prefix(&root).unwrap().display().to_string(),
-                code,
-            )
+            (p.strip_prefix(&root).unwrap().display().to_string(), code)
         })
         .collect()
 }
@@ -54,7 +51,12 @@ fn domain_imports_no_web_sql_template_or_async_crate() {
                 "domain/{path} uses {banned}"
             );
         }
-        for banned in ["crate::storage", "crate::service", "crate::web", "crate::cli"] {
+        for banned in [
+            "crate::storage",
+            "crate::service",
+            "crate::web",
+            "crate::cli",
+        ] {
             assert!(!code.contains(banned), "domain/{path} reaches {banned}");
         }
     }
@@ -75,7 +77,10 @@ fn web_and_cli_reach_the_database_only_through_service() {
     for layer in ["web", "cli", "mail"] {
         for (path, code) in files_under(layer) {
             for banned in ["storage::", "sqlx::"] {
-                assert!(!code.contains(banned), "{layer}/{path} reaches the database ({banned})");
+                assert!(
+                    !code.contains(banned),
+                    "{layer}/{path} reaches the database ({banned})"
+                );
             }
             for banned in ["Store", "Writer", "rusqlite"] {
                 assert!(
@@ -99,7 +104,10 @@ fn the_database_and_its_threads_live_only_in_storage() {
     // The use cases hand every write to storage's writer: no threads of their own.
     for layer in ["domain", "service", "cli"] {
         for (path, code) in files_under(layer) {
-            assert!(!code.contains("spawn_blocking"), "{layer}/{path} has spawn_blocking");
+            assert!(
+                !code.contains("spawn_blocking"),
+                "{layer}/{path} has spawn_blocking"
+            );
         }
     }
 }
@@ -116,7 +124,12 @@ fn module_of(path: &str) -> Option<String> {
 
 /// The modules of `layer` a file's code names: `crate::layer::m`, and — from a file directly
 /// in the layer — `super::m` and `use super::{…, m, …}`.
-fn named_modules(layer: &str, path: &str, code: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+fn named_modules(
+    layer: &str,
+    path: &str,
+    code: &str,
+    modules: &BTreeSet<String>,
+) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let direct = !path.contains('/');
     let words = |s: &str| -> Vec<String> {
@@ -233,7 +246,12 @@ fn the_checks_find_what_they_look_for() {
     );
     let modules: BTreeSet<String> = ["intake".to_string(), "mail".to_string()].into();
     assert_eq!(
-        named_modules("service", "mail.rs", "use super::{Error, intake};", &modules),
+        named_modules(
+            "service",
+            "mail.rs",
+            "use super::{Error, intake};",
+            &modules
+        ),
         BTreeSet::from(["intake".to_string()])
     );
 }

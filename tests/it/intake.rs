@@ -337,9 +337,15 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
         .await
         .unwrap();
     let new = NewTicket::parse("Cliente@Dominio.com", "Impresora atascada", "No imprime").unwrap();
-    let first = services.receive(&new, Some("mid:uno@dominio.com")).await.unwrap();
+    let first = services
+        .receive(&new, Some("mid:uno@dominio.com"))
+        .await
+        .unwrap();
     assert!(first.created);
-    let again = services.receive(&new, Some("mid:uno@dominio.com")).await.unwrap();
+    let again = services
+        .receive(&new, Some("mid:uno@dominio.com"))
+        .await
+        .unwrap();
     assert_eq!((again.id, again.created), (first.id, false));
     clock.advance(60);
     let limits = soporte::domain::mail::MailLimits::default();
@@ -351,9 +357,24 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
     clock.advance(60);
     let id = TicketId(first.id.0);
     let steps = [
-        (dispatcher.actor(), Action::Assign { technician: tech.id }),
-        (tech.actor(), Action::Comment { body: "Reviso el equipo".into() }),
-        (tech.actor(), Action::Close { resolution: "Se cambió el rodillo".into() }),
+        (
+            dispatcher.actor(),
+            Action::Assign {
+                technician: tech.id,
+            },
+        ),
+        (
+            tech.actor(),
+            Action::Comment {
+                body: "Reviso el equipo".into(),
+            },
+        ),
+        (
+            tech.actor(),
+            Action::Close {
+                resolution: "Se cambió el rodillo".into(),
+            },
+        ),
     ];
     for (actor, action) in steps {
         services.act(&actor, id, None, action).await.unwrap();
@@ -375,8 +396,14 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
     for (what, sql) in [
         ("tickets", "SELECT * FROM tickets ORDER BY id"),
         ("events", "SELECT * FROM ticket_events ORDER BY id"),
-        ("counts", "SELECT * FROM ticket_counts WHERE n <> 0 ORDER BY status, assignee_id"),
-        ("daily figures", "SELECT * FROM daily_figures ORDER BY day, figure"),
+        (
+            "counts",
+            "SELECT * FROM ticket_counts WHERE n <> 0 ORDER BY status, assignee_id",
+        ),
+        (
+            "daily figures",
+            "SELECT * FROM daily_figures ORDER BY day, figure",
+        ),
         ("intake keys", "SELECT * FROM intake_keys ORDER BY key"),
         (
             "notices",
@@ -423,13 +450,22 @@ async fn every_executor_writes_the_same_rows() {
     let file = format!("sqlite://{}", dir.path().join("native.db").display());
     let native = same_story(&file).await;
     assert!(native[0].1.len() == 2, "two tickets: {:?}", native[0].1);
-    assert_eq!(native.iter().find(|(w, _)| *w == "search").unwrap().1, [["1"]]);
+    assert_eq!(
+        native.iter().find(|(w, _)| *w == "search").unwrap().1,
+        [["1"]]
+    );
     let pooled = same_story("sqlite::memory:").await;
-    assert_eq!(native, pooled, "the native and the pooled executor differ on SQLite");
+    assert_eq!(
+        native, pooled,
+        "the native and the pooled executor differ on SQLite"
+    );
     if let Some((url, name)) = fresh_pg_database().await {
         let pg = same_story(&url).await;
         drop_pg_database(&name);
-        let sqlite: Vec<_> = native.iter().filter(|(w, _)| *w != "sqlite search documents").collect();
+        let sqlite: Vec<_> = native
+            .iter()
+            .filter(|(w, _)| *w != "sqlite search documents")
+            .collect();
         let pg: Vec<_> = pg.iter().collect();
         assert_eq!(sqlite, pg, "SQLite and PostgreSQL rows differ");
     }

@@ -81,9 +81,7 @@ impl NativeConn {
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE);")?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "bulk load checkpoint");
-        self.conn
-            .close()
-            .map_err(|(_, e)| StorageError::Native(e))
+        self.conn.close().map_err(|(_, e)| StorageError::Native(e))
     }
 }
 
@@ -130,7 +128,12 @@ impl Exec for Native<'_> {
         Ok(stmt.raw_execute()? as u64)
     }
 
-    async fn rows(&mut self, sql: &str, args: &[Value<'_>], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>> {
+    async fn rows(
+        &mut self,
+        sql: &str,
+        args: &[Value<'_>],
+        kinds: &[Kind],
+    ) -> Result<Vec<Vec<Cell>>> {
         let mut stmt = self.conn.prepare_cached(&sqlite_placeholders(sql))?;
         bind(&mut stmt, args)?;
         let mut rows = stmt.raw_query();

@@ -42,11 +42,18 @@ impl Exec for Pooled<'_> {
     }
 
     async fn run(&mut self, sql: &str, args: &[Value<'_>]) -> Result<u64> {
-        let done = bind(sqlx::query(sql), args).execute(&mut *self.conn).await?;
+        let done = bind(sqlx::query(sql), args)
+            .execute(&mut *self.conn)
+            .await?;
         Ok(done.rows_affected())
     }
 
-    async fn rows(&mut self, sql: &str, args: &[Value<'_>], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>> {
+    async fn rows(
+        &mut self,
+        sql: &str,
+        args: &[Value<'_>],
+        kinds: &[Kind],
+    ) -> Result<Vec<Vec<Cell>>> {
         let rows = bind(sqlx::query(sql), args)
             .fetch_all(&mut *self.conn)
             .await?;
