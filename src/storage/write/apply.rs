@@ -135,7 +135,20 @@ pub(crate) async fn apply<E: Exec>(
 /// Rows of N values, one after the other (computed before any statement runs: the row
 /// closures never live across a wait).
 fn flat<'a, const N: usize>(rows: impl Iterator<Item = [Value<'a>; N]>) -> (usize, Vec<Value<'a>>) {
-    (N, rows.flatten().collect())
+    let expected = rows.size_hint().0;
+    flat_sized(rows, expected)
+}
+
+/// `flat` for rows whose number the iterator cannot tell.
+fn flat_sized<'a, const N: usize>(
+    rows: impl Iterator<Item = [Value<'a>; N]>,
+    expected: usize,
+) -> (usize, Vec<Value<'a>>) {
+    let mut values = Vec::with_capacity(expected * N);
+    for row in rows {
+        values.extend(row);
+    }
+    (N, values)
 }
 
 /// Inserts rows of `table` (each `width` values in column order) with multi-row statements
