@@ -2,12 +2,13 @@
 //! reached by anyone else. `CurrentUser` → `Staff` → `Admin`; forms come through `CsrfForm`.
 
 use super::AppState;
-use super::error::{AppError, respond};
+use super::error::{ApiError, AppError, PageError, respond};
 use crate::domain::access::{Capability, may};
+use crate::domain::ids::{TicketId, UserId};
 use crate::domain::user::{Actor, Role, User};
 use crate::service::auth::Session;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
@@ -199,6 +200,57 @@ impl FromRequestParts<AppState> for Admin {
             )))
         }
     }
+}
+
+/// The ticket a route's `{id}` names, parsed once by `TicketId::parse`. Take it after the
+/// guard (`CurrentUser`, `Staff`), so that who may ask is settled first. An `{id}` that is not
+/// an id answers what a ticket that does not exist answers: 404, as JSON under `/api/` and as
+/// the Spanish page elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketPath(pub TicketId);
+
+impl<S: Send + Sync> FromRequestParts<S> for TicketPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        id_param(parts, state, TicketId::parse)
+            .await
+            .map(TicketPath)
+    }
+}
+
+/// The account a route's `{id}` names (the administrator's pages), parsed once by
+/// `UserId::parse`; anything else is the 404 of an account that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct UserPath(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        id_param(parts, state, UserId::parse).await.map(UserPath)
+    }
+}
+
+/// The `{id}` parameter through the domain's parser, or the 404 the route's handlers give a
+/// row that does not exist.
+async fn id_param<S: Send + Sync, T>(
+    parts: &mut Parts,
+    state: &S,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, Response> {
+    let params = RawPathParams::from_request_parts(parts, state).await.ok();
+    params
+        .as_ref()
+        .and_then(|p| p.iter().find(|(name, _)| *name == "id"))
+        .and_then(|(_, raw)| parse(raw))
+        .ok_or_else(|| {
+            if parts.uri.path().starts_with("/api/") {
+                ApiError(AppError::not_found()).into_response()
+            } else {
+                PageError(AppError::not_found()).into_response()
+            }
+        })
 }
 
 /// Where the request really came from. Forwarding headers count only when the peer is a
