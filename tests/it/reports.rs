@@ -487,6 +487,33 @@ async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
 
 both_backends!(a_large_export_streams_every_closed_ticket);
 
+/// Every page and endpoint that takes `from`/`to` dates reads them one way: a date that is
+/// not one is named in Spanish, «desde» or «hasta» — a 422 where the answer is the data, the
+/// message on the page where the page still shows (with the default filter).
+async fn every_date_filter_names_the_bad_date(app: TestApp) {
+    let admin = app.signed_in(Role::Admin, "Admin").await;
+    for (query, which) in [("from=ayer", "«desde»"), ("to=31/02/2026", "«hasta»")] {
+        let message = format!("La fecha {which} no es válida (aaaa-mm-dd).");
+        for path in ["/api/v1/tickets", "/api/v1/dashboard"] {
+            let (s, v) = admin.get_json(&format!("{path}?{query}")).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}?{query}");
+            assert_eq!(v["error"]["message"], message.as_str(), "{path}?{query}");
+        }
+        for path in ["/export/closed.csv", "/export/closed.xlsx"] {
+            let (s, html) = admin.get_html(&format!("{path}?{query}")).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}?{query}");
+            assert!(html.contains(&message), "{path}?{query}: {html}");
+        }
+        for path in ["/", "/dashboard"] {
+            let (s, html) = admin.get_html(&format!("{path}?{query}")).await;
+            assert_eq!(s, StatusCode::OK, "{path}?{query}");
+            assert!(html.contains(&message), "{path}?{query}: {html}");
+        }
+    }
+}
+
+both_backends!(every_date_filter_names_the_bad_date);
+
 #[tokio::test]
 async fn the_dashboard_and_exports_need_a_session() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();

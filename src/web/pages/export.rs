@@ -5,12 +5,13 @@
 //! however many rows, and a slow client holds the reader back instead of filling memory.
 
 use crate::domain::ids::TicketNumber;
-use crate::domain::time::{LimaFormatter, lima_range, parse_date};
+use crate::domain::time::{LimaFormatter, lima_range};
 use crate::service::Services;
 use crate::service::reports::{ClosedRow, ClosedRowRef, ClosedSink};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::CurrentUser;
+use crate::web::query::date_range;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -56,20 +57,8 @@ pub struct ExportQuery {
 
 impl ExportQuery {
     fn range(&self) -> Result<(Option<i64>, Option<i64>), AppError> {
-        let parse = |s: &str, which: &str| match s.trim() {
-            "" => Ok(None),
-            t => parse_date(t).map(Some).ok_or_else(|| {
-                AppError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation",
-                    format!("La fecha «{which}» no es válida (aaaa-mm-dd)."),
-                )
-            }),
-        };
-        Ok(lima_range(
-            parse(&self.from, "desde")?,
-            parse(&self.to, "hasta")?,
-        ))
+        let (from, to) = date_range(&self.from, &self.to)?;
+        Ok(lima_range(from, to))
     }
 }
 
