@@ -5,7 +5,7 @@
 //! however many rows, and a slow client holds the reader back instead of filling memory.
 
 use crate::domain::ids::TicketNumber;
-use crate::domain::time::{LimaFormatter, lima_range};
+use crate::domain::time::{LimaFormatter, lima_civil, lima_range};
 use crate::service::Services;
 use crate::service::reports::{ClosedRow, ClosedRowRef, ClosedSink};
 use crate::web::AppState;
@@ -402,8 +402,23 @@ fn workbook(rows: &[ClosedRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
         sheet.write_string_with_format(0, c as u16, *h, &bold)?;
     }
     sheet.set_freeze_panes(1, 0)?;
-    // Lima is UTC−5 all year: the cell holds Lima wall-clock time.
-    let lima = |t: i64| ExcelDateTime::from_timestamp(t - 5 * 3600);
+    // The cell holds Lima wall-clock time, as the CSV shows it.
+    let lima = |t: i64| {
+        let c = lima_civil(t).ok_or_else(|| {
+            rust_xlsxwriter::XlsxError::DateTimeRangeError(format!("instant {t}"))
+        })?;
+        let small = |n: i8| n.unsigned_abs();
+        ExcelDateTime::from_ymd(
+            u16::try_from(c.year()).unwrap_or(0),
+            small(c.month()),
+            small(c.day()),
+        )?
+        .and_hms(
+            u16::from(small(c.hour())),
+            small(c.minute()),
+            small(c.second()),
+        )
+    };
     for (i, r) in rows.iter().enumerate() {
         let row = (i + 1) as u32;
         sheet.write_string(
