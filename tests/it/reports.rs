@@ -548,6 +548,46 @@ async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
     drop(r);
     let again = admin.get("/export/closed.csv").await.bytes().await.unwrap();
     assert_eq!(again, bytes);
+
+    // The workbook holds the same tickets in the same order, one row each under the header,
+    // and arrives whole again after a client that hung up half-way.
+    let workbook = admin
+        .get("/export/closed.xlsx")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let sheet = workbook_part(&workbook, "xl/worksheets/sheet1.xml");
+    let numbers: Vec<i64> = sheet
+        .split("<c r=\"A")
+        .skip(2)
+        .map(|cell| {
+            let text = cell
+                .split("<t>")
+                .nth(1)
+                .unwrap()
+                .split("</t>")
+                .next()
+                .unwrap();
+            text.trim_start_matches("INC-").parse().unwrap()
+        })
+        .collect();
+    let in_csv: Vec<i64> = csv::Reader::from_reader(&bytes[3..])
+        .records()
+        .map(|r| r.unwrap()[0].trim_start_matches("INC-").parse().unwrap())
+        .collect();
+    assert_eq!(numbers, in_csv);
+    assert_eq!(sheet.matches("<row ").count() as i64, closed + 1);
+    let mut r = admin.get("/export/closed.xlsx").await;
+    assert!(!r.chunk().await.unwrap().unwrap_or_default().is_empty());
+    drop(r);
+    let again = admin
+        .get("/export/closed.xlsx")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(workbook_part(&again, "xl/worksheets/sheet1.xml"), sheet);
 }
 
 both_backends!(a_large_export_streams_every_closed_ticket);
