@@ -1,8 +1,8 @@
 //! The layering is kept by reading the source: `domain` is pure, the database (SQL, rusqlite,
-//! the store, its threads) lives in `storage` alone, `web` and `cli` reach it only through
-//! `service`, and no two modules of a layer use each other.
+//! the store, its threads) lives in `storage` alone, `web`, `cli` and `mail` reach it only
+//! through `service`, and the modules of each layer use each other one way only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -112,146 +112,259 @@ fn the_database_and_its_threads_live_only_in_storage() {
     }
 }
 
-/// The module of a layer a file belongs to (`pages/tickets.rs` → `pages`), `None` for the
-/// layer's own `mod.rs`.
-fn module_of(path: &str) -> Option<String> {
-    let first = path.split('/').next()?;
-    if path == "mod.rs" {
-        return None;
+/// The module a file holds: `src/web/pages/tickets.rs` is `web::pages::tickets`,
+/// `src/web/pages/mod.rs` is `web::pages`.
+fn module_path(path: &Path) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let rel = path.strip_prefix(&src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
     }
-    Some(first.trim_end_matches(".rs").to_string())
+    parts
 }
 
-/// The modules of `layer` a file's code names: `crate::layer::m`, and — from a file directly
-/// in the layer — `super::m` and `use super::{…, m, …}`.
-fn named_modules(
-    layer: &str,
-    path: &str,
-    code: &str,
-    modules: &BTreeSet<String>,
-) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let direct = !path.contains('/');
-    let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect()
+/// `super::{a, b::{c, d as e}}` → `super::a`, `super::b::c`, `super::b::d`.
+fn expand_use(tree: &str) -> Vec<String> {
+    // Aliases off first (` as name` up to the next `,`, `}` or the end), then spaces.
+    let mut plain = tree.to_string();
+    while let Some(i) = plain.find(" as ") {
+        let end = plain[i..]
+            .find([',', '}'])
+            .map(|e| i + e)
+            .unwrap_or(plain.len());
+        plain.replace_range(i..end, "");
+    }
+    let tree: String = plain.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(open) = tree.find('{') else {
+        return vec![tree];
     };
-    for m in modules {
-        if code.contains(&format!("crate::{layer}::{m}::"))
-            || code.contains(&format!("crate::{layer}::{m};"))
-            || code.contains(&format!("crate::{layer}::{{{m}"))
-        {
-            found.insert(m.clone());
-        }
-        if direct && code.contains(&format!("super::{m}::")) {
-            found.insert(m.clone());
-        }
-    }
-    if direct {
-        let mut rest = code;
-        while let Some(i) = rest.find("use super::{") {
-            let after = &rest[i + "use super::{".len()..];
-            let end = after.find("};").unwrap_or(after.len());
-            for w in words(&after[..end]) {
-                if modules.contains(&w) {
-                    found.insert(w);
-                }
+    let close = tree.rfind('}').unwrap();
+    let prefix = &tree[..open];
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0, open + 1);
+    for (i, c) in tree.char_indices().take(close).skip(open + 1) {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&tree[start..i]);
+                start = i + 1;
             }
-            rest = &after[end..];
+            _ => {}
         }
     }
-    found
+    parts.push(&tree[start..close]);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(expand_use)
+        .map(|p| format!("{prefix}{p}"))
+        .collect()
 }
 
-/// Each module of the layer and the modules of the same layer it uses.
-fn module_graph(layer: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let files = files_under(layer);
-    let modules: BTreeSet<String> = files.iter().filter_map(|(p, _)| module_of(p)).collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (path, code) in &files {
-        let Some(m) = module_of(path) else {
-            continue;
-        };
-        let uses = named_modules(layer, path, code, &modules);
-        graph
-            .entry(m.clone())
-            .or_default()
-            .extend(uses.into_iter().filter(|u| *u != m));
-    }
-    graph
+/// A file's code without comments and its `#[cfg(test)]` module (at the end of each file).
+fn code_of(text: &str) -> String {
+    text.split("#[cfg(test)]")
+        .next()
+        .unwrap()
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// A cycle in the graph, if there is one.
-fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(i) = path.iter().position(|p| p == node) {
-            let mut cycle = path[i..].to_vec();
-            cycle.push(node.to_string());
-            return Some(cycle);
+/// Every path a file's code names: its `use` trees expanded, and paths written in the code
+/// from `crate::`, `super::` or `self::`.
+fn paths_named(code: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("use ") {
+        let at_start = rest[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || c == ';' || c == '{' || c == '}');
+        let end = rest[i..].find(';').map(|e| i + e).unwrap_or(rest.len());
+        if at_start {
+            paths.extend(expand_use(&rest[i + 4..end]));
         }
-        if done.contains(node) {
+        rest = &rest[end.min(rest.len())..];
+        if rest.starts_with(';') {
+            rest = &rest[1..];
+        }
+    }
+    for start in ["crate::", "super::", "self::"] {
+        paths.extend(paths_from(code, start).map(str::to_string));
+    }
+    paths
+}
+
+/// The paths written in `code` that begin with `start` (a whole word, not the tail of another
+/// path).
+fn paths_from<'a>(code: &'a str, start: &'a str) -> impl Iterator<Item = &'a str> {
+    let part = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    code.match_indices(start).filter_map(move |(at, _)| {
+        if code[..at].chars().next_back().is_some_and(part) {
             return None;
         }
-        path.push(node.to_string());
-        for next in graph.get(node).into_iter().flatten() {
-            if let Some(c) = visit(next, graph, path, done) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        done.insert(node.to_string());
-        None
-    }
-    let mut done = BTreeSet::new();
-    for node in graph.keys() {
-        if let Some(c) = visit(node, graph, &mut Vec::new(), &mut done) {
-            return Some(c);
-        }
-    }
-    None
+        let len = code[at..].find(|c| !part(c)).unwrap_or(code.len() - at);
+        Some(code[at..at + len].trim_end_matches(':'))
+    })
 }
 
+/// The module a path names, seen from `module`: the longest known module it starts with.
+fn target(module: &[String], path: &str, known: &[Vec<String>]) -> Option<Vec<String>> {
+    let mut segments = path.split("::").peekable();
+    let mut base: Vec<String> = match *segments.peek()? {
+        "crate" => {
+            segments.next();
+            Vec::new()
+        }
+        "self" => {
+            segments.next();
+            module.to_vec()
+        }
+        "super" => {
+            let mut base = module.to_vec();
+            while segments.peek() == Some(&"super") {
+                segments.next();
+                base.pop();
+            }
+            base
+        }
+        _ => return None,
+    };
+    base.extend(segments.map(str::to_string));
+    known
+        .iter()
+        .filter(|m| base.starts_with(m))
+        .max_by_key(|m| m.len())
+        .cloned()
+}
+
+/// Which module of `layer` uses which (`web::pages::tickets` → `web::extract`). A parent
+/// module and the modules inside it are one unit here (a child takes its parent's shared
+/// types, and the parent wires its children together), so only modules side by side or
+/// further apart count.
+fn uses_in(layer: &str) -> BTreeSet<(String, String)> {
+    let root = src().join(layer);
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let modules: Vec<(Vec<String>, String)> = files
+        .iter()
+        .map(|p| (module_path(p), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let known: Vec<Vec<String>> = modules.iter().map(|(m, _)| m.clone()).collect();
+    let related = |a: &[String], b: &[String]| a.starts_with(b) || b.starts_with(a);
+    let mut edges: BTreeSet<(String, String)> = Default::default();
+    for (module, text) in &modules {
+        let code = code_of(text);
+        let paths = paths_named(&code);
+        // A module brought in by `use` is then named by its last segment (`pages::tickets::…`
+        // after `use super::pages`).
+        let aliases: Vec<(String, Vec<String>)> = paths
+            .iter()
+            .filter_map(|p| {
+                let t = target(module, p, &known)?;
+                let last = p.rsplit("::").next()?;
+                (t.last().map(String::as_str) == Some(last)).then(|| (format!("{last}::"), t))
+            })
+            .collect();
+        let mut targets: Vec<Vec<String>> = paths
+            .iter()
+            .filter_map(|p| target(module, p, &known))
+            .collect();
+        for (alias, base) in &aliases {
+            for path in paths_from(&code, alias) {
+                let mut full = base.clone();
+                full.extend(path.split("::").skip(1).map(str::to_string));
+                targets.extend(
+                    known
+                        .iter()
+                        .filter(|m| full.starts_with(m))
+                        .max_by_key(|m| m.len())
+                        .cloned(),
+                );
+            }
+        }
+        for t in targets {
+            if !related(module, &t) {
+                edges.insert((module.join("::"), t.join("::")));
+            }
+        }
+    }
+    edges
+}
+
+/// Every loop of uses among `edges`, each once, from its first module in name order.
+fn loops_in(edges: &BTreeSet<(String, String)>) -> Vec<String> {
+    // A loop is a path from a module back to itself.
+    let next = |m: &str| -> Vec<String> {
+        edges
+            .iter()
+            .filter(|(a, _)| a == m)
+            .map(|(_, b)| b.clone())
+            .collect()
+    };
+    let starts: BTreeSet<&String> = edges.iter().map(|(a, _)| a).collect();
+    let mut loops = Vec::new();
+    for start in starts {
+        let mut stack = vec![vec![start.clone()]];
+        while let Some(trail) = stack.pop() {
+            for n in next(trail.last().unwrap()) {
+                // Each loop once: from its first module in name order.
+                if &n == start && trail.iter().all(|m| m >= start) {
+                    loops.push(format!("{} → {start}", trail.join(" → ")));
+                } else if !trail.contains(&n) {
+                    let mut longer = trail.clone();
+                    longer.push(n);
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+    loops
+}
+
+/// No two modules of a layer use each other, directly or round a longer loop: what renders
+/// errors must not need the pages, the pages need the error renderer; intake and mail share
+/// the notices instead of calling each other.
 #[test]
-fn no_two_modules_of_a_layer_use_each_other() {
-    for layer in ["domain", "storage", "service", "web", "mail", "cli"] {
-        let graph = module_graph(layer);
+fn the_modules_of_each_layer_use_each_other_one_way_only() {
+    let web = uses_in("web");
+    for (a, b) in [
+        ("web::pages::tickets", "web::extract"),
+        ("web::api::dashboard", "web::pages::dashboard"),
+        ("web::routes", "web::pages::tickets"),
+    ] {
         assert!(
-            find_cycle(&graph).is_none(),
-            "{layer} has an import cycle: {:?}",
-            find_cycle(&graph)
+            web.contains(&(a.into(), b.into())),
+            "the reader finds that {a} uses {b}: {web:#?}"
+        );
+    }
+    let service = uses_in("service");
+    assert!(service.contains(&("service::mail".into(), "service::tickets".into())));
+    for layer in ["domain", "storage", "service", "web", "mail", "cli"] {
+        let loops = loops_in(&uses_in(layer));
+        assert!(
+            loops.is_empty(),
+            "modules of {layer}/ use each other: {loops:#?}"
         );
     }
 }
 
 #[test]
-fn the_checks_find_what_they_look_for() {
-    assert!(has_word("let s: Store = x;", "Store"));
-    assert!(!has_word("rustls::RootCertStore::empty()", "Store"));
-    assert!(has_word("use crate::storage::Store;", "Store"));
-    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    g.entry("a".into()).or_default().insert("b".into());
-    g.entry("b".into()).or_default().insert("c".into());
-    assert!(find_cycle(&g).is_none());
-    g.entry("c".into()).or_default().insert("a".into());
-    assert_eq!(
-        find_cycle(&g),
-        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
-    );
-    let modules: BTreeSet<String> = ["intake".to_string(), "mail".to_string()].into();
-    assert_eq!(
-        named_modules(
-            "service",
-            "mail.rs",
-            "use super::{Error, intake};",
-            &modules
-        ),
-        BTreeSet::from(["intake".to_string()])
-    );
+fn the_loop_finder_finds_a_loop() {
+    let mut edges: BTreeSet<(String, String)> = [("a", "b"), ("b", "c")]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert!(loops_in(&edges).is_empty());
+    edges.insert(("c".into(), "a".into()));
+    assert_eq!(loops_in(&edges), ["a → b → c → a"]);
 }

@@ -8,9 +8,9 @@ use crate::domain::user::User;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{ApiError, AppError};
-use crate::web::extract::{ApiJson, CurrentUser, Staff};
+use crate::web::extract::{ApiJson, CurrentUser, Staff, TicketPath};
 use crate::web::query::{ListQuery, encode_cursor};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -55,14 +55,6 @@ pub fn technician_json(u: &User) -> Value {
     json!({"id": u.id.0, "name": u.name, "email": u.email, "active": u.active, "phone": u.phone, "area": u.area})
 }
 
-fn ticket_id(raw: &str) -> Result<TicketId, AppError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(TicketId)
-        .ok_or_else(AppError::not_found)
-}
-
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -83,12 +75,9 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
 ) -> Result<Response, ApiError> {
-    let (ticket, events) = state
-        .services
-        .ticket(&user.actor(), ticket_id(&id)?)
-        .await?;
+    let (ticket, events) = state.services.ticket(&user.actor(), id).await?;
     let mut body = ticket_json(&ticket);
     body["timeline"] = Value::Array(events.iter().map(event_json).collect());
     Ok(axum::Json(body).into_response())
@@ -141,13 +130,13 @@ impl ActionInput {
 async fn act(
     state: AppState,
     user: CurrentUser,
-    id: String,
+    id: TicketId,
     version: Option<i64>,
     action: Action,
 ) -> Result<Response, ApiError> {
     let ticket = state
         .services
-        .act(&user.actor(), ticket_id(&id)?, version, action)
+        .act(&user.actor(), id, version, action)
         .await?;
     Ok(axum::Json(ticket_json(&ticket)).into_response())
 }
@@ -155,7 +144,7 @@ async fn act(
 pub async fn assign(
     State(state): State<AppState>,
     Staff(user): Staff,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let technician = input.technician()?;
@@ -172,7 +161,7 @@ pub async fn assign(
 pub async fn reassign(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let technician = input.technician()?;
@@ -190,7 +179,7 @@ pub async fn reassign(
 pub async fn comment(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let body = input.body.unwrap_or_default();
@@ -200,7 +189,7 @@ pub async fn comment(
 pub async fn close(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let resolution = input.resolution.unwrap_or_default();
@@ -210,7 +199,7 @@ pub async fn close(
 pub async fn return_to_queue(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let reason = input.reason.unwrap_or_default();
@@ -220,7 +209,7 @@ pub async fn return_to_queue(
 pub async fn reopen(
     State(state): State<AppState>,
     Staff(user): Staff,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let reason = input.reason.unwrap_or_default();

@@ -80,14 +80,6 @@ pub async fn redirect_with_flash(
     Ok(Redirect::to(to).into_response())
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub title: &'static str,
-    pub message: String,
-    pub request_id: String,
-}
-
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.services.health().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
