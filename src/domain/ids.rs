@@ -13,6 +13,11 @@ pub struct UserId(pub i64);
 #[serde(transparent)]
 pub struct TicketId(pub i64);
 
+/// A ticket category's database id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CategoryId(pub i64);
+
 /// A database id as written in a URL or a form: decimal digits, no sign, no leading zero, no
 /// spaces, from 1 to `i64::MAX`. Anything else names no row, so callers treat it as one
 /// that does not exist.
@@ -28,6 +33,19 @@ impl UserId {
     /// Parses an id in its canonical form (see `parse_id`).
     pub fn parse(s: &str) -> Option<UserId> {
         parse_id(s).map(UserId)
+    }
+}
+
+impl CategoryId {
+    /// Parses an id in its canonical form (see `parse_id`).
+    pub fn parse(s: &str) -> Option<CategoryId> {
+        parse_id(s).map(CategoryId)
+    }
+}
+
+impl fmt::Display for CategoryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 

@@ -2,6 +2,7 @@
 //! Everything else asks this layer what a ticket may become and who may see it.
 
 pub mod access;
+pub mod classification;
 pub mod error;
 pub mod figures;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod mail;
 pub mod metrics;
 pub mod projection;
 pub mod search;
+pub mod sla;
 pub mod ticket;
 pub mod time;
 pub mod timeline;
