@@ -54,12 +54,16 @@ pub enum Capability {
     ManageUsers,
     /// See the whole dashboard (others see their own figures).
     SeeAllFigures,
+    /// Manage categories, the business calendar and the service-level targets.
+    ManageServiceLevels,
 }
 
 pub fn may(role: Role, capability: Capability) -> bool {
     match capability {
         Capability::Dispatch | Capability::SeeAllFigures => is_staff(role),
-        Capability::CloseAny | Capability::ManageUsers => role == Role::Admin,
+        Capability::CloseAny | Capability::ManageUsers | Capability::ManageServiceLevels => {
+            role == Role::Admin
+        }
     }
 }
 
@@ -94,6 +98,11 @@ pub fn is_assignee(actor: &Actor, assignee: Option<UserId>) -> bool {
 /// Comment on, reply to, return or pass on a ticket: staff, or the technician who has it.
 pub fn may_work_on(actor: &Actor, assignee: Option<UserId>) -> bool {
     actor_may(actor, Capability::Dispatch) || is_assignee(actor, assignee)
+}
+
+/// Change a ticket's priority or category: staff, or the technician who has it.
+pub fn may_classify(actor: &Actor, assignee: Option<UserId>) -> bool {
+    may_work_on(actor, assignee)
 }
 
 /// Close a ticket: an administrator, or the technician who has it.
@@ -133,6 +142,8 @@ mod tests {
         assert!(!may(Role::Dispatcher, Capability::CloseAny));
         assert!(may(Role::Admin, Capability::ManageUsers));
         assert!(may(Role::Admin, Capability::CloseAny));
+        assert!(may(Role::Admin, Capability::ManageServiceLevels));
+        assert!(!may(Role::Dispatcher, Capability::ManageServiceLevels));
         assert!(!actor_may(&Actor::System, Capability::Dispatch));
         assert_eq!(
             require(&user(7, Role::Technician), Capability::Dispatch, "derivar"),
@@ -146,6 +157,9 @@ mod tests {
         assert!(may_work_on(&tech, Some(UserId(7))));
         assert!(!may_work_on(&tech, Some(UserId(8))));
         assert!(may_work_on(&user(1, Role::Dispatcher), Some(UserId(8))));
+        assert!(may_classify(&tech, Some(UserId(7))));
+        assert!(!may_classify(&tech, Some(UserId(8))));
+        assert!(!may_classify(&Actor::System, None));
         assert!(may_close(&tech, Some(UserId(7))));
         assert!(!may_close(&user(1, Role::Dispatcher), Some(UserId(7))));
         assert!(may_close(&user(2, Role::Admin), None));

@@ -6,7 +6,9 @@ use super::error::DomainError;
 pub use super::ids::CategoryId;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Baja,
@@ -166,7 +168,10 @@ mod tests {
 
     #[test]
     fn category_names_are_trimmed_and_bounded() {
-        assert_eq!(category_name("  Redes   y  Wi-Fi ").unwrap(), "Redes y Wi-Fi");
+        assert_eq!(
+            category_name("  Redes   y  Wi-Fi ").unwrap(),
+            "Redes y Wi-Fi"
+        );
         assert!(category_name("   ").is_err());
         assert!(category_name(&"x".repeat(61)).is_err());
         assert_eq!(category_key("Telefonía"), category_key("TELEFONIA"));

@@ -288,6 +288,7 @@ mod tests {
             assignee: None,
             assignee_name: None,
             assignee_active: true,
+            classification: Default::default(),
         };
         let mut m = Milestones::new_ticket(0);
         for (at, actor, command) in steps {

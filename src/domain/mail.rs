@@ -344,6 +344,10 @@ pub enum NoticeKind {
     Assigned,
     /// To the sender: your ticket was closed.
     Closed,
+    /// To the assignee (the dispatchers while nobody has it): a service-level target is near.
+    SlaWarning,
+    /// To the dispatchers: a service-level target was missed.
+    SlaBreach,
 }
 
 impl NoticeKind {
@@ -352,6 +356,8 @@ impl NoticeKind {
             NoticeKind::Acknowledgement => "ack",
             NoticeKind::Assigned => "assigned",
             NoticeKind::Closed => "closed",
+            NoticeKind::SlaWarning => "sla_warning",
+            NoticeKind::SlaBreach => "sla_breach",
         }
     }
 
@@ -360,6 +366,8 @@ impl NoticeKind {
             "ack" => Some(NoticeKind::Acknowledgement),
             "assigned" => Some(NoticeKind::Assigned),
             "closed" => Some(NoticeKind::Closed),
+            "sla_warning" => Some(NoticeKind::SlaWarning),
+            "sla_breach" => Some(NoticeKind::SlaBreach),
             _ => None,
         }
     }
@@ -375,6 +383,14 @@ pub struct NoticeParams {
     pub technician: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
+    /// Service-level notices: the target's name, the due time (Lima, `dd/mm/aaaa HH:MM`) and
+    /// the priority's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
 }
 
 /// A notice about to be written to the outbox.

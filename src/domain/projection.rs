@@ -125,6 +125,7 @@ mod tests {
             assignee: None,
             assignee_name: None,
             assignee_active: true,
+            classification: Default::default(),
         };
         let to = Target {
             id: UserId(7),

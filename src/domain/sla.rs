@@ -51,7 +51,11 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::Assignment, Target::FirstResponse, Target::Resolution];
+    pub const ALL: [Target; 3] = [
+        Target::Assignment,
+        Target::FirstResponse,
+        Target::Resolution,
+    ];
 
     pub fn index(self) -> usize {
         match self {
@@ -287,7 +291,10 @@ impl Calendar {
                 .contains(&h.weekday)
                 .then(|| usize::from(h.weekday) - 1)
             else {
-                return Err(DomainError::validation("hours", "El día de la semana no es válido."));
+                return Err(DomainError::validation(
+                    "hours",
+                    "El día de la semana no es válido.",
+                ));
             };
             let name = WEEKDAYS[slot].to_lowercase();
             if !(0..=1440).contains(&h.from) || !(0..=1440).contains(&h.to) {
@@ -592,7 +599,11 @@ impl Facts<'_> {
     /// Where each clock stopped, by `Target::index`: at its milestone, or at the close for a
     /// clock whose milestone never came (a ticket closed without an assignment or an answer).
     pub fn stops(&self) -> [Option<i64>; 3] {
-        stops(self.first_assigned_at, self.first_response_at, self.closed_at)
+        stops(
+            self.first_assigned_at,
+            self.first_response_at,
+            self.closed_at,
+        )
     }
 }
 
@@ -1047,6 +1058,40 @@ impl SlaDay {
 }
 
 // ---------------------------------------------------------------------------------------
+// Lists.
+
+/// The list's service-level filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueFilter {
+    /// `vencidas`: a running clock is past its due.
+    Overdue,
+    /// `por_vencer`: a running clock is past its warning share and not yet due.
+    DueSoon,
+}
+
+impl DueFilter {
+    pub const ALL: [DueFilter; 2] = [DueFilter::Overdue, DueFilter::DueSoon];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DueFilter::Overdue => "vencidas",
+            DueFilter::DueSoon => "por_vencer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DueFilter> {
+        DueFilter::ALL.into_iter().find(|f| f.as_str() == s.trim())
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DueFilter::Overdue => "Vencidas",
+            DueFilter::DueSoon => "Por vencer",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Words.
 
 /// Business time in words: "1 h 20 min", "45 min", "menos de 1 min".
@@ -1222,7 +1267,10 @@ mod tests {
         for h in peru_holidays() {
             let noon = lima(h.date.year(), h.date.month(), h.date.day(), 12, 0);
             assert!(!c.is_working(noon), "{:?}", h);
-            assert_eq!(c.holiday(h.date).map(|x| x.name.as_str()), Some(h.name.as_str()));
+            assert_eq!(
+                c.holiday(h.date).map(|x| x.name.as_str()),
+                Some(h.name.as_str())
+            );
         }
         assert_eq!(
             c.holiday(date(2026, 7, 28)).map(|h| h.name.as_str()),
@@ -1238,7 +1286,8 @@ mod tests {
         for bad in ["25:00", "24:01", "8", "08:60", "ocho", "-1:00", "08:5"] {
             let e = parse_clock(bad).unwrap_err();
             assert!(
-                e.message().starts_with(&format!("La hora «{bad}» no es válida")),
+                e.message()
+                    .starts_with(&format!("La hora «{bad}» no es válida")),
                 "{bad}: {}",
                 e.message()
             );
@@ -1261,12 +1310,23 @@ mod tests {
             },
         ];
         let e = Calendar::new(&default_hours(), twice).unwrap_err();
-        assert_eq!(e.message(), "El 28/07/2026 ya es feriado (Fiestas Patrias).");
-        for (raw, ok) in [("60", true), ("0", false), ("-5", false), ("1.5", false), ("x", false)] {
+        assert_eq!(
+            e.message(),
+            "El 28/07/2026 ya es feriado (Fiestas Patrias)."
+        );
+        for (raw, ok) in [
+            ("60", true),
+            ("0", false),
+            ("-5", false),
+            ("1.5", false),
+            ("x", false),
+        ] {
             assert_eq!(parse_target(raw, "Media, asignación").is_ok(), ok, "{raw}");
         }
         assert_eq!(
-            parse_target("-5", "Media, asignación").unwrap_err().message(),
+            parse_target("-5", "Media, asignación")
+                .unwrap_err()
+                .message(),
             "Media, asignación: el objetivo debe ser mayor que cero minutos (se recibió -5)."
         );
     }
@@ -1300,12 +1360,18 @@ mod tests {
         let c = clocks(&row, f.stops(), &cal(), now);
         assert_eq!(c[0].elapsed_secs, 30 * 60);
         assert_eq!((c[0].met, c[0].breached), (None, false));
-        assert_eq!(badge(&c[0], &cal(), now), ("sla-ok", "vence en 30 min".to_string()));
+        assert_eq!(
+            badge(&c[0], &cal(), now),
+            ("sla-ok", "vence en 30 min".to_string())
+        );
         let late = lima(2026, 11, 9, 10, 30);
         let c = clocks(&row, f.stops(), &cal(), late);
         assert_eq!((c[0].met, c[0].breached), (Some(false), true));
         assert_eq!(c[0].elapsed_secs, 3 * 3600);
-        assert_eq!(badge(&c[0], &cal(), late), ("sla-late", "vencida hace 2 h".to_string()));
+        assert_eq!(
+            badge(&c[0], &cal(), late),
+            ("sla-late", "vencida hace 2 h".to_string())
+        );
         assert_eq!(
             notices_due(&c, &Notified::default(), late),
             vec![(Target::Assignment, Level::Breach)]
@@ -1419,7 +1485,10 @@ mod tests {
             ..f
         };
         // The first response's warning comes next (80 % of 240 min = 11:12).
-        assert_eq!(project(&f3, [60, 240, 1800], &cal()).notify_at, Some(at(11, 12)));
+        assert_eq!(
+            project(&f3, [60, 240, 1800], &cal()).notify_at,
+            Some(at(11, 12))
+        );
     }
 
     #[test]
@@ -1428,7 +1497,10 @@ mod tests {
         assert_eq!(business_words(2 * 3600), "2 h");
         assert_eq!(business_words(59), "menos de 1 min");
         assert_eq!(business_words(45 * 60 + 30), "45 min");
-        let t = Tally { met: 2, breached: 1 };
+        let t = Tally {
+            met: 2,
+            breached: 1,
+        };
         assert_eq!(t.pct_met(), Some(66.7));
         assert_eq!(Tally::default().pct_met(), None);
     }

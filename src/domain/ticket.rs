@@ -1,7 +1,10 @@
 //! A ticket's life: its states, the commands people give, and the one transition table that
 //! decides what each command does in each state.
 
-use super::access::{Capability, actor_may, is_assignee, may_close, may_work_on, require};
+use super::access::{
+    Capability, actor_may, is_assignee, may_classify, may_close, may_work_on, require,
+};
+use super::classification::{Category, CategoryRef, Classification, Priority};
 use super::error::DomainError;
 use super::ids::UserId;
 use super::timeline::{EventData, EventKind, NewEvent};
@@ -83,6 +86,7 @@ pub struct TicketState {
     pub assignee_name: Option<String>,
     /// Whether the current (or, on a closed ticket, the last) assignee may still work.
     pub assignee_active: bool,
+    pub classification: Classification,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +115,12 @@ pub enum Command {
         body: String,
         matched_by: String,
     },
+    /// Set the priority and/or the category (`Some(None)`: no category); what is not given
+    /// stays as it is.
+    Classify {
+        priority: Option<Priority>,
+        category: Option<Option<Category>>,
+    },
 }
 
 /// The decision: the ticket's new status and assignee, and the events that record it.
@@ -119,6 +129,8 @@ pub struct Change {
     pub status: Status,
     pub assignee: Option<UserId>,
     pub events: Vec<NewEvent>,
+    /// The ticket's classification after the change, when it changed.
+    pub classification: Option<Classification>,
 }
 
 fn required_text(field: &'static str, what: &str, raw: &str) -> Result<String, DomainError> {
@@ -168,6 +180,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
         status: state.status,
         assignee: state.assignee,
         events,
+        classification: None,
     };
 
     match command {
@@ -199,6 +212,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                     kind: EventKind::Assigned,
                     data,
                 }],
+                classification: None,
             })
         }
         Command::Reassign { to, reason } => {
@@ -253,6 +267,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                     kind: EventKind::Reassigned,
                     data,
                 }],
+                classification: None,
             })
         }
         Command::Comment { body } => {
@@ -284,6 +299,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                     kind: EventKind::Commented,
                     data,
                 }],
+                classification: None,
             })
         }
         Command::Close { resolution } => {
@@ -311,6 +327,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                     kind: EventKind::Closed,
                     data,
                 }],
+                classification: None,
             })
         }
         Command::Return { reason } => {
@@ -346,6 +363,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                     kind: EventKind::Returned,
                     data,
                 }],
+                classification: None,
             })
         }
         Command::Reopen { reason } => {
@@ -383,7 +401,72 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 Ok(keep(vec![message]))
             }
         }
+        Command::Classify { priority, category } => {
+            if state.status == Cerrado {
+                return Err(closed_error());
+            }
+            if !may_classify(actor, state.assignee) {
+                return Err(DomainError::Forbidden(
+                    "cambiar la prioridad o la categoría de esta incidencia",
+                ));
+            }
+            let (change, classification) = classify(&state.classification, priority, category)?;
+            let mut decided = keep(vec![change]);
+            decided.classification = Some(classification);
+            Ok(decided)
+        }
     }
+}
+
+/// A classification's event and the classification it leaves, or why it changes nothing.
+fn classify(
+    now: &Classification,
+    priority: Option<Priority>,
+    category: Option<Option<Category>>,
+) -> Result<(NewEvent, Classification), DomainError> {
+    if priority.is_none() && category.is_none() {
+        return Err(DomainError::validation(
+            "priority",
+            "Indique la prioridad o la categoría.",
+        ));
+    }
+    let mut next = now.clone();
+    let mut data = EventData::default();
+    if let Some(p) = priority.filter(|p| *p != now.priority) {
+        data.from_priority = Some(now.priority.as_str().to_string());
+        data.to_priority = Some(p.as_str().to_string());
+        next.priority = p;
+    }
+    if let Some(category) = category {
+        let current = now.category.as_ref().map(|c| c.id);
+        if let Some(c) = &category
+            && !c.active
+            && current != Some(c.id)
+        {
+            return Err(DomainError::validation(
+                "category_id",
+                format!("La categoría «{}» está deshabilitada.", c.name),
+            ));
+        }
+        if category.as_ref().map(|c| c.id) != current {
+            data.from_category = now.category.as_ref().map(|c| c.name.clone());
+            data.to_category = category.as_ref().map(|c| c.name.clone());
+            next.category = category.as_ref().map(CategoryRef::from);
+        }
+    }
+    if next == *now {
+        return Err(DomainError::validation(
+            "priority",
+            "La incidencia ya tiene esa prioridad y esa categoría.",
+        ));
+    }
+    Ok((
+        NewEvent {
+            kind: EventKind::Classified,
+            data,
+        },
+        next,
+    ))
 }
 
 /// Which actions the actor may take on the ticket now, found by asking `decide` itself, so
@@ -396,6 +479,7 @@ pub struct Available {
     pub close: bool,
     pub return_to_queue: bool,
     pub reopen: bool,
+    pub classify: bool,
 }
 
 impl Available {
@@ -406,6 +490,7 @@ impl Available {
             || self.close
             || self.return_to_queue
             || self.reopen
+            || self.classify
     }
 }
 
@@ -430,6 +515,14 @@ pub fn available(state: &TicketState, actor: &Actor) -> Available {
         close: allowed(Command::Close { resolution: text() }),
         return_to_queue: allowed(Command::Return { reason: text() }),
         reopen: allowed(Command::Reopen { reason: text() }),
+        classify: allowed(Command::Classify {
+            priority: Some(if state.classification.priority == Priority::Baja {
+                Priority::Alta
+            } else {
+                Priority::Baja
+            }),
+            category: None,
+        }),
     }
 }
 
@@ -457,6 +550,7 @@ fn reopen(state: &TicketState, reason: String, _note: Option<String>) -> Change 
             kind: EventKind::Reopened,
             data,
         }],
+        classification: None,
     }
 }
 
@@ -485,6 +579,7 @@ mod tests {
             assignee: assignee.map(UserId),
             assignee_name: assignee.map(|a| format!("t{a}")),
             assignee_active: true,
+            classification: Classification::default(),
         }
     }
 
@@ -695,6 +790,107 @@ mod tests {
                 ..Available::default()
             }
         );
+        assert!(a.classify && d.classify);
+    }
+
+    fn category(id: i64, name: &str, active: bool) -> Category {
+        Category {
+            id: super::super::ids::CategoryId(id),
+            name: name.into(),
+            active,
+        }
+    }
+
+    #[test]
+    fn classifying_records_what_changed_and_refuses_what_changes_nothing() {
+        let s = state(Status::Asignado, Some(7));
+        let c = decide(
+            &s,
+            &user(7, Role::Technician),
+            Command::Classify {
+                priority: Some(Priority::Alta),
+                category: Some(Some(category(3, "Redes", true))),
+            },
+        )
+        .unwrap();
+        assert_eq!(c.events[0].kind, EventKind::Classified);
+        let d = &c.events[0].data;
+        assert_eq!(d.from_priority.as_deref(), Some("media"));
+        assert_eq!(d.to_priority.as_deref(), Some("alta"));
+        assert_eq!(
+            (d.from_category.as_deref(), d.to_category.as_deref()),
+            (None, Some("Redes"))
+        );
+        let next = c.classification.unwrap();
+        assert_eq!(next.priority, Priority::Alta);
+        assert_eq!(next.category.map(|c| c.name), Some("Redes".to_string()));
+        assert_eq!((c.status, c.assignee), (Status::Asignado, Some(UserId(7))));
+        // The same again, a disabled category, nothing at all, a closed ticket, a colleague.
+        let mut same = s.clone();
+        same.classification.priority = Priority::Alta;
+        let e = decide(
+            &same,
+            &user(1, Role::Dispatcher),
+            Command::Classify {
+                priority: Some(Priority::Alta),
+                category: None,
+            },
+        );
+        assert!(matches!(e, Err(DomainError::Validation { .. })));
+        let e = decide(
+            &s,
+            &user(1, Role::Dispatcher),
+            Command::Classify {
+                priority: None,
+                category: Some(Some(category(4, "Antigua", false))),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.message(), "La categoría «Antigua» está deshabilitada.");
+        let e = decide(
+            &s,
+            &user(1, Role::Dispatcher),
+            Command::Classify {
+                priority: None,
+                category: None,
+            },
+        );
+        assert!(matches!(e, Err(DomainError::Validation { .. })));
+        let e = decide(
+            &state(Status::Cerrado, Some(7)),
+            &user(1, Role::Admin),
+            Command::Classify {
+                priority: Some(Priority::Baja),
+                category: None,
+            },
+        );
+        assert!(matches!(e, Err(DomainError::InvalidTransition(_))));
+        let e = decide(
+            &s,
+            &user(8, Role::Technician),
+            Command::Classify {
+                priority: Some(Priority::Baja),
+                category: None,
+            },
+        );
+        assert!(matches!(e, Err(DomainError::Forbidden(_))));
+        // Clearing the category names the one it had.
+        let mut with = s.clone();
+        with.classification.category = Some(CategoryRef {
+            id: super::super::ids::CategoryId(3),
+            name: "Redes".into(),
+        });
+        let c = decide(
+            &with,
+            &user(1, Role::Dispatcher),
+            Command::Classify {
+                priority: None,
+                category: Some(None),
+            },
+        )
+        .unwrap();
+        assert_eq!(c.events[0].data.from_category.as_deref(), Some("Redes"));
+        assert_eq!(c.classification.unwrap().category, None);
     }
 
     #[test]
@@ -729,9 +925,34 @@ pub struct Ticket {
     pub last_event_kind: String,
     /// When it entered the dispatch queue; `None` while someone has it or it is closed.
     pub queued_since: Option<i64>,
+    /// Its priority, category id and service-level clocks as the row keeps them.
+    pub sla: super::sla::SlaRow,
+    pub category_name: Option<String>,
 }
 
 impl Ticket {
+    pub fn classification(&self) -> Classification {
+        Classification {
+            priority: self.sla.priority,
+            category: match (self.sla.category, &self.category_name) {
+                (Some(id), Some(name)) => Some(CategoryRef {
+                    id: super::ids::CategoryId(id),
+                    name: name.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// Where each service-level clock stopped (`sla::stops`).
+    pub fn sla_stops(&self) -> [Option<i64>; 3] {
+        super::sla::stops(
+            self.first_assigned_at,
+            self.first_response_at,
+            self.closed_at,
+        )
+    }
+
     pub fn milestones(&self) -> Milestones {
         Milestones {
             first_assigned_at: self.first_assigned_at,
@@ -753,6 +974,7 @@ impl Ticket {
             assignee: self.assignee_id,
             assignee_name: self.assignee_name.clone(),
             assignee_active: self.assignee_active,
+            classification: self.classification(),
         }
     }
 }
@@ -840,6 +1062,14 @@ pub struct TicketFilter {
     pub to: Option<i64>,
     /// Keyset cursor: the id of the last row of the previous page.
     pub after: Option<i64>,
+    /// Ordered by the next due of a running clock, then the rest newest first (`sort=due`).
+    pub by_due: bool,
+    /// With `by_due`: the due of the last row of the previous page (with `after`); `None`
+    /// with `after` means the previous page ended among the tickets without a due.
+    pub after_due: Option<i64>,
+    /// `sla=vencidas|por_vencer`, judged at `now`.
+    pub sla: Option<super::sla::DueFilter>,
+    pub now: i64,
 }
 
 /// A new ticket's request, validated.

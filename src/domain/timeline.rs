@@ -15,6 +15,12 @@ pub enum EventKind {
     Closed,
     Reopened,
     CustomerMessage,
+    /// The priority or the category changed.
+    Classified,
+    /// A service-level clock reached its warning share (`domain::sla::WARN_PERCENT`).
+    SlaWarning,
+    /// A service-level clock passed its due instant.
+    SlaBreach,
 }
 
 impl EventKind {
@@ -28,6 +34,9 @@ impl EventKind {
             EventKind::Closed => "closed",
             EventKind::Reopened => "reopened",
             EventKind::CustomerMessage => "customer_message",
+            EventKind::Classified => "classified",
+            EventKind::SlaWarning => "sla_warning",
+            EventKind::SlaBreach => "sla_breach",
         }
     }
 
@@ -41,6 +50,9 @@ impl EventKind {
             "closed" => EventKind::Closed,
             "reopened" => EventKind::Reopened,
             "customer_message" => EventKind::CustomerMessage,
+            "classified" => EventKind::Classified,
+            "sla_warning" => EventKind::SlaWarning,
+            "sla_breach" => EventKind::SlaBreach,
             _ => return None,
         })
     }
@@ -56,6 +68,9 @@ impl EventKind {
             EventKind::Closed => "Cerrada",
             EventKind::Reopened => "Reabierta",
             EventKind::CustomerMessage => "Mensaje del cliente",
+            EventKind::Classified => "Clasificada",
+            EventKind::SlaWarning => "Aviso de vencimiento",
+            EventKind::SlaBreach => "SLA vencido",
         }
     }
 }
@@ -85,6 +100,21 @@ pub struct EventData {
     /// How an incoming message was joined to this ticket (mail threading).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub matched_by: Option<String>,
+    /// A classification's before/after: priorities as `Priority::as_str`, categories by name
+    /// (a category change has at least one of the two names).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from_priority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub to_priority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from_category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub to_category: Option<String>,
+    /// A service-level notice: which target (`sla::Target::as_str`) and its due instant.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub due_at: Option<i64>,
 }
 
 /// An event about to be written (the domain's decision).

@@ -116,6 +116,10 @@ mail_template!(AssignedText, "mail/assigned.txt");
 mail_template!(AssignedHtml, "mail/assigned.html");
 mail_template!(ClosedText, "mail/closed.txt");
 mail_template!(ClosedHtml, "mail/closed.html");
+mail_template!(SlaWarningText, "mail/sla_warning.txt");
+mail_template!(SlaWarningHtml, "mail/sla_warning.html");
+mail_template!(SlaBreachText, "mail/sla_breach.txt");
+mail_template!(SlaBreachHtml, "mail/sla_breach.html");
 
 /// A notice rendered: subject, plain text and HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +135,8 @@ pub fn render(kind: NoticeKind, p: &NoticeParams) -> Result<Rendered, String> {
         NoticeKind::Acknowledgement => (AckText { p }.render(), AckHtml { p }.render()),
         NoticeKind::Assigned => (AssignedText { p }.render(), AssignedHtml { p }.render()),
         NoticeKind::Closed => (ClosedText { p }.render(), ClosedHtml { p }.render()),
+        NoticeKind::SlaWarning => (SlaWarningText { p }.render(), SlaWarningHtml { p }.render()),
+        NoticeKind::SlaBreach => (SlaBreachText { p }.render(), SlaBreachHtml { p }.render()),
     };
     let text = text.map_err(|e| format!("failed to render the text template: {e}"))?;
     let html = html.map_err(|e| format!("failed to render the HTML template: {e}"))?;
@@ -319,6 +325,9 @@ mod tests {
             requester: "cliente@dominio.com".into(),
             technician: Some("Rosa Díaz".into()),
             resolution: Some("Se cambió el tóner.".into()),
+            target: Some("Primera respuesta".into()),
+            due: Some("09/11/2026 11:30".into()),
+            priority: Some("Crítica".into()),
         }
     }
 
@@ -328,6 +337,8 @@ mod tests {
             NoticeKind::Acknowledgement,
             NoticeKind::Assigned,
             NoticeKind::Closed,
+            NoticeKind::SlaWarning,
+            NoticeKind::SlaBreach,
         ] {
             let r = render(kind, &params()).unwrap();
             assert!(r.subject.starts_with("[INC-000042] "), "{}", r.subject);
@@ -343,6 +354,25 @@ mod tests {
         let closed = render(NoticeKind::Closed, &params()).unwrap();
         assert!(closed.text.contains("Se cambió el tóner."));
         assert!(closed.text.contains("la incidencia se reabrirá"));
+        let warning = render(NoticeKind::SlaWarning, &params()).unwrap();
+        assert!(
+            warning.subject.contains("Por vencer: Primera respuesta"),
+            "{}",
+            warning.subject
+        );
+        assert!(
+            warning
+                .text
+                .contains("80 % de su plazo de primera respuesta")
+        );
+        assert!(
+            warning
+                .text
+                .contains("Vence: 09/11/2026 11:30 (hora de Lima)")
+        );
+        let breach = render(NoticeKind::SlaBreach, &params()).unwrap();
+        assert!(breach.subject.contains("SLA vencido: Primera respuesta"));
+        assert!(breach.html.contains("Prioridad: Crítica"));
     }
 
     #[test]

@@ -21,11 +21,17 @@ pub struct Received {
 
 /// What a customer's new ticket writes: the ticket with its first event, the acknowledgement
 /// to the sender, and the delivery's key (so a retried delivery finds this ticket).
-pub(super) fn arrival(new: &NewTicket, key: Option<&str>, at: i64) -> Result<TicketWrite> {
+pub(super) fn arrival(
+    new: &NewTicket,
+    key: Option<&str>,
+    at: i64,
+    sla: &crate::domain::sla::Settings,
+) -> Result<TicketWrite> {
     let actor = Actor::Customer {
         email: new.requester.clone(),
     };
-    let mut write = TicketWrite::arrival(new, &actor, at, projection::arrival(new, at))?;
+    let clocks = super::sla::arrival(sla, at, Default::default());
+    let mut write = TicketWrite::arrival(new, &actor, at, projection::arrival(new, at), clocks)?;
     write.key = key.map(str::to_string);
     write.notices = vec![notices::received(new, key)?];
     Ok(write)
@@ -44,7 +50,8 @@ impl Services {
     /// Returns only once the ticket is committed.
     pub async fn receive(&self, new: &NewTicket, key: Option<&str>) -> Result<Received> {
         let key = normalize_key(key);
-        let write = arrival(new, key.as_deref(), self.now())?;
+        let settings = self.sla_settings().await?;
+        let write = arrival(new, key.as_deref(), self.now(), &settings)?;
         match self.writer.commit(vec![write]).await?.first() {
             Some(Written::Created(id)) => Ok(Received {
                 id: *id,

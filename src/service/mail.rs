@@ -134,7 +134,12 @@ impl Services {
             decision => {
                 let new =
                     NewTicket::parse(&sender, &fit_subject(&mail.subject), &fit_body(&mail.text))?;
-                let mut write = super::intake::arrival(&new, Some(&mail.key), at)?;
+                let mut write = super::intake::arrival(
+                    &new,
+                    Some(&mail.key),
+                    at,
+                    &*self.sla_settings().await?,
+                )?;
                 write.attachments = mail.attachments.clone();
                 let linked_to = match decision {
                     Thread::Linked { to, reason } => {
@@ -282,7 +287,9 @@ impl Services {
                 .await?
                 .is_none();
         drop(conn);
-        let mut write = TicketWrite::arrival(&new, actor, at, projection::arrival(&new, at))?;
+        let clocks = super::sla::arrival(&*self.sla_settings().await?, at, Default::default());
+        let mut write =
+            TicketWrite::arrival(&new, actor, at, projection::arrival(&new, at), clocks)?;
         write.key = key_free.then(|| mail.key.clone());
         write.attachments = mail.attachments;
         write.guard = Some(Guard::Quarantine {

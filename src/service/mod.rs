@@ -9,6 +9,7 @@ pub mod mail;
 mod notices;
 pub mod ops;
 pub mod reports;
+pub mod sla;
 pub mod tickets;
 
 use crate::domain::DomainError;
@@ -107,6 +108,8 @@ pub struct Services {
     pub(crate) settings: Settings,
     /// The one writer of tickets.
     pub(crate) writer: Writer,
+    /// This instance's copy of the service-level settings.
+    pub(crate) sla: sla::SlaCache,
 }
 
 impl Services {
@@ -116,6 +119,7 @@ impl Services {
             store,
             settings,
             writer,
+            sla: sla::SlaCache::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 use super::{Result, Services, notices};
 use crate::domain::DomainError;
 use crate::domain::access::{Capability, TicketScope, require, ticket_scope};
+use crate::domain::classification::{CategoryId, Priority};
 use crate::domain::figures::Before;
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::mail::Attachment;
@@ -20,12 +21,30 @@ use crate::storage::{Conn, tickets, users};
 /// A command as people send it: technicians by id, not yet looked up.
 #[derive(Debug, Clone)]
 pub enum Action {
-    Assign { technician: UserId },
-    Reassign { technician: UserId, reason: String },
-    Comment { body: String },
-    Close { resolution: String },
-    Return { reason: String },
-    Reopen { reason: String },
+    Assign {
+        technician: UserId,
+    },
+    Reassign {
+        technician: UserId,
+        reason: String,
+    },
+    Comment {
+        body: String,
+    },
+    Close {
+        resolution: String,
+    },
+    Return {
+        reason: String,
+    },
+    Reopen {
+        reason: String,
+    },
+    /// Set the priority and/or the category (`Some(None)`: none); what is not given stays.
+    Classify {
+        priority: Option<Priority>,
+        category: Option<Option<CategoryId>>,
+    },
 }
 
 /// One page of a list and where the next one starts.
@@ -67,7 +86,8 @@ impl Services {
     pub async fn create_ticket(&self, actor: &Actor, new: &NewTicket) -> Result<Ticket> {
         require(actor, Capability::Dispatch, "crear incidencias")?;
         let at = self.now();
-        let write = TicketWrite::arrival(new, actor, at, projection::arrival(new, at))?;
+        let sla = super::sla::arrival(&*self.sla_settings().await?, at, Priority::default());
+        let write = TicketWrite::arrival(new, actor, at, projection::arrival(new, at), sla)?;
         let id = match self.writer.commit(vec![write]).await?.first() {
             Some(Written::Created(id)) => *id,
             _ => return Err(DomainError::Conflict.into()),
@@ -174,6 +194,8 @@ impl Services {
             );
             let mut write = TicketWrite::change(&ticket, &change, projection, req.actor, at)?;
             write.notices = notices::for_change(&mut conn, &ticket, &change).await?;
+            self.sla_for_change(&mut conn, &ticket, &change, &mut write)
+                .await?;
             drop(conn);
             write.key = req.key.clone();
             write.attachments = req.attachments.clone();
@@ -215,5 +237,19 @@ async fn resolve(conn: &mut Conn, action: Action) -> Result<Command> {
         Action::Close { resolution } => Command::Close { resolution },
         Action::Return { reason } => Command::Return { reason },
         Action::Reopen { reason } => Command::Reopen { reason },
+        Action::Classify { priority, category } => Command::Classify {
+            priority,
+            category: match category {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(id)) => Some(Some(
+                    crate::storage::sla::category(conn, id)
+                        .await?
+                        .ok_or_else(|| {
+                            DomainError::validation("category_id", "La categoría no existe.")
+                        })?,
+                )),
+            },
+        },
     })
 }

@@ -4,7 +4,9 @@
 
 use super::{Backend, Conn, Result, StorageError};
 use crate::domain::access::TicketScope;
+use crate::domain::classification::Priority;
 use crate::domain::ids::{TicketId, UserId};
+use crate::domain::sla::{DueFilter, SlaRow, StoredClock};
 use crate::domain::ticket::{Status, Ticket, TicketFilter};
 use crate::domain::timeline::{Event, EventKind};
 use sqlx::Row;
@@ -13,8 +15,41 @@ use sqlx::any::AnyRow;
 pub(crate) const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
      u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
      t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
-     t.last_event_at, t.last_event_kind, t.queued_since \
-     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
+     t.last_event_at, t.last_event_kind, t.queued_since, \
+     t.priority, t.category_id, c.name AS category_name, \
+     t.assignment_target, t.assignment_due_at, t.assignment_secs, \
+     t.response_target, t.response_due_at, t.response_secs, \
+     t.resolution_target, t.resolution_due_at, t.resolution_secs, \
+     t.sla_due_at, t.sla_warn_at, t.sla_breach_at, t.sla_notify_at, t.sla_revision \
+     FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id \
+     LEFT JOIN categories c ON c.id = t.category_id";
+
+/// A ticket row's priority, category and clocks.
+fn sla_from_row(row: &AnyRow) -> Result<SlaRow> {
+    let priority: String = row.try_get("priority")?;
+    let clock = |prefix: &str| -> Result<StoredClock> {
+        Ok(StoredClock {
+            target_minutes: row.try_get(format!("{prefix}_target").as_str())?,
+            due_at: row.try_get(format!("{prefix}_due_at").as_str())?,
+            business_secs: row.try_get(format!("{prefix}_secs").as_str())?,
+        })
+    };
+    Ok(SlaRow {
+        priority: Priority::parse(&priority)
+            .ok_or_else(|| StorageError::Corrupt(format!("priority {priority}")))?,
+        category: row.try_get("category_id")?,
+        clocks: [
+            clock("assignment")?,
+            clock("response")?,
+            clock("resolution")?,
+        ],
+        due_at: row.try_get("sla_due_at")?,
+        warn_at: row.try_get("sla_warn_at")?,
+        breach_at: row.try_get("sla_breach_at")?,
+        notify_at: row.try_get("sla_notify_at")?,
+        revision: row.try_get("sla_revision")?,
+    })
+}
 
 pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let status: String = row.try_get("status")?;
@@ -39,6 +74,8 @@ pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         last_event_at: row.try_get("last_event_at")?,
         last_event_kind: row.try_get("last_event_kind")?,
         queued_since: row.try_get("queued_since")?,
+        sla: sla_from_row(row)?,
+        category_name: row.try_get("category_name")?,
     })
 }
 
@@ -121,6 +158,10 @@ pub async fn events(conn: &mut Conn, id: TicketId) -> Result<Vec<Event>> {
 /// A page of tickets, newest first (by id: ids are handed out in arrival order), by keyset
 /// on the id: no OFFSET, no COUNT. A text search walks the full-text index backwards from the
 /// newest match and stops after one page.
+///
+/// Ordered by due (`filter.by_due`): first the tickets with a running clock, the next due
+/// first (keyset on due and id, read from the partial index on `sla_due_at`), then the rest,
+/// newest first.
 pub async fn list(
     conn: &mut Conn,
     backend: Backend,
@@ -128,42 +169,106 @@ pub async fn list(
     filter: &TicketFilter,
     limit: i64,
 ) -> Result<Vec<Ticket>> {
+    if !filter.by_due {
+        return list_part(conn, backend, scope, filter, Part::Newest, limit).await;
+    }
+    let mut out = Vec::new();
+    if filter.after.is_none() || filter.after_due.is_some() {
+        out = list_part(conn, backend, scope, filter, Part::Due, limit).await?;
+        if out.len() as i64 >= limit {
+            return Ok(out);
+        }
+    }
+    let rest = TicketFilter {
+        after: if filter.after_due.is_some() {
+            None
+        } else {
+            filter.after
+        },
+        ..filter.clone()
+    };
+    let more = list_part(
+        conn,
+        backend,
+        scope,
+        &rest,
+        Part::Undue,
+        limit - out.len() as i64,
+    )
+    .await?;
+    out.extend(more);
+    Ok(out)
+}
+
+/// Which part of a list one query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Everything, newest first.
+    Newest,
+    /// Tickets with a running clock, the next due first.
+    Due,
+    /// The others, newest first.
+    Undue,
+}
+
+async fn list_part(
+    conn: &mut Conn,
+    backend: Backend,
+    scope: TicketScope,
+    filter: &TicketFilter,
+    part: Part,
+    limit: i64,
+) -> Result<Vec<Ticket>> {
     let mut args = Args::default();
     // The search comes first: on SQLite its parameter goes into the FROM clause.
     let mut from = "FROM tickets t".to_string();
-    let mut order = "t.id";
+    let mut order = "t.id DESC".to_string();
     let mut sql_where = String::new();
+    let newest_search = backend == Backend::Sqlite && part != Part::Due;
     if !filter.terms.is_empty() {
-        match backend {
-            Backend::Sqlite => {
-                let query = filter
-                    .terms
-                    .iter()
-                    .map(|t| format!("\"{t}\"*"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let q = args.text(query);
-                let after = match filter.after {
-                    Some(id) => format!(" AND rowid < {}", args.int(id)),
-                    None => String::new(),
-                };
-                from = format!(
-                    "FROM (SELECT rowid AS rid FROM ticket_search WHERE ticket_search MATCH {q}{after} \
-                     ORDER BY rowid DESC) s JOIN tickets t ON t.id = s.rid"
-                );
-                order = "s.rid";
-            }
-            Backend::Postgres => {
-                let query = filter
-                    .terms
-                    .iter()
-                    .map(|t| format!("{t}:*"))
-                    .collect::<Vec<_>>()
-                    .join(" & ");
-                sql_where += &format!(
-                    " AND t.id IN (SELECT ticket_id FROM ticket_search WHERE doc @@ to_tsquery('simple', {}))",
-                    args.text(query)
-                );
+        if newest_search {
+            let query = filter
+                .terms
+                .iter()
+                .map(|t| format!("\"{t}\"*"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let q = args.text(query);
+            let after = match filter.after {
+                Some(id) => format!(" AND rowid < {}", args.int(id)),
+                None => String::new(),
+            };
+            from = format!(
+                "FROM (SELECT rowid AS rid FROM ticket_search WHERE ticket_search MATCH {q}{after} \
+                 ORDER BY rowid DESC) s JOIN tickets t ON t.id = s.rid"
+            );
+            order = "s.rid DESC".to_string();
+        } else {
+            match backend {
+                Backend::Sqlite => {
+                    let query = filter
+                        .terms
+                        .iter()
+                        .map(|t| format!("\"{t}\"*"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    sql_where += &format!(
+                        " AND t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {})",
+                        args.text(query)
+                    );
+                }
+                Backend::Postgres => {
+                    let query = filter
+                        .terms
+                        .iter()
+                        .map(|t| format!("{t}:*"))
+                        .collect::<Vec<_>>()
+                        .join(" & ");
+                    sql_where += &format!(
+                        " AND t.id IN (SELECT ticket_id FROM ticket_search WHERE doc @@ to_tsquery('simple', {}))",
+                        args.text(query)
+                    );
+                }
             }
         }
     }
@@ -186,14 +291,40 @@ pub async fn list(
     if let Some(number) = filter.number {
         sql_where += &format!(" AND t.id = {}", args.int(number.0));
     }
-    if let Some(id) = filter.after {
-        sql_where += &format!(" AND t.id < {}", args.int(id));
+    match filter.sla {
+        Some(DueFilter::Overdue) => {
+            sql_where += &format!(" AND t.sla_due_at < {}", args.int(filter.now));
+        }
+        Some(DueFilter::DueSoon) => {
+            let now = args.int(filter.now);
+            sql_where += &format!(" AND t.sla_warn_at <= {now} AND t.sla_due_at >= {now}");
+        }
+        None => {}
+    }
+    match part {
+        Part::Newest | Part::Undue => {
+            if part == Part::Undue {
+                sql_where += " AND t.sla_due_at IS NULL";
+            }
+            if let Some(id) = filter.after {
+                sql_where += &format!(" AND t.id < {}", args.int(id));
+            }
+        }
+        Part::Due => {
+            sql_where += " AND t.sla_due_at IS NOT NULL";
+            if let (Some(due), Some(id)) = (filter.after_due, filter.after) {
+                let (d, i) = (args.int(due), args.int(id));
+                sql_where +=
+                    &format!(" AND (t.sla_due_at > {d} OR (t.sla_due_at = {d} AND t.id > {i}))");
+            }
+            order = "t.sla_due_at, t.id".to_string();
+        }
     }
     let lim = args.int(limit);
     let select = SELECT
         .replace("t.body,", "SUBSTR(t.body, 1, 200) AS body,")
         .replace("FROM tickets t", &from);
-    let sql = format!("{select} WHERE 1 = 1{sql_where} ORDER BY {order} DESC LIMIT {lim}");
+    let sql = format!("{select} WHERE 1 = 1{sql_where} ORDER BY {order} LIMIT {lim}");
     let rows = args.bind(sqlx::query(&sql)).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
 }

@@ -4,12 +4,14 @@
 //! its write), then each table's rows for the whole batch in a few multi-row statements.
 
 use super::super::figures::{pack, unpack};
+use super::super::sla::{pack as sla_pack, unpack as sla_unpack};
 use super::super::{Backend, Result, StorageError};
 use super::exec::{Exec, Kind, Value};
 use super::rows::{self, Guard, Statements, Table, TicketWrite, Written};
 use crate::domain::figures::{DailyRow, Delta, Figure};
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::projection::CountDelta;
+use crate::domain::sla::{SlaDay, SlaDelta, Target};
 use crate::domain::ticket::Status;
 use std::collections::HashMap;
 
@@ -95,6 +97,7 @@ pub(crate) async fn apply<E: Exec>(
     write_search(e, sql, &written).await?;
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
     add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
+    add_sla_figures(e, written.iter().flat_map(|(_, w)| &w.sla_figures)).await?;
     insert_dependents(e, sql, &written).await?;
 
     // The answers; repeated keys answer with the ticket's status now.
@@ -404,6 +407,73 @@ async fn add_figures<'a, E: Exec>(
                 Value::Blob(Some(&packed)),
                 day.into(),
                 figure.code().into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies the batch's met/missed clock deltas to `sla_figures`, one row per Lima day and
+/// target: each row read (locked on PostgreSQL), changed by its deltas, written back — the
+/// way `add_figures` keeps `daily_figures`.
+async fn add_sla_figures<'a, E: Exec>(
+    e: &mut E,
+    deltas: impl Iterator<Item = &'a SlaDelta>,
+) -> Result<()> {
+    let mut groups: Vec<((i64, Target), Vec<&SlaDelta>)> = Vec::new();
+    let mut index: HashMap<(i64, Target), usize> = HashMap::new();
+    for d in deltas {
+        let key = (d.decided.day, d.decided.target);
+        let at = *index.entry(key).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(d);
+    }
+    let read = match e.backend() {
+        Backend::Sqlite => "SELECT n, entries FROM sla_figures WHERE day = $1 AND target = $2",
+        Backend::Postgres => {
+            "SELECT n, entries FROM sla_figures WHERE day = $1 AND target = $2 FOR UPDATE"
+        }
+    };
+    for ((day, target), deltas) in groups {
+        e.run(
+            "INSERT INTO sla_figures (day, target, n, entries) VALUES ($1, $2, 0, $3) \
+             ON CONFLICT (day, target) DO NOTHING",
+            &[day.into(), target.code().into(), Value::Blob(Some(&[]))],
+        )
+        .await?;
+        let found = e
+            .rows(
+                read,
+                &[day.into(), target.code().into()],
+                &[Kind::Int, Kind::Blob],
+            )
+            .await?;
+        let Some(stored) = found.first() else {
+            return Err(StorageError::Corrupt(format!(
+                "sla figures of day {day} vanished"
+            )));
+        };
+        let mut row = SlaDay {
+            day,
+            target,
+            entries: sla_unpack(stored[1].blob())?,
+        };
+        let mut n = stored[0].int().unwrap_or(0);
+        for d in deltas {
+            row.apply(d);
+            n += d.sign;
+        }
+        let packed = sla_pack(&row.entries)?;
+        e.run(
+            "UPDATE sla_figures SET n = $1, entries = $2 WHERE day = $3 AND target = $4",
+            &[
+                n.into(),
+                Value::Blob(Some(&packed)),
+                day.into(),
+                target.code().into(),
             ],
         )
         .await?;

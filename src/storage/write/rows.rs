@@ -9,6 +9,7 @@ use crate::domain::figures::Delta;
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::mail::{Attachment, NewNotice};
 use crate::domain::projection::{CountDelta, Projection};
+use crate::domain::sla::{SlaDelta, SlaRow};
 use crate::domain::ticket::{Change, Milestones, NewTicket, Status, Ticket};
 use crate::domain::timeline::{EventData, EventKind, NewEvent};
 use crate::domain::user::Actor;
@@ -44,13 +45,30 @@ pub const TICKETS: Table = Table {
         "last_event_at",
         "last_event_kind",
         "queued_since",
+        // Classification and service levels (`SlaRow`).
+        "priority",
+        "category_id",
+        "assignment_target",
+        "assignment_due_at",
+        "assignment_secs",
+        "response_target",
+        "response_due_at",
+        "response_secs",
+        "resolution_target",
+        "resolution_due_at",
+        "resolution_secs",
+        "sla_due_at",
+        "sla_warn_at",
+        "sla_breach_at",
+        "sla_notify_at",
+        "sla_revision",
     ],
     pg_wrap: &[],
 };
 
 /// The columns of `TICKETS` a change rewrites: those after the first `FIXED_COLUMNS`.
 const FIXED_COLUMNS: usize = 6;
-const TICKET_COLUMNS: usize = 18;
+const TICKET_COLUMNS: usize = 34;
 
 pub const EVENTS: Table = Table {
     name: "ticket_events",
@@ -131,6 +149,8 @@ pub struct TicketRow {
     pub milestones: Milestones,
     pub last_event_at: i64,
     pub last_event_kind: EventKind,
+    /// Priority, category and the service-level clocks.
+    pub sla: SlaRow,
 }
 
 impl TicketRow {
@@ -150,6 +170,25 @@ impl TicketRow {
             self.last_event_at.into(),
             Value::Text(Some(self.last_event_kind.as_str())),
             m.queued_since.into(),
+        ]);
+        let sla = &self.sla;
+        out.extend([
+            Value::Text(Some(sla.priority.as_str())),
+            sla.category.into(),
+        ]);
+        for c in &sla.clocks {
+            out.extend([
+                Value::from(c.target_minutes),
+                c.due_at.into(),
+                c.business_secs.into(),
+            ]);
+        }
+        out.extend([
+            Value::from(sla.due_at),
+            sla.warn_at.into(),
+            sla.breach_at.into(),
+            sla.notify_at.into(),
+            sla.revision.into(),
         ]);
     }
 
@@ -213,6 +252,8 @@ pub struct TicketWrite {
     pub events: Vec<EventRow>,
     pub counts: Vec<CountDelta>,
     pub figures: Vec<Delta>,
+    /// Met and missed service-level clocks added or taken back (`sla_figures`).
+    pub sla_figures: Vec<SlaDelta>,
     /// A new ticket's search document, or what a change adds to it (folded text).
     pub search: Vec<String>,
     /// Notices to send because of this write (their ticket and number are this ticket's).
@@ -229,8 +270,15 @@ impl TicketWrite {
         self.row.fixed.is_some()
     }
 
-    /// A ticket that just arrived by `actor` (a customer's message, or staff typing one in).
-    pub fn arrival(new: &NewTicket, actor: &Actor, at: i64, p: Projection) -> Result<TicketWrite> {
+    /// A ticket that just arrived by `actor` (a customer's message, or staff typing one in),
+    /// with its classification and first clocks (`sla`).
+    pub fn arrival(
+        new: &NewTicket,
+        actor: &Actor,
+        at: i64,
+        p: Projection,
+        sla: SlaRow,
+    ) -> Result<TicketWrite> {
         Ok(TicketWrite {
             row: TicketRow {
                 id: 0,
@@ -248,6 +296,7 @@ impl TicketWrite {
                 milestones: p.milestones,
                 last_event_at: at,
                 last_event_kind: p.last_event_kind,
+                sla,
             },
             key: None,
             guard: None,
@@ -259,6 +308,7 @@ impl TicketWrite {
             )?],
             counts: p.counts,
             figures: p.figures,
+            sla_figures: Vec::new(),
             search: p.search,
             notices: Vec::new(),
             attachments: Vec::new(),
@@ -268,7 +318,8 @@ impl TicketWrite {
     }
 
     /// A decided change of `ticket` by `actor` at `at`, with what it leaves (`p`): written
-    /// only if the ticket is still at the version it was decided on.
+    /// only if the ticket is still at the version it was decided on. Its clocks are the
+    /// ticket's, with the new classification; the caller recomputes them (`sla`).
     pub fn change(
         ticket: &Ticket,
         change: &Change,
@@ -287,18 +338,68 @@ impl TicketWrite {
                 milestones: p.milestones,
                 last_event_at: at,
                 last_event_kind: p.last_event_kind,
+                sla: match &change.classification {
+                    Some(c) => SlaRow {
+                        priority: c.priority,
+                        category: c.category.as_ref().map(|c| c.id.0),
+                        ..ticket.sla.clone()
+                    },
+                    None => ticket.sla.clone(),
+                },
             },
             key: None,
             guard: Some(Guard::Version(ticket.version)),
             events: events(&change.events, actor, at)?,
             counts: p.counts,
             figures: p.figures,
+            sla_figures: Vec::new(),
             search: p.search,
             notices: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at,
         })
+    }
+}
+
+impl TicketWrite {
+    /// Service-level bookkeeping on `ticket`: its clocks recomputed (`sla`, with what that
+    /// changes in the daily figures) and any notices' events, by the system. The version
+    /// stays: nothing a person decided on changed, so nobody's open form goes stale; the
+    /// write still happens only if the ticket is at the version it was computed from.
+    pub fn bookkeeping(
+        ticket: &Ticket,
+        sla: SlaRow,
+        sla_figures: Vec<SlaDelta>,
+        events: Vec<EventRow>,
+        at: i64,
+    ) -> TicketWrite {
+        TicketWrite {
+            row: TicketRow {
+                id: ticket.id.0,
+                fixed: None,
+                status: ticket.status,
+                version: ticket.version,
+                assignee: ticket.assignee_id,
+                updated_at: ticket.updated_at,
+                milestones: ticket.milestones(),
+                last_event_at: ticket.last_event_at,
+                last_event_kind: EventKind::parse(&ticket.last_event_kind)
+                    .unwrap_or(EventKind::Created),
+                sla,
+            },
+            key: None,
+            guard: Some(Guard::Version(ticket.version)),
+            events,
+            counts: Vec::new(),
+            figures: Vec::new(),
+            sla_figures,
+            search: Vec::new(),
+            notices: Vec::new(),
+            attachments: Vec::new(),
+            link: None,
+            at,
+        }
     }
 }
 
@@ -535,7 +636,7 @@ mod tests {
     fn a_change_binds_every_changing_column_then_the_id_and_version() {
         let text = change_text();
         assert!(text.starts_with("UPDATE tickets SET status = $1, version = $2,"));
-        assert!(text.ends_with("queued_since = $12 WHERE id = $13 AND version = $14"));
+        assert!(text.ends_with("sla_revision = $28 WHERE id = $29 AND version = $30"));
         let row = TicketRow {
             id: 9,
             fixed: None,
@@ -546,11 +647,13 @@ mod tests {
             milestones: Milestones::default(),
             last_event_at: 10,
             last_event_kind: EventKind::Assigned,
+            sla: SlaRow::default(),
         };
         let values = change_values(&row, 2);
-        assert_eq!(values.len(), 14);
-        assert_eq!(values[12], Value::Int(Some(9)));
-        assert_eq!(values[13], Value::Int(Some(2)));
+        assert_eq!(values.len(), 30);
+        assert_eq!(values[12], Value::Text(Some("media")));
+        assert_eq!(values[28], Value::Int(Some(9)));
+        assert_eq!(values[29], Value::Int(Some(2)));
         assert!(ticket_row(&row, 9).is_err());
         assert_eq!(TICKETS.columns.len(), TICKET_COLUMNS);
     }
