@@ -66,6 +66,8 @@ pub struct Dashboard {
     pub open_tickets: Vec<OpenTicket>,
     pub technicians: Vec<TechnicianFigures>,
     pub daily: Vec<DayRow>,
+    /// Service levels met and missed in the period.
+    pub sla: super::sla::SlaReport,
     pub generated_at: i64,
 }
 
@@ -227,6 +229,8 @@ impl Services {
                 active: u.active,
             })
             .collect();
+        drop(conn);
+        let sla = self.sla_report(actor, &period).await?;
 
         Ok(Dashboard {
             period,
@@ -247,6 +251,7 @@ impl Services {
             open_tickets,
             technicians,
             daily,
+            sla,
             generated_at: now,
         })
     }

@@ -51,8 +51,16 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Ticket>,
-    /// The id to continue after.
-    pub next: Option<i64>,
+    /// Where the next page starts.
+    pub next: Option<Cursor>,
+}
+
+/// The last row of a page: its id and, in the due order, its due (`None` once the page is
+/// among the tickets without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub id: i64,
+    pub due: Option<i64>,
 }
 
 pub const PAGE_SIZE: i64 = 25;
@@ -116,6 +124,10 @@ impl Services {
         limit: i64,
     ) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let filter = &TicketFilter {
+            now: self.now(),
+            ..filter.clone()
+        };
         let mut conn = self.store.read().await?;
         let mut items = tickets::list(
             &mut conn,
@@ -127,7 +139,10 @@ impl Services {
         .await?;
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
-            items.last().map(|t| t.id.0)
+            items.last().map(|t| Cursor {
+                id: t.id.0,
+                due: if filter.by_due { t.sla.due_at } else { None },
+            })
         } else {
             None
         };

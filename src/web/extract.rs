@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, AppError, PageError, respond};
 use crate::domain::access::{Capability, may};
-use crate::domain::ids::{TicketId, UserId};
+use crate::domain::ids::{CategoryId, TicketId, UserId};
 use crate::domain::user::{Actor, User};
 use crate::service::auth::Session;
 use axum::body::Bytes;
@@ -229,6 +229,21 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         id_param(parts, state, UserId::parse).await.map(UserPath)
+    }
+}
+
+/// The category a route's `{id}` names (the administrator's Categorías), parsed once by
+/// `CategoryId::parse`; anything else is the 404 of a category that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct CategoryPath(pub CategoryId);
+
+impl<S: Send + Sync> FromRequestParts<S> for CategoryPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        id_param(parts, state, CategoryId::parse)
+            .await
+            .map(CategoryPath)
     }
 }
 

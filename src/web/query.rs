@@ -5,8 +5,10 @@
 use super::error::AppError;
 use crate::domain::ids::{TicketNumber, UserId};
 use crate::domain::search::terms;
+use crate::domain::sla::DueFilter;
 use crate::domain::ticket::{Status, TicketFilter};
 use crate::domain::time::{lima_range, parse_date};
+use crate::service::tickets::Cursor;
 use axum::http::StatusCode;
 use jiff::civil::Date;
 use serde::Deserialize;
@@ -27,6 +29,12 @@ pub struct ListQuery {
     pub cursor: String,
     #[serde(default)]
     pub limit: Option<i64>,
+    /// `due`: the next due of a running clock first.
+    #[serde(default)]
+    pub sort: String,
+    /// `vencidas` or `por_vencer`.
+    #[serde(default)]
+    pub sla: String,
 }
 
 fn invalid(message: &str) -> AppError {
@@ -46,13 +54,30 @@ pub fn date_range(from: &str, to: &str) -> Result<(Option<Date>, Option<Date>), 
     Ok((date(from, "desde")?, date(to, "hasta")?))
 }
 
-/// The cursor is the id of the last ticket shown (opaque to clients).
-pub fn encode_cursor(next: i64) -> String {
-    next.to_string()
+/// The cursor is the id of the last ticket shown, and in the due order its due as well
+/// (`d<due>.<id>`); opaque to clients.
+pub fn encode_cursor(next: Cursor) -> String {
+    match next.due {
+        Some(due) => format!("d{due}.{}", next.id),
+        None => next.id.to_string(),
+    }
 }
 
-fn decode_cursor(s: &str) -> Option<i64> {
-    s.parse().ok().filter(|id| *id > 0)
+fn decode_cursor(s: &str) -> Option<Cursor> {
+    let id = |t: &str| t.parse::<i64>().ok().filter(|id| *id > 0);
+    match s.strip_prefix('d') {
+        Some(rest) => {
+            let (due, i) = rest.split_once('.')?;
+            Some(Cursor {
+                id: id(i)?,
+                due: Some(due.parse().ok()?),
+            })
+        }
+        None => Some(Cursor {
+            id: id(s)?,
+            due: None,
+        }),
+    }
 }
 
 impl ListQuery {
@@ -84,10 +109,29 @@ impl ListQuery {
                 filter.terms = terms(q);
             }
         }
+        match self.sort.trim() {
+            "" | "recientes" => {}
+            "due" | "vencimiento" => filter.by_due = true,
+            _ => {
+                return Err(invalid(
+                    "El orden no es válido: use «due» (por vencimiento).",
+                ));
+            }
+        }
+        let sla = self.sla.trim();
+        if !sla.is_empty() {
+            filter.sla = Some(DueFilter::parse(sla).ok_or_else(|| {
+                invalid("El filtro de SLA no es válido: use «vencidas» o «por_vencer».")
+            })?);
+        }
         let cursor = self.cursor.trim();
         if !cursor.is_empty() {
-            filter.after =
-                Some(decode_cursor(cursor).ok_or_else(|| invalid("El cursor no es válido."))?);
+            let c = decode_cursor(cursor).ok_or_else(|| invalid("El cursor no es válido."))?;
+            if c.due.is_some() && !filter.by_due {
+                return Err(invalid("El cursor no es válido."));
+            }
+            filter.after = Some(c.id);
+            filter.after_due = c.due;
         }
         Ok(filter)
     }
@@ -99,9 +143,16 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        let plain = Cursor { id: 42, due: None };
+        let due = Cursor {
+            id: 7,
+            due: Some(1_790_000_000),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(plain)), Some(plain));
+        assert_eq!(decode_cursor(&encode_cursor(due)), Some(due));
         assert_eq!(decode_cursor("x.y"), None);
         assert_eq!(decode_cursor("-3"), None);
+        assert_eq!(decode_cursor("d12"), None);
     }
 
     #[test]
@@ -152,5 +203,23 @@ mod tests {
             q.to_filter().unwrap_err().message,
             "El estado no es válido."
         );
+        let q = ListQuery {
+            sla: "atrasadas".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.to_filter().unwrap_err().message,
+            "El filtro de SLA no es válido: use «vencidas» o «por_vencer»."
+        );
+        let q = ListQuery {
+            sort: "due".into(),
+            sla: "por_vencer".into(),
+            cursor: "d1790000000.7".into(),
+            ..Default::default()
+        };
+        let f = q.to_filter().unwrap();
+        assert!(f.by_due);
+        assert_eq!(f.sla, Some(DueFilter::DueSoon));
+        assert_eq!((f.after, f.after_due), (Some(7), Some(1_790_000_000)));
     }
 }

@@ -80,6 +80,26 @@ pub fn router(state: AppState) -> Router {
             "/admin/credentials/{id}/role",
             post(pages::admin::credential_role),
         )
+        .route(
+            "/admin/categories",
+            get(pages::sla::categories).post(pages::sla::category_create),
+        )
+        .route("/admin/categories/{id}", post(pages::sla::category_rename))
+        .route(
+            "/admin/categories/{id}/active",
+            post(pages::sla::category_active),
+        )
+        .route("/admin/calendar", get(pages::sla::calendar))
+        .route("/admin/calendar/hours", post(pages::sla::calendar_hours))
+        .route("/admin/calendar/holidays", post(pages::sla::holiday_add))
+        .route(
+            "/admin/calendar/holidays/delete",
+            post(pages::sla::holiday_remove),
+        )
+        .route(
+            "/admin/sla",
+            get(pages::sla::policies).post(pages::sla::policies_save),
+        )
         .route("/admin/quarantine", get(pages::quarantine::quarantine_list))
         .route(
             "/admin/quarantine/{id}",
@@ -96,7 +116,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets",
             get(api::tickets::list).post(api::tickets::create),
         )
-        .route("/api/v1/tickets/{id}", get(api::tickets::show))
+        .route(
+            "/api/v1/tickets/{id}",
+            get(api::tickets::show).patch(api::sla::patch),
+        )
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))
         .route("/api/v1/tickets/{id}/close", post(api::tickets::close))
@@ -110,7 +133,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/tickets/{id}/reopen", post(api::tickets::reopen))
         .route("/api/v1/technicians", get(api::tickets::technicians))
-        .route("/api/v1/dashboard", get(api::dashboard::show));
+        .route("/api/v1/dashboard", get(api::dashboard::show))
+        .route("/api/v1/categories", get(api::sla::categories))
+        .route("/api/v1/calendar", get(api::sla::calendar))
+        .route("/api/v1/sla/policies", get(api::sla::policies));
 
     let max_body = state.config.max_body_bytes;
     Router::new()

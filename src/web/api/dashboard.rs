@@ -60,6 +60,7 @@ pub async fn show(
             "time_to_close": summary(&t.close, CLOSE_NOTE),
         })).collect::<Vec<_>>(),
         "daily": d.daily.iter().map(|r| json!({"day": r.day.to_string(), "opened": r.opened, "closed": r.closed})).collect::<Vec<_>>(),
+        "sla": super::sla::dashboard_json(&d.sla),
         "generated_at": format_rfc3339(d.generated_at),
     }))
     .into_response())

@@ -2,4 +2,5 @@
 
 pub mod dashboard;
 pub mod openapi;
+pub mod sla;
 pub mod tickets;

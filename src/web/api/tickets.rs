@@ -5,6 +5,7 @@ use crate::domain::ticket::{NewTicket, Ticket};
 use crate::domain::time::format_rfc3339;
 use crate::domain::timeline::Event;
 use crate::domain::user::User;
+use crate::service::sla::SlaView;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{ApiError, AppError};
@@ -20,8 +21,9 @@ fn opt_time(t: Option<i64>) -> Value {
     t.map(|t| json!(format_rfc3339(t))).unwrap_or(Value::Null)
 }
 
-pub fn ticket_json(t: &Ticket) -> Value {
-    json!({
+/// A ticket as the API shows it, with its priority, category and clocks read at `view`.
+pub fn ticket_json(t: &Ticket, view: &SlaView) -> Value {
+    let mut v = json!({
         "id": t.id.0,
         "number": t.number().to_string(),
         "status": t.status.as_str(),
@@ -37,7 +39,11 @@ pub fn ticket_json(t: &Ticket) -> Value {
         "first_response_at": opt_time(t.first_response_at),
         "closed_at": opt_time(t.closed_at),
         "resolution": t.resolution,
-    })
+    });
+    if let Value::Object(map) = &mut v {
+        super::sla::ticket_fields(t, view, map);
+    }
+    v
 }
 
 fn event_json(e: &Event) -> Value {
@@ -65,8 +71,9 @@ pub async fn list(
         .services
         .list_tickets(&user.actor(), &filter, query.limit.unwrap_or(PAGE_SIZE))
         .await?;
+    let view = state.services.sla_view().await?;
     Ok(axum::Json(json!({
-        "items": page.items.iter().map(ticket_json).collect::<Vec<_>>(),
+        "items": page.items.iter().map(|t| ticket_json(t, &view)).collect::<Vec<_>>(),
         "next_cursor": page.next.map(encode_cursor),
     }))
     .into_response())
@@ -78,7 +85,8 @@ pub async fn show(
     TicketPath(id): TicketPath,
 ) -> Result<Response, ApiError> {
     let (ticket, events) = state.services.ticket(&user.actor(), id).await?;
-    let mut body = ticket_json(&ticket);
+    let view = state.services.sla_view().await?;
+    let mut body = ticket_json(&ticket, &view);
     body["timeline"] = Value::Array(events.iter().map(event_json).collect());
     Ok(axum::Json(body).into_response())
 }
@@ -99,7 +107,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let new = NewTicket::parse(&input.from, &input.subject, &input.body)?;
     let ticket = state.services.create_ticket(&user.actor(), &new).await?;
-    Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket))).into_response())
+    let view = state.services.sla_view().await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket, &view))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -138,7 +147,8 @@ async fn act(
         .services
         .act(&user.actor(), id, version, action)
         .await?;
-    Ok(axum::Json(ticket_json(&ticket)).into_response())
+    let view = state.services.sla_view().await?;
+    Ok(axum::Json(ticket_json(&ticket, &view)).into_response())
 }
 
 pub async fn assign(

@@ -129,6 +129,7 @@ pub struct DashboardPage {
     pub opened_word: &'static str,
     pub opened_legend: &'static str,
     pub status_chart: Chart,
+    pub sla: super::sla::DashboardSla,
     pub generated: String,
 }
 
@@ -283,6 +284,7 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
         opened_word,
         opened_legend,
         status_chart,
+        sla: super::sla::dashboard_section(&d.sla),
         generated: format_lima(now),
         chrome,
     }

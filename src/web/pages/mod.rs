@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod export;
 pub mod quarantine;
+pub mod sla;
 pub mod tickets;
 
 use super::AppState;

@@ -2,11 +2,14 @@
 //! timeline, and the action forms.
 
 use super::{Chrome, ok, redirect_with_flash, render};
+use crate::domain::classification::{CategoryId, Priority};
 use crate::domain::ids::{TicketId, UserId};
+use crate::domain::sla;
 use crate::domain::ticket::{Available, NewTicket, Status, Ticket, available};
-use crate::domain::time::{age_in_words, format_lima, now};
+use crate::domain::time::{age_in_words, format_lima};
 use crate::domain::timeline::{Event, EventKind};
 use crate::domain::user::User;
+use crate::service::sla::SlaView;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
@@ -30,11 +33,28 @@ pub struct TicketRow {
     pub created: String,
     pub age: String,
     pub last_event: String,
+    pub priority: &'static str,
+    pub priority_label: &'static str,
+    pub category: Option<String>,
+    /// The due badge: its CSS class, words and the due time.
+    pub due_class: &'static str,
+    pub due_text: String,
+    pub due_at: String,
 }
 
 impl TicketRow {
-    pub fn from_ticket(t: &Ticket, at: i64) -> TicketRow {
+    pub fn from_ticket(t: &Ticket, view: &SlaView) -> TicketRow {
+        let at = view.now;
+        let clocks = view.clocks(t);
+        let head = sla::headline(&clocks);
+        let (due_class, due_text) = sla::badge(head, view.calendar(), at);
         TicketRow {
+            priority: t.sla.priority.as_str(),
+            priority_label: t.sla.priority.label(),
+            category: t.category_name.clone(),
+            due_class,
+            due_text: format!("{}: {due_text}", head.target.label()),
+            due_at: head.due_at.map(format_lima).unwrap_or_default(),
             id: t.id.0,
             number: t.number().to_string(),
             subject: t.subject.clone(),
@@ -108,6 +128,8 @@ pub struct ListPage {
     pub query: ListQuery,
     pub statuses: Vec<Option_>,
     pub technicians: Vec<Option_>,
+    pub due_filters: Vec<Option_>,
+    pub by_due: bool,
     pub next_url: Option<String>,
     pub filtered: bool,
     pub filter_error: Option<String>,
@@ -123,6 +145,8 @@ fn next_url(q: &ListQuery, cursor: String) -> String {
         ("q", q.q.as_str()),
         ("from", q.from.as_str()),
         ("to", q.to.as_str()),
+        ("sort", q.sort.as_str()),
+        ("sla", q.sla.as_str()),
         ("cursor", cursor.as_str()),
     ];
     let query = serde_urlencoded::to_string(
@@ -151,7 +175,7 @@ async fn list_page(
         .services
         .list_tickets(&user.actor(), &filter, PAGE_SIZE)
         .await?;
-    let at = now();
+    let view = state.services.sla_view().await?;
     let technicians = if chrome.is_staff {
         technician_options(
             &state
@@ -171,6 +195,8 @@ async fn list_page(
         &query.from,
         &query.to,
         &query.cursor,
+        &query.sort,
+        &query.sla,
     ]
     .iter()
     .any(|v| !v.trim().is_empty());
@@ -178,8 +204,17 @@ async fn list_page(
         rows: page
             .items
             .iter()
-            .map(|t| TicketRow::from_ticket(t, at))
+            .map(|t| TicketRow::from_ticket(t, &view))
             .collect(),
+        due_filters: sla::DueFilter::ALL
+            .iter()
+            .map(|f| Option_ {
+                value: f.as_str().to_string(),
+                label: f.label().to_string(),
+                selected: f.as_str() == query.sla.trim(),
+            })
+            .collect(),
+        by_due: filter.by_due,
         next_url: page.next.map(|n| next_url(&query, encode_cursor(n))),
         statuses: status_options(&query.status),
         technicians,
@@ -276,6 +311,33 @@ impl EventView {
         if let Some(m) = &d.matched_by {
             lines.push(format!("Unido a la incidencia por: {m}"));
         }
+        if d.from_priority.is_some() || d.to_priority.is_some() {
+            let word = |p: &Option<String>| {
+                p.as_deref()
+                    .and_then(Priority::parse)
+                    .map(Priority::label)
+                    .unwrap_or("—")
+            };
+            lines.push(format!(
+                "Prioridad: {} → {}",
+                word(&d.from_priority),
+                word(&d.to_priority)
+            ));
+        }
+        if d.from_category.is_some() || d.to_category.is_some() {
+            lines.push(format!(
+                "Categoría: {} → {}",
+                d.from_category.as_deref().unwrap_or("sin categoría"),
+                d.to_category.as_deref().unwrap_or("sin categoría")
+            ));
+        }
+        if let Some(target) = d.target.as_deref().and_then(sla::Target::parse) {
+            let due = d.due_at.map(format_lima).unwrap_or_default();
+            lines.push(match e.kind {
+                EventKind::SlaBreach => format!("{}: venció el {due}", target.label()),
+                _ => format!("{}: vence el {due}", target.label()),
+            });
+        }
         EventView {
             label: e.kind.label(),
             kind: e.kind.as_str(),
@@ -302,6 +364,20 @@ pub struct ActionInput {
     pub body: String,
     #[serde(default)]
     pub resolution: String,
+    #[serde(default)]
+    pub priority: String,
+    #[serde(default)]
+    pub category_id: String,
+}
+
+/// One service-level clock on the ticket's page.
+pub struct ClockView {
+    pub label: &'static str,
+    pub target: String,
+    pub due: String,
+    pub elapsed: String,
+    pub class: &'static str,
+    pub text: String,
 }
 
 #[derive(Template)]
@@ -324,6 +400,9 @@ pub struct ShowPage {
     pub draft: ActionInput,
     /// Attachments that came by e-mail and related tickets.
     pub mail: super::quarantine::TicketMail,
+    pub clocks: Vec<ClockView>,
+    pub priority_options: Vec<Option_>,
+    pub category_options: Vec<Option_>,
 }
 
 async fn show_page(
@@ -346,7 +425,68 @@ async fn show_page(
         Some((a, m)) => (a, Some(m)),
         None => (String::new(), None),
     };
+    let view = state.services.sla_view().await?;
+    let clocks = view
+        .clocks(&ticket)
+        .iter()
+        .map(|c| {
+            let (class, text) = sla::badge(c, view.calendar(), view.now);
+            ClockView {
+                label: c.target.label(),
+                target: c
+                    .target_minutes
+                    .map(|m| sla::business_words(m * 60))
+                    .unwrap_or_else(|| "—".to_string()),
+                due: c.due_at.map(format_lima).unwrap_or_else(|| "—".to_string()),
+                elapsed: sla::business_words(c.elapsed_secs),
+                class,
+                text,
+            }
+        })
+        .collect();
+    let retry = error_action == "classify";
+    let chosen_priority = if retry && !draft.priority.is_empty() {
+        draft.priority.clone()
+    } else {
+        ticket.sla.priority.as_str().to_string()
+    };
+    let chosen_category = if retry {
+        draft.category_id.clone()
+    } else {
+        ticket
+            .sla
+            .category
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    };
+    let (priority_options, category_options) = if can.classify {
+        let categories = state.services.categories().await?;
+        (
+            Priority::ALL
+                .iter()
+                .map(|p| Option_ {
+                    value: p.as_str().to_string(),
+                    label: p.label().to_string(),
+                    selected: p.as_str() == chosen_priority,
+                })
+                .collect(),
+            categories
+                .iter()
+                .filter(|c| c.active || Some(c.id.0) == ticket.sla.category)
+                .map(|c| Option_ {
+                    value: c.id.0.to_string(),
+                    label: c.name.clone(),
+                    selected: c.id.0.to_string() == chosen_category,
+                })
+                .collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(ShowPage {
+        clocks,
+        priority_options,
+        category_options,
         chrome: Chrome::for_user(user, "tickets"),
         body: ticket.body.clone(),
         version: ticket.version,
@@ -356,7 +496,7 @@ async fn show_page(
         assign_options: technician_options(&techs, &draft.technician_id, None),
         reassign_options: technician_options(&techs, &draft.technician_id, ticket.assignee_id),
         is_technician: !Chrome::for_user(user, "").is_staff,
-        ticket: TicketRow::from_ticket(&ticket, now()),
+        ticket: TicketRow::from_ticket(&ticket, &view),
         can,
         error_action,
         error,
@@ -379,6 +519,27 @@ fn technician(raw: &str) -> Result<UserId, AppError> {
             "technician_id",
             "Elija un técnico activo.",
         ))
+    })
+}
+
+/// The classification form: a priority and a category ("" = none), both always sent.
+fn classification(form: &ActionInput) -> Result<Action, AppError> {
+    let priority = match form.priority.trim() {
+        "" => None,
+        p => Some(Priority::parse_field(p)?),
+    };
+    let category = match form.category_id.trim() {
+        "" => None,
+        raw => Some(CategoryId::parse(raw).ok_or_else(|| {
+            AppError::from(crate::domain::DomainError::validation(
+                "category_id",
+                "La categoría no existe.",
+            ))
+        })?),
+    };
+    Ok(Action::Classify {
+        priority,
+        category: Some(category),
     })
 }
 
@@ -434,6 +595,7 @@ pub async fn act(
             },
             "Incidencia reabierta.",
         )),
+        "classify" => classification(&form).map(|a| (a, "Prioridad y categoría guardadas.")),
         _ => return Err(AppError::not_found().into()),
     };
     let result = match built {
