@@ -3,6 +3,7 @@
 //! sink). What is dated in a period comes from `figures`.
 
 use super::{Backend, Conn, Result, StorageError, Store};
+use crate::domain::classification::Priority;
 use crate::domain::ids::{TicketId, TicketNumber, UserId};
 use crate::domain::ticket::Status;
 use sqlx::Row;
@@ -201,6 +202,16 @@ pub struct ClosedRow {
     pub closed_at: i64,
     pub closed_by: Option<String>,
     pub resolution: Option<String>,
+    pub priority: Priority,
+    pub category: Option<String>,
+    /// Per service-level target (`sla::Target::index`): the due instant and the business
+    /// seconds counted.
+    pub due: [Option<i64>; 3],
+    pub secs: [Option<i64>; 3],
+}
+
+fn priority_of(text: &str) -> Result<Priority> {
+    Priority::parse(text).ok_or_else(|| StorageError::Corrupt(format!("priority {text}")))
 }
 
 /// The next chunk of closed tickets after `after_id`, in ticket order (keyset on the id, so a
@@ -215,8 +226,11 @@ pub async fn closed_chunk(
 ) -> Result<Vec<ClosedRow>> {
     let mut sql = String::from(
         "SELECT t.id, t.requester, t.subject, u.name AS technician, t.created_at, t.first_assigned_at, \
-                t.first_response_at, t.closed_at, c.name AS closed_by, t.resolution \
+                t.first_response_at, t.closed_at, c.name AS closed_by, t.resolution, \
+                t.priority, k.name AS category, t.assignment_due_at, t.assignment_secs, \
+                t.response_due_at, t.response_secs, t.resolution_due_at, t.resolution_secs \
          FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN users c ON c.id = t.closed_by \
+         LEFT JOIN categories k ON k.id = t.category_id \
          WHERE t.id > $1 AND t.status = 'cerrado' AND t.closed_at >= $2 AND t.closed_at < $3",
     );
     if technician.is_some() {
@@ -248,6 +262,18 @@ pub async fn closed_chunk(
                     .unwrap_or_default(),
                 closed_by: r.try_get("closed_by")?,
                 resolution: r.try_get("resolution")?,
+                priority: priority_of(&r.try_get::<String, _>("priority")?)?,
+                category: r.try_get("category")?,
+                due: [
+                    r.try_get("assignment_due_at")?,
+                    r.try_get("response_due_at")?,
+                    r.try_get("resolution_due_at")?,
+                ],
+                secs: [
+                    r.try_get("assignment_secs")?,
+                    r.try_get("response_secs")?,
+                    r.try_get("resolution_secs")?,
+                ],
             })
         })
         .collect()
@@ -267,6 +293,10 @@ impl ClosedRow {
             closed_at: self.closed_at,
             closed_by: self.closed_by.as_deref(),
             resolution: self.resolution.as_deref(),
+            priority: self.priority,
+            category: self.category.as_deref(),
+            due: self.due,
+            secs: self.secs,
         }
     }
 }
@@ -285,6 +315,25 @@ pub struct ClosedRowRef<'a> {
     pub closed_at: i64,
     pub closed_by: Option<&'a str>,
     pub resolution: Option<&'a str>,
+    pub priority: Priority,
+    pub category: Option<&'a str>,
+    pub due: [Option<i64>; 3],
+    pub secs: [Option<i64>; 3],
+}
+
+impl ClosedRowRef<'_> {
+    /// Per service-level target: whether it was met (`None` when unknown).
+    pub fn met(&self) -> [Option<bool>; 3] {
+        let stops = crate::domain::sla::stops(
+            self.first_assigned_at,
+            self.first_response_at,
+            Some(self.closed_at),
+        );
+        [0, 1, 2].map(|i| match (stops[i], self.due[i]) {
+            (Some(stop), Some(due)) => Some(stop <= due),
+            _ => None,
+        })
+    }
 }
 
 /// Where `each_closed` puts the rows. `row` runs on a blocking thread (it may block, e.g. on a
@@ -341,6 +390,7 @@ pub async fn each_closed<S: ClosedSink>(
 #[derive(Default)]
 struct Batch {
     names: Vec<(i64, String)>,
+    categories: Vec<(i64, String)>,
     text: Vec<u8>,
     rows: Vec<BatchRow>,
 }
@@ -359,6 +409,10 @@ struct BatchRow {
     start: usize,
     ends: [usize; 3],
     resolution: bool,
+    priority: Priority,
+    category: Option<i64>,
+    due: [Option<i64>; 3],
+    secs: [Option<i64>; 3],
 }
 
 /// The reading side: steps through the rows and sends them in batches; stops quietly when
@@ -388,6 +442,11 @@ fn sqlite_read_closed(
         while let Some(r) = rows.next()? {
             batch.names.push((r.get(0)?, r.get(1)?));
         }
+        let mut stmt = tx.prepare("SELECT id, name FROM categories")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            batch.categories.push((r.get(0)?, r.get(1)?));
+        }
     }
     let corrupt = |e: rusqlite::types::FromSqlError| StorageError::Corrupt(format!("export: {e}"));
     fn text(v: ValueRef<'_>, nullable: bool) -> Result<Option<&[u8]>> {
@@ -405,7 +464,9 @@ fn sqlite_read_closed(
     // row, and never sorts (memory stays flat whatever the filters).
     let mut sql = String::from(
         "SELECT id, requester, subject, assignee_id, created_at, first_assigned_at, \
-                first_response_at, closed_at, closed_by, resolution \
+                first_response_at, closed_at, closed_by, resolution, \
+                priority, category_id, assignment_due_at, assignment_secs, response_due_at, \
+                response_secs, resolution_due_at, resolution_secs \
          FROM tickets NOT INDEXED \
          WHERE status = 'cerrado' AND closed_at IS NOT NULL",
     );
@@ -456,6 +517,26 @@ fn sqlite_read_closed(
                 start,
                 ends,
                 resolution,
+                priority: match r.get_ref(10)? {
+                    ValueRef::Text(t) => priority_of(std::str::from_utf8(t).unwrap_or(""))?,
+                    other => {
+                        return Err(StorageError::Corrupt(format!(
+                            "export: priority {}",
+                            other.data_type()
+                        )));
+                    }
+                },
+                category: r.get_ref(11)?.as_i64_or_null().map_err(corrupt)?,
+                due: [
+                    r.get_ref(12)?.as_i64_or_null().map_err(corrupt)?,
+                    r.get_ref(14)?.as_i64_or_null().map_err(corrupt)?,
+                    r.get_ref(16)?.as_i64_or_null().map_err(corrupt)?,
+                ],
+                secs: [
+                    r.get_ref(13)?.as_i64_or_null().map_err(corrupt)?,
+                    r.get_ref(15)?.as_i64_or_null().map_err(corrupt)?,
+                    r.get_ref(17)?.as_i64_or_null().map_err(corrupt)?,
+                ],
             });
             if batch.rows.len() >= BATCH_ROWS || batch.text.len() >= BATCH_TEXT {
                 let next = empty.try_recv().unwrap_or_default();
@@ -465,7 +546,9 @@ fn sqlite_read_closed(
                 }
             }
         }
-        if !hung_up && (!batch.rows.is_empty() || !batch.names.is_empty()) {
+        if !hung_up
+            && (!batch.rows.is_empty() || !batch.names.is_empty() || !batch.categories.is_empty())
+        {
             // Fails only if the sink's side is gone, and then nobody needs it.
             let _ = full.send(batch);
         }
@@ -494,9 +577,13 @@ fn deliver<S: ClosedSink>(
 ) -> Result<S> {
     let bad = || StorageError::Corrupt("export: text is not UTF-8".to_string());
     let mut names = Names(Default::default());
+    let mut categories = Names(Default::default());
     for mut batch in full.iter() {
         if !batch.names.is_empty() {
             names = Names(std::mem::take(&mut batch.names).into_iter().collect());
+        }
+        if !batch.categories.is_empty() {
+            categories = Names(std::mem::take(&mut batch.categories).into_iter().collect());
         }
         for r in &batch.rows {
             // One check per row: its texts are consecutive, and each piece was a whole
@@ -518,6 +605,10 @@ fn deliver<S: ClosedSink>(
                 closed_at: r.closed_at,
                 closed_by: names.get(r.closed_by),
                 resolution: if r.resolution { Some(field(2)?) } else { None },
+                priority: r.priority,
+                category: categories.get(r.category),
+                due: r.due,
+                secs: r.secs,
             };
             if sink.row(&row).is_break() {
                 return Ok(sink);

@@ -16,4 +16,5 @@ mod intake;
 mod mail;
 mod ops;
 mod reports;
+mod sla;
 mod tickets;

@@ -33,7 +33,7 @@ const IN_FLIGHT: usize = 4;
 /// Excel's last row, less the header.
 const XLSX_MAX_ROWS: u32 = 1_048_575;
 
-pub const HEADERS: [&str; 13] = [
+pub const HEADERS: [&str; 24] = [
     "Número",
     "Remitente",
     "Asunto",
@@ -47,7 +47,27 @@ pub const HEADERS: [&str; 13] = [
     "Horas hasta primera respuesta",
     "Horas hasta cierre",
     "Nota de resolución",
+    "Prioridad",
+    "Categoría",
+    "Vencimiento asignación",
+    "Asignación cumplida",
+    "Minutos hábiles hasta asignar",
+    "Vencimiento primera respuesta",
+    "Primera respuesta cumplida",
+    "Minutos hábiles hasta primera respuesta",
+    "Vencimiento resolución",
+    "Resolución cumplida",
+    "Minutos hábiles hasta resolución",
 ];
+
+/// "Sí", "No", or nothing when unknown.
+fn yes_no(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "Sí",
+        Some(false) => "No",
+        None => "",
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ExportQuery {
@@ -217,6 +237,23 @@ fn csv_row(out: &mut Vec<u8>, r: &ClosedRowRef<'_>, separator: u8, dates: &mut L
     csv_hours(out, r.created_at, r.closed_at, decimal_comma);
     out.push(separator);
     csv_text(out, r.resolution.unwrap_or(""), separator);
+    out.push(separator);
+    out.extend_from_slice(r.priority.label().as_bytes());
+    out.push(separator);
+    csv_text(out, r.category.unwrap_or(""), separator);
+    let met = r.met();
+    for i in 0..3 {
+        out.push(separator);
+        if let Some(t) = r.due[i] {
+            dates.write(t, out);
+        }
+        out.push(separator);
+        out.extend_from_slice(yes_no(met[i]).as_bytes());
+        out.push(separator);
+        if let Some(secs) = r.secs[i] {
+            decimal(out, (secs.max(0) / 60) as u64, 1);
+        }
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -454,7 +491,8 @@ impl XlsxSink {
         let sheet = book.add_worksheet_with_constant_memory()?;
         sheet.set_name("Cerradas")?;
         let widths = [
-            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0,
+            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0, 10.0,
+            18.0, 17.0, 10.0, 12.0, 17.0, 10.0, 12.0, 17.0, 10.0, 12.0,
         ];
         for (i, w) in widths.iter().enumerate() {
             sheet.set_column_width(i as u16, *w)?;
@@ -518,6 +556,19 @@ impl XlsxSink {
         }
         sheet.write_number_with_format(row, 11, h(r.closed_at), number)?;
         sheet.write_string(row, 12, r.resolution.unwrap_or(""))?;
+        sheet.write_string(row, 13, r.priority.label())?;
+        sheet.write_string(row, 14, r.category.unwrap_or(""))?;
+        let met = r.met();
+        for i in 0..3 {
+            let col = 15 + 3 * i as u16;
+            if let Some(t) = r.due[i] {
+                sheet.write_datetime_with_format(row, col, &lima(t)?, date)?;
+            }
+            sheet.write_string(row, col + 1, yes_no(met[i]))?;
+            if let Some(secs) = r.secs[i] {
+                sheet.write_number(row, col + 2, (secs.max(0) / 60) as f64)?;
+            }
+        }
         Ok(())
     }
 
@@ -528,9 +579,12 @@ impl XlsxSink {
         if let Some(e) = self.failed {
             return Err(e.into());
         }
-        self.book
-            .worksheet_from_index(0)?
-            .autofilter(0, 0, self.rows, 12)?;
+        self.book.worksheet_from_index(0)?.autofilter(
+            0,
+            0,
+            self.rows,
+            (HEADERS.len() - 1) as u16,
+        )?;
         let mut file = temporary_file()?;
         {
             let mut out = std::io::BufWriter::with_capacity(FLUSH_AT, &mut file);
@@ -633,6 +687,23 @@ mod tests {
                 hours(r.created_at, r.first_response_at, decimal_comma),
                 hours(r.created_at, Some(r.closed_at), decimal_comma),
                 neutralize(r.resolution.as_deref().unwrap_or("")),
+                r.priority.label().to_string(),
+                neutralize(r.category.as_deref().unwrap_or("")),
+                time(r.due[0]),
+                yes_no(r.borrowed().met()[0]).to_string(),
+                r.secs[0]
+                    .map(|s| (s.max(0) / 60).to_string())
+                    .unwrap_or_default(),
+                time(r.due[1]),
+                yes_no(r.borrowed().met()[1]).to_string(),
+                r.secs[1]
+                    .map(|s| (s.max(0) / 60).to_string())
+                    .unwrap_or_default(),
+                time(r.due[2]),
+                yes_no(r.borrowed().met()[2]).to_string(),
+                r.secs[2]
+                    .map(|s| (s.max(0) / 60).to_string())
+                    .unwrap_or_default(),
             ])
             .unwrap();
         }
@@ -663,6 +734,18 @@ mod tests {
             closed_at: created_at + secs[2],
             closed_by: (id % 7 != 0).then(|| format!("{text} b")),
             resolution: (id % 2 == 0).then(|| text.to_string()),
+            priority: crate::domain::classification::Priority::ALL[id.rem_euclid(4) as usize],
+            category: (id % 3 == 1).then(|| format!("{text} cat")),
+            due: [
+                (id % 6 != 0).then(|| created_at.wrapping_add(secs[0] / 2)),
+                (id % 5 != 1).then(|| created_at.wrapping_add(secs[1])),
+                Some(created_at.wrapping_add(secs[2]).wrapping_sub(60)),
+            ],
+            secs: [
+                (id % 6 != 0).then_some(secs[0] / 3),
+                Some(secs[1]),
+                (id % 9 != 0).then_some(secs[2]),
+            ],
         }
     }
 
@@ -795,7 +878,7 @@ mod tests {
             .read_to_string(&mut sheet)
             .unwrap();
         assert_eq!(sheet.matches("<row ").count(), 51);
-        assert!(sheet.contains("<autoFilter ref=\"A1:M51\""));
+        assert!(sheet.contains("<autoFilter ref=\"A1:X51\""));
         assert!(sheet.contains("<t>INC-000050</t>") && sheet.contains("Cámara ñandú"));
         // Ticket 1 was created at 2026-11-02 14:01 in Lima, assigned ten minutes later.
         assert!(sheet.contains("<v>46328.584027777"), "{sheet}");
