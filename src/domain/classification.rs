@@ -53,7 +53,7 @@ impl Priority {
             DomainError::validation(
                 "priority",
                 format!(
-                    "La prioridad «{}» no es válida: use baja, media, alta o critica.",
+                    "La prioridad «{}» no es válida: debe ser baja, media, alta o critica.",
                     raw.trim().chars().take(40).collect::<String>()
                 ),
             )
@@ -162,7 +162,7 @@ mod tests {
         let e = Priority::parse_field("urgente").unwrap_err();
         assert_eq!(
             e.message(),
-            "La prioridad «urgente» no es válida: use baja, media, alta o critica."
+            "La prioridad «urgente» no es válida: debe ser baja, media, alta o critica."
         );
     }
 

@@ -156,7 +156,7 @@ pub fn parse_clock(raw: &str) -> Result<i64, DomainError> {
         DomainError::validation(
             "hours",
             format!(
-                "La hora «{}» no es válida: use HH:MM entre 00:00 y 24:00.",
+                "La hora «{}» no es válida: escriba HH:MM entre 00:00 y 24:00.",
                 s.chars().take(20).collect::<String>()
             ),
         )
@@ -411,10 +411,10 @@ impl Calendar {
         if secs <= 0 {
             return Some(start);
         }
-        let mut day = day_of(start);
-        let mut second = start - day_start(day);
+        let first = day_of(start);
+        let mut second = start - day_start(first);
         let mut remaining = secs;
-        for _ in 0..HORIZON_DAYS {
+        for day in first..first + HORIZON_DAYS {
             if let Some((open, close)) = self.span(day) {
                 let from = second.max(open);
                 if from < close {
@@ -425,7 +425,6 @@ impl Calendar {
                     remaining -= available;
                 }
             }
-            day += 1;
             second = 0;
         }
         None

@@ -40,12 +40,15 @@ const LEASE: &str = "sla-watch";
 const LEASE_SECS: i64 = 180;
 pub const WATCH_EVERY: Duration = Duration::from_secs(60);
 
+/// Settings and when they were last known to be current.
+type Fresh = (Arc<Settings>, Instant);
+
 /// One instance's copy of the settings.
 #[derive(Debug, Clone, Default)]
-pub struct SlaCache(Arc<Mutex<Option<(Arc<Settings>, Instant)>>>);
+pub struct SlaCache(Arc<Mutex<Option<Fresh>>>);
 
 impl SlaCache {
-    fn get(&self) -> Option<(Arc<Settings>, Instant)> {
+    fn get(&self) -> Option<Fresh> {
         self.0.lock().ok().and_then(|g| g.clone())
     }
 

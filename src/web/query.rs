@@ -114,14 +114,14 @@ impl ListQuery {
             "due" | "vencimiento" => filter.by_due = true,
             _ => {
                 return Err(invalid(
-                    "El orden no es válido: use «due» (por vencimiento).",
+                    "El orden no es válido: solo se admite «due» (por vencimiento).",
                 ));
             }
         }
         let sla = self.sla.trim();
         if !sla.is_empty() {
             filter.sla = Some(DueFilter::parse(sla).ok_or_else(|| {
-                invalid("El filtro de SLA no es válido: use «vencidas» o «por_vencer».")
+                invalid("El filtro de SLA no es válido: debe ser «vencidas» o «por_vencer».")
             })?);
         }
         let cursor = self.cursor.trim();
@@ -209,7 +209,7 @@ mod tests {
         };
         assert_eq!(
             q.to_filter().unwrap_err().message,
-            "El filtro de SLA no es válido: use «vencidas» o «por_vencer»."
+            "El filtro de SLA no es válido: debe ser «vencidas» o «por_vencer»."
         );
         let q = ListQuery {
             sort: "due".into(),

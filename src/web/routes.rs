@@ -118,7 +118,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/tickets/{id}",
-            get(api::tickets::show).patch(api::sla::patch),
+            get(api::tickets::show).patch(api::tickets::patch),
         )
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))

@@ -200,7 +200,7 @@ async fn classifying_takes_the_version_and_leaves_a_timeline_event(app: TestApp)
     for (body, message) in [
         (
             json!({"priority": "urgente", "version": 2}),
-            "La prioridad «urgente» no es válida: use baja, media, alta o critica.",
+            "La prioridad «urgente» no es válida: debe ser baja, media, alta o critica.",
         ),
         (
             json!({"category_id": 999, "version": 2}),
@@ -369,7 +369,7 @@ async fn the_admin_edits_the_calendar_and_the_due_moves(app: TestApp) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text().await.unwrap();
     assert!(
-        html.contains("La hora «25:00» no es válida: use HH:MM entre 00:00 y 24:00 (martes)."),
+        html.contains("La hora «25:00» no es válida: escriba HH:MM entre 00:00 y 24:00 (martes)."),
         "{html}"
     );
     assert!(html.contains("value=\"25:00\""), "what was typed stays");

@@ -254,7 +254,8 @@ async fn write_search<E: Exec>(
     sql: &mut Statements,
     written: &[(i64, &TicketWrite)],
 ) -> Result<()> {
-    let (new, changed): (Vec<&(i64, &TicketWrite)>, Vec<&(i64, &TicketWrite)>) =
+    type Rows<'r, 'w> = Vec<&'r (i64, &'w TicketWrite)>;
+    let (new, changed): (Rows<'_, '_>, Rows<'_, '_>) =
         written.iter().partition(|(_, w)| w.is_new());
     let docs: Vec<(i64, String)> = new
         .iter()

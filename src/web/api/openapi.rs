@@ -44,6 +44,13 @@ fn with_version(mut props: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": props, "required": required})
 }
 
+fn simple(description: &str, schema: Value) -> Value {
+    let mut responses = error_responses(&["401"]);
+    responses["200"] =
+        json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    responses
+}
+
 pub fn spec() -> Value {
     let mut list_responses = error_responses(&["401", "422"]);
     list_responses["200"] = json!({"description": "Una página", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TicketPage"}}}});
@@ -54,7 +61,7 @@ pub fn spec() -> Value {
     let mut tech_responses = error_responses(&["401"]);
     tech_responses["200"] = json!({"description": "Técnicos", "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Technician"}}, "next_cursor": {"type": ["string", "null"]}}}}}});
     let mut dashboard_responses = error_responses(&["401", "422"]);
-    dashboard_responses["200"] = json!({"description": "Cifras del periodo", "content": {"application/json": {"schema": {"type": "object", "required": ["period", "counts", "time_to_assign", "time_to_first_response", "time_to_close", "technicians", "daily"]}}}});
+    dashboard_responses["200"] = json!({"description": "Cifras del periodo", "content": {"application/json": {"schema": {"type": "object", "required": ["period", "counts", "time_to_assign", "time_to_first_response", "time_to_close", "technicians", "daily", "sla"]}}}});
     let mut intake_responses = error_responses(&["400", "401", "413", "415", "422"]);
     intake_responses["201"] = json!({"description": "Incidencia creada", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
     intake_responses["200"] = json!({"description": "Entrega repetida: la incidencia que ya se creó; con message/rfc822 también una respuesta agregada a una incidencia (matched_by dice qué la unió)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Received"}}}});
@@ -77,7 +84,15 @@ pub fn spec() -> Value {
                     "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
                     "first_assigned_at": {"type": ["string", "null"], "format": "date-time"},
                     "first_response_at": {"type": ["string", "null"], "format": "date-time"},
-                    "closed_at": {"type": ["string", "null"], "format": "date-time"}, "resolution": {"type": ["string", "null"]}}},
+                    "closed_at": {"type": ["string", "null"], "format": "date-time"}, "resolution": {"type": ["string", "null"]},
+                    "priority": {"type": "string", "enum": ["baja", "media", "alta", "critica"]},
+                    "category": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+                    "sla": {"type": "object", "description": "Plazos en minutos hábiles (calendario laboral de Lima)", "properties": {
+                        "assignment": {"$ref": "#/components/schemas/Clock"}, "first_response": {"$ref": "#/components/schemas/Clock"}, "resolution": {"$ref": "#/components/schemas/Clock"}}}}},
+                "Clock": {"type": "object", "required": ["target_minutes", "due_at", "elapsed_business_minutes", "met", "breached"], "properties": {
+                    "target_minutes": {"type": ["integer", "null"]}, "due_at": {"type": ["string", "null"], "format": "date-time", "description": "Con el desfase de Lima (-05:00); null mientras está en pausa"},
+                    "elapsed_business_minutes": {"type": "integer"}, "met": {"type": ["boolean", "null"]}, "breached": {"type": "boolean"},
+                    "state": {"type": "string", "enum": ["running", "paused", "stopped", "unknown"]}}},
                 "Event": {"type": "object", "required": ["kind", "actor", "at", "data"], "properties": {"kind": {"type": "string"}, "label": {"type": "string"}, "actor": {"type": "string"}, "actor_id": {"type": ["integer", "null"]}, "at": {"type": "string", "format": "date-time"}, "data": {"type": "object"}}},
                 "TicketWithTimeline": {"allOf": [{"$ref": "#/components/schemas/Ticket"}, {"type": "object", "required": ["timeline"], "properties": {"timeline": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}]},
                 "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}, "next_cursor": {"type": ["string", "null"]}}},
@@ -89,14 +104,18 @@ pub fn spec() -> Value {
         "paths": {
             "/api/v1/tickets": {
                 "get": {"summary": "Incidencias visibles para usted, de la más reciente a la más antigua",
-                    "parameters": [q("status", "nuevo | asignado | en_atencion | devuelto | cerrado"), q("technician", "id del técnico"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido)"), q("cursor", "next_cursor de la página anterior"), q("limit", "1 a 100 (25)")],
+                    "parameters": [q("status", "nuevo | asignado | en_atencion | devuelto | cerrado"), q("technician", "id del técnico"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido)"), q("cursor", "next_cursor de la página anterior"), q("limit", "1 a 100 (25)"), q("sort", "due: primero las que vencen antes (plazos en curso), luego las demás"), q("sla", "vencidas | por_vencer (pasado el 80 % del plazo, sin vencer)")],
                     "responses": list_responses},
                 "post": {"summary": "Registrar una incidencia (administrador, derivador)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "subject"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string"}}}}}},
                     "responses": create_responses}
             },
             "/api/v1/tickets/{id}": {"get": {"summary": "Una incidencia con su línea de tiempo",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": show_responses}},
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": show_responses},
+                "patch": action("Cambiar la prioridad y/o la categoría (administrador, derivador, el técnico asignado)", with_version(json!({"priority": {"type": "string", "enum": ["baja", "media", "alta", "critica"]}, "category_id": {"type": ["integer", "null"], "description": "null: sin categoría"}}), &["version"]))["post"].clone()},
+            "/api/v1/categories": {"get": {"summary": "Categorías (habilitadas y deshabilitadas)", "responses": simple("Categorías", json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "active": {"type": "boolean"}}}}, "next_cursor": {"type": ["string", "null"]}}}))}},
+            "/api/v1/calendar": {"get": {"summary": "Calendario laboral: horario por día (1 = lunes) y feriados", "responses": simple("Calendario", json!({"type": "object", "properties": {"time_zone": {"type": "string"}, "hours": {"type": "array", "items": {"type": "object", "properties": {"weekday": {"type": "integer"}, "from": {"type": "string"}, "to": {"type": "string"}}}}, "holidays": {"type": "array", "items": {"type": "object", "properties": {"date": {"type": "string", "format": "date"}, "name": {"type": "string"}}}}}}))}},
+            "/api/v1/sla/policies": {"get": {"summary": "Objetivos de SLA por prioridad, en minutos hábiles", "responses": simple("Objetivos", json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"priority": {"type": "string"}, "assignment": {"type": "integer"}, "first_response": {"type": "integer"}, "resolution": {"type": "integer"}}}}}}))}},
             "/api/v1/tickets/{id}/assign": action("Derivar (administrador, derivador)", with_version(json!({"technician_id": {"type": "integer"}}), &["technician_id"])),
             "/api/v1/tickets/{id}/comments": action("Comentar", with_version(json!({"body": {"type": "string"}}), &["body"])),
             "/api/v1/tickets/{id}/close": action("Cerrar con nota de resolución", with_version(json!({"resolution": {"type": "string"}}), &["resolution"])),

@@ -1,21 +1,18 @@
 //! Service levels in the JSON API: a ticket's `priority`, `category` and `sla` clocks (added
-//! to every ticket the API shows), `PATCH /api/v1/tickets/{id}` to classify it, and the
-//! read-only `GET /api/v1/categories`, `/api/v1/calendar` and `/api/v1/sla/policies`.
+//! to every ticket the API shows; `PATCH /api/v1/tickets/{id}` is with the tickets), the
+//! read-only `GET /api/v1/categories`, `/api/v1/calendar` and `/api/v1/sla/policies`, and the
+//! dashboard's `"sla"`.
 
-use super::tickets::ticket_json;
-use crate::domain::DomainError;
-use crate::domain::classification::{CategoryId, Priority};
+use crate::domain::classification::Priority;
 use crate::domain::sla::{self, Clock, Tally, Target, format_clock};
 use crate::domain::ticket::Ticket;
 use crate::domain::time::format_rfc3339;
 use crate::service::sla::{SlaReport, SlaView};
-use crate::service::tickets::Action;
 use crate::web::AppState;
-use crate::web::error::{ApiError, AppError};
-use crate::web::extract::{ApiJson, CurrentUser, TicketPath};
+use crate::web::error::ApiError;
+use crate::web::extract::CurrentUser;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn clock_json(c: &Clock) -> Value {
@@ -50,59 +47,6 @@ pub fn ticket_fields(t: &Ticket, view: &SlaView, out: &mut serde_json::Map<Strin
         s.insert(t.as_str().into(), clock_json(&clocks[t.index()]));
     }
     out.insert("sla".into(), Value::Object(s));
-}
-
-/// `category_id` absent (unchanged), null (none) or an id.
-fn double<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatchInput {
-    #[serde(default)]
-    priority: Option<String>,
-    #[serde(default, deserialize_with = "double")]
-    category_id: Option<Option<i64>>,
-    version: i64,
-}
-
-/// `PATCH /api/v1/tickets/{id}`: `{"priority"?, "category_id"?, "version"}`. Staff and the
-/// technician who has the ticket; a timeline event records the change.
-pub async fn patch(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    TicketPath(id): TicketPath,
-    ApiJson(input): ApiJson<PatchInput>,
-) -> Result<Response, ApiError> {
-    let priority = input
-        .priority
-        .as_deref()
-        .map(Priority::parse_field)
-        .transpose()?;
-    let category = match input.category_id {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(raw)) => Some(Some(CategoryId::parse(&raw.to_string()).ok_or_else(
-            || {
-                AppError::from(DomainError::validation(
-                    "category_id",
-                    "La categoría no existe.",
-                ))
-            },
-        )?)),
-    };
-    let ticket = state
-        .services
-        .act(
-            &user.actor(),
-            id,
-            Some(input.version),
-            Action::Classify { priority, category },
-        )
-        .await?;
-    let view = state.services.sla_view().await?;
-    Ok(axum::Json(ticket_json(&ticket, &view)).into_response())
 }
 
 pub async fn categories(

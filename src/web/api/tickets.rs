@@ -1,5 +1,7 @@
 //! `/api/v1/tickets…` and `/api/v1/technicians`: the same use cases as the pages, as JSON.
 
+use crate::domain::DomainError;
+use crate::domain::classification::{CategoryId, Priority};
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::ticket::{NewTicket, Ticket};
 use crate::domain::time::format_rfc3339;
@@ -239,4 +241,57 @@ pub async fn technicians(
         "next_cursor": null,
     }))
     .into_response())
+}
+
+/// `category_id` absent (unchanged), null (none) or an id.
+fn double<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchInput {
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default, deserialize_with = "double")]
+    category_id: Option<Option<i64>>,
+    version: i64,
+}
+
+/// `PATCH /api/v1/tickets/{id}`: `{"priority"?, "category_id"?, "version"}`. Staff and the
+/// technician who has the ticket; a timeline event records the change.
+pub async fn patch(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    TicketPath(id): TicketPath,
+    ApiJson(input): ApiJson<PatchInput>,
+) -> Result<Response, ApiError> {
+    let priority = input
+        .priority
+        .as_deref()
+        .map(Priority::parse_field)
+        .transpose()?;
+    let category = match input.category_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => Some(Some(CategoryId::parse(&raw.to_string()).ok_or_else(
+            || {
+                AppError::from(DomainError::validation(
+                    "category_id",
+                    "La categoría no existe.",
+                ))
+            },
+        )?)),
+    };
+    let ticket = state
+        .services
+        .act(
+            &user.actor(),
+            id,
+            Some(input.version),
+            Action::Classify { priority, category },
+        )
+        .await?;
+    let view = state.services.sla_view().await?;
+    Ok(axum::Json(ticket_json(&ticket, &view)).into_response())
 }

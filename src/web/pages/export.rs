@@ -241,16 +241,15 @@ fn csv_row(out: &mut Vec<u8>, r: &ClosedRowRef<'_>, separator: u8, dates: &mut L
     out.extend_from_slice(r.priority.label().as_bytes());
     out.push(separator);
     csv_text(out, r.category.unwrap_or(""), separator);
-    let met = r.met();
-    for i in 0..3 {
+    for ((due, met), secs) in r.due.iter().zip(r.met()).zip(r.secs) {
         out.push(separator);
-        if let Some(t) = r.due[i] {
-            dates.write(t, out);
+        if let Some(t) = due {
+            dates.write(*t, out);
         }
         out.push(separator);
-        out.extend_from_slice(yes_no(met[i]).as_bytes());
+        out.extend_from_slice(yes_no(met).as_bytes());
         out.push(separator);
-        if let Some(secs) = r.secs[i] {
+        if let Some(secs) = secs {
             decimal(out, (secs.max(0) / 60) as u64, 1);
         }
     }
@@ -558,14 +557,13 @@ impl XlsxSink {
         sheet.write_string(row, 12, r.resolution.unwrap_or(""))?;
         sheet.write_string(row, 13, r.priority.label())?;
         sheet.write_string(row, 14, r.category.unwrap_or(""))?;
-        let met = r.met();
-        for i in 0..3 {
+        for (i, ((due, met), secs)) in r.due.iter().zip(r.met()).zip(r.secs).enumerate() {
             let col = 15 + 3 * i as u16;
-            if let Some(t) = r.due[i] {
-                sheet.write_datetime_with_format(row, col, &lima(t)?, date)?;
+            if let Some(t) = due {
+                sheet.write_datetime_with_format(row, col, &lima(*t)?, date)?;
             }
-            sheet.write_string(row, col + 1, yes_no(met[i]))?;
-            if let Some(secs) = r.secs[i] {
+            sheet.write_string(row, col + 1, yes_no(met))?;
+            if let Some(secs) = secs {
                 sheet.write_number(row, col + 2, (secs.max(0) / 60) as f64)?;
             }
         }
