@@ -84,6 +84,20 @@ pub enum Command {
     Intake(IntakeArgs),
     /// Copy a live SQLite database to FILE, consistently (PostgreSQL: use pg_dump).
     Backup(BackupArgs),
+    /// Service levels (SLA).
+    #[command(subcommand)]
+    Sla(SlaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlaCommand {
+    /// Recompute the SLA clocks of every ticket (closed ones included) with today's calendar
+    /// and targets. Open tickets are recomputed on their own whenever those change.
+    Recompute {
+        /// Only tickets created on or after this day (aaaa-mm-dd, Lima).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 /// `soporte backup --to FILE`.

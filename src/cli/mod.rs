@@ -22,10 +22,11 @@ mod demo;
 mod intake;
 mod migrate;
 mod serve;
+mod sla;
 mod token;
 mod user;
 
-use crate::config::{Cli, Command, Secret, TokenCommand, UserCommand};
+use crate::config::{Cli, Command, Secret, SlaCommand, TokenCommand, UserCommand};
 use crate::service::{Services, Settings};
 use std::process::ExitCode;
 
@@ -71,6 +72,9 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Some(Command::Intake(_)) => Ok(()),
             Some(Command::Backup(args)) => backup::run(&database, &args.to).await,
+            Some(Command::Sla(SlaCommand::Recompute { since })) => {
+                sla::recompute(&database, since.as_deref()).await
+            }
         }
     });
     match result {

@@ -31,10 +31,27 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
     tracing::info!(address = %server.local_addr(), backend = ?services.backend(), "soporte listening");
     let mail = crate::mail::MailTasks::spawn(&services, &args.mail)
         .map_err(|e| format!("mail settings: {e}"))?;
+    // The service-level warnings: one instance at a time (a lease), every minute.
+    let (stop_sla, stopped) = tokio::sync::watch::channel(false);
+    let holder = format!(
+        "{}-{}",
+        std::process::id(),
+        crate::service::random_hex(8).map_err(super::describe)?
+    );
+    let sla = tokio::spawn(crate::service::sla::watch(
+        services.clone(),
+        holder,
+        async move {
+            let mut rx = stopped;
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
     server
         .run_until(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
+    let _ = stop_sla.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), sla).await;
     mail.stop().await;
     services.close().await;
     tracing::info!("soporte stopped");

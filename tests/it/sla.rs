@@ -981,3 +981,93 @@ async fn the_shipped_holidays_are_the_migrations() {
         assert_eq!(stored, shipped, "{backend:?}");
     }
 }
+
+async fn closed_tickets_keep_their_clocks_until_sla_recompute(app: TestApp) {
+    use soporte::domain::ids::TicketId;
+    use soporte::service::tickets::Action;
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    let closed = app.intake("ana@cliente.pe", "Cerrada", "x").await["id"]
+        .as_i64()
+        .unwrap();
+    let open = app.intake("luis@cliente.pe", "Abierta", "x").await["id"]
+        .as_i64()
+        .unwrap();
+    app.clock.set(lima(2026, 11, 9, 9, 30));
+    app.services
+        .act(
+            &admin.actor(),
+            TicketId(closed),
+            None,
+            Action::Close {
+                resolution: "Listo".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let target = |id: i64| {
+        let app = &app;
+        async move {
+            app.count(&format!(
+                "SELECT assignment_target FROM tickets WHERE id = {id}"
+            ))
+            .await
+        }
+    };
+    let mut policies: Vec<_> = soporte::domain::classification::Priority::ALL
+        .iter()
+        .map(|p| (*p, soporte::domain::sla::default_targets(*p)))
+        .collect();
+    for (p, t) in policies.iter_mut() {
+        if *p == soporte::domain::classification::Priority::Media {
+            t[0] = 20;
+        }
+    }
+    let moved = app
+        .services
+        .save_policies(&admin.actor(), policies)
+        .await
+        .unwrap();
+    assert_eq!(moved, 1, "the open ticket only");
+    assert_eq!((target(closed).await, target(open).await), (60, 20));
+    let api = Api::for_user(&app, &admin).await;
+    let dash = api
+        .get("/api/v1/dashboard?from=2026-11-01&to=2026-11-30")
+        .await;
+    assert_eq!(
+        dash["sla"]["assignment"],
+        json!({"met": 1, "breached": 0, "pct_met": 100.0})
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"))
+            .args(args)
+            .env("DATABASE_URL", &app.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run(&["sla", "recompute", "--since", "2027-01-01"]);
+    assert!(ok && text.contains("0 incidencias cambiaron"), "{text}");
+    assert_eq!(target(closed).await, 60);
+    let (ok, text) = run(&["sla", "recompute", "--since", "2026-11-01"]);
+    assert!(ok && text.contains("1 incidencia cambió"), "{text}");
+    assert_eq!(target(closed).await, 20);
+    // Closed at 09:30 against a 20-minute target: missed now, and the figures moved with it.
+    let dash = api
+        .get("/api/v1/dashboard?from=2026-11-01&to=2026-11-30")
+        .await;
+    assert_eq!(
+        dash["sla"]["assignment"],
+        json!({"met": 0, "breached": 1, "pct_met": 0.0})
+    );
+    let (ok, text) = run(&["sla", "recompute", "--since", "ayer"]);
+    assert!(!ok && text.contains("no es una fecha"), "{text}");
+}
+both_at!(
+    closed_tickets_keep_their_clocks_until_sla_recompute,
+    MONDAY_0900
+);
