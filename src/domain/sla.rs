@@ -819,6 +819,57 @@ pub fn project(f: &Facts<'_>, targets: Targets, cal: &Calendar) -> SlaRow {
     row
 }
 
+/// The instant a clock's count reaches `secs`, if it did (or will, running on) while it ran:
+/// not at or after the moment it stopped or paused.
+fn reach(run: &Run, secs: i64, cal: &Calendar) -> Option<i64> {
+    let mut acc = 0;
+    for &(a, b) in &run.segments {
+        let got = cal.between(a, b);
+        if acc + got >= secs {
+            return cal.add(a, secs - acc).filter(|t| *t < b);
+        }
+        acc += got;
+    }
+    run.open.and_then(|start| cal.add(start, secs - acc))
+}
+
+/// The notices a warnings job looking at every working moment would have sent by `now`: per
+/// target, the warning at its warning share and the breach at its due, each while the clock
+/// ran. Demo data writes them into its timelines, as a live system would have.
+pub fn history(
+    f: &Facts<'_>,
+    targets: Targets,
+    cal: &Calendar,
+    now: i64,
+) -> Vec<(i64, Target, Level)> {
+    let stops = f.stops();
+    let runs = [
+        single(f.created_at, stops[0]),
+        single(f.created_at, stops[1]),
+        resolution_run(f),
+    ];
+    let mut out = Vec::new();
+    for t in Target::ALL {
+        let target = targets[t.index()] * 60;
+        for (level, secs) in [
+            (Level::Warning, target * WARN_PERCENT / 100),
+            (Level::Breach, target),
+        ] {
+            // A breach is the instant after the due.
+            let at =
+                reach(&runs[t.index()], secs, cal).map(|x| x + i64::from(level == Level::Breach));
+            if let Some(at) = at.filter(|at| *at <= now) {
+                let still = runs[t.index()].stopped.is_none_or(|s| at < s);
+                if still {
+                    out.push((at, t, level));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(at, t, _)| (*at, t.index()));
+    out
+}
+
 /// Where a clock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -1487,6 +1538,30 @@ mod tests {
         assert_eq!(
             project(&f3, [60, 240, 1800], &cal()).notify_at,
             Some(at(11, 12))
+        );
+    }
+
+    #[test]
+    fn the_history_has_each_notice_once_while_its_clock_ran() {
+        let created = lima(2026, 11, 9, 9, 0);
+        let mut f = facts(created, "asignado", &[]);
+        f.first_assigned_at = Some(lima(2026, 11, 9, 9, 55)); // warned at 09:48, in time
+        let h = history(&f, [60, 240, 1800], &cal(), lima(2026, 11, 9, 13, 30));
+        assert_eq!(
+            h,
+            vec![
+                (lima(2026, 11, 9, 9, 48), Target::Assignment, Level::Warning),
+                (
+                    lima(2026, 11, 9, 12, 12),
+                    Target::FirstResponse,
+                    Level::Warning
+                ),
+                (
+                    lima(2026, 11, 9, 13, 0) + 1,
+                    Target::FirstResponse,
+                    Level::Breach
+                ),
+            ]
         );
     }
 

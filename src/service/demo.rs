@@ -6,14 +6,17 @@
 
 use super::accounts::{InitialPassword, ProfileInput};
 use super::{Result, Services};
+use crate::domain::classification::Priority;
 use crate::domain::figures::Before;
 use crate::domain::ids::UserId;
 use crate::domain::projection::{self, CountDelta};
+use crate::domain::sla::{self, Facts, Level, Settings, SlaRow, Transition};
 use crate::domain::ticket::{Command, NewTicket, Status, Target, TicketState, decide};
 use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role, User};
 use crate::storage::Writer;
 use crate::storage::demo;
+use crate::storage::sla::Timeline;
 use crate::storage::write::rows::{EventRow, Fixed, TicketRow, TicketWrite};
 
 pub const DEMO_PASSWORD: &str = "soporte-demo-2026";
@@ -170,6 +173,18 @@ const ISSUES: [(&str, &str); 20] = [
         "No puedo abrir la carpeta compartida de Finanzas.",
     ),
 ];
+/// The demo's categories, and each issue's (by `ISSUES` index; `None`: left without one).
+const CATEGORIES: [&str; 7] = [
+    "Redes",
+    "Impresoras",
+    "Hardware",
+    "Correo",
+    "Accesos y cuentas",
+    "Telefonía",
+    "Software",
+];
+const ISSUE_CATEGORY: [usize; 20] = [0, 1, 2, 0, 3, 4, 2, 2, 4, 5, 2, 6, 0, 1, 6, 2, 6, 4, 6, 4];
+
 const COMMENTS: [&str; 6] = [
     "Reviso el equipo en sitio.",
     "Se reinició el servicio; quedo atento.",
@@ -236,6 +251,10 @@ struct Life {
     state: TicketState,
     now: i64,
     comments: Vec<String>,
+    /// The status changes so far (for the service-level clocks).
+    transitions: Vec<Transition>,
+    /// How fast people move on it: urgent tickets get quicker hands.
+    pace: f64,
 }
 
 impl Life {
@@ -267,6 +286,9 @@ impl Life {
             if let Ok(event) = EventRow::new(e.kind, &e.data, actor, at) {
                 self.w.events.push(event);
             }
+            if let Some(to) = &e.data.to_status {
+                self.transitions.push(Transition { at, to: to.clone() });
+            }
         }
         row.milestones = p.milestones;
         row.last_event_kind = p.last_event_kind;
@@ -284,8 +306,24 @@ impl Life {
     }
 }
 
-fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
-    let (subject, body) = ISSUES[rng.below(ISSUES.len())];
+fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
+    let issue = rng.below(ISSUES.len());
+    let (subject, body) = ISSUES[issue];
+    let u = rng.unit();
+    let (priority, pace) = if u < 0.07 {
+        (Priority::Critica, 0.25)
+    } else if u < 0.25 {
+        (Priority::Alta, 0.5)
+    } else if u < 0.8 {
+        (Priority::Media, 1.0)
+    } else {
+        (Priority::Baja, 1.6)
+    };
+    let category = if rng.chance(0.9) {
+        categories.get(ISSUE_CATEGORY[issue]).copied()
+    } else {
+        None
+    };
     let requester = format!(
         "{}.{}{}@{}",
         FIRST[rng.below(FIRST.len())],
@@ -324,7 +362,11 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
                 milestones: arrival.milestones,
                 last_event_at: created,
                 last_event_kind: arrival.last_event_kind,
-                sla: Default::default(),
+                sla: SlaRow {
+                    priority,
+                    category,
+                    ..SlaRow::default()
+                },
             },
             key: None,
             guard: None,
@@ -347,6 +389,8 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
         },
         now,
         comments: arrival.search,
+        transitions: Vec::new(),
+        pace,
     }
 }
 
@@ -360,7 +404,9 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
             }
         }
     };
-    let mut at = life.w.at + rng.skewed(60, 4 * 3600);
+    let pace = life.pace;
+    let wait = |rng: &mut Rng, min: i64, max: i64| (rng.skewed(min, max) as f64 * pace) as i64;
+    let mut at = life.w.at + wait(rng, 60, 4 * 3600);
     let mut tech = pick(rng, None);
     if !life.step(
         dispatcher,
@@ -372,12 +418,12 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
         return;
     }
     if rng.chance(0.08) {
-        at += rng.skewed(300, 6 * 3600);
+        at += wait(rng, 300, 6 * 3600);
         let reason = RETURN_REASONS[rng.below(RETURN_REASONS.len())].to_string();
         if !life.step(&staff.techs[tech].1, at, Command::Return { reason }) {
             return;
         }
-        at += rng.skewed(120, 3 * 3600);
+        at += wait(rng, 120, 3 * 3600);
         tech = pick(rng, Some(staff.techs[tech].0.id));
         if !life.step(
             dispatcher,
@@ -389,13 +435,13 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
             return;
         }
     }
-    at += rng.skewed(300, 8 * 3600);
+    at += wait(rng, 300, 8 * 3600);
     let body = COMMENTS[rng.below(COMMENTS.len())].to_string();
     if !life.step(&staff.techs[tech].1, at, Command::Comment { body }) {
         return;
     }
     if rng.chance(0.07) {
-        at += rng.skewed(600, 24 * 3600);
+        at += wait(rng, 600, 24 * 3600);
         let next = pick(rng, Some(staff.techs[tech].0.id));
         let reason = PASS_REASONS[rng.below(PASS_REASONS.len())].to_string();
         if !life.step(
@@ -409,26 +455,26 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
             return;
         }
         tech = next;
-        at += rng.skewed(300, 6 * 3600);
+        at += wait(rng, 300, 6 * 3600);
         let body = COMMENTS[rng.below(COMMENTS.len())].to_string();
         if !life.step(&staff.techs[tech].1, at, Command::Comment { body }) {
             return;
         }
     }
     if rng.chance(0.4) {
-        at += rng.skewed(600, 24 * 3600);
+        at += wait(rng, 600, 24 * 3600);
         let body = COMMENTS[rng.below(COMMENTS.len())].to_string();
         if !life.step(&staff.techs[tech].1, at, Command::Comment { body }) {
             return;
         }
     }
-    at += rng.skewed(900, 3 * 86_400);
+    at += wait(rng, 900, 3 * 86_400);
     let resolution = RESOLUTIONS[rng.below(RESOLUTIONS.len())].to_string();
     if !life.step(&staff.techs[tech].1, at, Command::Close { resolution }) {
         return;
     }
     if rng.chance(0.03) {
-        at += rng.skewed(3600, 5 * 86_400);
+        at += wait(rng, 3600, 5 * 86_400);
         if !life.step(
             dispatcher,
             at,
@@ -438,20 +484,67 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
         ) {
             return;
         }
-        at += rng.skewed(1800, 2 * 86_400);
+        at += wait(rng, 1800, 2 * 86_400);
         let resolution = RESOLUTIONS[rng.below(RESOLUTIONS.len())].to_string();
         life.step(&staff.techs[tech].1, at, Command::Close { resolution });
     }
 }
 
-/// The life's one write: the ticket as it ended up, counted once where it ended up.
-fn finish(mut life: Life) -> TicketWrite {
+/// The life's one write: the ticket as it ended up, counted once where it ended up, with
+/// its clocks and the warnings and breaches a live system would have recorded by now.
+fn finish(mut life: Life, settings: &Settings) -> TicketWrite {
     life.w.counts = vec![CountDelta {
         status: life.state.status,
         assignee: life.state.assignee,
         n: 1,
     }];
     life.w.search = vec![life.comments.join(" ")];
+    let row = &life.w.row;
+    let m = &row.milestones;
+    let mut timeline = Timeline {
+        transitions: std::mem::take(&mut life.transitions),
+        notified: Default::default(),
+    };
+    let facts = Facts {
+        created_at: life.w.at,
+        status: row.status.as_str(),
+        first_assigned_at: m.first_assigned_at,
+        first_response_at: m.first_response_at,
+        closed_at: m.closed_at,
+        transitions: &timeline.transitions,
+        notified: Default::default(),
+    };
+    let targets = settings.targets(row.sla.priority);
+    let notices = sla::history(&facts, targets, &settings.calendar, life.now);
+    for (_, target, level) in &notices {
+        timeline.notified.record(*level, *target);
+    }
+    let after = super::sla::clocks_for(settings, life.w.at, row.status, m, &row.sla, &timeline);
+    if !notices.is_empty() {
+        for (at, target, level) in &notices {
+            let kind = match level {
+                Level::Warning => EventKind::SlaWarning,
+                Level::Breach => EventKind::SlaBreach,
+            };
+            let data = EventData {
+                target: Some(target.as_str().to_string()),
+                due_at: after.clocks[target.index()].due_at,
+                ..EventData::default()
+            };
+            if let Ok(e) = EventRow::new(kind, &data, &Actor::System, *at) {
+                life.w.events.push(e);
+            }
+        }
+        // Kept in time order (a stable sort: same-instant events stay as decided).
+        life.w.events.sort_by_key(|e| e.at);
+    }
+    let m = &life.w.row.milestones;
+    let stops = sla::stops(m.first_assigned_at, m.first_response_at, m.closed_at);
+    life.w.sla_figures = sla::decided(&after, stops, life.w.row.assignee)
+        .into_iter()
+        .map(|decided| sla::SlaDelta { decided, sign: 1 })
+        .collect();
+    life.w.row.sla = after;
     life.w
 }
 
@@ -502,12 +595,43 @@ impl Services {
         Ok((Staff { techs, dispatchers }, made))
     }
 
+    /// The demo's categories (made when missing), in `CATEGORIES` order.
+    async fn demo_categories(&self) -> Result<Vec<i64>> {
+        let mut conn = self.store.read().await?;
+        let mut existing = crate::storage::sla::categories(&mut conn).await?;
+        let mut ids = Vec::new();
+        for name in CATEGORIES {
+            let key = crate::domain::classification::category_key(name);
+            let id = match existing
+                .iter()
+                .find(|c| crate::domain::classification::category_key(&c.name) == key)
+            {
+                Some(c) => c.id.0,
+                None => {
+                    let id =
+                        crate::storage::sla::create_category(&mut conn, name, &key, self.now())
+                            .await?;
+                    existing.push(crate::domain::classification::Category {
+                        id,
+                        name: name.to_string(),
+                        active: true,
+                    });
+                    id.0
+                }
+            };
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
     /// Fills the database with `tickets` realistic tickets created over the last `days` days.
     /// One thread generates chunks (every step through `decide`) while the bulk writer
     /// commits the previous chunk.
     pub async fn demo(&self, options: &DemoOptions) -> Result<DemoReport> {
         let started = std::time::Instant::now();
         let (staff, made) = self.demo_staff().await?;
+        let categories = self.demo_categories().await?;
+        let settings = self.sla_settings().await?;
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "demo staff");
         let backend = self.store.backend();
         let now = self.now();
@@ -536,9 +660,9 @@ impl Services {
                 let mut batch = Vec::with_capacity(size as usize);
                 for _ in 0..size {
                     let created = start + (k as f64 * slot) as i64 + (rng.unit() * slot) as i64;
-                    let mut life = new_life(created.min(now), now, &mut rng);
+                    let mut life = new_life(created.min(now), now, &mut rng, &categories);
                     live(&mut life, &staff, &mut rng);
-                    let w = finish(life);
+                    let w = finish(life, &settings);
                     events += w.events.len() as u64;
                     batch.push(w);
                     k += 1;

@@ -10,6 +10,7 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
         rebuild_indexes_from: 1_000,
         ..DemoOptions::new(2_000, 90, 7)
     };
+    let started = soporte::domain::time::now();
     let report = app.services.demo(&options).await.unwrap();
     assert_eq!(report.tickets, 2_000);
     assert!(report.events > 6_000, "whole timelines: {}", report.events);
@@ -139,6 +140,43 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
     let (_, after) = b.get_json(period).await;
     assert!(before["time_to_close"]["count"].as_u64().unwrap() > 1_000);
     assert_eq!(dated(before), dated(after));
+
+    // Service levels: priorities and categories spread, realistic misses, and clocks and
+    // figures that are what the live code computes from the timelines: replaying every
+    // ticket changes nothing, and the daily figures hold every decided clock once.
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(DISTINCT priority) AS BIGINT) FROM tickets").await,
+        4
+    );
+    assert!(app.count("SELECT COUNT(*) FROM tickets WHERE category_id IS NOT NULL").await > 1_500);
+    let missed = app.count("SELECT COUNT(*) FROM tickets WHERE sla_breach_at IS NOT NULL").await;
+    assert!((100..1_500).contains(&missed), "{missed} tickets missed a target");
+    assert!(app.count("SELECT COUNT(*) FROM ticket_events WHERE kind = 'sla_breach'").await > 0);
+    let changed = app
+        .services
+        .recompute_sla(soporte::service::sla::Which::Since(i64::MIN))
+        .await
+        .unwrap();
+    assert_eq!(changed, 0, "the demo's clocks are the live rules' clocks");
+    let decided = app
+        .count(
+            "SELECT CAST(SUM(CASE WHEN first_assigned_at IS NOT NULL OR status = 'cerrado' THEN 1 ELSE 0 END \
+             + CASE WHEN first_response_at IS NOT NULL OR status = 'cerrado' THEN 1 ELSE 0 END \
+             + CASE WHEN status = 'cerrado' THEN 1 ELSE 0 END) AS BIGINT) FROM tickets",
+        )
+        .await;
+    assert_eq!(
+        app.count("SELECT CAST(SUM(n) AS BIGINT) FROM sla_figures").await,
+        decided
+    );
+    // The warnings a live system would have sent are in the timelines: nothing is owed.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM tickets WHERE sla_notify_at <= {started}"
+        ))
+        .await,
+        0
+    );
 
     // New tickets get ids after the demo's.
     let t = app.intake("c@d.com", "después", "b").await;
