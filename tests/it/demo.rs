@@ -145,13 +145,27 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
     // figures that are what the live code computes from the timelines: replaying every
     // ticket changes nothing, and the daily figures hold every decided clock once.
     assert_eq!(
-        app.count("SELECT CAST(COUNT(DISTINCT priority) AS BIGINT) FROM tickets").await,
+        app.count("SELECT CAST(COUNT(DISTINCT priority) AS BIGINT) FROM tickets")
+            .await,
         4
     );
-    assert!(app.count("SELECT COUNT(*) FROM tickets WHERE category_id IS NOT NULL").await > 1_500);
-    let missed = app.count("SELECT COUNT(*) FROM tickets WHERE sla_breach_at IS NOT NULL").await;
-    assert!((100..1_500).contains(&missed), "{missed} tickets missed a target");
-    assert!(app.count("SELECT COUNT(*) FROM ticket_events WHERE kind = 'sla_breach'").await > 0);
+    assert!(
+        app.count("SELECT COUNT(*) FROM tickets WHERE category_id IS NOT NULL")
+            .await
+            > 1_500
+    );
+    let missed = app
+        .count("SELECT COUNT(*) FROM tickets WHERE sla_breach_at IS NOT NULL")
+        .await;
+    assert!(
+        (100..1_500).contains(&missed),
+        "{missed} tickets missed a target"
+    );
+    assert!(
+        app.count("SELECT COUNT(*) FROM ticket_events WHERE kind = 'sla_breach'")
+            .await
+            > 0
+    );
     let changed = app
         .services
         .recompute_sla(soporte::service::sla::Which::Since(i64::MIN))
@@ -166,7 +180,8 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
         )
         .await;
     assert_eq!(
-        app.count("SELECT CAST(SUM(n) AS BIGINT) FROM sla_figures").await,
+        app.count("SELECT CAST(SUM(n) AS BIGINT) FROM sla_figures")
+            .await,
         decided
     );
     // The warnings a live system would have sent are in the timelines: nothing is owed.

@@ -356,7 +356,32 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
         .unwrap();
     clock.advance(60);
     let id = TicketId(first.id.0);
+    // Service levels: a category, and the warnings job's round 50 minutes later (80 % of the
+    // assignment's hour has gone by: on each ticket a timeline event and a notice to the
+    // dispatcher).
+    let (admin, _) = services
+        .create_user(
+            &person("Ada", "ada@miempresa.com"),
+            Role::Admin,
+            InitialPassword::Chosen(PASSWORD.into()),
+        )
+        .await
+        .unwrap();
+    let redes = services
+        .create_category(&admin.actor(), "Redes")
+        .await
+        .unwrap();
+    clock.advance(50 * 60);
+    let round = services.sla_round("story", false).await.unwrap();
+    assert_eq!(round.warnings, 2, "both tickets: {round:?}");
     let steps = [
+        (
+            dispatcher.actor(),
+            Action::Classify {
+                priority: Some(soporte::domain::classification::Priority::Alta),
+                category: Some(Some(redes.id)),
+            },
+        ),
         (
             dispatcher.actor(),
             Action::Assign {
@@ -404,6 +429,11 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
             "daily figures",
             "SELECT * FROM daily_figures ORDER BY day, figure",
         ),
+        (
+            "sla figures",
+            "SELECT * FROM sla_figures ORDER BY day, target",
+        ),
+        ("categories", "SELECT * FROM categories ORDER BY id"),
         ("intake keys", "SELECT * FROM intake_keys ORDER BY key"),
         (
             "notices",
@@ -453,6 +483,16 @@ async fn every_executor_writes_the_same_rows() {
     assert_eq!(
         native.iter().find(|(w, _)| *w == "search").unwrap().1,
         [["1"]]
+    );
+    // The story leaves met/missed clocks in the figures and classified, clocked tickets.
+    let sla = &native.iter().find(|(w, _)| *w == "sla figures").unwrap().1;
+    assert!(sla.len() >= 2, "{sla:?}");
+    let tickets = &native[0].1;
+    assert!(
+        tickets
+            .iter()
+            .any(|t| t.contains(&"Some(\"alta\")".to_string())),
+        "{tickets:?}"
     );
     let pooled = same_story("sqlite::memory:").await;
     assert_eq!(
