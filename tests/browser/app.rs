@@ -32,6 +32,21 @@ impl Drop for App {
 
 impl App {
     pub async fn spawn() -> App {
+        App::spawn_with(Settings::default()).await
+    }
+
+    /// The app with a clock the test sets (`Clock::set`), starting at `start`.
+    pub async fn spawn_at(start: i64) -> (App, soporte::service::Clock) {
+        let clock = soporte::service::Clock::manual(start);
+        let app = App::spawn_with(Settings {
+            clock: clock.clone(),
+            ..Settings::default()
+        })
+        .await;
+        (app, clock)
+    }
+
+    async fn spawn_with(settings: Settings) -> App {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("soporte.db").display());
         let args = ServeArgs {
@@ -40,7 +55,7 @@ impl App {
         };
         let store = Store::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let services = Services::new(store, Settings::default());
+        let services = Services::new(store, settings);
         // First start: admin@miempresa.com / admin123, to be changed at first sign-in.
         services.ensure_admin().await.expect("first administrator");
         let server = soporte::web::build(services.clone(), &args)

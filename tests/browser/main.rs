@@ -13,3 +13,4 @@ mod dashboard;
 mod journeys;
 mod layout;
 mod sign_in;
+mod sla;

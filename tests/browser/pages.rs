@@ -124,6 +124,25 @@ pub async fn seed(app: &App) -> Seeded {
     )
     .await;
 
+    let redes = app
+        .services
+        .create_category(&admin.actor(), "Redes")
+        .await
+        .expect("category");
+    app.services
+        .create_category(&admin.actor(), "Impresoras y equipos multifunción")
+        .await
+        .expect("category");
+    app.act(
+        &dispatcher,
+        worked,
+        Action::Classify {
+            priority: Some(soporte::domain::classification::Priority::Alta),
+            category: Some(Some(redes.id)),
+        },
+    )
+    .await;
+
     let access = t(
         "rrhh@cliente.pe",
         "Acceso a la carpeta compartida de RR. HH.",
@@ -189,6 +208,9 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
         p("tablero", "/dashboard", Who::Administrator),
         p("tecnicos", "/admin/technicians", Who::Administrator),
         p("credenciales", "/admin/credentials", Who::Administrator),
+        p("categorias", "/admin/categories", Who::Administrator),
+        p("calendario", "/admin/calendar", Who::Administrator),
+        p("objetivos-sla", "/admin/sla", Who::Administrator),
         p("contrasena", "/account/password", Who::Administrator),
         p("no-encontrado", "/tickets/999999", Who::Administrator),
         p("incidencias-tecnico", "/", Who::Technician),
