@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks soporte with N demo tickets (default 1,000,000), on SQLite then PostgreSQL.
 # Prints, per backend: demo load rate; intake requests/s and p50/p99 at 1, 8 and 32 clients;
-# p50/p99 of the ticket list, a filtered search page and the dashboard (HTML, and the API);
+# p50/p99 of the ticket list, a filtered search page and the dashboard (HTML, and the API), and
+# the list by due and filtered to overdue / due-soon tickets (SLA);
 # the CSV export of every closed ticket (rows/s) and the server's peak memory during it.
 # Load comes from wrk on 127.0.0.1, each run bounded by DURATION. Results: docs/PERFORMANCE.md.
 #
@@ -80,6 +81,10 @@ for backend in $BACKENDS; do
     measure "GET /api/v1/tickets, $c client(s)" -t"$t" -c"$c" -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/tickets"
     measure "GET /api/v1/tickets?q=vpn, $c client(s)" -t"$t" -c"$c" -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/tickets?q=vpn"
     measure "GET /api/v1/dashboard, $c client(s)" -t"$t" -c"$c" -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/dashboard"
+    measure "ticket list by due (HTML), $c client(s)" -t"$t" -c"$c" -d"$DURATION" -H "Cookie: $COOKIE" "$BASE/?sort=due"
+    measure "GET /api/v1/tickets?sort=due, $c client(s)" -t"$t" -c"$c" -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/tickets?sort=due"
+    measure "GET /api/v1/tickets?sla=vencidas, $c" -t"$t" -c"$c" -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/tickets?sla=vencidas"
+    measure "GET /api/v1/tickets?sla=por_vencer&sort=due, $c" -t"$t" -c"$c" -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/tickets?sla=por_vencer&sort=due"
   done
 
   # The export on a freshly started server, so its peak memory is the export's.
