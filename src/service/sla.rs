@@ -164,7 +164,8 @@ pub struct SlaReport {
     pub by_technician: Vec<(Option<UserId>, String, [Tally; 3])>,
     /// Tickets whose first missed due fell in the period (the latest first, at most 50).
     pub breached: Vec<Ticket>,
-    pub breached_total: i64,
+    /// Whether there are more than those.
+    pub breached_more: bool,
 }
 
 pub const BREACHED_LIMIT: i64 = 50;
@@ -634,8 +635,11 @@ impl Services {
         let categories = store::categories(&mut conn).await?;
         let people = users::list(&mut conn, None).await?;
         let to = period.to.min(self.now());
-        let (breached, breached_total) =
-            store::breached(&mut conn, period.from, to, technician, BREACHED_LIMIT).await?;
+        // One more than shown says whether there are more (no count over the period).
+        let mut breached =
+            store::breached(&mut conn, period.from, to, technician, BREACHED_LIMIT + 1).await?;
+        let breached_more = breached.len() as i64 > BREACHED_LIMIT;
+        breached.truncate(BREACHED_LIMIT as usize);
         let mut by_category: Vec<(String, [Tally; 3])> = by_category
             .into_iter()
             .map(|(id, t)| {
@@ -667,7 +671,7 @@ impl Services {
             by_category,
             by_technician,
             breached,
-            breached_total,
+            breached_more,
         })
     }
 }

@@ -175,9 +175,13 @@ pub async fn list(
     let mut out = Vec::new();
     if filter.after.is_none() || filter.after_due.is_some() {
         out = list_part(conn, backend, scope, filter, Part::Due, limit).await?;
-        if out.len() as i64 >= limit {
+        // The due filters only ever match tickets with a running clock.
+        if out.len() as i64 >= limit || filter.sla.is_some() {
             return Ok(out);
         }
+    }
+    if filter.sla.is_some() {
+        return Ok(out);
     }
     let rest = TicketFilter {
         after: if filter.after_due.is_some() {

@@ -169,6 +169,6 @@ pub fn dashboard_json(r: &SlaReport) -> Value {
             })
             .collect(),
     );
-    out.insert("breached_total".into(), json!(r.breached_total));
+    out.insert("breached_more".into(), json!(r.breached_more));
     Value::Object(out)
 }

@@ -511,7 +511,7 @@ pub struct DashboardSla {
     /// By priority, category and technician: a title, the first column's name, the rows.
     pub groups: Vec<(&'static str, &'static str, Vec<ShareRow>)>,
     pub breached: Vec<BreachedView>,
-    pub breached_more: i64,
+    pub breached_more: bool,
 }
 
 fn cell(label: &'static str, t: &sla::Tally) -> ShareCell {
@@ -620,6 +620,6 @@ pub fn dashboard_section(r: &crate::service::sla::SlaReport) -> DashboardSla {
                     .unwrap_or_default(),
             })
             .collect(),
-        breached_more: (r.breached_total - r.breached.len() as i64).max(0),
+        breached_more: r.breached_more,
     }
 }
