@@ -118,8 +118,8 @@ ALTER TABLE tickets ADD COLUMN sla_notify_at BIGINT;
 -- at its next start, `soporte sla recompute` the rest).
 ALTER TABLE tickets ADD COLUMN sla_revision BIGINT NOT NULL DEFAULT 0;
 
--- The due order reads this index in order; «por vencer» checks the warning instant in it too.
+-- The due order reads this index in order; «por vencer» (warning passed, not yet due) reads
+-- its range from now on and checks the warning instant inside it.
 CREATE INDEX tickets_sla_due ON tickets(sla_due_at, id, sla_warn_at) WHERE sla_due_at IS NOT NULL;
-CREATE INDEX tickets_sla_warn ON tickets(sla_warn_at) WHERE sla_warn_at IS NOT NULL;
 CREATE INDEX tickets_sla_breach ON tickets(sla_breach_at, id) WHERE sla_breach_at IS NOT NULL;
 CREATE INDEX tickets_sla_notify ON tickets(sla_notify_at) WHERE sla_notify_at IS NOT NULL;

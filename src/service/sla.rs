@@ -163,7 +163,7 @@ pub struct SlaReport {
     /// Technician (id, name; "Sin asignar" for nobody).
     pub by_technician: Vec<(Option<UserId>, String, [Tally; 3])>,
     /// Tickets whose first missed due fell in the period (the latest first, at most 50).
-    pub breached: Vec<Ticket>,
+    pub breached: Vec<store::Breached>,
     /// Whether there are more than those.
     pub breached_more: bool,
 }
@@ -615,22 +615,21 @@ impl Services {
             _ => actor.user_id(),
         };
         let mut conn = self.store.read().await?;
-        let days = store::figures(&mut conn, lima_day(period.from), lima_day(period.to)).await?;
+        let tallies =
+            store::period_tallies(&mut conn, lima_day(period.from), lima_day(period.to)).await?;
         let mut overall = [Tally::default(); 3];
         let mut by_priority: BTreeMap<Priority, [Tally; 3]> = BTreeMap::new();
         let mut by_category: BTreeMap<i64, [Tally; 3]> = BTreeMap::new();
         let mut by_person: BTreeMap<i64, [Tally; 3]> = BTreeMap::new();
-        for day in &days {
-            let i = day.target.index();
-            for (key, tally) in &day.entries {
-                if technician.is_some_and(|t| t.0 != key.person) {
-                    continue;
-                }
-                overall[i].add(*tally);
-                by_priority.entry(key.priority).or_default()[i].add(*tally);
-                by_category.entry(key.category).or_default()[i].add(*tally);
-                by_person.entry(key.person).or_default()[i].add(*tally);
+        for ((target, key), tally) in &tallies {
+            if technician.is_some_and(|t| t.0 != key.person) {
+                continue;
             }
+            let i = target.index();
+            overall[i].add(*tally);
+            by_priority.entry(key.priority).or_default()[i].add(*tally);
+            by_category.entry(key.category).or_default()[i].add(*tally);
+            by_person.entry(key.person).or_default()[i].add(*tally);
         }
         let categories = store::categories(&mut conn).await?;
         let people = users::list(&mut conn, None).await?;

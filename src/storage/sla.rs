@@ -7,10 +7,9 @@
 use super::tickets::{SELECT, ticket_from_row};
 use super::{Conn, Result, StorageError, Store};
 use crate::domain::classification::{Category, CategoryId, Priority};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{TicketId, UserId};
 use crate::domain::sla::{
-    Calendar, Holiday, Hours, Level, Notified, Settings, SlaDay, SlaKey, Tally, Target, Targets,
-    Transition,
+    Calendar, Holiday, Hours, Level, Notified, Settings, SlaKey, Tally, Target, Targets, Transition,
 };
 use crate::domain::ticket::{Status, Ticket};
 use crate::domain::timeline::EventKind;
@@ -434,25 +433,42 @@ pub fn unpack(bytes: &[u8]) -> Result<BTreeMap<SlaKey, Tally>> {
     Ok(out)
 }
 
-/// Every row of the days `[from_day, to_day)`.
-pub async fn figures(conn: &mut Conn, from_day: i64, to_day: i64) -> Result<Vec<SlaDay>> {
-    sqlx::query("SELECT day, target, entries FROM sla_figures WHERE day >= $1 AND day < $2")
+/// Every met and missed clock of the days `[from_day, to_day)`, summed per target and key
+/// (about 90 packed rows for a month; no per-day maps are built).
+pub async fn period_tallies(
+    conn: &mut Conn,
+    from_day: i64,
+    to_day: i64,
+) -> Result<HashMap<(Target, SlaKey), Tally>> {
+    let rows = sqlx::query("SELECT target, entries FROM sla_figures WHERE day >= $1 AND day < $2")
         .bind(from_day)
         .bind(to_day)
         .fetch_all(conn)
-        .await?
-        .iter()
-        .map(|r| {
-            let code: i64 = r.try_get("target")?;
-            let bytes: Vec<u8> = r.try_get("entries")?;
-            Ok(SlaDay {
-                day: r.try_get("day")?,
-                target: Target::from_code(code)
-                    .ok_or_else(|| StorageError::Corrupt(format!("target {code}")))?,
-                entries: unpack(&bytes)?,
-            })
-        })
-        .collect()
+        .await?;
+    let mut out: HashMap<(Target, SlaKey), Tally> = HashMap::new();
+    for r in &rows {
+        let code: i64 = r.try_get("target")?;
+        let target = Target::from_code(code)
+            .ok_or_else(|| StorageError::Corrupt(format!("target {code}")))?;
+        let bytes: Vec<u8> = r.try_get("entries")?;
+        for (key, tally) in unpack(&bytes)? {
+            out.entry((target, key)).or_default().add(tally);
+        }
+    }
+    Ok(out)
+}
+
+/// A ticket on the dashboard's list of missed targets.
+#[derive(Debug, Clone)]
+pub struct Breached {
+    pub id: TicketId,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub assignee_id: Option<UserId>,
+    pub assignee_name: Option<String>,
+    /// Its first missed due.
+    pub at: i64,
 }
 
 /// The tickets whose first missed due falls in `[from, to)`, the latest first (at most
@@ -463,14 +479,17 @@ pub async fn breached(
     to: i64,
     technician: Option<UserId>,
     limit: i64,
-) -> Result<Vec<Ticket>> {
+) -> Result<Vec<Breached>> {
     let tech = if technician.is_some() {
         " AND t.assignee_id = $4"
     } else {
         ""
     };
     let sql = format!(
-        "{SELECT} WHERE t.sla_breach_at >= $1 AND t.sla_breach_at < $2{tech} \
+        "SELECT t.id, t.subject, t.status, t.priority, t.assignee_id, u.name AS assignee_name, \
+                t.sla_breach_at \
+         FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id \
+         WHERE t.sla_breach_at >= $1 AND t.sla_breach_at < $2{tech} \
          ORDER BY t.sla_breach_at DESC, t.id DESC LIMIT $3"
     );
     let mut q = sqlx::query(&sql).bind(from).bind(to).bind(limit);
@@ -480,7 +499,21 @@ pub async fn breached(
     q.fetch_all(conn)
         .await?
         .iter()
-        .map(ticket_from_row)
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            let priority: String = r.try_get("priority")?;
+            Ok(Breached {
+                id: TicketId(r.try_get("id")?),
+                subject: r.try_get("subject")?,
+                status: Status::parse(&status)
+                    .ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
+                priority: Priority::parse(&priority)
+                    .ok_or_else(|| StorageError::Corrupt(format!("priority {priority}")))?,
+                assignee_id: r.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+                assignee_name: r.try_get("assignee_name")?,
+                at: r.try_get("sla_breach_at")?,
+            })
+        })
         .collect()
 }
 

@@ -159,12 +159,12 @@ pub fn dashboard_json(r: &SlaReport) -> Value {
             .map(|t| {
                 json!({
                     "id": t.id.0,
-                    "number": t.number().to_string(),
+                    "number": crate::domain::ids::TicketNumber(t.id).to_string(),
                     "subject": t.subject,
                     "status": t.status.as_str(),
-                    "priority": t.sla.priority.as_str(),
+                    "priority": t.priority.as_str(),
                     "assignee": t.assignee_id.map(|id| json!({"id": id.0, "name": t.assignee_name})),
-                    "breached_at": t.sla.breach_at.map(format_rfc3339),
+                    "breached_at": format_rfc3339(t.at),
                 })
             })
             .collect(),

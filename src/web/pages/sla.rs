@@ -605,19 +605,15 @@ pub fn dashboard_section(r: &crate::service::sla::SlaReport) -> DashboardSla {
             .iter()
             .map(|t| BreachedView {
                 id: t.id.0,
-                number: t.number().to_string(),
+                number: crate::domain::ids::TicketNumber(t.id).to_string(),
                 subject: t.subject.clone(),
-                priority: t.sla.priority.as_str(),
-                priority_label: t.sla.priority.label(),
+                priority: t.priority.as_str(),
+                priority_label: t.priority.label(),
                 assignee: t
                     .assignee_name
                     .clone()
                     .unwrap_or_else(|| "Sin asignar".to_string()),
-                at: t
-                    .sla
-                    .breach_at
-                    .map(crate::domain::time::format_lima)
-                    .unwrap_or_default(),
+                at: crate::domain::time::format_lima(t.at),
             })
             .collect(),
         breached_more: r.breached_more,
