@@ -615,22 +615,26 @@ impl Services {
             _ => actor.user_id(),
         };
         let mut conn = self.store.read().await?;
-        let tallies =
-            store::period_tallies(&mut conn, lima_day(period.from), lima_day(period.to)).await?;
         let mut overall = [Tally::default(); 3];
         let mut by_priority: BTreeMap<Priority, [Tally; 3]> = BTreeMap::new();
         let mut by_category: BTreeMap<i64, [Tally; 3]> = BTreeMap::new();
         let mut by_person: BTreeMap<i64, [Tally; 3]> = BTreeMap::new();
-        for ((target, key), tally) in &tallies {
-            if technician.is_some_and(|t| t.0 != key.person) {
-                continue;
-            }
-            let i = target.index();
-            overall[i].add(*tally);
-            by_priority.entry(key.priority).or_default()[i].add(*tally);
-            by_category.entry(key.category).or_default()[i].add(*tally);
-            by_person.entry(key.person).or_default()[i].add(*tally);
-        }
+        store::each_tally(
+            &mut conn,
+            lima_day(period.from),
+            lima_day(period.to),
+            |target, key, tally| {
+                if technician.is_some_and(|t| t.0 != key.person) {
+                    return;
+                }
+                let i = target.index();
+                overall[i].add(tally);
+                by_priority.entry(key.priority).or_default()[i].add(tally);
+                by_category.entry(key.category).or_default()[i].add(tally);
+                by_person.entry(key.person).or_default()[i].add(tally);
+            },
+        )
+        .await?;
         let categories = store::categories(&mut conn).await?;
         let people = users::list(&mut conn, None).await?;
         let to = period.to.min(self.now());

@@ -433,29 +433,50 @@ pub fn unpack(bytes: &[u8]) -> Result<BTreeMap<SlaKey, Tally>> {
     Ok(out)
 }
 
-/// Every met and missed clock of the days `[from_day, to_day)`, summed per target and key
-/// (about 90 packed rows for a month; no per-day maps are built).
-pub async fn period_tallies(
+/// Hands every (target, key, met and missed) of the days `[from_day, to_day)` to `each`, read
+/// straight from the packed rows (about 90 for a month) without building maps.
+pub async fn each_tally(
     conn: &mut Conn,
     from_day: i64,
     to_day: i64,
-) -> Result<HashMap<(Target, SlaKey), Tally>> {
+    mut each: impl FnMut(Target, SlaKey, Tally),
+) -> Result<()> {
     let rows = sqlx::query("SELECT target, entries FROM sla_figures WHERE day >= $1 AND day < $2")
         .bind(from_day)
         .bind(to_day)
         .fetch_all(conn)
         .await?;
-    let mut out: HashMap<(Target, SlaKey), Tally> = HashMap::new();
     for r in &rows {
         let code: i64 = r.try_get("target")?;
         let target = Target::from_code(code)
             .ok_or_else(|| StorageError::Corrupt(format!("target {code}")))?;
         let bytes: Vec<u8> = r.try_get("entries")?;
-        for (key, tally) in unpack(&bytes)? {
-            out.entry((target, key)).or_default().add(tally);
+        if !bytes.len().is_multiple_of(20) {
+            return Err(StorageError::Corrupt(format!(
+                "sla figures of {} bytes",
+                bytes.len()
+            )));
+        }
+        for c in bytes.chunks_exact(20) {
+            let w =
+                |i: usize| u32::from_be_bytes([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]);
+            let priority = Priority::from_code(w(0))
+                .ok_or_else(|| StorageError::Corrupt("sla figures priority".into()))?;
+            each(
+                target,
+                SlaKey {
+                    priority,
+                    category: i64::from(w(1)),
+                    person: i64::from(w(2)),
+                },
+                Tally {
+                    met: i64::from(w(3)),
+                    breached: i64::from(w(4)),
+                },
+            );
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A ticket on the dashboard's list of missed targets.
