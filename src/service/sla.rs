@@ -245,7 +245,8 @@ impl Services {
 
     /// Recomputes the clocks of the tickets `which` names with the settings now, writing
     /// only those that change (through the one writer, in batches, at each ticket's
-    /// version; one that changed meanwhile is read again). Returns how many changed.
+    /// version; one that changed meanwhile is read again); an open ticket whose clocks stay
+    /// as they were only gets the new revision. Returns how many tickets' clocks changed.
     pub async fn recompute_sla(&self, which: Which) -> Result<usize> {
         self.sla.forget();
         let settings = self.sla_settings().await?;
@@ -269,17 +270,18 @@ impl Services {
             after = last.id.0;
             let at = self.now();
             let mut writes = Vec::new();
+            let mut moved = Vec::new();
             for t in &tickets {
                 let timeline = timelines.get(&t.id.0).cloned().unwrap_or_default();
-                if let Some(w) = recomputed(&settings, t, &timeline, at) {
+                if let Some((w, m)) = recomputed(&settings, t, &timeline, at) {
+                    moved.push((TicketId(w.row.id), m));
                     writes.push(w);
                 }
             }
-            let ids: Vec<TicketId> = writes.iter().map(|w| TicketId(w.row.id)).collect();
             let results = self.writer.commit(writes).await?;
-            for (id, result) in ids.into_iter().zip(results) {
+            for ((id, m), result) in moved.into_iter().zip(results) {
                 match result {
-                    Written::Changed { .. } => changed += 1,
+                    Written::Changed { .. } => changed += usize::from(m),
                     _ => changed += usize::from(self.recompute_one(id).await?),
                 }
             }
@@ -312,14 +314,14 @@ impl Services {
                     .unwrap_or_default();
                 (t, tl)
             };
-            let Some(write) = recomputed(&settings, &ticket, &timeline, self.now()) else {
+            let Some((write, moved)) = recomputed(&settings, &ticket, &timeline, self.now()) else {
                 return Ok(false);
             };
             if matches!(
                 self.writer.commit(vec![write]).await?.first(),
                 Some(Written::Changed { .. })
             ) {
-                return Ok(true);
+                return Ok(moved);
             }
         }
         Ok(false)
@@ -679,13 +681,15 @@ impl Services {
     }
 }
 
-/// The bookkeeping write that brings one ticket's clocks up to `settings`, if they differ.
+/// The bookkeeping write that brings one ticket's clocks up to `settings`, and whether its
+/// clocks moved; `None` when nothing needs writing (a closed ticket whose clocks come out the
+/// same keeps the revision it closed with).
 fn recomputed(
     settings: &Settings,
     t: &Ticket,
     timeline: &Timeline,
     at: i64,
-) -> Option<TicketWrite> {
+) -> Option<(TicketWrite, bool)> {
     let after = clocks_for(
         settings,
         t.created_at,
@@ -694,12 +698,19 @@ fn recomputed(
         &t.sla,
         timeline,
     );
-    if after == t.sla {
+    let moved = SlaRow {
+        revision: t.sla.revision,
+        ..after.clone()
+    } != t.sla;
+    if !moved && (after.revision == t.sla.revision || !t.status.is_open()) {
         return None;
     }
     let stops = t.sla_stops();
     let figures = deltas(&t.sla, stops, t.assignee_id, &after, stops, t.assignee_id);
-    Some(TicketWrite::bookkeeping(t, after, figures, Vec::new(), at))
+    Some((
+        TicketWrite::bookkeeping(t, after, figures, Vec::new(), at),
+        moved,
+    ))
 }
 
 fn duplicate_category(e: crate::storage::StorageError, name: &str) -> super::Error {

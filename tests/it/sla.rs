@@ -1065,6 +1065,16 @@ async fn closed_tickets_keep_their_clocks_until_sla_recompute(app: TestApp) {
         dash["sla"]["assignment"],
         json!({"met": 0, "breached": 1, "pct_met": 0.0})
     );
+    // A day off far ahead moves nobody's clocks: nothing counts as changed, and a replay of
+    // everything changes nothing either (the closed tickets keep their revision).
+    let moved = app
+        .services
+        .add_holiday(&admin.actor(), "2027-12-31", "Fin de año")
+        .await
+        .unwrap();
+    assert_eq!(moved, 0);
+    let (ok, text) = run(&["sla", "recompute"]);
+    assert!(ok && text.contains("0 incidencias cambiaron"), "{text}");
     let (ok, text) = run(&["sla", "recompute", "--since", "ayer"]);
     assert!(!ok && text.contains("no es una fecha"), "{text}");
 }
