@@ -225,6 +225,49 @@ async fn classifying_takes_the_version_and_leaves_a_timeline_event(app: TestApp)
         (now["version"].as_i64(), now["priority"].as_str()),
         (Some(2), Some("alta"))
     );
+    // The ticket page's form: the same rules, the message on the page, nothing written.
+    let browser = app.browser_for(d.clone()).await;
+    let form = format!("/tickets/{id}/classify");
+    let r = browser
+        .post_form(
+            &form,
+            &[
+                ("version", "2"),
+                ("priority", "urgente"),
+                ("category_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("La prioridad «urgente» no es válida")
+    );
+    let r = browser
+        .post_form(
+            &form,
+            &[("version", "1"), ("priority", "baja"), ("category_id", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = browser
+        .post_form(
+            &form,
+            &[
+                ("version", "2"),
+                ("priority", "baja"),
+                ("category_id", "abc"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let now = api.get(&path).await;
+    assert_eq!(
+        (now["version"].as_i64(), now["priority"].as_str()),
+        (Some(2), Some("alta"))
+    );
     // Technicians: only on the ticket they have (another's is 404); clearing the category.
     let (s, _) = api
         .post(
