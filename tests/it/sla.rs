@@ -1125,3 +1125,45 @@ both_at!(
     closed_tickets_keep_their_clocks_until_sla_recompute,
     MONDAY_0900
 );
+
+async fn another_instance_follows_a_calendar_change_within_seconds(app: TestApp) {
+    let other = TestApp::spawn_on_url(
+        app.backend,
+        &app.database_url,
+        soporte::config::ServeArgs::default(),
+    )
+    .await;
+    let d = app.create_user(Role::Dispatcher, "Derivadora").await;
+    let api = Api::for_user(&app, &d).await;
+    // The other instance has read (and cached) the calendar with a ticket of its own.
+    let first = other.intake("ana@cliente.pe", "Antes", "x").await["id"]
+        .as_i64()
+        .unwrap();
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    app.services
+        .add_holiday(&admin.actor(), "2026-12-24", "Nochebuena (empresa)")
+        .await
+        .unwrap();
+    // Within its recheck (2 s) it sees the new revision and computes with the new calendar.
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let second = other.intake("luis@cliente.pe", "Después", "x").await["id"]
+        .as_i64()
+        .unwrap();
+    let rev = |id: i64| {
+        let app = &app;
+        async move {
+            app.count(&format!("SELECT sla_revision FROM tickets WHERE id = {id}"))
+                .await
+        }
+    };
+    let current = app.count("SELECT revision FROM sla_revision").await;
+    assert_eq!(rev(second).await, current);
+    assert_eq!(
+        rev(first).await,
+        current,
+        "the open ticket was recomputed at once"
+    );
+    let t = api.get(&format!("/api/v1/tickets/{second}")).await;
+    assert_eq!(t["sla"]["assignment"]["target_minutes"], 60);
+}
+crate::both_backends!(another_instance_follows_a_calendar_change_within_seconds);
