@@ -295,6 +295,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
     );
     let new = NewTicket {
         requester: requester.clone(),
+        requester_name: None,
         subject: subject.to_string(),
         body: body.to_string(),
     };
@@ -316,6 +317,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
                     requester: new.requester,
                     created_by: None,
                     created_at: created,
+                    requester_name: None,
                 }),
                 status: Status::Nuevo,
                 version: 1,
@@ -332,6 +334,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
             figures: arrival.figures,
             search: Vec::new(),
             notices: Vec::new(),
+            status_links: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at: created,

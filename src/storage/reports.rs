@@ -70,7 +70,7 @@ pub async fn open_created(
     // Ordered like the open tickets' partial index, so the planner reads that index alone.
     let sql = format!(
         "SELECT {} FROM (SELECT created_at FROM tickets \
-         WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
+         WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
          ORDER BY created_at, id) o",
         aggregate(backend, "created_at")
     );
@@ -161,7 +161,7 @@ pub async fn oldest_open(
         "SELECT t.id, t.status, t.subject, t.assignee_id, u.name AS assignee_name, t.created_at, \
                 t.last_event_at, t.last_event_kind \
          FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id \
-         WHERE t.status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
+         WHERE t.status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
          ORDER BY t.created_at, t.id LIMIT $1"
     );
     let mut q = sqlx::query(&sql).bind(limit);

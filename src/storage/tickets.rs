@@ -13,7 +13,8 @@ use sqlx::any::AnyRow;
 pub(crate) const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
      u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
      t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
-     t.last_event_at, t.last_event_kind, t.queued_since \
+     t.last_event_at, t.last_event_kind, t.queued_since, t.requester_name, t.waiting_since, \
+     t.rating, t.rating_comment \
      FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
 
 pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
@@ -39,6 +40,10 @@ pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         last_event_at: row.try_get("last_event_at")?,
         last_event_kind: row.try_get("last_event_kind")?,
         queued_since: row.try_get("queued_since")?,
+        requester_name: row.try_get("requester_name")?,
+        waiting_since: row.try_get("waiting_since")?,
+        rating: row.try_get("rating")?,
+        rating_comment: row.try_get("rating_comment")?,
     })
 }
 
@@ -174,6 +179,9 @@ pub async fn list(
     if let Some(status) = filter.status {
         sql_where += &format!(" AND t.status = {}", args.text(status.as_str().to_string()));
     }
+    if let Some(requester) = &filter.requester {
+        sql_where += &format!(" AND t.requester = {}", args.text(requester.clone()));
+    }
     if let Some(tech) = filter.technician {
         sql_where += &format!(" AND t.assignee_id = {}", args.int(tech.0));
     }
@@ -211,7 +219,7 @@ pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<Ticket
 /// Open tickets a technician is working on now (to hand back when they are disabled).
 pub async fn open_assigned_to(conn: &mut Conn, user: UserId) -> Result<Vec<Ticket>> {
     let sql = format!(
-        "{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion') ORDER BY t.id"
+        "{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion', 'en_espera') ORDER BY t.id"
     );
     let rows = sqlx::query(&sql).bind(user.0).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()

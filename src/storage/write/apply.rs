@@ -58,7 +58,7 @@ pub(crate) async fn apply<E: Exec>(
         .zip(&plans)
         .filter(|(w, p)| w.is_new() && matches!(p, Plan::Write))
         .count();
-    let mut fresh = next_ids(e, creating).await?.into_iter();
+    let mut fresh = next_ids(e, Ids::Tickets, creating).await?.into_iter();
     let mut ids = Vec::with_capacity(writes.len());
     for (w, p) in writes.iter().zip(&plans) {
         ids.push(match p {
@@ -92,10 +92,12 @@ pub(crate) async fn apply<E: Exec>(
         .collect();
 
     insert_tickets(e, sql, &written).await?;
+    let events = written.iter().map(|(_, w)| w.events.len()).sum();
+    let event_ids = next_ids(e, Ids::Events, events).await?;
     write_search(e, sql, &written).await?;
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
     add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
-    insert_dependents(e, sql, &written).await?;
+    insert_dependents(e, sql, &written, &event_ids).await?;
 
     // The answers; repeated keys answer with the ticket's status now.
     let stored: Vec<i64> = plans
@@ -193,16 +195,34 @@ async fn known_keys<E: Exec>(e: &mut E, keys: &[&str]) -> Result<HashMap<String,
     Ok(found)
 }
 
-/// `n` new ticket ids. SQLite's write transaction is exclusive, so they are the largest + 1,
-/// …; PostgreSQL takes them from the sequence.
-async fn next_ids<E: Exec>(e: &mut E, n: usize) -> Result<Vec<i64>> {
+/// A table whose ids the writer hands out itself, so the rows that point at a new row can be
+/// written in the same batch.
+#[derive(Clone, Copy)]
+enum Ids {
+    Tickets,
+    Events,
+}
+
+/// `n` new ids. SQLite's write transaction is exclusive, so they are the largest + 1, …;
+/// PostgreSQL takes them from the table's sequence.
+async fn next_ids<E: Exec>(e: &mut E, table: Ids, n: usize) -> Result<Vec<i64>> {
     if n == 0 {
         return Ok(Vec::new());
     }
+    let (max, next) = match table {
+        Ids::Tickets => (
+            "SELECT MAX(id) FROM tickets",
+            "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)",
+        ),
+        Ids::Events => (
+            "SELECT MAX(id) FROM ticket_events",
+            "SELECT nextval('ticket_events_id_seq') FROM generate_series(1, $1)",
+        ),
+    };
     match e.backend() {
         Backend::Sqlite => {
             let max = e
-                .rows("SELECT MAX(id) FROM tickets", &[], &[Kind::Int])
+                .rows(max, &[], &[Kind::Int])
                 .await?
                 .first()
                 .and_then(|r| r[0].int())
@@ -210,11 +230,7 @@ async fn next_ids<E: Exec>(e: &mut E, n: usize) -> Result<Vec<i64>> {
             Ok((1..=n as i64).map(|i| max + i).collect())
         }
         Backend::Postgres => Ok(e
-            .rows(
-                "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)",
-                &[(n as i64).into()],
-                &[Kind::Int],
-            )
+            .rows(next, &[(n as i64).into()], &[Kind::Int])
             .await?
             .iter()
             .filter_map(|r| r[0].int())
@@ -417,10 +433,33 @@ async fn insert_dependents<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
     written: &[(i64, &TicketWrite)],
+    event_ids: &[i64],
 ) -> Result<()> {
     let each = || written.iter().map(|(id, w)| (*id, *w));
-    let events =
-        flat(each().flat_map(|(id, w)| w.events.iter().map(move |ev| rows::event_row(id, ev))));
+    // Each write's events take the next ids in order; its first is the one its files go with.
+    let mut first_event = Vec::with_capacity(written.len());
+    let mut next = 0;
+    for (_, w) in written {
+        first_event.push(
+            event_ids
+                .get(next)
+                .copied()
+                .filter(|_| !w.events.is_empty()),
+        );
+        next += w.events.len();
+    }
+    if next != event_ids.len() {
+        return Err(StorageError::Corrupt(
+            "events and their ids differ in number".into(),
+        ));
+    }
+    let events = flat_sized(
+        each()
+            .flat_map(|(id, w)| w.events.iter().map(move |ev| (id, ev)))
+            .zip(event_ids)
+            .map(|((ticket, ev), id)| rows::event_row(*id, ticket, ev)),
+        event_ids.len(),
+    );
     insert(e, sql, &rows::EVENTS, events).await?;
     let keys =
         flat(each().filter_map(|(id, w)| w.key.as_deref().map(|k| rows::key_row(k, id, w.at))));
@@ -435,12 +474,18 @@ async fn insert_dependents<E: Exec>(
             .map(|((id, at, n), t)| rows::notice_row(id, n, t, at)),
     );
     insert(e, sql, &rows::OUTBOX, notices).await?;
-    let attachments = flat(each().flat_map(|(id, w)| {
+    let attachments = flat(each().zip(&first_event).flat_map(|((id, w), event)| {
         w.attachments
             .iter()
-            .map(move |a| rows::attachment_row(id, a, w.at))
+            .map(move |a| rows::attachment_row(id, a, w.at, *event))
     }));
     insert(e, sql, &rows::ATTACHMENTS, attachments).await?;
+    let links = flat(each().flat_map(|(id, w)| {
+        w.status_links
+            .iter()
+            .map(move |h| rows::status_link_row(h, id, w.at))
+    }));
+    insert(e, sql, &rows::STATUS_LINKS, links).await?;
     let links = flat(each().filter_map(|(id, w)| {
         w.link
             .as_ref()

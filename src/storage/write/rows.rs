@@ -32,6 +32,7 @@ pub const TICKETS: Table = Table {
         "requester",
         "created_by",
         "created_at",
+        "requester_name",
         "status",
         "version",
         "assignee_id",
@@ -44,17 +45,20 @@ pub const TICKETS: Table = Table {
         "last_event_at",
         "last_event_kind",
         "queued_since",
+        "waiting_since",
+        "rating",
+        "rating_comment",
     ],
     pg_wrap: &[],
 };
 
 /// The columns of `TICKETS` a change rewrites: those after the first `FIXED_COLUMNS`.
-const FIXED_COLUMNS: usize = 6;
-const TICKET_COLUMNS: usize = 18;
+const FIXED_COLUMNS: usize = 7;
+const TICKET_COLUMNS: usize = 22;
 
 pub const EVENTS: Table = Table {
     name: "ticket_events",
-    columns: &["ticket_id", "at", "actor_id", "actor", "kind", "data"],
+    columns: &["id", "ticket_id", "at", "actor_id", "actor", "kind", "data"],
     pg_wrap: &[],
 };
 
@@ -98,7 +102,14 @@ pub const ATTACHMENTS: Table = Table {
         "size",
         "data",
         "created_at",
+        "event_id",
     ],
+    pg_wrap: &[],
+};
+
+pub const STATUS_LINKS: Table = Table {
+    name: "status_links",
+    columns: &["token_hash", "ticket_id", "created_at"],
     pg_wrap: &[],
 };
 
@@ -116,6 +127,7 @@ pub struct Fixed {
     pub requester: String,
     pub created_by: Option<UserId>,
     pub created_at: i64,
+    pub requester_name: Option<String>,
 }
 
 /// A ticket row: `fixed` for a new ticket, the rest for both a new ticket and a change.
@@ -150,6 +162,9 @@ impl TicketRow {
             self.last_event_at.into(),
             Value::Text(Some(self.last_event_kind.as_str())),
             m.queued_since.into(),
+            m.waiting_since.into(),
+            m.rating.into(),
+            (&m.rating_comment).into(),
         ]);
     }
 
@@ -163,6 +178,7 @@ impl TicketRow {
             (&f.requester).into(),
             f.created_by.map(|u| u.0).into(),
             f.created_at.into(),
+            (&f.requester_name).into(),
         ]);
         self.changing(out);
         Some(())
@@ -217,6 +233,9 @@ pub struct TicketWrite {
     pub search: Vec<String>,
     /// Notices to send because of this write (their ticket and number are this ticket's).
     pub notices: Vec<NewNotice>,
+    /// The SHA-256 of the status-page tokens the notices carry.
+    pub status_links: Vec<String>,
+    /// Files of the write's first event (the message they came with).
     pub attachments: Vec<Attachment>,
     /// A new ticket linked to another, with the reason.
     pub link: Option<(TicketId, String)>,
@@ -240,6 +259,7 @@ impl TicketWrite {
                     requester: new.requester.clone(),
                     created_by: actor.user_id(),
                     created_at: at,
+                    requester_name: new.requester_name.clone(),
                 }),
                 status: Status::Nuevo,
                 version: 1,
@@ -261,6 +281,7 @@ impl TicketWrite {
             figures: p.figures,
             search: p.search,
             notices: Vec::new(),
+            status_links: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at,
@@ -295,6 +316,7 @@ impl TicketWrite {
             figures: p.figures,
             search: p.search,
             notices: Vec::new(),
+            status_links: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at,
@@ -412,9 +434,10 @@ pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS
         .map_err(|_| StorageError::Corrupt("a ticket row of the wrong width".into()))
 }
 
-/// A timeline event's row, in `EVENTS` order.
-pub fn event_row(ticket: i64, e: &EventRow) -> [Value<'_>; 6] {
+/// A timeline event's row (`id` handed out), in `EVENTS` order.
+pub fn event_row(id: i64, ticket: i64, e: &EventRow) -> [Value<'_>; 7] {
     [
+        id.into(),
         ticket.into(),
         e.at.into(),
         e.actor_id.map(|u| u.0).into(),
@@ -470,8 +493,9 @@ pub fn notice_row<'a>(
     ]
 }
 
-/// An attachment's row, in `ATTACHMENTS` order (`data` is null when only its record is kept).
-pub fn attachment_row(ticket: i64, a: &Attachment, at: i64) -> [Value<'_>; 6] {
+/// An attachment's row, in `ATTACHMENTS` order (`data` is null when only its record is
+/// kept); `event` is the message it came with.
+pub fn attachment_row(ticket: i64, a: &Attachment, at: i64, event: Option<i64>) -> [Value<'_>; 7] {
     [
         ticket.into(),
         (&a.filename).into(),
@@ -479,7 +503,13 @@ pub fn attachment_row(ticket: i64, a: &Attachment, at: i64) -> [Value<'_>; 6] {
         (a.size as i64).into(),
         Value::Blob(a.data.as_deref()),
         at.into(),
+        event.into(),
     ]
+}
+
+/// A status-page link's row, in `STATUS_LINKS` order.
+pub fn status_link_row(hash: &str, ticket: i64, at: i64) -> [Value<'_>; 3] {
+    [hash.into(), ticket.into(), at.into()]
 }
 
 /// A link between two tickets, in `LINKS` order.
@@ -535,7 +565,7 @@ mod tests {
     fn a_change_binds_every_changing_column_then_the_id_and_version() {
         let text = change_text();
         assert!(text.starts_with("UPDATE tickets SET status = $1, version = $2,"));
-        assert!(text.ends_with("queued_since = $12 WHERE id = $13 AND version = $14"));
+        assert!(text.ends_with("rating_comment = $15 WHERE id = $16 AND version = $17"));
         let row = TicketRow {
             id: 9,
             fixed: None,
@@ -548,9 +578,9 @@ mod tests {
             last_event_kind: EventKind::Assigned,
         };
         let values = change_values(&row, 2);
-        assert_eq!(values.len(), 14);
-        assert_eq!(values[12], Value::Int(Some(9)));
-        assert_eq!(values[13], Value::Int(Some(2)));
+        assert_eq!(values.len(), 17);
+        assert_eq!(values[15], Value::Int(Some(9)));
+        assert_eq!(values[16], Value::Int(Some(2)));
         assert!(ticket_row(&row, 9).is_err());
         assert_eq!(TICKETS.columns.len(), TICKET_COLUMNS);
     }
