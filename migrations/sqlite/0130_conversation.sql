@@ -70,3 +70,11 @@ CREATE TABLE status_links (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX status_links_ticket ON status_links(ticket_id);
+
+-- Requests counted by a key (the status page: by client address), so a limit holds across
+-- instances. Old rows are pruned as new ones come.
+CREATE TABLE request_counts (
+    key TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX request_counts_key ON request_counts(key, at);

@@ -29,7 +29,7 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("failed to listen on {}: {e}", args.bind))?;
     tracing::info!(address = %server.local_addr(), backend = ?services.backend(), "soporte listening");
-    let mail = crate::mail::MailTasks::spawn(&services, &args.mail)
+    let mail = crate::mail::MailTasks::spawn(&services, &args)
         .map_err(|e| format!("mail settings: {e}"))?;
     server
         .run_until(shutdown_signal())

@@ -43,12 +43,14 @@ pub struct SmtpConfig {
     pub retry_base_secs: i64,
     /// Pause between two looks at the outbox.
     pub every: Duration,
+    /// The help-desk's public address, for links in notices.
+    pub public_url: String,
     pub timeout: Duration,
 }
 
 impl SmtpConfig {
     /// The configuration from the command line, `None` when no SMTP host is set.
-    pub fn from_args(args: &MailArgs) -> Result<Option<SmtpConfig>, String> {
+    pub fn from_args(args: &MailArgs, public_url: &str) -> Result<Option<SmtpConfig>, String> {
         let Some(host) = args.smtp_host.clone().filter(|h| !h.trim().is_empty()) else {
             return Ok(None);
         };
@@ -76,6 +78,7 @@ impl SmtpConfig {
             daily_limit: args.mail_daily_limit.max(1),
             retry_base_secs: 30,
             every: Duration::from_secs(5),
+            public_url: public_url.trim_end_matches('/').to_string(),
             timeout: Duration::from_secs(30),
         }))
     }
@@ -107,6 +110,8 @@ macro_rules! mail_template {
         #[template(path = $path)]
         struct $name<'a> {
             p: &'a NoticeParams,
+            /// The public address of the help-desk, for links (no trailing slash).
+            url: &'a str,
         }
     };
 }
@@ -116,6 +121,10 @@ mail_template!(AssignedText, "mail/assigned.txt");
 mail_template!(AssignedHtml, "mail/assigned.html");
 mail_template!(ClosedText, "mail/closed.txt");
 mail_template!(ClosedHtml, "mail/closed.html");
+mail_template!(ReplyText, "mail/reply.txt");
+mail_template!(ReplyHtml, "mail/reply.html");
+mail_template!(ReminderText, "mail/reminder.txt");
+mail_template!(ReminderHtml, "mail/reminder.html");
 
 /// A notice rendered: subject, plain text and HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +134,25 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Renders a notice from its template pair. The text template's first line is the subject.
-pub fn render(kind: NoticeKind, p: &NoticeParams) -> Result<Rendered, String> {
+/// Renders a notice from its template pair. The text template's first line is the subject;
+/// links start at `url`, the help-desk's public address.
+pub fn render(kind: NoticeKind, p: &NoticeParams, url: &str) -> Result<Rendered, String> {
+    let url = url.trim_end_matches('/');
     let (text, html) = match kind {
-        NoticeKind::Acknowledgement => (AckText { p }.render(), AckHtml { p }.render()),
-        NoticeKind::Assigned => (AssignedText { p }.render(), AssignedHtml { p }.render()),
-        NoticeKind::Closed => (ClosedText { p }.render(), ClosedHtml { p }.render()),
+        NoticeKind::Acknowledgement => (AckText { p, url }.render(), AckHtml { p, url }.render()),
+        NoticeKind::Assigned => (
+            AssignedText { p, url }.render(),
+            AssignedHtml { p, url }.render(),
+        ),
+        NoticeKind::Closed => (
+            ClosedText { p, url }.render(),
+            ClosedHtml { p, url }.render(),
+        ),
+        NoticeKind::Reply => (ReplyText { p, url }.render(), ReplyHtml { p, url }.render()),
+        NoticeKind::Reminder => (
+            ReminderText { p, url }.render(),
+            ReminderHtml { p, url }.render(),
+        ),
     };
     let text = text.map_err(|e| format!("failed to render the text template: {e}"))?;
     let html = html.map_err(|e| format!("failed to render the HTML template: {e}"))?;
@@ -150,9 +172,18 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
 
-/// The e-mail for a notice, with its recorded Message-ID and threading headers.
-pub fn build(notice: &Notice, from: &Mailbox) -> Result<Message, String> {
-    let rendered = render(notice.kind, &notice.params)?;
+/// A file to send with a notice: its name, content type and bytes.
+pub type OutgoingFile = (String, String, Vec<u8>);
+
+/// The e-mail for a notice, with its recorded Message-ID and threading headers, links to
+/// `url`, and its files attached.
+pub fn build(
+    notice: &Notice,
+    from: &Mailbox,
+    url: &str,
+    files: Vec<OutgoingFile>,
+) -> Result<Message, String> {
+    let rendered = render(notice.kind, &notice.params, url)?;
     let to = notice
         .recipient
         .parse::<Mailbox>()
@@ -172,11 +203,21 @@ pub fn build(notice: &Notice, from: &Mailbox) -> Result<Message, String> {
         let refs: Vec<String> = notice.references.iter().map(|r| format!("<{r}>")).collect();
         builder = builder.references(refs.join(" "));
     }
+    let body = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    let body = if files.is_empty() {
+        body
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for (name, content_type, data) in files {
+            let content_type = lettre::message::header::ContentType::parse(&content_type)
+                .unwrap_or(lettre::message::header::ContentType::TEXT_PLAIN);
+            mixed =
+                mixed.singlepart(lettre::message::Attachment::new(name).body(data, content_type));
+        }
+        mixed
+    };
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text,
-            rendered.html,
-        ))
+        .multipart(body)
         .map_err(|e| format!("failed to build the message: {e}"))
 }
 
@@ -229,7 +270,15 @@ pub async fn send_due(
             round.suppressed += 1;
             continue;
         }
-        let message = match build(&notice, &config.from) {
+        let files = match services.notice_files(&notice).await {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(notice = notice.id, error = %e, "a notice's files could not be read; will retry");
+                round.retried += 1;
+                break;
+            }
+        };
+        let message = match build(&notice, &config.from, &config.public_url, files) {
             Ok(m) => m,
             Err(e) => {
                 services.notice_final(notice.id, "failed", &e).await?;
@@ -240,7 +289,7 @@ pub async fn send_due(
         };
         match transport.send(message).await {
             Ok(_) => {
-                services.notice_sent(notice.id).await?;
+                services.notice_sent(&notice).await?;
                 round.sent += 1;
             }
             Err(e) if e.is_permanent() => {
@@ -364,7 +413,12 @@ mod tests {
             sent_at: None,
         };
         let from: Mailbox = "Soporte <atencion@miempresa.com>".parse().unwrap();
-        let raw = String::from_utf8(build(&notice, &from).unwrap().formatted()).unwrap();
+        let raw = String::from_utf8(
+            build(&notice, &from, "https://soporte.miempresa.com", Vec::new())
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
         assert!(
             raw.contains("Message-ID: <soporte.abc@miempresa.com>"),
             "{raw}"

@@ -27,7 +27,9 @@ pub(super) fn arrival(new: &NewTicket, key: Option<&str>, at: i64) -> Result<Tic
     };
     let mut write = TicketWrite::arrival(new, &actor, at, projection::arrival(new, at))?;
     write.key = key.map(str::to_string);
-    write.notices = vec![notices::received(new, key)?];
+    let acknowledgement = notices::received(new, key)?;
+    write.notices = acknowledgement.notices;
+    write.status_links = acknowledgement.status_links;
     Ok(write)
 }
 

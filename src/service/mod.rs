@@ -9,7 +9,9 @@ pub mod mail;
 mod notices;
 pub mod ops;
 pub mod reports;
+pub mod status;
 pub mod tickets;
+pub mod waiting;
 
 use crate::domain::DomainError;
 use crate::storage::{StorageError, Store, Writer};

@@ -9,6 +9,7 @@ pub mod figures;
 pub mod mail;
 pub mod reports;
 pub mod sessions;
+pub mod status;
 pub mod throttle;
 pub mod tickets;
 pub mod tokens;

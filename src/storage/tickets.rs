@@ -224,3 +224,40 @@ pub async fn open_assigned_to(conn: &mut Conn, user: UserId) -> Result<Vec<Ticke
     let rows = sqlx::query(&sql).bind(user.0).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
 }
+
+/// A ticket waiting for its requester since before `before`, and whether they were reminded
+/// since the wait began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub id: TicketId,
+    pub since: i64,
+    pub reminded: bool,
+}
+
+/// The tickets waiting for their requester since before `before`, longest first.
+pub async fn waiting_since_before(
+    conn: &mut Conn,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Waiting>> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.waiting_since, \
+                CAST(CASE WHEN EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id \
+                     AND e.kind = 'reminded' AND e.at >= t.waiting_since) THEN 1 ELSE 0 END AS BIGINT) AS reminded \
+         FROM tickets t WHERE t.status = 'en_espera' AND t.waiting_since <= $1 \
+         ORDER BY t.waiting_since LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Waiting {
+                id: TicketId(r.try_get("id")?),
+                since: r.try_get("waiting_since")?,
+                reminded: r.try_get::<i64, _>("reminded")? != 0,
+            })
+        })
+        .collect()
+}

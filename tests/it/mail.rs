@@ -655,6 +655,7 @@ fn smtp_config(port: u16) -> SmtpConfig {
         retry_base_secs: 30,
         every: Duration::from_millis(100),
         timeout: Duration::from_secs(5),
+        public_url: "https://soporte.miempresa.com".into(),
     }
 }
 

@@ -62,8 +62,9 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
         &app,
         &t1,
         a,
-        Action::Comment {
+        Action::Reply {
             body: "reviso".into(),
+            wait: false,
         },
     )
     .await;
@@ -85,7 +86,16 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
     at(&app, 3600 + 3000).await;
     act(&app, &d, b, assign(&t2)).await;
     at(&app, 3600 + 3600).await;
-    act(&app, &t2, b, Action::Comment { body: "veo".into() }).await;
+    act(
+        &app,
+        &t2,
+        b,
+        Action::Reply {
+            body: "veo".into(),
+            wait: false,
+        },
+    )
+    .await;
 
     at(&app, 7200).await;
     act(
@@ -112,7 +122,16 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
     )
     .await;
     at(&app, 7200 + 900).await;
-    act(&app, &t2, c, Action::Comment { body: "voy".into() }).await;
+    act(
+        &app,
+        &t2,
+        c,
+        Action::Reply {
+            body: "voy".into(),
+            wait: false,
+        },
+    )
+    .await;
     at(&app, 7200 + 3000).await;
     act(
         &app,

@@ -465,7 +465,12 @@ async fn insert_dependents<E: Exec>(
         flat(each().filter_map(|(id, w)| w.key.as_deref().map(|k| rows::key_row(k, id, w.at))));
     insert(e, sql, &rows::INTAKE_KEYS, keys).await?;
     let texts = each()
-        .flat_map(|(id, w)| w.notices.iter().map(move |n| rows::notice_texts(id, n)))
+        .zip(&first_event)
+        .flat_map(|((id, w), event)| {
+            w.notices
+                .iter()
+                .map(move |n| rows::notice_texts(id, *event, n))
+        })
         .collect::<Result<Vec<_>>>()?;
     let notices = flat(
         each()

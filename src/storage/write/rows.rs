@@ -461,9 +461,11 @@ pub struct NoticeTexts {
     refs: Option<String>,
 }
 
-pub fn notice_texts(ticket: i64, n: &NewNotice) -> Result<NoticeTexts> {
+pub fn notice_texts(ticket: i64, event: Option<i64>, n: &NewNotice) -> Result<NoticeTexts> {
     let mut params = n.params.clone();
     params.number = crate::domain::ids::TicketNumber(TicketId(ticket)).to_string();
+    params.ticket_id = Some(ticket);
+    params.event_id = event;
     Ok(NoticeTexts {
         recipient: n.recipient.to_lowercase(),
         params: serde_json::to_string(&params).map_err(|e| StorageError::Corrupt(e.to_string()))?,
