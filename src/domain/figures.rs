@@ -358,7 +358,14 @@ mod tests {
         let day = 86_400;
         let rows = life(&[
             (600, &d, Command::Assign { to: target(3) }),
-            (900, &t1, Command::Comment { body: "voy".into() }),
+            (
+                900,
+                &t1,
+                Command::Reply {
+                    wait: false,
+                    body: "voy".into(),
+                },
+            ),
             (
                 1_000,
                 &t1,

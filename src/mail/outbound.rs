@@ -368,8 +368,14 @@ mod tests {
             requester: "cliente@dominio.com".into(),
             technician: Some("Rosa Díaz".into()),
             resolution: Some("Se cambió el tóner.".into()),
+            body: Some("¿Podría enviar una <foto>?".into()),
+            ticket_id: Some(42),
+            status_token: Some("ab".repeat(20)),
+            ..NoticeParams::default()
         }
     }
+
+    const URL: &str = "https://soporte.miempresa.com";
 
     #[test]
     fn every_notice_has_a_subject_with_the_number_and_both_bodies() {
@@ -377,10 +383,21 @@ mod tests {
             NoticeKind::Acknowledgement,
             NoticeKind::Assigned,
             NoticeKind::Closed,
+            NoticeKind::Reply,
+            NoticeKind::Reminder,
         ] {
-            let r = render(kind, &params()).unwrap();
-            assert!(r.subject.starts_with("[INC-000042] "), "{}", r.subject);
+            let r = render(kind, &params(), URL).unwrap();
+            assert!(
+                r.subject.starts_with("[INC-000042] ")
+                    || r.subject.starts_with("Re: [INC-000042] "),
+                "{}",
+                r.subject
+            );
             assert!(r.text.contains("INC-000042") && !r.text.contains("[INC-000042] "));
+            if kind == NoticeKind::Reply {
+                // A reply is the staff's own words; the subject line names the ticket.
+                continue;
+            }
             assert!(
                 r.html
                     .contains("Impresora &#60;atascada&#62; &#38; sin tóner"),
@@ -389,9 +406,51 @@ mod tests {
             );
             assert!(r.text.contains("Impresora <atascada> & sin tóner"));
         }
-        let closed = render(NoticeKind::Closed, &params()).unwrap();
+        let closed = render(NoticeKind::Closed, &params(), URL).unwrap();
         assert!(closed.text.contains("Se cambió el tóner."));
         assert!(closed.text.contains("la incidencia se reabrirá"));
+    }
+
+    #[test]
+    fn the_requester_gets_a_link_to_their_page_and_the_close_five_ratings() {
+        let token = "ab".repeat(20);
+        let page = format!("{URL}/s/{token}");
+        for kind in [
+            NoticeKind::Acknowledgement,
+            NoticeKind::Closed,
+            NoticeKind::Reply,
+            NoticeKind::Reminder,
+        ] {
+            let r = render(kind, &params(), &format!("{URL}/")).unwrap();
+            assert!(r.text.contains(&page), "{kind:?}: {}", r.text);
+            assert!(
+                r.html.contains(&format!("href=\"{page}")),
+                "{kind:?}: {}",
+                r.html
+            );
+        }
+        let closed = render(NoticeKind::Closed, &params(), URL).unwrap();
+        for n in 1..=5 {
+            let link = format!("{page}/valorar?puntaje={n}");
+            assert!(
+                closed.text.contains(&link) && closed.html.contains(&link),
+                "{n}"
+            );
+        }
+        let reply = render(NoticeKind::Reply, &params(), URL).unwrap();
+        assert_eq!(
+            reply.subject,
+            "Re: [INC-000042] Impresora <atascada> & sin tóner"
+        );
+        assert!(reply.text.contains("¿Podría enviar una <foto>?"));
+        assert!(reply.html.contains("¿Podría enviar una &#60;foto&#62;?"));
+        let assigned = render(NoticeKind::Assigned, &params(), URL).unwrap();
+        assert!(assigned.text.contains(&format!("{URL}/tickets/42")));
+        // Without a token (an older notice) there is no link at all.
+        let mut old = params();
+        old.status_token = None;
+        let ack = render(NoticeKind::Acknowledgement, &old, URL).unwrap();
+        assert!(!ack.text.contains("/s/"));
     }
 
     #[test]

@@ -684,7 +684,7 @@ async fn the_workbook_export_keeps_memory_flat(db: &Db) {
         "the header and every closed ticket"
     );
     assert!(sheet.contains(&format!("Exportación {CLOSED}<")));
-    assert!(sheet.contains(&format!("<autoFilter ref=\"A1:M{}\"", CLOSED + 1)));
+    assert!(sheet.contains(&format!("<autoFilter ref=\"A1:O{}\"", CLOSED + 1)));
 
     let growth = peak.saturating_sub(before);
     eprintln!(

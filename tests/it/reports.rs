@@ -374,13 +374,13 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
     assert_eq!(lines.len(), 4, "header + the three closed tickets");
     assert_eq!(
         lines[0],
-        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución"
+        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución,Valoración,Comentario de valoración"
     );
     let a = lines[1];
     assert_eq!(
         a,
         format!(
-            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado",
+            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado,,",
             s.ids[0]
         )
     );
@@ -391,7 +391,7 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
         lines[2]
     );
     assert!(
-        lines[3].contains("Fusor cambiado") && lines[3].ends_with(",2.22,Fusor cambiado"),
+        lines[3].contains("Fusor cambiado") && lines[3].ends_with(",2.22,Fusor cambiado,,"),
         "{}",
         lines[3]
     );
@@ -404,7 +404,7 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
         .await
         .unwrap();
     assert!(
-        text.contains(";0,17;0,50;2,00;Cable cambiado\r\n"),
+        text.contains(";0,17;0,50;2,00;Cable cambiado;;\r\n"),
         "{text}"
     );
 
@@ -554,7 +554,7 @@ async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
     let (mut rows, mut sum, mut last) = (0, 0, 0);
     for record in reader.records() {
         let record = record.unwrap();
-        assert_eq!(record.len(), 13, "{record:?}");
+        assert_eq!(record.len(), 15, "{record:?}");
         let id: i64 = record[0].trim_start_matches("INC-").parse().unwrap();
         assert!(id > last, "ticket order: {id} after {last}");
         (rows, sum, last) = (rows + 1, sum + id, id);

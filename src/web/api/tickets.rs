@@ -30,6 +30,7 @@ pub fn ticket_json(t: &Ticket) -> Value {
         "subject": t.subject,
         "body": t.body,
         "requester": t.requester,
+        "requester_name": t.requester_name,
         "assignee": t.assignee_id.map(|id| json!({"id": id.0, "name": t.assignee_name})),
         "created_at": format_rfc3339(t.created_at),
         "updated_at": format_rfc3339(t.updated_at),
@@ -37,6 +38,8 @@ pub fn ticket_json(t: &Ticket) -> Value {
         "first_response_at": opt_time(t.first_response_at),
         "closed_at": opt_time(t.closed_at),
         "resolution": t.resolution,
+        "waiting_since": opt_time(t.waiting_since),
+        "rating": t.rating.map(|score| json!({"score": score, "comment": t.rating_comment})),
     })
 }
 
@@ -47,6 +50,7 @@ fn event_json(e: &Event) -> Value {
         "actor": e.actor,
         "actor_id": e.actor_id.map(|u| u.0),
         "at": format_rfc3339(e.at),
+        "visibility": e.kind.visibility().as_str(),
         "data": e.data,
     })
 }
@@ -114,6 +118,8 @@ pub struct ActionInput {
     body: Option<String>,
     #[serde(default)]
     resolution: Option<String>,
+    #[serde(default)]
+    wait: bool,
 }
 
 impl ActionInput {
@@ -184,6 +190,25 @@ pub async fn comment(
 ) -> Result<Response, ApiError> {
     let body = input.body.unwrap_or_default();
     act(state, user, id, input.version, Action::Comment { body }).await
+}
+
+/// `POST /api/v1/tickets/{id}/replies` `{"body", "wait"}`: a public reply, e-mailed to the
+/// requester (201 with the ticket).
+pub async fn reply(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    TicketPath(id): TicketPath,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let action = Action::Reply {
+        body: input.body.unwrap_or_default(),
+        wait: input.wait,
+    };
+    let ticket = state
+        .services
+        .act(&user.actor(), id, input.version, action)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket))).into_response())
 }
 
 pub async fn close(

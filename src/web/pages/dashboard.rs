@@ -133,8 +133,9 @@ pub struct DashboardPage {
 }
 
 pub const ASSIGN_NOTE: &str = "Desde que llega hasta su primera derivación; cuenta las incidencias derivadas por primera vez en el periodo.";
-pub const RESPONSE_NOTE: &str = "Desde que llega hasta el primer comentario del técnico asignado; cuenta las primeras respuestas del periodo.";
+pub const RESPONSE_NOTE: &str = "Desde que llega hasta la primera respuesta pública al solicitante (no cuentan las notas internas); cuenta las primeras respuestas del periodo, para quien respondió. Las incidencias anteriores a las respuestas públicas conservan su primer comentario del técnico.";
 pub const CLOSE_NOTE: &str = "Desde que llega hasta su cierre (el último, si se reabrió); cuenta las incidencias cerradas en el periodo.";
+pub const WAITING_NOTE: &str = "Tiempo que cada incidencia estuvo Esperando al usuario hasta su respuesta o el cierre; cuenta las esperas que terminaron en el periodo.";
 pub const QUEUE_NOTE: &str = "Tiempo que cada incidencia esperó sin técnico (Nuevo o Devuelto) hasta ser derivada; cuenta las esperas que terminaron en el periodo.";
 pub const BACKLOG_NOTE: &str =
     "Edad de cada incidencia abierta ahora: desde que llegó hasta este momento.";

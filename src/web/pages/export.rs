@@ -33,7 +33,7 @@ const IN_FLIGHT: usize = 4;
 /// Excel's last row, less the header.
 const XLSX_MAX_ROWS: u32 = 1_048_575;
 
-pub const HEADERS: [&str; 13] = [
+pub const HEADERS: [&str; 15] = [
     "Número",
     "Remitente",
     "Asunto",
@@ -47,6 +47,8 @@ pub const HEADERS: [&str; 13] = [
     "Horas hasta primera respuesta",
     "Horas hasta cierre",
     "Nota de resolución",
+    "Valoración",
+    "Comentario de valoración",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +219,12 @@ fn csv_row(out: &mut Vec<u8>, r: &ClosedRowRef<'_>, separator: u8, dates: &mut L
     csv_hours(out, r.created_at, r.closed_at, decimal_comma);
     out.push(separator);
     csv_text(out, r.resolution.unwrap_or(""), separator);
+    out.push(separator);
+    if let Some(score) = r.rating {
+        decimal(out, score.unsigned_abs(), 1);
+    }
+    out.push(separator);
+    csv_text(out, r.rating_comment.unwrap_or(""), separator);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -454,7 +462,8 @@ impl XlsxSink {
         let sheet = book.add_worksheet_with_constant_memory()?;
         sheet.set_name("Cerradas")?;
         let widths = [
-            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0,
+            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0, 11.0,
+            40.0,
         ];
         for (i, w) in widths.iter().enumerate() {
             sheet.set_column_width(i as u16, *w)?;
@@ -518,6 +527,12 @@ impl XlsxSink {
         }
         sheet.write_number_with_format(row, 11, h(r.closed_at), number)?;
         sheet.write_string(row, 12, r.resolution.unwrap_or(""))?;
+        if let Some(score) = r.rating {
+            sheet.write_number(row, 13, score as f64)?;
+        }
+        if let Some(comment) = r.rating_comment {
+            sheet.write_string(row, 14, comment)?;
+        }
         Ok(())
     }
 
@@ -528,9 +543,12 @@ impl XlsxSink {
         if let Some(e) = self.failed {
             return Err(e.into());
         }
-        self.book
-            .worksheet_from_index(0)?
-            .autofilter(0, 0, self.rows, 12)?;
+        self.book.worksheet_from_index(0)?.autofilter(
+            0,
+            0,
+            self.rows,
+            (HEADERS.len() - 1) as u16,
+        )?;
         let mut file = temporary_file()?;
         {
             let mut out = std::io::BufWriter::with_capacity(FLUSH_AT, &mut file);
@@ -633,6 +651,8 @@ mod tests {
                 hours(r.created_at, r.first_response_at, decimal_comma),
                 hours(r.created_at, Some(r.closed_at), decimal_comma),
                 neutralize(r.resolution.as_deref().unwrap_or("")),
+                r.rating.map(|s| s.to_string()).unwrap_or_default(),
+                neutralize(r.rating_comment.as_deref().unwrap_or("")),
             ])
             .unwrap();
         }
@@ -663,6 +683,8 @@ mod tests {
             closed_at: created_at + secs[2],
             closed_by: (id % 7 != 0).then(|| format!("{text} b")),
             resolution: (id % 2 == 0).then(|| text.to_string()),
+            rating: (id % 3 == 1).then_some(id % 5 + 1),
+            rating_comment: (id % 6 == 1).then(|| text.to_string()),
         }
     }
 
@@ -795,7 +817,7 @@ mod tests {
             .read_to_string(&mut sheet)
             .unwrap();
         assert_eq!(sheet.matches("<row ").count(), 51);
-        assert!(sheet.contains("<autoFilter ref=\"A1:M51\""));
+        assert!(sheet.contains("<autoFilter ref=\"A1:O51\""));
         assert!(sheet.contains("<t>INC-000050</t>") && sheet.contains("Cámara ñandú"));
         // Ticket 1 was created at 2026-11-02 14:01 in Lima, assigned ten minutes later.
         assert!(sheet.contains("<v>46328.584027777"), "{sheet}");
