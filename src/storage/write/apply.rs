@@ -52,23 +52,6 @@ pub(crate) async fn apply<E: Exec>(
         })
         .collect();
 
-    // Ids for the new tickets, in order.
-    let creating = writes
-        .iter()
-        .zip(&plans)
-        .filter(|(w, p)| w.is_new() && matches!(p, Plan::Write))
-        .count();
-    let mut fresh = next_ids(e, Ids::Tickets, creating).await?.into_iter();
-    let mut ids = Vec::with_capacity(writes.len());
-    for (w, p) in writes.iter().zip(&plans) {
-        ids.push(match p {
-            Plan::Write if w.is_new() => fresh
-                .next()
-                .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".into()))?,
-            _ => w.row.id,
-        });
-    }
-
     // Guards: a change at the version seen; a held message nobody released yet.
     let mut live = vec![false; writes.len()];
     for (i, w) in writes.iter().enumerate() {
@@ -83,6 +66,23 @@ pub(crate) async fn apply<E: Exec>(
             }
             Some(Guard::Quarantine { id, .. }) => unreleased(e, *id).await?,
         };
+    }
+
+    // Ids for the new tickets that will be written, in order, with no gap.
+    let creating = writes
+        .iter()
+        .zip(&live)
+        .filter(|(w, live)| w.is_new() && **live)
+        .count();
+    let mut fresh = next_ids(e, Ids::Tickets, creating).await?.into_iter();
+    let mut ids = Vec::with_capacity(writes.len());
+    for (w, live) in writes.iter().zip(&live) {
+        ids.push(match live {
+            true if w.is_new() => fresh
+                .next()
+                .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".into()))?,
+            _ => w.row.id,
+        });
     }
     let written: Vec<(i64, &TicketWrite)> = writes
         .iter()
@@ -203,8 +203,11 @@ enum Ids {
     Events,
 }
 
-/// `n` new ids. SQLite's write transaction is exclusive, so they are the largest + 1, …;
-/// PostgreSQL takes them from the table's sequence.
+/// `n` new ids. SQLite's write transaction is exclusive, so they are the largest + 1, …: the
+/// very numbers SQLite itself gives rows inserted in order without one (a rowid table's
+/// new row gets the largest rowid + 1), so the rows are inserted without it and SQLite
+/// appends them instead of seeking each one (`numbered_by_sqlite`); PostgreSQL takes them from
+/// the table's sequence and they are inserted as they are.
 async fn next_ids<E: Exec>(e: &mut E, table: Ids, n: usize) -> Result<Vec<i64>> {
     if n == 0 {
         return Ok(Vec::new());
@@ -248,17 +251,50 @@ async fn unreleased<E: Exec>(e: &mut E, id: i64) -> Result<bool> {
     Ok(found.first().is_some_and(|r| r[0].int().is_none()))
 }
 
+/// The id to bind for a row whose id `next_ids` handed out: none on SQLite (it numbers the
+/// row itself, the same way, faster).
+fn bound_id(backend: Backend, id: i64) -> Option<i64> {
+    (backend == Backend::Postgres).then_some(id)
+}
+
+/// After rows numbered by SQLite: the table's largest id must be the last one handed out.
+async fn numbered_by_sqlite<E: Exec>(e: &mut E, table: Ids, last: Option<i64>) -> Result<()> {
+    let (Backend::Sqlite, Some(last)) = (e.backend(), last) else {
+        return Ok(());
+    };
+    let max = match table {
+        Ids::Tickets => "SELECT MAX(id) FROM tickets",
+        Ids::Events => "SELECT MAX(id) FROM ticket_events",
+    };
+    let found = e
+        .rows(max, &[], &[Kind::Int])
+        .await?
+        .first()
+        .and_then(|r| r[0].int());
+    if found == Some(last) {
+        Ok(())
+    } else {
+        Err(StorageError::Corrupt(format!(
+            "rows were numbered up to {found:?}, not {last}"
+        )))
+    }
+}
+
 async fn insert_tickets<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
     written: &[(i64, &TicketWrite)],
 ) -> Result<()> {
+    let backend = e.backend();
     let mut values = Vec::new();
+    let mut last = None;
     for (id, w) in written.iter().filter(|(_, w)| w.is_new()) {
-        values.push(rows::ticket_row(&w.row, *id)?);
+        values.push(rows::ticket_row(&w.row, bound_id(backend, *id))?);
+        last = Some(*id);
     }
     let values = flat(values.into_iter());
-    insert(e, sql, &rows::TICKETS, values).await
+    insert(e, sql, &rows::TICKETS, values).await?;
+    numbered_by_sqlite(e, Ids::Tickets, last).await
 }
 
 /// New tickets' search documents and what changes add to theirs.
@@ -457,10 +493,11 @@ async fn insert_dependents<E: Exec>(
         each()
             .flat_map(|(id, w)| w.events.iter().map(move |ev| (id, ev)))
             .zip(event_ids)
-            .map(|((ticket, ev), id)| rows::event_row(*id, ticket, ev)),
+            .map(|((ticket, ev), id)| rows::event_row(bound_id(e.backend(), *id), ticket, ev)),
         event_ids.len(),
     );
     insert(e, sql, &rows::EVENTS, events).await?;
+    numbered_by_sqlite(e, Ids::Events, event_ids.last().copied()).await?;
     let keys =
         flat(each().filter_map(|(id, w)| w.key.as_deref().map(|k| rows::key_row(k, id, w.at))));
     insert(e, sql, &rows::INTAKE_KEYS, keys).await?;

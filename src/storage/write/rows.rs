@@ -169,7 +169,7 @@ impl TicketRow {
     }
 
     /// Every column's value, in `TICKETS` order; `None` if this row has no fixed part.
-    fn all<'a>(&'a self, id: i64, out: &mut Vec<Value<'a>>) -> Option<()> {
+    fn all<'a>(&'a self, id: Option<i64>, out: &mut Vec<Value<'a>>) -> Option<()> {
         let f = self.fixed.as_ref()?;
         out.extend([
             Value::from(id),
@@ -425,8 +425,9 @@ pub fn change_text() -> String {
     )
 }
 
-/// A new ticket's row (`id` handed out), in `TICKETS` order.
-pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS]> {
+/// A new ticket's row, in `TICKETS` order; `id` is the one handed out, or `None` to let
+/// SQLite number it (see `apply::next_ids`: the same number, without a seek a row).
+pub fn ticket_row(row: &TicketRow, id: Option<i64>) -> Result<[Value<'_>; TICKET_COLUMNS]> {
     let mut out = Vec::with_capacity(TICKET_COLUMNS);
     row.all(id, &mut out)
         .ok_or_else(|| StorageError::Corrupt("a new ticket without its fixed columns".into()))?;
@@ -434,8 +435,8 @@ pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS
         .map_err(|_| StorageError::Corrupt("a ticket row of the wrong width".into()))
 }
 
-/// A timeline event's row (`id` handed out), in `EVENTS` order.
-pub fn event_row(id: i64, ticket: i64, e: &EventRow) -> [Value<'_>; 7] {
+/// A timeline event's row, in `EVENTS` order; `id` as for `ticket_row`.
+pub fn event_row(id: Option<i64>, ticket: i64, e: &EventRow) -> [Value<'_>; 7] {
     [
         id.into(),
         ticket.into(),
@@ -583,7 +584,7 @@ mod tests {
         assert_eq!(values.len(), 17);
         assert_eq!(values[15], Value::Int(Some(9)));
         assert_eq!(values[16], Value::Int(Some(2)));
-        assert!(ticket_row(&row, 9).is_err());
+        assert!(ticket_row(&row, Some(9)).is_err());
         assert_eq!(TICKETS.columns.len(), TICKET_COLUMNS);
     }
 }
