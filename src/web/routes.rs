@@ -2,7 +2,7 @@
 //! the extractor in the handler's signature (`CurrentUser`, `Staff`, `Admin`, `CsrfForm`).
 
 use super::middleware::{authenticate, request_log, same_origin, security_headers};
-use super::{AppState, api, intake, metrics, pages};
+use super::{AppState, api, events, intake, metrics, pages};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::tickets::list).post(pages::tickets::create))
         .route("/tickets/{id}", get(pages::tickets::show))
         .route("/dashboard", get(pages::dashboard::show))
+        .route("/events", get(events::stream))
         .route("/export/closed.csv", get(pages::export::csv))
         .route("/export/closed.xlsx", get(pages::export::xlsx))
         .route("/tickets/{id}/{action}", post(pages::tickets::act))

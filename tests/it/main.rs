@@ -13,6 +13,7 @@ mod cli;
 mod demo;
 mod instances;
 mod intake;
+mod live;
 mod mail;
 mod ops;
 mod reports;

@@ -3,6 +3,7 @@
 //! delivery answers with its first ticket), new ids, guards (a failed guard writes nothing of
 //! its write), then each table's rows for the whole batch in a few multi-row statements.
 
+use super::super::changes::TicketChanged;
 use super::super::figures::{pack, unpack};
 use super::super::{Backend, Result, StorageError};
 use super::exec::{Exec, Kind, Value};
@@ -26,11 +27,20 @@ enum Plan {
 /// Writes a batch on the executor's open transaction and returns what became of each write.
 /// The order: keys seen before, new ids, guards (a failed guard writes nothing of its write),
 /// then every table's rows for the whole batch in a few multi-row statements.
+/// What a batch did: each write's answer, and the live news of what was written (announced
+/// on PostgreSQL inside the transaction when `announce`, published by the caller after the
+/// commit on SQLite).
+pub(crate) struct Applied {
+    pub answers: Vec<Written>,
+    pub news: Vec<TicketChanged>,
+}
+
 pub(crate) async fn apply<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
     writes: &[&TicketWrite],
-) -> Result<Vec<Written>> {
+    announce: bool,
+) -> Result<Applied> {
     let keys: Vec<&str> = writes.iter().filter_map(|w| w.key.as_deref()).collect();
     let known = known_keys(e, &keys).await?;
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
@@ -98,6 +108,14 @@ pub(crate) async fn apply<E: Exec>(
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
     add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
     insert_dependents(e, sql, &written, &event_ids).await?;
+    let news = if announce {
+        news_of(&written, &event_ids)
+    } else {
+        Vec::new()
+    };
+    if e.backend() == Backend::Postgres {
+        notify(e, &news).await?;
+    }
 
     // The answers; repeated keys answer with the ticket's status now.
     let stored: Vec<i64> = plans
@@ -131,7 +149,67 @@ pub(crate) async fn apply<E: Exec>(
         };
         out.push(answer);
     }
-    Ok(out)
+    Ok(Applied { answers: out, news })
+}
+
+/// The live news of the written tickets: each write's last event is its sequence number.
+fn news_of(written: &[(i64, &TicketWrite)], event_ids: &[i64]) -> Vec<TicketChanged> {
+    let mut next = 0;
+    let mut news = Vec::with_capacity(written.len());
+    for (id, w) in written {
+        next += w.events.len();
+        let (Some(last), Some(seq)) = (
+            w.events.last(),
+            next.checked_sub(1).and_then(|i| event_ids.get(i)),
+        ) else {
+            continue;
+        };
+        news.push(TicketChanged {
+            seq: *seq,
+            ticket: TicketId(*id),
+            status: w.row.status.as_str().to_string(),
+            version: w.row.version,
+            assignee: w.row.assignee,
+            previous_assignee: w.before_assignee,
+            kind: last.kind.as_str().to_string(),
+            actor: last.actor.clone(),
+            actor_id: last.actor_id,
+            created: w.is_new(),
+        });
+    }
+    news
+}
+
+/// PostgreSQL: the news goes out with the transaction (`NOTIFY` is delivered at its commit,
+/// to every instance listening), in payloads under the 8,000-byte limit.
+async fn notify<E: Exec>(e: &mut E, news: &[TicketChanged]) -> Result<()> {
+    const MOST: usize = 7_000;
+    let mut start = 0;
+    while start < news.len() {
+        let mut end = start + 1;
+        let mut payload = serde_json::to_string(&news[start..end])
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        while end < news.len() {
+            let longer = serde_json::to_string(&news[start..end + 1])
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            if longer.len() > MOST {
+                break;
+            }
+            payload = longer;
+            end += 1;
+        }
+        e.rows(
+            "SELECT CAST(1 AS BIGINT) FROM (SELECT pg_notify($1, $2)) n",
+            &[
+                super::super::changes::CHANNEL.into(),
+                payload.as_str().into(),
+            ],
+            &[Kind::Int],
+        )
+        .await?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// Rows of N values, one after the other (computed before any statement runs: the row

@@ -222,6 +222,8 @@ pub enum Guard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketWrite {
     pub row: TicketRow,
+    /// Who had the ticket before a change (the live news tells them too).
+    pub before_assignee: Option<UserId>,
     /// A message's key (its Message-ID, or an Idempotency-Key): a write whose key was seen
     /// before is not written; it answers with the ticket the first one made or changed.
     pub key: Option<String>,
@@ -251,6 +253,7 @@ impl TicketWrite {
     /// A ticket that just arrived by `actor` (a customer's message, or staff typing one in).
     pub fn arrival(new: &NewTicket, actor: &Actor, at: i64, p: Projection) -> Result<TicketWrite> {
         Ok(TicketWrite {
+            before_assignee: None,
             row: TicketRow {
                 id: 0,
                 fixed: Some(Fixed {
@@ -298,6 +301,7 @@ impl TicketWrite {
         at: i64,
     ) -> Result<TicketWrite> {
         Ok(TicketWrite {
+            before_assignee: ticket.assignee_id,
             row: TicketRow {
                 id: ticket.id.0,
                 fixed: None,
