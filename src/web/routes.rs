@@ -97,6 +97,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets",
             get(api::tickets::list).post(api::tickets::create),
         )
+        .route("/api/v1/tickets/bulk", post(api::tickets::bulk))
         .route("/api/v1/tickets/{id}", get(api::tickets::show))
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))
