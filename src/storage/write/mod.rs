@@ -71,6 +71,9 @@ impl Writer {
             Ok(handle) => {
                 let (sender, receiver) = mpsc::channel::<Job>(8 * MAX_BATCH);
                 handle.spawn(serve(store.clone(), receiver));
+                if store.backend() == Backend::Postgres {
+                    handle.spawn(flush_search_pending(store.clone(), sender.downgrade()));
+                }
                 Route::Queue(sender)
             }
             Err(_) => Route::Direct(store.clone()),
@@ -126,6 +129,17 @@ impl Writer {
             return Ok(false);
         };
         bulk.finish(maintenance).await
+    }
+}
+
+/// PostgreSQL: flushes the search index's pending list every second, so the commit that
+/// fills it never has to (migration 0131); stops with the writer.
+async fn flush_search_pending(store: Store, writer: mpsc::WeakSender<Job>) {
+    while writer.upgrade().is_some() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Err(e) = pooled::flush_search_pending(&store).await {
+            tracing::debug!(error = %e, "search index pending list");
+        }
     }
 }
 
