@@ -411,6 +411,9 @@ pub struct ShowPage {
     /// The action whose form failed, its message, and what the user typed.
     pub error_action: String,
     pub error: Option<String>,
+    /// The message belongs to the reply or note form, which is on the page (otherwise — a
+    /// ticket closed meanwhile — it shows at the top of the actions).
+    pub error_at_compose: bool,
     pub draft: ActionInput,
     /// What the reply and note forms take, in words.
     pub files_hint: String,
@@ -513,6 +516,8 @@ async fn show_page(
         reassign_options: technician_options(&techs, &draft.technician_id, ticket.assignee_id),
         is_technician: !Chrome::for_user(user, "").is_staff,
         ticket: TicketRow::from_ticket(&ticket, at),
+        error_at_compose: (error_action == "reply" && can.reply)
+            || (error_action == "comment" && can.comment),
         can,
         error_action,
         error,
