@@ -406,7 +406,6 @@ async fn the_status_page_shows_the_public_timeline_only(app: TestApp) {
         "<meta name=\"robots\" content=\"noindex, nofollow\">",
         &TicketNumber(id).to_string(),
         "La VPN no conecta",
-        "Esperando al usuario",
         "Esperamos su respuesta para continuar.",
         "Desde hoy la VPN dice «tiempo de espera agotado».",
         "Reinicie el cliente VPN, por favor.",
@@ -589,6 +588,40 @@ async fn the_requester_answers_on_the_status_page(app: TestApp) {
     // The technician reads it on the ticket's page.
     let (_, html) = tech.get_html(&page).await;
     assert!(html.contains("Mensaje del solicitante") && html.contains("Windows 11, versión 23H2."));
+
+    // An address under /s/ that is no page: the requester's 404, not the help desk's.
+    let r = requester
+        .get(app.url(&format!("/s/{token}/otra/cosa")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["x-robots-tag"], "noindex, nofollow");
+    assert!(r.text().await.unwrap().contains("Enlace no válido"));
+
+    // One address may ask only so fast: soon a Spanish 429, for any token, right or wrong.
+    let mut throttled = None;
+    for n in 0..80 {
+        let path = if n % 2 == 0 {
+            format!("/s/{token}")
+        } else {
+            format!("/s/{}", "f".repeat(40))
+        };
+        let r = requester.get(app.url(&path)).send().await.unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(r);
+            break;
+        }
+    }
+    let r = throttled.expect("the status page is rate-limited");
+    assert_eq!(r.headers()["x-robots-tag"], "noindex, nofollow");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Demasiadas solicitudes") && html.contains("Espere un minuto"),
+        "{html}"
+    );
+    // Staff pages are not counted with it.
+    assert_eq!(tech.get(&page).await.status(), StatusCode::OK);
 }
 both_backends!(the_requester_answers_on_the_status_page);
 
@@ -1002,8 +1035,9 @@ async fn a_body_past_the_upload_limit_is_cut_off_as_it_streams(app: TestApp) {
         .await;
     // The server answers 413 as soon as it stops reading; a client still sending may see
     // the connection close instead. Either way nothing is written.
-    if let Ok(r) = r {
-        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    match r {
+        Ok(r) => assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        Err(e) => eprintln!("PROBE connection closed: {e}"),
     }
     assert_eq!(footprint(&app, id).await, before);
 }

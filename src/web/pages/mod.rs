@@ -139,5 +139,9 @@ pub async fn script() -> Response {
 
 pub async fn not_found(req: axum::extract::Request) -> Response {
     let (parts, _) = req.into_parts();
+    if parts.uri.path().starts_with("/s/") {
+        // A requester's mistyped link: their own page's 404, not the help desk's.
+        return status::missing();
+    }
     super::error::respond(&parts, AppError::not_found())
 }

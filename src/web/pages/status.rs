@@ -79,7 +79,7 @@ pub struct ShowPage {
     pub number: String,
     pub subject: String,
     pub status: &'static str,
-    pub status_label: &'static str,
+    /// Where the ticket stands, in the requester's words (not the staff's state names).
     pub status_line: &'static str,
     pub created: String,
     pub body: String,
@@ -163,6 +163,17 @@ fn failure(e: AppError, back: Option<String>) -> Response {
         _ => "Solicitud no válida",
     };
     message_page(e.status, title, &e.message, back)
+}
+
+/// The 404 of a link that opens nothing, marked noindex (also for addresses under `/s/`
+/// that match no route).
+pub fn missing() -> Response {
+    let mut response = failure(AppError::not_found(), None);
+    response.headers_mut().insert(
+        "x-robots-tag",
+        axum::http::HeaderValue::from_static("noindex, nofollow"),
+    );
+    response
 }
 
 /// Counts every request to the page from the client's address; past the limit, 429.
@@ -300,7 +311,6 @@ fn show_page(state: &AppState, token: &str, page: &StatusPage, csrf: &str) -> Sh
         number: t.number().to_string(),
         subject: t.subject.clone(),
         status: t.status.as_str(),
-        status_label: t.status.label(),
         status_line: t.status.for_requester(),
         created: format_lima(t.created_at),
         body: t.body.clone(),
