@@ -3,7 +3,7 @@
 
 use super::middleware::{authenticate, noindex, request_log, same_origin, security_headers};
 use super::upload::UploadLimits;
-use super::{AppState, api, intake, metrics, pages};
+use super::{AppState, api, events, intake, metrics, pages};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::tickets::list).post(pages::tickets::create))
         .route("/tickets/{id}", get(pages::tickets::show))
         .route("/dashboard", get(pages::dashboard::show))
+        .route("/events", get(events::stream))
         .route("/export/closed.csv", get(pages::export::csv))
         .route("/export/closed.xlsx", get(pages::export::xlsx))
         .route("/tickets/{id}/{action}", post(pages::tickets::act))
@@ -128,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets",
             get(api::tickets::list).post(api::tickets::create),
         )
+        .route("/api/v1/tickets/bulk", post(api::tickets::bulk))
         .route("/api/v1/tickets/{id}", get(api::tickets::show))
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))

@@ -770,7 +770,7 @@ async fn the_rating_link_shows_and_only_the_form_records(app: TestApp) {
         "<dt>Tasa de respuesta</dt><dd>100 %</dd>",
         "Distribución de 1 a 5",
         "(1 de 1 cierres)",
-        "Tiempo en «Esperando al usuario»",
+        "Tiempo esperando al usuario",
         "Desde que llega hasta la primera respuesta pública al solicitante",
     ] {
         assert!(html.contains(needle), "{needle}");

@@ -14,6 +14,7 @@ mod conversation;
 mod demo;
 mod instances;
 mod intake;
+mod live;
 mod mail;
 mod ops;
 mod reports;

@@ -268,7 +268,7 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
                 &d.response,
             ),
             figure("Tiempo hasta el cierre", CLOSE_NOTE, &d.close),
-            figure("Tiempo en «Esperando al usuario»", WAITING_NOTE, &d.waiting),
+            figure("Tiempo esperando al usuario", WAITING_NOTE, &d.waiting),
         ],
         queue: d
             .queue_wait
