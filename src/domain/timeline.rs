@@ -160,3 +160,60 @@ pub struct Event {
     pub at: i64,
     pub data: EventData,
 }
+
+/// Time spent waiting for the requester's answer (`en_espera`), read from the timeline: since
+/// when the ticket waits now (`None` when it does not) and the total of every stay, the one
+/// going on counted up to `now`.
+pub fn waited(events: &[Event], now: i64) -> (Option<i64>, i64) {
+    const WAITING: &str = "en_espera";
+    let mut since: Option<i64> = None;
+    let mut total = 0;
+    for e in events {
+        let to = e.data.to_status.as_deref();
+        let from = e.data.from_status.as_deref();
+        if to == Some(WAITING) && since.is_none() {
+            since = Some(e.at);
+        } else if from == Some(WAITING)
+            && to != Some(WAITING)
+            && let Some(start) = since.take()
+        {
+            total += (e.at - start).max(0);
+        }
+    }
+    if let Some(start) = since {
+        total += (now - start).max(0);
+    }
+    (since, total)
+}
+
+#[cfg(test)]
+mod waited_tests {
+    use super::*;
+
+    fn moved(at: i64, from: &str, to: &str) -> Event {
+        Event {
+            id: at,
+            kind: EventKind::Replied,
+            actor_id: None,
+            actor: String::new(),
+            at,
+            data: EventData {
+                from_status: Some(from.into()),
+                to_status: Some(to.into()),
+                ..EventData::default()
+            },
+        }
+    }
+
+    #[test]
+    fn stays_add_up_and_the_current_one_runs_to_now() {
+        let events = [
+            moved(100, "asignado", "en_espera"),
+            moved(400, "en_espera", "en_atencion"),
+            moved(1000, "en_atencion", "en_espera"),
+        ];
+        assert_eq!(waited(&events, 1500), (Some(1000), 300 + 500));
+        assert_eq!(waited(&events[..2], 9999), (None, 300));
+        assert_eq!(waited(&[], 10), (None, 0));
+    }
+}

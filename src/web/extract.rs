@@ -17,6 +17,9 @@ use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "soporte_session";
 pub const LOGIN_CSRF_COOKIE: &str = "soporte_login_csrf";
+/// The double-submit CSRF cookie of the requester's status page (no session there), scoped
+/// to `/s/`.
+pub const STATUS_CSRF_COOKIE: &str = "soporte_status_csrf";
 
 /// How the request authenticated, resolved once by the auth middleware.
 #[derive(Debug, Clone)]

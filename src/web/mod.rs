@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod pages;
 pub mod query;
 pub mod routes;
+pub mod upload;
 
 use crate::config::{Secret, ServeArgs};
 use crate::service::Services;

@@ -1,10 +1,12 @@
 //! The whole route table, grouped by the guard that protects each route. The guard itself is
 //! the extractor in the handler's signature (`CurrentUser`, `Staff`, `Admin`, `CsrfForm`).
 
-use super::middleware::{authenticate, request_log, same_origin, security_headers};
+use super::middleware::{authenticate, noindex, request_log, same_origin, security_headers};
+use super::upload::UploadLimits;
 use super::{AppState, api, events, intake, metrics, pages};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
@@ -27,8 +29,29 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(pages::health))
         .route("/metrics", get(metrics::metrics))
         .route("/static/app.css", get(pages::stylesheet))
+        .route("/static/app.js", get(pages::script))
         .route("/intake/email", post(intake::email))
         .route("/api/openapi.json", get(api::openapi::document));
+
+    // Forms that carry files (the reply, the note, the requester's message) take bodies
+    // above --max-body-bytes: the files' own limits are checked as the body streams in.
+    let uploads = DefaultBodyLimit::max(UploadLimits::of(&state.config).body_limit());
+
+    // The requester's status page: no session, its link is the credential. Every request is
+    // counted per client address (429), every response says noindex, forms carry a
+    // double-submit CSRF cookie scoped to /s/.
+    let requester = Router::new()
+        .route(
+            "/s/{token}",
+            get(pages::status::show).post(pages::status::write.layer(uploads)),
+        )
+        .route(
+            "/s/{token}/valorar",
+            get(pages::status::rate_page).post(pages::status::rate),
+        )
+        .route("/s/{token}/adjuntos/{id}", get(pages::status::file))
+        .route_layer(from_fn_with_state(state.clone(), pages::status::guard))
+        .layer(from_fn(noindex));
 
     // Any session, even one that must still choose its password.
     let session = Router::new().route(
@@ -47,8 +70,17 @@ pub fn router(state: AppState) -> Router {
         .route("/export/closed.xlsx", get(pages::export::xlsx))
         .route("/tickets/{id}/{action}", post(pages::tickets::act))
         .route(
+            "/tickets/{id}/reply",
+            post(pages::tickets::reply.layer(uploads)),
+        )
+        .route(
+            "/tickets/{id}/comment",
+            post(pages::tickets::comment.layer(uploads)),
+        )
+        .route("/attachments/{id}", get(pages::attachments::attachment))
+        .route(
             "/tickets/{id}/attachments/{attachment}",
-            get(pages::quarantine::attachment_download),
+            get(pages::attachments::ticket_attachment),
         );
 
     // Administrator only (Admin).
@@ -118,6 +150,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(public)
+        .merge(requester)
         .merge(session)
         .merge(signed_in)
         .merge(admin)

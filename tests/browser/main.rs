@@ -9,6 +9,7 @@ mod harness;
 mod pages;
 
 mod accessibility;
+mod conversation;
 mod dashboard;
 mod journeys;
 mod layout;

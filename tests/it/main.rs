@@ -10,6 +10,7 @@ mod api;
 mod architecture;
 mod auth;
 mod cli;
+mod conversation;
 mod demo;
 mod instances;
 mod intake;

@@ -1,6 +1,6 @@
 //! Sign-in pages (any role, or one role's own page), sign-out, and choosing a new password.
 
-use super::{Chrome, ok, redirect_with_flash, render};
+use super::{Chrome, cookie_header, ok, redirect_with_flash, render};
 use crate::domain::user::Role;
 use crate::service;
 use crate::web::AppState;
@@ -10,7 +10,7 @@ use crate::web::extract::{
 };
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -51,24 +51,6 @@ fn action(role: Option<Role>) -> String {
         None => "/login".to_string(),
         Some(r) => format!("/login/{}", r.login_slug()),
     }
-}
-
-fn cookie_header(
-    name: &str,
-    value: &str,
-    path: &str,
-    same_site: &str,
-    secure: bool,
-    max_age: Option<i64>,
-) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
-    if secure {
-        c.push_str("; Secure");
-    }
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Shows the form, with a double-submit CSRF cookie (kept if the browser already has one).

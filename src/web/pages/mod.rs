@@ -2,10 +2,12 @@
 //! navigation, flash messages, formatting for people) live here.
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod dashboard;
 pub mod export;
 pub mod quarantine;
+pub mod status;
 pub mod tickets;
 
 use super::AppState;
@@ -15,7 +17,7 @@ use crate::domain::access::{Capability, may};
 use crate::domain::user::Role;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// What the layout needs: who is signed in, the CSRF token for the sign-out button, the
@@ -90,7 +92,28 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
+/// A `Set-Cookie` value: HttpOnly always, `Secure` when the site is served over HTTPS.
+pub fn cookie_header(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    secure: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 const STYLESHEET: &str = include_str!("../../../static/app.css");
+/// The one script: a pasted screenshot becomes a file of the form (forms work without it).
+const SCRIPT: &str = include_str!("../../../static/app.js");
 
 pub async fn stylesheet() -> Response {
     (
@@ -103,7 +126,22 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
 pub async fn not_found(req: axum::extract::Request) -> Response {
     let (parts, _) = req.into_parts();
+    if parts.uri.path().starts_with("/s/") {
+        // A requester's mistyped link: their own page's 404, not the help desk's.
+        return status::missing();
+    }
     super::error::respond(&parts, AppError::not_found())
 }
