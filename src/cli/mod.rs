@@ -21,6 +21,7 @@ mod backup;
 mod demo;
 mod intake;
 mod migrate;
+mod secrets;
 mod serve;
 mod token;
 mod user;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Some(Command::Intake(_)) => Ok(()),
             Some(Command::Backup(args)) => backup::run(&database, &args.to).await,
+            Some(Command::Secrets(command)) => secrets::run(&database, command).await,
         }
     });
     match result {

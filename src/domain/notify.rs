@@ -8,11 +8,13 @@
 
 use super::ids::UserId;
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 /// What a channel can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NoticeEvent {
     New,
     Assigned,
@@ -141,7 +143,7 @@ impl ChannelKind {
 }
 
 /// A ticket event worth a notice, as the feed reads it from the timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketNotice {
     pub event: NoticeEvent,
     /// The timeline event's id (`None` for "Enviar prueba").

@@ -9,6 +9,15 @@ pub mod mail;
 pub mod ops;
 pub mod reports;
 pub mod tickets;
+// Company connections (issue 16): service/connect.rs has the shared part.
+pub mod connect;
+pub mod ldap;
+pub mod mailbox;
+pub mod notify;
+pub mod secrets;
+pub mod signin;
+pub mod sso;
+pub mod twofactor;
 
 use crate::domain::DomainError;
 use crate::storage::{StorageError, Store};
@@ -105,6 +114,7 @@ pub struct Services {
     pub(crate) store: Store,
     pub(crate) settings: Settings,
     pub(crate) intake: intake::IntakeQueue,
+    pub(crate) connect: std::sync::Arc<connect::Connect>,
 }
 
 impl Services {
@@ -114,6 +124,7 @@ impl Services {
             store,
             settings,
             intake,
+            connect: Default::default(),
         }
     }
 

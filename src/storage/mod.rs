@@ -5,9 +5,12 @@
 pub mod backup;
 pub mod demo;
 pub mod figures;
+pub mod identity;
 pub mod intake;
 pub mod mail;
+pub mod mailbox;
 pub mod native;
+pub mod notify;
 pub mod reports;
 pub mod sessions;
 pub mod throttle;
