@@ -6,6 +6,7 @@
 pub mod outbound;
 pub mod parse;
 pub mod poller;
+pub mod watch;
 
 use crate::config::MailArgs;
 use crate::service::Services;
@@ -40,10 +41,19 @@ impl MailTasks {
                 stopped(&stop),
             )));
         }
-        if let Some(config) = outbound::SmtpConfig::from_args(args)? {
+        let smtp = outbound::SmtpConfig::from_args(args)?;
+        if let Some(config) = smtp.clone() {
             handles.push(tokio::spawn(outbound::run(
                 services.clone(),
                 config,
+                holder.clone(),
+                stopped(&stop),
+            )));
+        }
+        if args.imap_host.is_some() || smtp.is_some() {
+            handles.push(tokio::spawn(watch::run(
+                services.clone(),
+                smtp,
                 holder,
                 stopped(&stop),
             )));

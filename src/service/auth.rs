@@ -25,6 +25,8 @@ pub struct Session {
     pub method: String,
     /// Whether the user has a second factor (TOTP) switched on.
     pub two_factor: bool,
+    /// A warning every page shows this user (administrators: a failing mailbox).
+    pub alert: Option<String>,
 }
 
 /// Hash a password with argon2id (off the async threads: it is slow on purpose).
@@ -190,6 +192,7 @@ impl Services {
             flash: rec.flash,
             method: rec.method,
             two_factor: rec.two_factor,
+            alert: None,
         }))
     }
 

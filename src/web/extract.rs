@@ -99,7 +99,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &AppState,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let json = super::error::wants_json(parts);
         match auth_of(parts) {
@@ -109,6 +109,21 @@ impl FromRequestParts<AppState> for CurrentUser {
                         respond(parts, crate::service::Error::PasswordChangeRequired.into())
                     } else {
                         Redirect::to("/account/password").into_response()
+                    }));
+                }
+                // `--require-2fa-admins`: an administrator who signed in with a password sets
+                // up the second factor before anything else.
+                if super::pages::twofactor::required(&session, state.services.require_2fa_admins())
+                {
+                    return Err(Refusal(if json {
+                        respond(
+                            parts,
+                            AppError::forbidden(
+                                "Debe activar la verificación en dos pasos antes de continuar.",
+                            ),
+                        )
+                    } else {
+                        Redirect::to("/account/2fa").into_response()
                     }));
                 }
                 Ok(CurrentUser {

@@ -31,6 +31,8 @@ pub struct WebConfig {
     pub metrics_token: Option<Secret>,
     /// Limits for raw e-mails posted to intake.
     pub mail_limits: crate::domain::mail::MailLimits,
+    /// The mail settings, for "Probar conexión" on `/admin/mail`.
+    pub mail: crate::config::MailArgs,
 }
 
 impl WebConfig {
@@ -45,6 +47,7 @@ impl WebConfig {
                 .clone()
                 .filter(|t| !t.expose().is_empty()),
             mail_limits: args.mail.limits.limits(),
+            mail: args.mail.clone(),
         }
     }
 }

@@ -180,6 +180,9 @@ impl TestApp {
                 session_idle_secs: args.session_idle_minutes * 60,
                 clock: clock.clone(),
             },
+        )
+        .with_connect(
+            soporte::service::connect::Connect::from_args(args).expect("connection settings"),
         );
         services.ensure_admin().await.expect("ensure admin");
         let server = soporte::web::build(services.clone(), args)

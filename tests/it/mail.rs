@@ -655,6 +655,7 @@ fn smtp_config(port: u16) -> SmtpConfig {
         retry_base_secs: 30,
         every: Duration::from_millis(100),
         timeout: Duration::from_secs(5),
+        oauth: false,
     }
 }
 
@@ -1010,6 +1011,7 @@ impl Dovecot {
             every: Duration::from_secs(1),
             limits: MailLimits::default(),
             timeout: Duration::from_secs(10),
+            oauth: false,
         }
     }
 }
