@@ -92,13 +92,19 @@ impl Server {
 /// Binds the address (port 0 picks a free one) and builds the app.
 pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Server> {
     let listener = TcpListener::bind(args.bind).await?;
+    Ok(build_on(listener, services, args))
+}
+
+/// Builds the app on a listener bound already (tests that must know the port before the
+/// services are configured, e.g. for `--public-url`).
+pub fn build_on(listener: TcpListener, services: Services, args: &ServeArgs) -> Server {
     let state = AppState {
         services,
         config: Arc::new(WebConfig::from_args(args)),
         metrics: Arc::new(metrics::Metrics::default()),
     };
-    Ok(Server {
+    Server {
         listener,
         router: routes::router(state),
-    })
+    }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod idp;
 
 mod admin;
 mod api;
@@ -16,4 +17,5 @@ mod intake;
 mod mail;
 mod ops;
 mod reports;
+mod sso;
 mod tickets;
