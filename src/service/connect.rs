@@ -94,6 +94,14 @@ impl From<crate::domain::DomainError> for ConnectError {
 
 pub type CResult<T> = std::result::Result<T, ConnectError>;
 
+type BannerCache = (
+    std::time::Instant,
+    (
+        crate::domain::mailbox::Health,
+        crate::domain::mailbox::Health,
+    ),
+);
+
 /// Settings of the company connections and the caches they share; one per process.
 #[derive(Debug)]
 pub struct Connect {
@@ -112,8 +120,9 @@ pub struct Connect {
     pub(crate) send_configured: bool,
     pub(crate) provider_cache: tokio::sync::Mutex<super::sso::ProviderCache>,
     pub(crate) mail_endpoints: tokio::sync::Mutex<Option<crate::domain::oauth::Endpoints>>,
-    /// The administrators' banner, read from the database at most every few seconds.
-    pub(crate) banner_cache: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
+    /// The mail directions' health for the administrators' banner, read from the database
+    /// at most every few seconds.
+    pub(crate) banner_cache: std::sync::Mutex<Option<BannerCache>>,
 }
 
 fn http_client() -> reqwest::Client {

@@ -245,7 +245,12 @@ impl Services {
                 .scopes
                 .clone()
                 .unwrap_or_else(|| vec!["openid".into(), "email".into(), "offline_access".into()]),
-            extra_authorize: vec![],
+            // OpenID providers hand out a refresh token for offline_access only with consent.
+            extra_authorize: if s.grant == Grant::Delegated {
+                vec![("prompt".into(), "consent".into())]
+            } else {
+                vec![]
+            },
         };
         *cache = Some(e.clone());
         Ok(e)
@@ -579,34 +584,40 @@ impl Services {
         (self.connect.fetch_configured, self.connect.send_configured)
     }
 
-    /// The banner administrators see on every page while the mailbox fails (cached for a
-    /// few seconds: it is asked on every page).
+    /// The banner administrators see on every page while the mailbox fails. The health rows
+    /// are cached for a few seconds (it is asked on every page); the 15 minutes are counted
+    /// at each call.
     pub async fn mail_banner(&self) -> Option<String> {
         let (fetch_on, send_on) = self.mail_directions();
         if !fetch_on && !send_on {
             return None;
         }
-        if let Ok(cache) = self.connect.banner_cache.lock()
-            && let Some((at, value)) = cache.as_ref()
-            && at.elapsed() < BANNER_TTL
-        {
-            return value.clone();
-        }
-        let fetch = if fetch_on {
-            self.mail_health(Direction::Fetch).await.ok()?
-        } else {
-            Health::default()
+        let cached = self.connect.banner_cache.lock().ok().and_then(|cache| {
+            cache
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < BANNER_TTL)
+                .map(|(_, h)| h.clone())
+        });
+        let (fetch, send) = match cached {
+            Some(h) => h,
+            None => {
+                let fetch = if fetch_on {
+                    self.mail_health(Direction::Fetch).await.ok()?
+                } else {
+                    Health::default()
+                };
+                let send = if send_on {
+                    self.mail_health(Direction::Send).await.ok()?
+                } else {
+                    Health::default()
+                };
+                if let Ok(mut cache) = self.connect.banner_cache.lock() {
+                    *cache = Some((Instant::now(), (fetch.clone(), send.clone())));
+                }
+                (fetch, send)
+            }
         };
-        let send = if send_on {
-            self.mail_health(Direction::Send).await.ok()?
-        } else {
-            Health::default()
-        };
-        let value = banner(&fetch, &send, self.now());
-        if let Ok(mut cache) = self.connect.banner_cache.lock() {
-            *cache = Some((Instant::now(), value.clone()));
-        }
-        value
+        banner(&fetch, &send, self.now())
     }
 
     /// Directions whose alert e-mail is due (failing 15 minutes, not alerted yet).

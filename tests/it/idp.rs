@@ -139,21 +139,6 @@ impl Idp {
         self.issuer.trim_start_matches("http://").to_string()
     }
 
-    /// Asks for a client-credentials token directly (as Dovecot's tests would).
-    pub async fn client_credentials(&self) -> String {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-            .form(&[("grant_type", "client_credentials"), ("scope", "mail")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_string()
-    }
-
     /// Uses a refresh token directly: the provider's answer (status, JSON).
     pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
         let r = reqwest::Client::new()

@@ -547,9 +547,9 @@ both_backends!(the_pipe_transport_files_messages_and_exits_with_mta_codes);
 
 /// A small SMTP server: it records every message it accepts, or, while `down`, answers 421
 /// (service not available) as a server that is restarting does.
-struct SmtpSink {
-    port: u16,
-    down: Arc<AtomicBool>,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
+    pub(crate) down: Arc<AtomicBool>,
     received: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -561,7 +561,7 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
-    async fn start() -> SmtpSink {
+    pub(crate) async fn start() -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
@@ -584,7 +584,7 @@ impl SmtpSink {
         }
     }
 
-    async fn messages(&self) -> Vec<Vec<u8>> {
+    pub(crate) async fn messages(&self) -> Vec<Vec<u8>> {
         self.received.lock().await.clone()
     }
 }

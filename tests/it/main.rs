@@ -15,6 +15,7 @@ mod demo;
 mod instances;
 mod intake;
 mod mail;
+mod mail_oauth;
 mod ops;
 mod reports;
 mod sso;
