@@ -20,3 +20,4 @@ mod ops;
 mod reports;
 mod sso;
 mod tickets;
+mod twofactor;
