@@ -175,8 +175,9 @@ pub async fn cursor(conn: &mut Conn, name: &str) -> Result<Option<Cursor>> {
     .transpose()
 }
 
-/// Where a new feed starts: after everything already committed, so channels never receive
-/// history. On PostgreSQL, events of transactions still running are left ahead.
+/// Where a new feed starts: after the newest event already committed, so channels never
+/// receive history. (On PostgreSQL an event still being written at this very moment by an
+/// older transaction is left out too: it belongs to the past the feed skips.)
 pub async fn cursor_now(conn: &mut Conn, backend: Backend) -> Result<Cursor> {
     Ok(match backend {
         Backend::Sqlite => Cursor {
@@ -186,13 +187,17 @@ pub async fn cursor_now(conn: &mut Conn, backend: Backend) -> Result<Cursor> {
                 .await?,
         },
         Backend::Postgres => {
-            let xmin: i64 =
-                sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                    .fetch_one(conn)
-                    .await?;
-            Cursor {
-                tx_id: xmin - 1,
-                event_id: i64::MAX,
+            let row = sqlx::query(
+                "SELECT tx_id, id FROM ticket_events ORDER BY tx_id DESC, id DESC LIMIT 1",
+            )
+            .fetch_optional(conn)
+            .await?;
+            match row {
+                Some(r) => Cursor {
+                    tx_id: r.try_get("tx_id")?,
+                    event_id: r.try_get("id")?,
+                },
+                None => Cursor::default(),
             }
         }
     })

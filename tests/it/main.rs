@@ -16,6 +16,7 @@ mod instances;
 mod intake;
 mod mail;
 mod mail_oauth;
+mod notify;
 mod ops;
 mod reports;
 mod sso;
