@@ -14,6 +14,7 @@ mod cli;
 mod demo;
 mod instances;
 mod intake;
+mod ldap;
 mod mail;
 mod mail_oauth;
 mod notify;
