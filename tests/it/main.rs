@@ -20,6 +20,7 @@ mod mail_oauth;
 mod notify;
 mod ops;
 mod reports;
+mod secrets;
 mod sso;
 mod tickets;
 mod twofactor;
