@@ -18,6 +18,8 @@ async fn through_the_provider(b: &Browser, idp: &Idp, login: &str) {
             return;
         }
         let button = b.find("form button[type=submit]").await;
+        // Mark this page, so the wait below is for the next one (never a double submit).
+        b.js("window.__soporteOldPage = true; return null").await;
         if b.client
             .find(fantoccini::Locator::Css("input[name=login]"))
             .await
