@@ -199,6 +199,11 @@ impl Connect {
                     .ok_or("SOPORTE_OIDC_CLIENT_SECRET is required with SOPORTE_OIDC_ISSUER")?;
                 let role_map = RoleMap::parse(&c.oidc_role_map)
                     .map_err(|e| format!("SOPORTE_OIDC_ROLE_MAP: {e}"))?;
+                // The groups are the authorization: without a map, automatic accounts would
+                // let in anyone the provider knows (any Google account, say).
+                if c.oidc_auto_create && role_map.is_empty() {
+                    return Err("SOPORTE_OIDC_AUTO_CREATE needs SOPORTE_OIDC_ROLE_MAP: without groups, anyone the identity provider knows would get an account".to_string());
+                }
                 let label = filled(&c.oidc_label)
                     .unwrap_or_else(|| crate::domain::oidc::provider_label(&issuer).to_string());
                 Some(super::sso::OidcSettings {

@@ -417,6 +417,21 @@ async fn an_expired_id_token_is_refused(backend: Backend) {
 }
 on_both!(an_expired_id_token_is_refused);
 
+#[test]
+fn automatic_accounts_need_a_role_map() {
+    let mut a = ServeArgs::default();
+    a.connect.oidc_issuer = Some("https://accounts.google.com".into());
+    a.connect.oidc_client_id = Some("id".into());
+    a.connect.oidc_client_secret = Some(Secret::new("s"));
+    a.connect.oidc_auto_create = true;
+    let e = soporte::service::connect::Connect::from_args(&a).unwrap_err();
+    assert!(e.contains("SOPORTE_OIDC_ROLE_MAP"), "{e}");
+    a.connect.oidc_role_map = ROLE_MAP.into();
+    assert!(soporte::service::connect::Connect::from_args(&a).is_ok());
+    a.connect.oidc_role_map = "TI-Admins=root".into();
+    assert!(soporte::service::connect::Connect::from_args(&a).is_err());
+}
+
 async fn local_passwords_can_be_kept_for_administrators_only(backend: Backend) {
     let Some(idp) = Idp::start(&people(), json!({}), "soporte@prueba.test") else {
         return;
