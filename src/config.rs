@@ -129,6 +129,13 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Remove an account's second factor (TOTP and recovery codes) and end its sessions,
+    /// for someone who lost both their phone and their recovery codes.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

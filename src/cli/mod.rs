@@ -63,6 +63,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::User(UserCommand::Passwd { email })) => {
                 user::passwd(&database, &email).await
             }
+            Some(Command::User(UserCommand::Reset2fa { email })) => {
+                user::reset_2fa(&database, &email).await
+            }
             Some(Command::Demo {
                 tickets,
                 days,

@@ -207,22 +207,17 @@ impl Services {
         Ok(codes)
     }
 
-    /// An administrator removes someone's second factor (a lost phone and lost codes); their
-    /// sessions end.
-    pub async fn totp_reset_by_admin(&self, by: &User, id: UserId) -> CResult<()> {
-        if by.role != crate::domain::user::Role::Admin {
-            return Err(crate::domain::DomainError::NotFound.into());
-        }
+    /// The operator removes someone's second factor (`soporte user reset-2fa`: a lost phone
+    /// and lost codes); their sessions end. Returns whether there was one.
+    pub async fn reset_second_factor(&self, email: &str) -> CResult<bool> {
+        let user = self.user_by_email(email).await?;
+        let status = self.two_factor_status(user.id).await?;
         let mut tx = self.store.begin_write().await?;
-        store_id::delete_totp(&mut tx, id).await?;
-        crate::storage::sessions::delete_for_user(&mut tx, id).await?;
+        store_id::delete_totp(&mut tx, user.id).await?;
+        crate::storage::sessions::delete_for_user(&mut tx, user.id).await?;
         tx.commit().await?;
-        tracing::warn!(
-            by = by.id.0,
-            user = id.0,
-            "second factor removed by an administrator"
-        );
-        Ok(())
+        tracing::warn!(user = user.id.0, "second factor removed by the operator");
+        Ok(status.enabled || status.pending)
     }
 
     pub(crate) async fn has_second_factor(&self, user: UserId) -> CResult<bool> {

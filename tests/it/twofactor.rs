@@ -248,3 +248,31 @@ async fn without_the_secret_key_totp_cannot_be_set_up(backend: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 on_both!(without_the_secret_key_totp_cannot_be_set_up);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_removes_a_lost_second_factor_from_the_command_line() {
+    let app = TestApp::spawn_with(Backend::Sqlite, args()).await.unwrap();
+    let tech = app.signed_in(Role::Technician, "Sin Telefono").await;
+    enrol(&app, &tech).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["user", "reset-2fa", "--email", &tech.user.email])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verificación en dos pasos quitada"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM user_totp").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM user_recovery_codes").await,
+        0
+    );
+    assert!(!signed_in(&app, &tech.client).await, "their sessions ended");
+    let client = TestApp::client();
+    let r = first_step(&app, &client, &tech.user.email).await;
+    assert_eq!(location(&r), "/", "a password alone signs in again");
+}
