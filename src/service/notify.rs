@@ -332,6 +332,17 @@ impl Services {
     /// with them, in one transaction. Returns how many events were read.
     pub async fn notify_feed_once(&self) -> Result<usize, Error> {
         let backend = self.store.backend();
+        // Most rounds find nothing new: look first without taking the write lock.
+        {
+            let mut conn = self.store.read().await?;
+            if let Some(cursor) = store_n::cursor(&mut conn, FEED).await?
+                && store_n::events_after(&mut conn, backend, cursor, 1)
+                    .await?
+                    .is_empty()
+            {
+                return Ok(0);
+            }
+        }
         let mut tx = self.store.begin_write().await?;
         let Some(cursor) = store_n::cursor(&mut tx, FEED).await? else {
             let start = store_n::cursor_now(&mut tx, backend).await?;

@@ -169,9 +169,18 @@ pub async fn callback(
         .await
     {
         Ok(account) => {
-            let message = match account {
-                Some(a) => format!("Buzón conectado con la cuenta {a}."),
-                None => "Buzón conectado.".to_string(),
+            let mailbox = state
+                .config
+                .mail
+                .imap_user
+                .as_deref()
+                .map(|u| u.trim().to_lowercase());
+            let message = match (account, mailbox) {
+                (Some(a), Some(m)) if a.to_lowercase() != m => format!(
+                    "Buzón conectado con la cuenta {a}, que no es la del buzón ({m}): si el servidor rechaza el ingreso, vuelva a conectar iniciando sesión como {m}."
+                ),
+                (Some(a), _) => format!("Buzón conectado con la cuenta {a}."),
+                (None, _) => "Buzón conectado.".to_string(),
             };
             match &admin.session {
                 Some(session) => {
