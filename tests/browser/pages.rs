@@ -191,7 +191,11 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
         p("credenciales", "/admin/credentials", Who::Administrator),
         p("contrasena", "/account/password", Who::Administrator),
         p("correo", "/admin/mail", Who::Administrator),
-        p("notificaciones", "/admin/notificaciones", Who::Administrator),
+        p(
+            "notificaciones",
+            "/admin/notificaciones",
+            Who::Administrator,
+        ),
         p("dos-pasos", "/account/2fa", Who::Administrator),
         p("no-encontrado", "/tickets/999999", Who::Administrator),
         p("incidencias-tecnico", "/", Who::Technician),

@@ -22,6 +22,8 @@ const MARIA_PASSWORD: &str = "clave-de-maria-1";
 pub struct Slapd {
     pub port: u16,
     pub tls_port: u16,
+    /// Plain LDAP on 127.0.0.2: not "this machine" by soporte's rule, so StartTLS is required.
+    pub starttls_port: u16,
     child: std::process::Child,
     pub dir: tempfile::TempDir,
 }
@@ -111,7 +113,7 @@ impl Slapd {
         );
         std::fs::write(
             d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+            "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\nbasicConstraints=CA:FALSE\n\
              keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
@@ -183,11 +185,11 @@ impl Slapd {
         let conf = d.join("slapd.conf");
         let conf = conf.to_str().unwrap();
         run("slapadd", &["-f", conf, "-l", "data.ldif"], d);
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port, starttls_port) = (free_port(), free_port(), free_port());
         let child = std::process::Command::new("/usr/sbin/slapd")
             .args(["-f", conf, "-d", "0", "-h"])
             .arg(format!(
-                "ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/"
+                "ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/ ldap://127.0.0.2:{starttls_port}/"
             ))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -196,6 +198,7 @@ impl Slapd {
         let mut slapd = Slapd {
             port,
             tls_port,
+            starttls_port,
             child,
             dir,
         };
@@ -205,6 +208,7 @@ impl Slapd {
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.2", starttls_port)).is_ok()
             {
                 return Some(slapd);
             }
@@ -427,6 +431,36 @@ async fn ldaps_is_trusted_with_the_company_ca_only(backend: Backend) {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{page}");
 }
 on_both!(ldaps_is_trusted_with_the_company_ca_only);
+
+async fn starttls_is_required_off_this_machine_and_works_with_the_company_ca(backend: Backend) {
+    let Some(slapd) = Slapd::start() else { return };
+    // 127.0.0.2 is not 127.0.0.1: soporte insists on StartTLS, as for a real domain controller.
+    let url = format!("ldap://127.0.0.2:{}", slapd.starttls_port);
+    let mut args = ldap_args(&url, true);
+    args.connect.ldap_ca_file = Some(slapd.ca_file());
+    assert_eq!(
+        soporte::service::ldap::LdapSettings::from_args(&args.connect)
+            .unwrap()
+            .unwrap()
+            .security,
+        soporte::service::ldap::Security::StartTls
+    );
+    let Some(app) = TestApp::spawn_with(backend, args).await else {
+        return;
+    };
+    let (s, to, _) = sign_in(&app, "jperez", JUAN_PASSWORD).await;
+    assert_eq!((s, to.as_str()), (StatusCode::SEE_OTHER, "/"));
+    let Some(app) = TestApp::spawn_with(backend, ldap_args(&url, true)).await else {
+        return;
+    };
+    let (s, _, _) = sign_in(&app, "jperez", JUAN_PASSWORD).await;
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an untrusted certificate is not used"
+    );
+}
+on_both!(starttls_is_required_off_this_machine_and_works_with_the_company_ca);
 
 #[test]
 fn plain_ldap_is_only_for_this_machine() {
