@@ -177,17 +177,26 @@ pub struct ServeArgs {
     #[arg(long, env = "SOPORTE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
 
-    #[command(flatten)]
-    pub mail: MailArgs,
-
-    /// Public address of this server (links in e-mails and chat notices, sign-in callbacks:
-    /// `{public-url}/login/oidc/callback`, `{public-url}/admin/mail/callback`).
+    /// The address people reach the help-desk at, for links in e-mails and chat notices (the
+    /// status page, a ticket's page) and the sign-in callbacks
+    /// (`{public-url}/login/oidc/callback`, `{public-url}/admin/mail/callback`).
     #[arg(
         long,
         env = "SOPORTE_PUBLIC_URL",
         default_value = "http://127.0.0.1:5000"
     )]
     pub public_url: String,
+
+    /// Days a ticket waits for its requester before they are reminded.
+    #[arg(long, env = "SOPORTE_WAIT_REMIND_DAYS", default_value_t = 3)]
+    pub wait_remind_days: i64,
+
+    /// Days a ticket waits for its requester before it closes itself.
+    #[arg(long, env = "SOPORTE_WAIT_CLOSE_DAYS", default_value_t = 7)]
+    pub wait_close_days: i64,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
 
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -514,8 +523,10 @@ impl Default for ServeArgs {
             session_idle_minutes: 480,
             max_body_bytes: 2 * 1024 * 1024,
             metrics_token: None,
-            mail: MailArgs::default(),
             public_url: "http://127.0.0.1:5000".to_string(),
+            wait_remind_days: 3,
+            wait_close_days: 7,
+            mail: MailArgs::default(),
             connect: ConnectArgs::default(),
         }
     }

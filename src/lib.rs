@@ -7,6 +7,8 @@ pub mod chat;
 pub mod cli;
 /// Typed configuration from flags and environment; secrets redacted.
 pub mod config;
+/// CPU-heavy work off the request threads.
+pub mod cpu;
 /// Pure rules: ids, users, the ticket state machine, timeline, access, metrics, Lima time.
 pub mod domain;
 /// The mail channel: MIME parsing, the IMAP poller and the SMTP outbox sender.

@@ -28,7 +28,6 @@ mod user;
 
 use crate::config::{Cli, Command, Secret, TokenCommand, UserCommand};
 use crate::service::{Services, Settings};
-use crate::storage::Store;
 use std::process::ExitCode;
 
 /// Runs the command line. Errors are printed to stderr and become a non-zero exit code.
@@ -107,14 +106,9 @@ fn init_logs() {
 
 /// Opens the database, applies migrations and returns the use cases over it.
 pub(crate) async fn open(database: &Secret, settings: Settings) -> Result<Services, String> {
-    let store = Store::connect(database.expose())
+    Services::open(database.expose(), settings)
         .await
-        .map_err(|e| format!("failed to open the database: {e}"))?;
-    store
-        .migrate()
-        .await
-        .map_err(|e| format!("failed to migrate the database: {e}"))?;
-    Ok(Services::new(store, settings))
+        .map_err(|e| format!("failed to open the database: {e}"))
 }
 
 /// A service error as one line for the terminal.

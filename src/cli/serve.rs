@@ -18,11 +18,19 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
             crate::service::accounts::DEFAULT_ADMIN_EMAIL
         );
     }
+    match services.requeue_orphaned_tickets().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            tickets = n,
+            "returned to the queue the open tickets of accounts that can no longer work them"
+        ),
+        Err(e) => tracing::error!(error = %e, "failed to return orphaned tickets to the queue"),
+    }
     let server = web::build(services.clone(), &args)
         .await
         .map_err(|e| format!("failed to listen on {}: {e}", args.bind))?;
     tracing::info!(address = %server.local_addr(), backend = ?services.backend(), "soporte listening");
-    let mail = crate::mail::MailTasks::spawn(&services, &args.mail)
+    let mail = crate::mail::MailTasks::spawn(&services, &args)
         .map_err(|e| format!("mail settings: {e}"))?;
     let chat = crate::chat::ChatTasks::spawn(&services, std::time::Duration::from_secs(5))?;
     server

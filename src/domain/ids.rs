@@ -13,6 +13,32 @@ pub struct UserId(pub i64);
 #[serde(transparent)]
 pub struct TicketId(pub i64);
 
+/// A database id as written in a URL or a form: decimal digits, no sign, no leading zero, no
+/// spaces, from 1 to `i64::MAX`. Anything else names no row, so callers treat it as one
+/// that does not exist.
+fn parse_id(s: &str) -> Option<i64> {
+    let digits = s.as_bytes();
+    if digits.first().is_none_or(|d| *d == b'0') || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl UserId {
+    /// Parses an id in its canonical form (see `parse_id`).
+    pub fn parse(s: &str) -> Option<UserId> {
+        parse_id(s).map(UserId)
+    }
+}
+
+impl TicketId {
+    /// Parses an id in its canonical form (see `parse_id`): `/tickets/12`, never `/tickets/+12`
+    /// or `/tickets/012`.
+    pub fn parse(s: &str) -> Option<TicketId> {
+        parse_id(s).map(TicketId)
+    }
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -41,14 +67,8 @@ impl TicketNumber {
         } else {
             s
         };
-        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(|n| TicketNumber(TicketId(n)))
+        // The number is zero-padded; the id inside it is not.
+        TicketId::parse(digits.trim_start_matches('0')).map(TicketNumber)
     }
 
     /// Finds a ticket number inside free text such as a reply's subject (`Re: [INC-000123] …`).
@@ -83,6 +103,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_parse_only_in_their_canonical_form() {
+        for (text, id) in [("1", 1), ("42", 42), ("9223372036854775807", i64::MAX)] {
+            assert_eq!(TicketId::parse(text), Some(TicketId(id)), "{text:?}");
+            assert_eq!(UserId::parse(text), Some(UserId(id)), "{text:?}");
+        }
+        for text in [
+            "",
+            "0",
+            "00",
+            "-1",
+            "+1",
+            "01",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "0x1",
+            "abc",
+            "1/2",
+            "9223372036854775808",
+            "99999999999999999999",
+            "\u{663}",
+        ] {
+            assert_eq!(TicketId::parse(text), None, "{text:?}");
+            assert_eq!(UserId::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
     fn number_is_padded_to_six_digits() {
         assert_eq!(TicketNumber(TicketId(123)).to_string(), "INC-000123");
         assert_eq!(TicketNumber(TicketId(1234567)).to_string(), "INC-1234567");
@@ -103,6 +152,8 @@ mod tests {
         assert_eq!(TicketNumber::parse("INC-0"), None);
         assert_eq!(TicketNumber::parse("camara"), None);
         assert_eq!(TicketNumber::parse("99999999999999999999"), None);
+        assert_eq!(TicketNumber::parse("INC-+42"), None);
+        assert_eq!(TicketNumber::parse("INC-000"), None);
     }
 
     #[test]

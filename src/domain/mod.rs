@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod notify;
 pub mod oauth;
 pub mod oidc;
+pub mod projection;
 pub mod search;
 pub mod secrets;
 pub mod ticket;

@@ -1,7 +1,7 @@
 //! Instants and Lima time. Instants are Unix seconds (UTC); people see America/Lima as
 //! `dd/mm/aaaa HH:MM`. The zone data is compiled into the binary (jiff's bundled tzdb).
 
-use jiff::civil::Date;
+use jiff::civil::{Date, DateTime};
 use jiff::tz::{Offset, TimeZone};
 use jiff::{Timestamp, Zoned};
 use std::sync::LazyLock;
@@ -153,6 +153,13 @@ pub fn format_rfc3339(ts: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The Lima wall-clock date and time of an instant — what a clock in Lima showed, by the
+/// bundled time-zone database (Lima has been UTC−5 since 1994, but not always before) — for
+/// cells that hold a civil time, such as a workbook's dates. `None` outside jiff's range.
+pub fn lima_civil(ts: i64) -> Option<DateTime> {
+    zoned(ts).map(|z| z.datetime())
+}
+
 /// The Lima calendar day of an instant.
 pub fn lima_date(ts: i64) -> Option<Date> {
     zoned(ts).map(|z| z.date())
@@ -235,6 +242,41 @@ mod tests {
             .as_second();
         assert_eq!(format_lima(ts), "14/03/2026 22:00");
         assert_eq!(lima_date(ts), Some(jiff::civil::date(2026, 3, 14)));
+    }
+
+    #[test]
+    fn the_lima_clock_follows_the_tz_database() {
+        let at = |utc: &str| utc.parse::<Timestamp>().unwrap().as_second();
+        let civil = jiff::civil::datetime;
+        assert_eq!(
+            lima_civil(at("2026-03-15T03:00:00Z")),
+            Some(civil(2026, 3, 14, 22, 0, 0, 0))
+        );
+        assert_eq!(
+            lima_civil(at("2026-11-02T19:00:59Z")),
+            Some(civil(2026, 11, 2, 14, 0, 59, 0))
+        );
+        // Peru kept summer time from 1 January to 1 April 1994: UTC−4, not −5.
+        assert_eq!(
+            lima_civil(at("1994-02-01T13:00:00Z")),
+            Some(civil(1994, 2, 1, 9, 0, 0, 0))
+        );
+        assert_eq!(
+            lima_civil(at("1994-04-05T14:00:00Z")),
+            Some(civil(1994, 4, 5, 9, 0, 0, 0))
+        );
+        // The same clock `format_lima` reads, on both sides of every transition.
+        for t in lima()
+            .following(Timestamp::MIN)
+            .map(|t| t.timestamp().as_second())
+            .take_while(|t| *t < 4_000_000_000)
+        {
+            for ts in [t - 60, t, t + 60] {
+                let shown = lima_civil(ts).map(|c| c.strftime("%d/%m/%Y %H:%M").to_string());
+                assert_eq!(shown.as_deref(), Some(format_lima(ts).as_str()), "at {ts}");
+            }
+        }
+        assert_eq!(lima_civil(i64::MAX), None);
     }
 
     #[test]

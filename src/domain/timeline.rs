@@ -10,11 +10,36 @@ pub enum EventKind {
     Created,
     Assigned,
     Reassigned,
+    /// An internal note (the kind keeps its first name: "commented").
     Commented,
+    /// A public reply, e-mailed to the requester.
+    Replied,
     Returned,
     Closed,
     Reopened,
     CustomerMessage,
+    /// The system reminded the requester that their answer is awaited.
+    Reminded,
+    /// The requester rated the close.
+    Rated,
+}
+
+/// Who may read an event: everyone the ticket concerns, the requester included (`public`),
+/// or staff and the assigned technician only (`internal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+    Internal,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+        }
+    }
 }
 
 impl EventKind {
@@ -24,10 +49,32 @@ impl EventKind {
             EventKind::Assigned => "assigned",
             EventKind::Reassigned => "reassigned",
             EventKind::Commented => "commented",
+            EventKind::Replied => "replied",
             EventKind::Returned => "returned",
             EventKind::Closed => "closed",
             EventKind::Reopened => "reopened",
             EventKind::CustomerMessage => "customer_message",
+            EventKind::Reminded => "reminded",
+            EventKind::Rated => "rated",
+        }
+    }
+
+    /// Public: what the requester wrote or was written (their message, the replies, the
+    /// reminder, the close with its resolution, their rating). Everything else — notes,
+    /// assignments, returns, reopenings by staff — is internal.
+    pub fn visibility(self) -> Visibility {
+        match self {
+            EventKind::Created
+            | EventKind::Replied
+            | EventKind::CustomerMessage
+            | EventKind::Reminded
+            | EventKind::Closed
+            | EventKind::Rated => Visibility::Public,
+            EventKind::Assigned
+            | EventKind::Reassigned
+            | EventKind::Commented
+            | EventKind::Returned
+            | EventKind::Reopened => Visibility::Internal,
         }
     }
 
@@ -37,10 +84,13 @@ impl EventKind {
             "assigned" => EventKind::Assigned,
             "reassigned" => EventKind::Reassigned,
             "commented" => EventKind::Commented,
+            "replied" => EventKind::Replied,
             "returned" => EventKind::Returned,
             "closed" => EventKind::Closed,
             "reopened" => EventKind::Reopened,
             "customer_message" => EventKind::CustomerMessage,
+            "reminded" => EventKind::Reminded,
+            "rated" => EventKind::Rated,
             _ => return None,
         })
     }
@@ -51,11 +101,14 @@ impl EventKind {
             EventKind::Created => "Creada",
             EventKind::Assigned => "Derivada",
             EventKind::Reassigned => "Reasignada",
-            EventKind::Commented => "Comentario",
+            EventKind::Commented => "Nota interna",
+            EventKind::Replied => "Respuesta al solicitante",
             EventKind::Returned => "Devuelta a la cola",
             EventKind::Closed => "Cerrada",
             EventKind::Reopened => "Reabierta",
-            EventKind::CustomerMessage => "Mensaje del cliente",
+            EventKind::CustomerMessage => "Mensaje del solicitante",
+            EventKind::Reminded => "Recordatorio al solicitante",
+            EventKind::Rated => "Valoración del solicitante",
         }
     }
 }
@@ -85,6 +138,9 @@ pub struct EventData {
     /// How an incoming message was joined to this ticket (mail threading).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub matched_by: Option<String>,
+    /// A rating's score (1–5).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub score: Option<i64>,
 }
 
 /// An event about to be written (the domain's decision).

@@ -43,6 +43,8 @@ pub struct SmtpConfig {
     pub retry_base_secs: i64,
     /// Pause between two looks at the outbox.
     pub every: Duration,
+    /// The help-desk's public address, for links in notices.
+    pub public_url: String,
     pub timeout: Duration,
     /// Sign in with an OAuth2 access token (XOAUTH2) instead of the password.
     pub oauth: bool,
@@ -50,7 +52,7 @@ pub struct SmtpConfig {
 
 impl SmtpConfig {
     /// The configuration from the command line, `None` when no SMTP host is set.
-    pub fn from_args(args: &MailArgs) -> Result<Option<SmtpConfig>, String> {
+    pub fn from_args(args: &MailArgs, public_url: &str) -> Result<Option<SmtpConfig>, String> {
         let Some(host) = args.smtp_host.clone().filter(|h| !h.trim().is_empty()) else {
             return Ok(None);
         };
@@ -78,6 +80,7 @@ impl SmtpConfig {
             daily_limit: args.mail_daily_limit.max(1),
             retry_base_secs: 30,
             every: Duration::from_secs(5),
+            public_url: public_url.trim_end_matches('/').to_string(),
             timeout: Duration::from_secs(30),
             oauth: args
                 .mail_oauth
@@ -130,6 +133,8 @@ macro_rules! mail_template {
         #[template(path = $path)]
         struct $name<'a> {
             p: &'a NoticeParams,
+            /// The public address of the help-desk, for links (no trailing slash).
+            url: &'a str,
         }
     };
 }
@@ -139,6 +144,10 @@ mail_template!(AssignedText, "mail/assigned.txt");
 mail_template!(AssignedHtml, "mail/assigned.html");
 mail_template!(ClosedText, "mail/closed.txt");
 mail_template!(ClosedHtml, "mail/closed.html");
+mail_template!(ReplyText, "mail/reply.txt");
+mail_template!(ReplyHtml, "mail/reply.html");
+mail_template!(ReminderText, "mail/reminder.txt");
+mail_template!(ReminderHtml, "mail/reminder.html");
 
 /// A notice rendered: subject, plain text and HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,12 +157,25 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Renders a notice from its template pair. The text template's first line is the subject.
-pub fn render(kind: NoticeKind, p: &NoticeParams) -> Result<Rendered, String> {
+/// Renders a notice from its template pair. The text template's first line is the subject;
+/// links start at `url`, the help-desk's public address.
+pub fn render(kind: NoticeKind, p: &NoticeParams, url: &str) -> Result<Rendered, String> {
+    let url = url.trim_end_matches('/');
     let (text, html) = match kind {
-        NoticeKind::Acknowledgement => (AckText { p }.render(), AckHtml { p }.render()),
-        NoticeKind::Assigned => (AssignedText { p }.render(), AssignedHtml { p }.render()),
-        NoticeKind::Closed => (ClosedText { p }.render(), ClosedHtml { p }.render()),
+        NoticeKind::Acknowledgement => (AckText { p, url }.render(), AckHtml { p, url }.render()),
+        NoticeKind::Assigned => (
+            AssignedText { p, url }.render(),
+            AssignedHtml { p, url }.render(),
+        ),
+        NoticeKind::Closed => (
+            ClosedText { p, url }.render(),
+            ClosedHtml { p, url }.render(),
+        ),
+        NoticeKind::Reply => (ReplyText { p, url }.render(), ReplyHtml { p, url }.render()),
+        NoticeKind::Reminder => (
+            ReminderText { p, url }.render(),
+            ReminderHtml { p, url }.render(),
+        ),
     };
     let text = text.map_err(|e| format!("failed to render the text template: {e}"))?;
     let html = html.map_err(|e| format!("failed to render the HTML template: {e}"))?;
@@ -173,9 +195,18 @@ fn header(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
 
-/// The e-mail for a notice, with its recorded Message-ID and threading headers.
-pub fn build(notice: &Notice, from: &Mailbox) -> Result<Message, String> {
-    let rendered = render(notice.kind, &notice.params)?;
+/// A file to send with a notice: its name, content type and bytes.
+pub type OutgoingFile = (String, String, Vec<u8>);
+
+/// The e-mail for a notice, with its recorded Message-ID and threading headers, links to
+/// `url`, and its files attached.
+pub fn build(
+    notice: &Notice,
+    from: &Mailbox,
+    url: &str,
+    files: Vec<OutgoingFile>,
+) -> Result<Message, String> {
+    let rendered = render(notice.kind, &notice.params, url)?;
     let to = notice
         .recipient
         .parse::<Mailbox>()
@@ -195,11 +226,21 @@ pub fn build(notice: &Notice, from: &Mailbox) -> Result<Message, String> {
         let refs: Vec<String> = notice.references.iter().map(|r| format!("<{r}>")).collect();
         builder = builder.references(refs.join(" "));
     }
+    let body = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+    let body = if files.is_empty() {
+        body
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for (name, content_type, data) in files {
+            let content_type = lettre::message::header::ContentType::parse(&content_type)
+                .unwrap_or(lettre::message::header::ContentType::TEXT_PLAIN);
+            mixed =
+                mixed.singlepart(lettre::message::Attachment::new(name).body(data, content_type));
+        }
+        mixed
+    };
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text,
-            rendered.html,
-        ))
+        .multipart(body)
         .map_err(|e| format!("failed to build the message: {e}"))
 }
 
@@ -252,7 +293,15 @@ pub async fn send_due(
             round.suppressed += 1;
             continue;
         }
-        let message = match build(&notice, &config.from) {
+        let files = match services.notice_files(&notice).await {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(notice = notice.id, error = %e, "a notice's files could not be read; will retry");
+                round.retried += 1;
+                break;
+            }
+        };
+        let message = match build(&notice, &config.from, &config.public_url, files) {
             Ok(m) => m,
             Err(e) => {
                 services.notice_final(notice.id, "failed", &e).await?;
@@ -263,7 +312,7 @@ pub async fn send_due(
         };
         match transport.send(message).await {
             Ok(_) => {
-                services.notice_sent(notice.id).await?;
+                services.notice_sent(&notice).await?;
                 round.sent += 1;
                 record(services, Ok(())).await;
             }
@@ -503,8 +552,14 @@ mod tests {
             requester: "cliente@dominio.com".into(),
             technician: Some("Rosa Díaz".into()),
             resolution: Some("Se cambió el tóner.".into()),
+            body: Some("¿Podría enviar una <foto>?".into()),
+            ticket_id: Some(42),
+            status_token: Some("ab".repeat(20)),
+            ..NoticeParams::default()
         }
     }
+
+    const URL: &str = "https://soporte.miempresa.com";
 
     #[test]
     fn every_notice_has_a_subject_with_the_number_and_both_bodies() {
@@ -512,10 +567,21 @@ mod tests {
             NoticeKind::Acknowledgement,
             NoticeKind::Assigned,
             NoticeKind::Closed,
+            NoticeKind::Reply,
+            NoticeKind::Reminder,
         ] {
-            let r = render(kind, &params()).unwrap();
-            assert!(r.subject.starts_with("[INC-000042] "), "{}", r.subject);
+            let r = render(kind, &params(), URL).unwrap();
+            assert!(
+                r.subject.starts_with("[INC-000042] ")
+                    || r.subject.starts_with("Re: [INC-000042] "),
+                "{}",
+                r.subject
+            );
             assert!(r.text.contains("INC-000042") && !r.text.contains("[INC-000042] "));
+            if kind == NoticeKind::Reply {
+                // A reply is the staff's own words; the subject line names the ticket.
+                continue;
+            }
             assert!(
                 r.html
                     .contains("Impresora &#60;atascada&#62; &#38; sin tóner"),
@@ -524,9 +590,51 @@ mod tests {
             );
             assert!(r.text.contains("Impresora <atascada> & sin tóner"));
         }
-        let closed = render(NoticeKind::Closed, &params()).unwrap();
+        let closed = render(NoticeKind::Closed, &params(), URL).unwrap();
         assert!(closed.text.contains("Se cambió el tóner."));
         assert!(closed.text.contains("la incidencia se reabrirá"));
+    }
+
+    #[test]
+    fn the_requester_gets_a_link_to_their_page_and_the_close_five_ratings() {
+        let token = "ab".repeat(20);
+        let page = format!("{URL}/s/{token}");
+        for kind in [
+            NoticeKind::Acknowledgement,
+            NoticeKind::Closed,
+            NoticeKind::Reply,
+            NoticeKind::Reminder,
+        ] {
+            let r = render(kind, &params(), &format!("{URL}/")).unwrap();
+            assert!(r.text.contains(&page), "{kind:?}: {}", r.text);
+            assert!(
+                r.html.contains(&format!("href=\"{page}")),
+                "{kind:?}: {}",
+                r.html
+            );
+        }
+        let closed = render(NoticeKind::Closed, &params(), URL).unwrap();
+        for n in 1..=5 {
+            let link = format!("{page}/valorar?puntaje={n}");
+            assert!(
+                closed.text.contains(&link) && closed.html.contains(&link),
+                "{n}"
+            );
+        }
+        let reply = render(NoticeKind::Reply, &params(), URL).unwrap();
+        assert_eq!(
+            reply.subject,
+            "Re: [INC-000042] Impresora <atascada> & sin tóner"
+        );
+        assert!(reply.text.contains("¿Podría enviar una <foto>?"));
+        assert!(reply.html.contains("¿Podría enviar una &#60;foto&#62;?"));
+        let assigned = render(NoticeKind::Assigned, &params(), URL).unwrap();
+        assert!(assigned.text.contains(&format!("{URL}/tickets/42")));
+        // Without a token (an older notice) there is no link at all.
+        let mut old = params();
+        old.status_token = None;
+        let ack = render(NoticeKind::Acknowledgement, &old, URL).unwrap();
+        assert!(!ack.text.contains("/s/"));
     }
 
     #[test]
@@ -548,7 +656,12 @@ mod tests {
             sent_at: None,
         };
         let from: Mailbox = "Soporte <atencion@miempresa.com>".parse().unwrap();
-        let raw = String::from_utf8(build(&notice, &from).unwrap().formatted()).unwrap();
+        let raw = String::from_utf8(
+            build(&notice, &from, "https://soporte.miempresa.com", Vec::new())
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
         assert!(
             raw.contains("Message-ID: <soporte.abc@miempresa.com>"),
             "{raw}"

@@ -35,7 +35,7 @@ fn alert_text(direction: Direction, h: &Health) -> (String, String) {
             "El buzón de soporte falla desde {since} (hora de Lima): {what}.\n\n\
              Último error: {error}\n\
              Último funcionamiento correcto: {last_ok}\n\n\
-             Revise la página Correo de la mesa de ayuda (/admin/mail) y use «Probar conexión» \
+             Revise la página Correo de la mesa de ayuda (/admin/mail) y pulse «Probar conexión» \
              cuando lo corrija. Este aviso se envía una vez por falla.\n"
         ),
     )
@@ -162,7 +162,7 @@ pub async fn test_connection(services: &Services, mail: &MailArgs, to: &str) -> 
         ok: fetch.is_ok(),
         message: fetch.unwrap_or_else(|e| e),
     });
-    let send = match SmtpConfig::from_args(mail) {
+    let send = match SmtpConfig::from_args(mail, services.public_url()) {
         Ok(None) => Err("No está configurado (SOPORTE_SMTP_HOST).".to_string()),
         Err(e) => Err(format!("La configuración no es válida: {e}")),
         Ok(Some(config)) => match super::outbound::check(services, &config, to).await {

@@ -3,12 +3,13 @@
 use super::auth::hash_password;
 use super::{Error, Result, Services};
 use crate::domain::DomainError;
+use crate::domain::access::TicketScope;
 use crate::domain::ids::UserId;
-use crate::domain::ticket::{Command, decide};
+use crate::domain::ticket::Command;
 use crate::domain::user::{
     Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short,
 };
-use crate::storage::{Tx, sessions, tickets, users};
+use crate::storage::{sessions, tickets, users};
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@miempresa.com";
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
@@ -194,7 +195,9 @@ impl Services {
     }
 
     /// Enables or disables an account. Disabling ends the user's sessions at once and puts a
-    /// technician's open tickets back in the dispatch queue, with a timeline event each.
+    /// technician's open tickets back in the dispatch queue, with a timeline event each (after
+    /// the account is disabled, so nobody can hand them a ticket meanwhile; a requeue cut
+    /// short is finished by the next start, see `requeue_orphaned_tickets`).
     pub async fn set_active(&self, by: &User, id: UserId, active: bool) -> Result<User> {
         let mut tx = self.store.begin_write().await?;
         let user = users::find(&mut tx, id)
@@ -218,13 +221,15 @@ impl Services {
         users::set_active(&mut tx, id, active).await?;
         if !active {
             sessions::delete_for_user(&mut tx, id).await?;
-            self.requeue_open_tickets(&mut tx, id, "Técnico deshabilitado")
-                .await?;
         }
         let user = users::find(&mut tx, id)
             .await?
             .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
+        if !active {
+            self.requeue_open_tickets(id, "Técnico deshabilitado")
+                .await?;
+        }
         Ok(user)
     }
 
@@ -242,17 +247,17 @@ impl Services {
             return Err(last_admin().into());
         }
         users::set_role(&mut tx, id, role).await?;
-        if user.role == Role::Technician && role != Role::Technician {
-            self.requeue_open_tickets(&mut tx, id, "El usuario dejó de ser técnico")
-                .await?;
-        }
         // A new role means new rights: sign in again.
         sessions::delete_for_user(&mut tx, id).await?;
-        let user = users::find(&mut tx, id)
+        let updated = users::find(&mut tx, id)
             .await?
             .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
-        Ok(user)
+        if user.role == Role::Technician && role != Role::Technician {
+            self.requeue_open_tickets(id, "El usuario dejó de ser técnico")
+                .await?;
+        }
+        Ok(updated)
     }
 
     /// Sets a new password chosen by an administrator (typed, or generated and returned to
@@ -296,31 +301,61 @@ impl Services {
         Ok(())
     }
 
-    async fn requeue_open_tickets(&self, tx: &mut Tx, user: UserId, reason: &str) -> Result<()> {
-        let at = self.now();
-        for ticket in tickets::open_assigned_to(tx, user).await? {
-            let change = decide(
-                &ticket.state(),
-                &Actor::System,
-                Command::Return {
-                    reason: reason.to_string(),
-                },
-            )?;
-            if tickets::apply(
-                tx,
-                self.store.backend(),
-                &ticket,
-                &change,
-                &Actor::System,
-                at,
-            )
-            .await?
-            .is_none()
-            {
-                return Err(DomainError::Conflict.into());
+    /// Hands a user's open tickets back to the dispatch queue, each through the one change
+    /// function, by the system.
+    async fn requeue_open_tickets(&self, user: UserId, reason: &str) -> Result<()> {
+        let open = {
+            let mut conn = self.store.read().await?;
+            tickets::open_assigned_to(&mut conn, user).await?
+        };
+        for ticket in open {
+            let requeued = self
+                .change(super::tickets::ChangeRequest {
+                    actor: &Actor::System,
+                    id: ticket.id,
+                    scope: TicketScope::All,
+                    seen_version: None,
+                    command: Command::Return {
+                        reason: reason.to_string(),
+                    },
+                    key: None,
+                    attachments: Vec::new(),
+                })
+                .await;
+            match requeued {
+                // Someone returned or closed it meanwhile: nothing left to hand back.
+                Ok(_) | Err(Error::Domain(DomainError::InvalidTransition(_))) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// At start: the open tickets of accounts that can no longer work them (disabled, or no
+    /// longer technicians) go back to the queue — what a requeue cut short left behind.
+    pub async fn requeue_orphaned_tickets(&self) -> Result<usize> {
+        let orphaned = {
+            let mut conn = self.store.read().await?;
+            users::list(&mut conn, None)
+                .await?
+                .into_iter()
+                .filter(|u| !u.active || u.role != Role::Technician)
+                .map(|u| u.id)
+                .collect::<Vec<_>>()
+        };
+        let mut n = 0;
+        for user in orphaned {
+            let open = {
+                let mut conn = self.store.read().await?;
+                tickets::open_assigned_to(&mut conn, user).await?.len()
+            };
+            if open > 0 {
+                self.requeue_open_tickets(user, "Técnico deshabilitado")
+                    .await?;
+                n += open;
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -32,7 +32,7 @@ pub struct Session {
 /// Hash a password with argon2id (off the async threads: it is slow on purpose).
 pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
+    crate::cpu::run(move || {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt)
             .map_err(|e| Error::Internal(format!("failed to get salt: {e}")))?;
@@ -49,7 +49,7 @@ pub async fn hash_password(password: &str) -> Result<String> {
 
 pub async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_string(), hash.to_string());
-    tokio::task::spawn_blocking(move || {
+    crate::cpu::run(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
                 Argon2::default()

@@ -108,9 +108,9 @@ pub struct Connect {
     pub(crate) keyring: Option<Keyring>,
     pub(crate) public_url: String,
     pub(crate) http: reqwest::Client,
-    pub(crate) oidc: Option<super::sso::OidcSettings>,
-    pub(crate) ldap: Option<super::ldap::LdapSettings>,
-    pub(crate) mail_oauth: Option<super::mailbox::OAuthSettings>,
+    pub(crate) oidc: Option<super::company::OidcSettings>,
+    pub(crate) ldap: Option<super::company::LdapSettings>,
+    pub(crate) mail_oauth: Option<super::company::OAuthSettings>,
     pub(crate) local_passwords: LocalPasswords,
     pub(crate) require_2fa_admins: bool,
     pub(crate) notify_daily_limit: i64,
@@ -118,7 +118,7 @@ pub struct Connect {
     /// Whether IMAP polling and SMTP sending are configured (for health checks).
     pub(crate) fetch_configured: bool,
     pub(crate) send_configured: bool,
-    pub(crate) provider_cache: tokio::sync::Mutex<super::sso::ProviderCache>,
+    pub(crate) provider_cache: tokio::sync::Mutex<super::company::ProviderCache>,
     pub(crate) mail_endpoints: tokio::sync::Mutex<Option<crate::domain::oauth::Endpoints>>,
     /// The mail directions' health for the administrators' banner, read from the database
     /// at most every few seconds.
@@ -206,7 +206,7 @@ impl Connect {
                 }
                 let label = filled(&c.oidc_label)
                     .unwrap_or_else(|| crate::domain::oidc::provider_label(&issuer).to_string());
-                Some(super::sso::OidcSettings {
+                Some(super::company::OidcSettings {
                     redirect_uri: format!("{public_url}/login/oidc/callback"),
                     issuer,
                     client_id,
@@ -229,8 +229,8 @@ impl Connect {
                     .to_string(),
             );
         }
-        let ldap = super::ldap::LdapSettings::from_args(c)?;
-        let mail_oauth = super::mailbox::OAuthSettings::from_args(&args.mail, &public_url)?;
+        let ldap = super::company::LdapSettings::from_args(c)?;
+        let mail_oauth = super::company::OAuthSettings::from_args(&args.mail, &public_url)?;
         if mail_oauth.is_some() && keyring.is_none() {
             return Err(
                 "mail OAuth2 (SOPORTE_MAIL_OAUTH) needs SOPORTE_SECRET_KEY to seal its tokens: \

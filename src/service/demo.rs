@@ -1,18 +1,20 @@
 //! `soporte demo`: realistic demo data — staff, senders, subjects and whole ticket lives
 //! (assignments, comments, returns, passes, closes, reopenings) spread over months. Every
-//! step is decided by `domain::ticket::decide`, so the timelines follow the real rules; the
-//! rows are then written in bulk.
+//! step is decided by `domain::ticket::decide` and projected by `domain::projection`, so the
+//! timelines and figures follow the real rules; each whole life is then one `TicketWrite`,
+//! committed in chunks through the one writer in bulk mode.
 
 use super::accounts::{InitialPassword, ProfileInput};
 use super::{Result, Services};
-use crate::domain::figures;
+use crate::domain::figures::Before;
 use crate::domain::ids::UserId;
-use crate::domain::search::document;
-use crate::domain::ticket::{Change, Command, Milestones, Status, Target, TicketState, decide};
-use crate::domain::timeline::EventKind;
+use crate::domain::projection::{self, CountDelta};
+use crate::domain::ticket::{Command, NewTicket, Status, Target, TicketState, decide};
+use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role, User};
-use crate::storage::demo::{self, DemoTicket};
-use std::collections::HashMap;
+use crate::storage::Writer;
+use crate::storage::demo;
+use crate::storage::write::rows::{EventRow, Fixed, TicketRow, TicketWrite};
 
 pub const DEMO_PASSWORD: &str = "soporte-demo-2026";
 
@@ -230,9 +232,8 @@ struct Staff {
 
 /// One ticket's life, decided step by step until `now`.
 struct Life {
-    t: DemoTicket,
+    w: TicketWrite,
     state: TicketState,
-    m: Milestones,
     now: i64,
     comments: Vec<String>,
 }
@@ -243,52 +244,47 @@ impl Life {
         if at > self.now {
             return false;
         }
-        let change: Change = match decide(&self.state, actor, command) {
-            Ok(c) => c,
-            Err(_) => return true,
+        let Ok(change) = decide(&self.state, actor, command) else {
+            return true;
         };
-        let (m, wait) = self.m.after(self.state.status, &change, actor, at);
-        self.t.figures.extend(figures::deltas(
-            figures::Before {
-                created_at: self.t.created_at,
+        let row = &mut self.w.row;
+        let created_at = self.w.at;
+        let p = projection::change(
+            Before {
+                created_at,
                 status: self.state.status,
                 assignee: self.state.assignee,
-                milestones: &self.m,
+                milestones: &row.milestones,
             },
+            row.last_event_kind,
             &change,
             actor,
             at,
-            &m,
-            wait,
-        ));
+        );
+        self.w.figures.extend(p.figures);
+        self.comments.extend(p.search);
         for e in &change.events {
-            if let Some(b) = e.data.body.as_ref().or(e.data.resolution.as_ref()) {
-                self.comments.push(b.clone());
+            if let Ok(event) = EventRow::new(e.kind, &e.data, actor, at) {
+                self.w.events.push(event);
             }
-            let data = serde_json::to_string(&e.data).unwrap_or_else(|_| "{}".to_string());
-            self.t.events.push((
-                at,
-                actor.user_id().map(|u| u.0),
-                actor.label(),
-                e.kind.as_str(),
-                data,
-            ));
-            self.t.last_event_kind = e.kind.as_str();
         }
-        self.m = m;
+        row.milestones = p.milestones;
+        row.last_event_kind = p.last_event_kind;
+        row.status = change.status;
+        row.assignee = change.assignee;
+        row.version += 1;
+        row.updated_at = at;
+        row.last_event_at = at;
         self.state.status = change.status;
         if change.assignee != self.state.assignee {
             self.state.assignee_name = None;
         }
         self.state.assignee = change.assignee;
-        self.t.version += 1;
-        self.t.updated_at = at;
-        self.t.last_event_at = at;
         true
     }
 }
 
-fn new_life(id: i64, created: i64, now: i64, rng: &mut Rng) -> Life {
+fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
     let (subject, body) = ISSUES[rng.below(ISSUES.len())];
     let requester = format!(
         "{}.{}{}@{}",
@@ -297,30 +293,51 @@ fn new_life(id: i64, created: i64, now: i64, rng: &mut Rng) -> Life {
         rng.below(90) + 10,
         DOMAINS[rng.below(DOMAINS.len())]
     );
-    let data = serde_json::to_string(&crate::domain::timeline::EventData::default())
-        .unwrap_or_else(|_| "{}".to_string());
+    let new = NewTicket {
+        requester: requester.clone(),
+        requester_name: None,
+        subject: subject.to_string(),
+        body: body.to_string(),
+    };
+    let arrival = projection::arrival(&new, created);
+    let customer = Actor::Customer { email: requester };
+    let first = EventRow::new(
+        EventKind::Created,
+        &EventData::default(),
+        &customer,
+        created,
+    );
     Life {
-        t: DemoTicket {
-            id,
-            status: "nuevo",
-            version: 1,
-            subject: subject.to_string(),
-            body: body.to_string(),
-            requester: requester.clone(),
-            assignee_id: None,
-            created_at: created,
-            updated_at: created,
-            first_assigned_at: None,
-            first_response_at: None,
-            closed_at: None,
-            closed_by: None,
-            resolution: None,
-            last_event_at: created,
-            last_event_kind: EventKind::Created.as_str(),
-            queued_since: Some(created),
-            doc: String::new(),
-            events: vec![(created, None, requester, EventKind::Created.as_str(), data)],
-            figures: vec![figures::created(created)],
+        w: TicketWrite {
+            row: TicketRow {
+                id: 0,
+                fixed: Some(Fixed {
+                    subject: new.subject,
+                    body: new.body,
+                    requester: new.requester,
+                    created_by: None,
+                    created_at: created,
+                    requester_name: None,
+                }),
+                status: Status::Nuevo,
+                version: 1,
+                assignee: None,
+                updated_at: created,
+                milestones: arrival.milestones,
+                last_event_at: created,
+                last_event_kind: arrival.last_event_kind,
+            },
+            key: None,
+            guard: None,
+            events: first.into_iter().collect(),
+            counts: Vec::new(),
+            figures: arrival.figures,
+            search: Vec::new(),
+            notices: Vec::new(),
+            status_links: Vec::new(),
+            attachments: Vec::new(),
+            link: None,
+            at: created,
         },
         state: TicketState {
             status: Status::Nuevo,
@@ -328,9 +345,8 @@ fn new_life(id: i64, created: i64, now: i64, rng: &mut Rng) -> Life {
             assignee_name: None,
             assignee_active: true,
         },
-        m: Milestones::new_ticket(created),
         now,
-        comments: Vec::new(),
+        comments: arrival.search,
     }
 }
 
@@ -344,7 +360,7 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
             }
         }
     };
-    let mut at = life.t.created_at + rng.skewed(60, 4 * 3600);
+    let mut at = life.w.at + rng.skewed(60, 4 * 3600);
     let mut tech = pick(rng, None);
     if !life.step(
         dispatcher,
@@ -428,24 +444,15 @@ fn live(life: &mut Life, staff: &Staff, rng: &mut Rng) {
     }
 }
 
-fn finish(mut life: Life) -> DemoTicket {
-    let t = &mut life.t;
-    t.status = life.state.status.as_str();
-    t.assignee_id = life.state.assignee.map(|u| u.0);
-    t.first_assigned_at = life.m.first_assigned_at;
-    t.first_response_at = life.m.first_response_at;
-    t.closed_at = life.m.closed_at;
-    t.closed_by = life.m.closed_by.map(|u| u.0);
-    t.resolution = life.m.resolution.clone();
-    t.queued_since = life.m.queued_since;
-    t.doc = document(&format!(
-        "{} {} {} {}",
-        t.subject,
-        t.body,
-        t.requester,
-        life.comments.join(" ")
-    ));
-    life.t
+/// The life's one write: the ticket as it ended up, counted once where it ended up.
+fn finish(mut life: Life) -> TicketWrite {
+    life.w.counts = vec![CountDelta {
+        status: life.state.status,
+        assignee: life.state.assignee,
+        n: 1,
+    }];
+    life.w.search = vec![life.comments.join(" ")];
+    life.w
 }
 
 /// Rows generated and written per transaction.
@@ -496,8 +503,8 @@ impl Services {
     }
 
     /// Fills the database with `tickets` realistic tickets created over the last `days` days.
-    /// One thread generates chunks (every step through `decide`) while the loading
-    /// connection writes the previous chunk.
+    /// One thread generates chunks (every step through `decide`) while the bulk writer
+    /// commits the previous chunk.
     pub async fn demo(&self, options: &DemoOptions) -> Result<DemoReport> {
         let started = std::time::Instant::now();
         let (staff, made) = self.demo_staff().await?;
@@ -506,7 +513,6 @@ impl Services {
         let now = self.now();
         let n = options.tickets;
         let mut conn = self.store.read().await?;
-        let first_id = demo::next_ticket_id(&mut conn).await?;
         // A large load goes faster without the secondary indexes; they are rebuilt at the end.
         let rebuild = if n >= options.rebuild_indexes_from {
             demo::secondary_indexes(&mut conn, backend).await?
@@ -516,58 +522,47 @@ impl Services {
         for (name, _) in &rebuild {
             demo::drop_index(&mut conn, name).await?;
         }
-        demo::begin_bulk_load(&mut conn, backend).await?;
 
-        type Counts = Vec<(&'static str, i64, i64)>;
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Vec<DemoTicket>, Counts)>(2);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<TicketWrite>>(2);
         let (span, seed) = (options.days.max(1) * 86_400, options.seed);
-        let generator = tokio::task::spawn_blocking(move || {
+        let generator = crate::cpu::run(move || {
             let start = now - span;
             let mut rng = Rng(seed);
             let mut events = 0u64;
-            let mut tally = figures::Tally::default();
             let slot = span as f64 / n.max(1) as f64;
             let mut k = 0u64;
             while k < n {
                 let size = CHUNK.min(n - k);
                 let mut batch = Vec::with_capacity(size as usize);
-                let mut counts: HashMap<(&'static str, i64), i64> = HashMap::new();
                 for _ in 0..size {
                     let created = start + (k as f64 * slot) as i64 + (rng.unit() * slot) as i64;
-                    let mut life = new_life(first_id + k as i64, created.min(now), now, &mut rng);
+                    let mut life = new_life(created.min(now), now, &mut rng);
                     live(&mut life, &staff, &mut rng);
-                    let mut t = finish(life);
-                    events += t.events.len() as u64;
-                    for d in std::mem::take(&mut t.figures) {
-                        tally.add(&d);
-                    }
-                    *counts
-                        .entry((t.status, t.assignee_id.unwrap_or(0)))
-                        .or_default() += 1;
-                    batch.push(t);
+                    let w = finish(life);
+                    events += w.events.len() as u64;
+                    batch.push(w);
                     k += 1;
                 }
-                let counts = counts.into_iter().map(|((s, a), n)| (s, a, n)).collect();
-                if sender.blocking_send((batch, counts)).is_err() {
+                if sender.blocking_send(batch).is_err() {
                     break;
                 }
             }
-            (events, tally)
+            events
         });
         let mut written = Ok(());
         let mut rebuilt = false;
-        match demo::Loader::open(&self.store).await {
-            Ok(mut loader) => {
+        match Writer::bulk(&self.store).await {
+            Ok(writer) => {
                 let (mut waiting, mut writing) =
                     (std::time::Duration::ZERO, std::time::Duration::ZERO);
                 loop {
                     let t0 = std::time::Instant::now();
-                    let Some((batch, counts)) = receiver.recv().await else {
+                    let Some(batch) = receiver.recv().await else {
                         break;
                     };
                     let t1 = std::time::Instant::now();
                     waiting += t1 - t0;
-                    if let Err(e) = loader.write_chunk(batch, counts).await {
+                    if let Err(e) = writer.commit(batch).await {
                         written = Err(e);
                         break;
                     }
@@ -578,14 +573,14 @@ impl Services {
                     writing_ms = writing.as_millis() as u64,
                     "demo load"
                 );
-                // After a complete load the loader rebuilds the indexes itself (SQLite: on
-                // its own connection, before its one checkpoint); otherwise they come back below.
-                let indexes = if written.is_ok() {
-                    rebuild.clone()
+                // After a complete load the writer rebuilds the indexes itself (SQLite: on its
+                // own connection, before its one checkpoint); otherwise they come back below.
+                let maintenance = if written.is_ok() {
+                    demo::after_load(backend, rebuild.clone())
                 } else {
                     Vec::new()
                 };
-                match loader.finish(indexes).await {
+                match writer.finish(maintenance).await {
                     Ok(true) => rebuilt = written.is_ok(),
                     Ok(false) => {}
                     Err(e) => written = written.and(Err(e)),
@@ -594,21 +589,20 @@ impl Services {
             Err(e) => written = Err(e),
         }
         drop(receiver);
-        let (events, tally) = generator.await.map_err(|e| {
+        let events = generator.await.map_err(|e| {
             super::Error::Internal(format!("failed to join the demo generator: {e}"))
         })?;
-        // Whatever happened, the indexes come back and the connection gets its settings back.
+        // Whatever happened, the indexes come back.
         let finished = async {
-            demo::fix_sequences(&mut conn, backend).await?;
-            if written.is_ok() {
+            let again = if rebuilt {
+                Vec::new()
+            } else {
+                demo::after_load(backend, rebuild)
+            };
+            for (name, sql) in again {
                 let t = std::time::Instant::now();
-                crate::storage::figures::merge(&mut conn, backend, tally.into_rows()).await?;
-                tracing::debug!(ms = t.elapsed().as_millis() as u64, "demo daily figures");
-            }
-            for (name, definition) in rebuild.iter().filter(|_| !rebuilt) {
-                let t = std::time::Instant::now();
-                demo::create_index(&mut conn, definition).await?;
-                tracing::debug!(index = %name, ms = t.elapsed().as_millis() as u64, "demo index rebuilt");
+                demo::run_maintenance(&mut conn, &sql).await?;
+                tracing::debug!(what = %name, ms = t.elapsed().as_millis() as u64, "demo maintenance");
             }
             let t = std::time::Instant::now();
             let analyzed = demo::analyze(&mut conn, backend).await;
@@ -616,10 +610,8 @@ impl Services {
             analyzed
         }
         .await;
-        let restored = demo::end_bulk_load(&mut conn, backend).await;
         written?;
         finished?;
-        restored?;
         Ok(DemoReport {
             tickets: n,
             events,

@@ -1,25 +1,27 @@
-//! The mail channel's use cases. An incoming message (already parsed) becomes, in one
-//! transaction, a new ticket, the customer's message on an existing ticket, a new ticket
-//! linked to one the sender is not part of, or a quarantine record — through the one write
-//! path (`decide` → `storage::tickets::apply`). Notices (acknowledgement, assignment,
-//! closing) are written to the outbox in the same transaction as the event that causes them;
-//! `mail::outbound` sends them. Also: the quarantine for administrators, attachments through
-//! the ticket's visibility, and the leases of the background jobs.
+//! The mail channel's use cases. An incoming message (already parsed) becomes a new ticket,
+//! the customer's message on an existing ticket, a new ticket linked to one the sender is not
+//! part of, or a quarantine record. Tickets are written through the one writer (a new
+//! ticket as intake writes it; a reply through the one change function), with the message's
+//! key, files and notices in the same commit; `mail::outbound` sends the notices. Also: the
+//! quarantine for administrators, attachments through the ticket's visibility, and the
+//! leases of the background jobs.
 
-use super::{Error, Result, Services, random_hex};
+use super::tickets::{ChangeRequest, Changed};
+use super::{Error, Result, Services};
 use crate::domain::DomainError;
-use crate::domain::access::{TicketScope, ticket_scope};
+use crate::domain::access::{Capability, TicketScope, require, ticket_scope};
 use crate::domain::ids::{TicketId, TicketNumber};
 use crate::domain::mail::{
-    AttachmentInfo, Header, InboundMail, NewNotice, Notice, NoticeKind, NoticeParams, Problem,
-    Quarantined, Thread, ThreadClues, TicketLink, classify, fit_body, fit_subject,
-    is_unreadable_code, strip_quoted, thread,
+    AttachmentInfo, Header, InboundMail, Notice, NoticeKind, Problem, Quarantined, Thread,
+    ThreadClues, TicketLink, classify, fit_body, fit_subject, is_unreadable_code, strip_quoted,
+    thread,
 };
-use crate::domain::ticket::{Change, Command, NewTicket, Status, Ticket, decide};
-use crate::domain::timeline::EventKind;
-use crate::domain::user::{Actor, Email, Role};
+use crate::domain::projection;
+use crate::domain::ticket::{Command, NewTicket, Status, Ticket};
+use crate::domain::user::{Actor, Email};
 use crate::storage::mail::NewQuarantine;
-use crate::storage::{Tx, mail as store_mail, tickets, users};
+use crate::storage::write::rows::{Guard, TicketWrite, Written};
+use crate::storage::{Conn, mail as store_mail, tickets};
 
 /// What became of an incoming message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,28 +55,15 @@ const TOO_LARGE_KEEP_BYTES: usize = 256 * 1024;
 /// How many held messages the administrator's list shows.
 const QUARANTINE_PAGE: i64 = 200;
 
-/// A fresh Message-ID left part for a notice: the time in microseconds (fixed-width hex, so
-/// tokens sort by time and the outbox's unique index takes new ones at its end instead of
-/// on a random page each, ~a third of what an intake commit wrote) and 10 random bytes.
-fn new_token() -> Result<String> {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0);
-    Ok(format!("soporte.{micros:014x}{}", random_hex(10)?))
-}
-
 fn require_admin(actor: &Actor) -> Result<()> {
-    if actor.role() == Some(Role::Admin) {
-        Ok(())
-    } else {
-        Err(DomainError::NotFound.into())
-    }
+    // The quarantine is an administrator's section: to anyone else it does not exist.
+    require(actor, Capability::ManageUsers, "ver la cuarentena")
+        .map_err(|_| DomainError::NotFound.into())
 }
 
 impl Services {
-    /// Receives one message: replays answer what the first delivery did; the decision and
-    /// every write happen in one transaction, committed before this returns.
+    /// Receives one message: replays answer what the first delivery did; the message's
+    /// ticket write (with its key, files and notices) is committed before this returns.
     pub async fn receive_mail(&self, raw: &[u8], mail: &InboundMail) -> Result<MailOutcome> {
         for _ in 0..3 {
             match self.receive_mail_once(raw, mail).await {
@@ -90,15 +79,12 @@ impl Services {
 
     async fn receive_mail_once(&self, raw: &[u8], mail: &InboundMail) -> Result<MailOutcome> {
         let at = self.now();
-        let mut tx = self.store.begin_write().await?;
-        if let Some(id) = tickets::find_intake_key(&mut tx, &mail.key).await? {
-            let status = tickets::find(&mut tx, TicketScope::All, id)
-                .await?
-                .map(|t| t.status)
-                .unwrap_or(Status::Nuevo);
+        let mut conn = self.store.read().await?;
+        if let Some(id) = tickets::find_intake_key(&mut conn, &mail.key).await? {
+            let status = status_of(&mut conn, id).await?;
             return Ok(MailOutcome::Duplicate { ticket: id, status });
         }
-        if let Some(entry) = store_mail::quarantined_by_key(&mut tx, &mail.key).await? {
+        if let Some(entry) = store_mail::quarantined_by_key(&mut conn, &mail.key).await? {
             let unreadable = is_unreadable_code(&entry.reason_code);
             return Ok(MailOutcome::Quarantined {
                 entry,
@@ -107,108 +93,131 @@ impl Services {
             });
         }
         if let Some(hold) = classify(mail) {
-            let kept = if mail.problem == Some(Problem::TooLarge) {
-                &raw[..raw.len().min(TOO_LARGE_KEEP_BYTES)]
-            } else {
-                raw
-            };
-            let sender = mail.sender.clone().unwrap_or_default();
-            let subject: String = mail.subject.chars().take(500).collect();
-            let id = store_mail::quarantine(
-                &mut tx,
-                &NewQuarantine {
-                    key: &mail.key,
-                    sender: &sender.chars().take(320).collect::<String>(),
-                    subject: &subject,
-                    reason_code: hold.code,
-                    reason: &hold.reason,
-                    size: mail.size as i64,
-                    raw: kept,
-                },
-                at,
-            )
-            .await?;
-            tx.commit().await?;
-            tracing::info!(
-                quarantine = id,
-                code = hold.code,
-                "incoming message quarantined"
-            );
-            return Ok(MailOutcome::Quarantined {
-                entry: Quarantined {
-                    id,
-                    received_at: at,
-                    sender,
-                    subject,
-                    reason_code: hold.code.to_string(),
-                    reason: hold.reason.clone(),
-                    size: mail.size as i64,
-                    ticket: None,
-                    released_at: None,
-                },
-                unreadable: hold.is_unreadable(),
-                duplicate: false,
-            });
+            drop(conn);
+            return self.hold(raw, mail, hold, at).await;
         }
         // `classify` holds every message without a valid sender.
         let sender = Email::parse(mail.sender.as_deref().unwrap_or_default())?.to_string();
-        let clues = clues(&mut tx, mail).await?;
-        let outcome = match thread(&sender, &clues) {
+        let clues = clues(&mut conn, mail).await?;
+        drop(conn);
+        match thread(&sender, &clues) {
             Thread::Reply { ticket, matched_by } => {
-                let current = tickets::find(&mut tx, TicketScope::All, ticket)
-                    .await?
-                    .ok_or(DomainError::NotFound)?;
                 let actor = Actor::Customer {
                     email: sender.clone(),
                 };
                 let body = fit_body(&strip_quoted(&mail.text));
-                let change = decide(
-                    &current.state(),
-                    &actor,
-                    Command::CustomerMessage {
-                        body,
-                        matched_by: matched_by.clone(),
+                let changed = self
+                    .change(ChangeRequest {
+                        actor: &actor,
+                        id: ticket,
+                        scope: TicketScope::All,
+                        seen_version: None,
+                        command: Command::CustomerMessage {
+                            body,
+                            matched_by: matched_by.clone(),
+                        },
+                        key: Some(mail.key.clone()),
+                        attachments: mail.attachments.clone(),
+                    })
+                    .await?;
+                Ok(match changed {
+                    Changed::Done { change, .. } => MailOutcome::Replied {
+                        ticket,
+                        status: change.status,
+                        matched_by,
                     },
-                )?;
-                tickets::apply(&mut tx, self.store.backend(), &current, &change, &actor, at)
-                    .await?
-                    .ok_or(DomainError::Conflict)?;
-                tickets::insert_intake_key(&mut tx, &mail.key, ticket, at).await?;
-                MailOutcome::Replied {
-                    ticket,
-                    status: change.status,
-                    matched_by,
-                }
+                    Changed::Repeated { id } => MailOutcome::Duplicate {
+                        ticket: id,
+                        status: self.status(id).await?,
+                    },
+                })
             }
             decision => {
-                let new =
+                let mut new =
                     NewTicket::parse(&sender, &fit_subject(&mail.subject), &fit_body(&mail.text))?;
-                let received =
-                    super::intake::insert_one(&mut tx, &self.store, at, &new, Some(&mail.key))
-                        .await?;
+                new.requester_name = mail.sender_name.clone();
+                let mut write = super::intake::arrival(&new, Some(&mail.key), at)?;
+                write.attachments = mail.attachments.clone();
                 let linked_to = match decision {
                     Thread::Linked { to, reason } => {
-                        store_mail::link(&mut tx, received.id, to, &reason, at).await?;
+                        write.link = Some((to, reason));
                         Some(to)
                     }
                     _ => None,
                 };
-                MailOutcome::Created {
-                    ticket: received.id,
-                    status: received.status,
-                    linked_to,
+                match self.writer.commit(vec![write]).await?.first() {
+                    Some(Written::Created(id)) => Ok(MailOutcome::Created {
+                        ticket: *id,
+                        status: Status::Nuevo,
+                        linked_to,
+                    }),
+                    Some(Written::Repeated { id, status }) => Ok(MailOutcome::Duplicate {
+                        ticket: *id,
+                        status: *status,
+                    }),
+                    _ => Err(DomainError::Conflict.into()),
                 }
             }
-        };
-        let ticket = match &outcome {
-            MailOutcome::Created { ticket, .. } | MailOutcome::Replied { ticket, .. } => *ticket,
-            _ => return Ok(outcome),
-        };
-        for attachment in &mail.attachments {
-            store_mail::insert_attachment(&mut tx, ticket, attachment, at).await?;
         }
+    }
+
+    /// Keeps a message in quarantine: not answered, not a ticket.
+    async fn hold(
+        &self,
+        raw: &[u8],
+        mail: &InboundMail,
+        hold: crate::domain::mail::Hold,
+        at: i64,
+    ) -> Result<MailOutcome> {
+        let kept = if mail.problem == Some(Problem::TooLarge) {
+            &raw[..raw.len().min(TOO_LARGE_KEEP_BYTES)]
+        } else {
+            raw
+        };
+        let sender = mail.sender.clone().unwrap_or_default();
+        let subject: String = mail.subject.chars().take(500).collect();
+        let mut tx = self.store.begin_write().await?;
+        let id = store_mail::quarantine(
+            &mut tx,
+            &NewQuarantine {
+                key: &mail.key,
+                sender: &sender.chars().take(320).collect::<String>(),
+                subject: &subject,
+                reason_code: hold.code,
+                reason: &hold.reason,
+                size: mail.size as i64,
+                raw: kept,
+            },
+            at,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(outcome)
+        tracing::info!(
+            quarantine = id,
+            code = hold.code,
+            "incoming message quarantined"
+        );
+        Ok(MailOutcome::Quarantined {
+            entry: Quarantined {
+                id,
+                received_at: at,
+                sender,
+                subject,
+                reason_code: hold.code.to_string(),
+                reason: hold.reason.clone(),
+                size: mail.size as i64,
+                ticket: None,
+                released_at: None,
+            },
+            unreadable: hold.is_unreadable(),
+            duplicate: false,
+        })
+    }
+
+    /// A ticket's status now (`nuevo` if it cannot be read).
+    async fn status(&self, id: TicketId) -> Result<Status> {
+        let mut conn = self.store.read().await?;
+        status_of(&mut conn, id).await
     }
 
     /// The held messages, newest first (administrators only).
@@ -229,7 +238,7 @@ impl Services {
 
     /// An administrator turns a held message into a ticket. `parse` reads the stored bytes
     /// (the caller owns the parser). No acknowledgement is sent: the sender is most likely a
-    /// machine.
+    /// machine. Two administrators releasing it at once: one ticket, the other `Conflict`.
     pub async fn release_quarantined(
         &self,
         actor: &Actor,
@@ -238,8 +247,8 @@ impl Services {
     ) -> Result<Ticket> {
         require_admin(actor)?;
         let at = self.now();
-        let mut tx = self.store.begin_write().await?;
-        let (entry, raw) = store_mail::quarantined(&mut tx, id)
+        let mut conn = self.store.read().await?;
+        let (entry, raw) = store_mail::quarantined(&mut conn, id)
             .await?
             .ok_or(DomainError::NotFound)?;
         if let Some(ticket) = entry.ticket {
@@ -270,26 +279,26 @@ impl Services {
             }),
             &fit_body(&text),
         )?;
-        let ticket = tickets::insert(&mut tx, self.store.backend(), &new, actor, at).await?;
-        if tickets::find_intake_key(&mut tx, &mail.key)
+        let key_free = !mail.key.is_empty()
+            && tickets::find_intake_key(&mut conn, &mail.key)
+                .await?
+                .is_none();
+        drop(conn);
+        let mut write = TicketWrite::arrival(&new, actor, at, projection::arrival(&new, at))?;
+        write.key = key_free.then(|| mail.key.clone());
+        write.attachments = mail.attachments;
+        write.guard = Some(Guard::Quarantine {
+            id,
+            by: actor.user_id(),
+        });
+        let ticket = match self.writer.commit(vec![write]).await?.first() {
+            Some(Written::Created(ticket)) => *ticket,
+            _ => return Err(DomainError::Conflict.into()),
+        };
+        let mut conn = self.store.read().await?;
+        Ok(tickets::find(&mut conn, TicketScope::All, ticket)
             .await?
-            .is_none()
-            && !mail.key.is_empty()
-        {
-            tickets::insert_intake_key(&mut tx, &mail.key, ticket, at).await?;
-        }
-        for attachment in &mail.attachments {
-            store_mail::insert_attachment(&mut tx, ticket, attachment, at).await?;
-        }
-        if !store_mail::mark_released(&mut tx, id, ticket, actor.user_id().map(|u| u.0), at).await?
-        {
-            return Err(DomainError::Conflict.into());
-        }
-        let created = tickets::find(&mut tx, TicketScope::All, ticket)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(created)
+            .ok_or(DomainError::NotFound)?)
     }
 
     /// A ticket's attachments and related tickets, if the actor may see the ticket.
@@ -315,13 +324,29 @@ impl Services {
         ticket: TicketId,
         id: i64,
     ) -> Result<(AttachmentInfo, Vec<u8>)> {
+        let (info, data) = self.attachment_by_id(actor, id).await?;
+        if info.ticket != ticket {
+            return Err(DomainError::NotFound.into());
+        }
+        Ok((info, data))
+    }
+
+    /// One attachment by its own id, if the actor may see its ticket.
+    pub async fn attachment_by_id(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(AttachmentInfo, Vec<u8>)> {
         let mut conn = self.store.read().await?;
-        tickets::find(&mut conn, ticket_scope(actor), ticket)
+        let Some((info, data)) = store_mail::attachment_by_id(&mut conn, id).await? else {
+            return Err(DomainError::NotFound.into());
+        };
+        tickets::find(&mut conn, ticket_scope(actor), info.ticket)
             .await?
             .ok_or(DomainError::NotFound)?;
-        match store_mail::attachment(&mut conn, ticket, id).await? {
-            Some((info, Some(data))) => Ok((info, data)),
-            _ => Err(DomainError::NotFound.into()),
+        match data {
+            Some(data) => Ok((info, data)),
+            None => Err(DomainError::NotFound.into()),
         }
     }
 
@@ -342,9 +367,27 @@ impl Services {
         Ok(store_mail::due(&mut conn, self.now(), limit).await?)
     }
 
-    pub async fn notice_sent(&self, id: i64) -> Result<()> {
+    /// Marks a notice sent. The status-page token it carried is not kept: only its hash stays
+    /// (in the ticket's links).
+    pub async fn notice_sent(&self, notice: &Notice) -> Result<()> {
+        let mut params = notice.params.clone();
+        params.status_token = None;
+        let params = serde_json::to_string(&params).map_err(|e| Error::Internal(e.to_string()))?;
         let mut conn = self.store.read().await?;
-        Ok(store_mail::mark_sent(&mut conn, id, self.now()).await?)
+        Ok(store_mail::mark_sent(&mut conn, notice.id, self.now(), &params).await?)
+    }
+
+    /// The files a notice sends: those of the reply it carries (name, type, bytes).
+    pub async fn notice_files(&self, notice: &Notice) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let (NoticeKind::Reply, Some(event)) = (notice.kind, notice.params.event_id) else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::event_files(&mut conn, notice.ticket, event)
+            .await?
+            .into_iter()
+            .map(|(info, data)| (info.filename, info.content_type, data))
+            .collect())
     }
 
     pub async fn notice_retry(&self, id: i64, next_at: i64, error: &str) -> Result<()> {
@@ -382,7 +425,7 @@ impl Services {
 
 /// What storage knows for threading: the ticket of a message the headers name, and the
 /// ticket named in the subject with the people on it.
-async fn clues(tx: &mut Tx, mail: &InboundMail) -> Result<ThreadClues> {
+async fn clues(conn: &mut Conn, mail: &InboundMail) -> Result<ThreadClues> {
     let mut clues = ThreadClues::default();
     let named = mail
         .in_reply_to
@@ -395,105 +438,25 @@ async fn clues(tx: &mut Tx, mail: &InboundMail) -> Result<ThreadClues> {
                 .map(|id| (Header::References, id)),
         );
     for (header, id) in named {
-        if let Some(ticket) = store_mail::ticket_of_message(tx, id).await? {
+        if let Some(ticket) = store_mail::ticket_of_message(conn, id).await? {
             clues.by_header = Some((ticket, header, id.clone()));
             break;
         }
     }
     if let Some(number) = TicketNumber::find_in(&mail.subject)
-        && tickets::find(tx, TicketScope::All, number.0)
+        && tickets::find(conn, TicketScope::All, number.0)
             .await?
             .is_some()
     {
-        clues.by_subject = Some((number, store_mail::participants(tx, number.0).await?));
+        clues.by_subject = Some((number, store_mail::participants(conn, number.0).await?));
     }
     Ok(clues)
 }
 
-fn params_of(number: TicketNumber, subject: &str, requester: &str) -> NoticeParams {
-    NoticeParams {
-        number: number.to_string(),
-        subject: subject.to_string(),
-        requester: requester.to_string(),
-        ..NoticeParams::default()
-    }
-}
-
-/// The acknowledgement to the sender of a new ticket (intake writes it with the ticket).
-pub(super) fn received_notice(
-    ticket: TicketId,
-    new: &NewTicket,
-    key: Option<&str>,
-) -> Result<NewNotice> {
-    let answered = key.and_then(|k| k.strip_prefix("mid:")).map(str::to_string);
-    Ok(NewNotice {
-        kind: NoticeKind::Acknowledgement,
-        ticket,
-        recipient: new.requester.clone(),
-        params: params_of(TicketNumber(ticket), &new.subject, &new.requester),
-        token: new_token()?,
-        references: answered.iter().cloned().collect(),
-        in_reply_to: answered,
-    })
-}
-
-/// Notices a decided change causes — to the technician a ticket was assigned to, to the
-/// sender when it is closed — on the change's own transaction.
-pub(super) async fn notify_change(
-    tx: &mut Tx,
-    ticket: &Ticket,
-    change: &Change,
-    at: i64,
-) -> Result<()> {
-    for event in &change.events {
-        match event.kind {
-            EventKind::Assigned | EventKind::Reassigned => {
-                let Some(tech) = event.data.to_assignee else {
-                    continue;
-                };
-                let Some(user) = users::find(tx, tech).await? else {
-                    continue;
-                };
-                let mut params = params_of(ticket.number(), &ticket.subject, &ticket.requester);
-                params.technician = Some(user.name.clone());
-                store_mail::enqueue(
-                    tx,
-                    &NewNotice {
-                        kind: NoticeKind::Assigned,
-                        ticket: ticket.id,
-                        recipient: user.email.clone(),
-                        params,
-                        token: new_token()?,
-                        in_reply_to: None,
-                        references: Vec::new(),
-                    },
-                    at,
-                )
-                .await?;
-            }
-            EventKind::Closed => {
-                let ids = store_mail::inbound_message_ids(tx, ticket.id).await?;
-                let mut params = params_of(ticket.number(), &ticket.subject, &ticket.requester);
-                params.resolution = event.data.resolution.clone();
-                params.technician = ticket.assignee_name.clone();
-                let references: Vec<String> = ids.iter().rev().take(10).rev().cloned().collect();
-                store_mail::enqueue(
-                    tx,
-                    &NewNotice {
-                        kind: NoticeKind::Closed,
-                        ticket: ticket.id,
-                        recipient: ticket.requester.clone(),
-                        params,
-                        token: new_token()?,
-                        in_reply_to: ids.last().cloned(),
-                        references,
-                    },
-                    at,
-                )
-                .await?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+/// A ticket's status now (`nuevo` if there is no such ticket).
+async fn status_of(conn: &mut Conn, id: TicketId) -> Result<Status> {
+    Ok(tickets::find(conn, TicketScope::All, id)
+        .await?
+        .map(|t| t.status)
+        .unwrap_or(Status::Nuevo))
 }

@@ -14,121 +14,21 @@
 
 use super::connect::{CResult, ConnectError, ProblemKind, describe_http, random_bytes};
 use super::{Error, Services};
-use crate::config::{MailArgs, Secret};
+use crate::config::Secret;
 use crate::domain::mailbox::{Direction, Health, banner};
 use crate::domain::oauth::{
     AUTHORIZATION_TTL_SECS, Endpoints, Grant, Mechanism, ProviderKind, TokenRefusal, Tokens,
-    http_refusal, needs_refresh, parse_scopes, parse_token_response, pkce, preset, url_token,
+    http_refusal, needs_refresh, parse_token_response, pkce, preset, url_token,
 };
 use crate::domain::user::User;
 use crate::storage::mailbox::{self as store_mb, GrantRow};
 use std::time::{Duration, Instant};
 
+pub use super::company::{ClientAuth, OAuthSettings};
+
 const REFRESH_CONTEXT: &str = "mail_oauth.refresh_token";
 const ACCESS_CONTEXT: &str = "mail_oauth.access_token";
 const BANNER_TTL: Duration = Duration::from_secs(10);
-
-/// How the client proves itself to the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// HTTP Basic (RFC 6749 §2.3.1): what every OAuth2 server must accept.
-    Basic,
-    /// `client_secret` in the form (what Microsoft's and Google's guides show).
-    Post,
-    /// A public client (PKCE only, no secret).
-    None,
-}
-
-/// Mail OAuth2 settings (from `--mail-oauth-*`).
-#[derive(Debug, Clone)]
-pub struct OAuthSettings {
-    pub kind: ProviderKind,
-    pub grant: Grant,
-    pub mechanism: Mechanism,
-    pub client_id: String,
-    pub client_secret: Option<Secret>,
-    pub client_auth: ClientAuth,
-    pub tenant: String,
-    pub issuer: Option<String>,
-    pub auth_url: Option<String>,
-    pub token_url: Option<String>,
-    pub scopes: Option<Vec<String>>,
-    pub redirect_uri: String,
-}
-
-fn filled(s: &Option<String>) -> Option<String> {
-    s.as_ref()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-impl OAuthSettings {
-    pub fn from_args(m: &MailArgs, public_url: &str) -> Result<Option<OAuthSettings>, String> {
-        let Some(kind) = filled(&m.mail_oauth) else {
-            return Ok(None);
-        };
-        let kind = ProviderKind::parse(&kind)
-            .ok_or("SOPORTE_MAIL_OAUTH must be microsoft, google or generic")?;
-        let grant = Grant::parse(&m.mail_oauth_grant)
-            .ok_or("SOPORTE_MAIL_OAUTH_GRANT must be delegated or app")?;
-        let mechanism = Mechanism::parse(&m.mail_oauth_mechanism)
-            .ok_or("SOPORTE_MAIL_OAUTH_MECHANISM must be xoauth2 or oauthbearer")?;
-        let client_id = filled(&m.mail_oauth_client_id)
-            .ok_or("SOPORTE_MAIL_OAUTH_CLIENT_ID is required with SOPORTE_MAIL_OAUTH")?;
-        let client_secret = m
-            .mail_oauth_client_secret
-            .clone()
-            .filter(|s| !s.expose().is_empty());
-        if kind == ProviderKind::Google && grant == Grant::AppOnly {
-            return Err("Gmail takes no client-credentials token: use SOPORTE_MAIL_OAUTH_GRANT=delegated (docs/mail.md)".to_string());
-        }
-        if client_secret.is_none() && (grant == Grant::AppOnly || kind != ProviderKind::Generic) {
-            return Err(
-                "SOPORTE_MAIL_OAUTH_CLIENT_SECRET is required for this provider and grant"
-                    .to_string(),
-            );
-        }
-        let issuer = filled(&m.mail_oauth_issuer);
-        let auth_url = filled(&m.mail_oauth_auth_url);
-        let token_url = filled(&m.mail_oauth_token_url);
-        if kind == ProviderKind::Generic {
-            if issuer.is_none() && token_url.is_none() {
-                return Err("a generic mail OAuth2 provider needs SOPORTE_MAIL_OAUTH_ISSUER or SOPORTE_MAIL_OAUTH_TOKEN_URL".to_string());
-            }
-            if grant == Grant::Delegated && issuer.is_none() && auth_url.is_none() {
-                return Err("delegated mail OAuth2 with a generic provider needs SOPORTE_MAIL_OAUTH_ISSUER or SOPORTE_MAIL_OAUTH_AUTH_URL".to_string());
-            }
-        }
-        if m.imap_host.is_some() && filled(&m.imap_user).is_none() {
-            return Err(
-                "SOPORTE_IMAP_USER (the mailbox address) is required with mail OAuth2".to_string(),
-            );
-        }
-        let client_auth = match (&client_secret, kind) {
-            (None, _) => ClientAuth::None,
-            (Some(_), ProviderKind::Generic) => ClientAuth::Basic,
-            (Some(_), _) => ClientAuth::Post,
-        };
-        Ok(Some(OAuthSettings {
-            kind,
-            grant,
-            mechanism,
-            client_id,
-            client_secret,
-            client_auth,
-            tenant: m.mail_oauth_tenant.trim().to_string(),
-            issuer,
-            auth_url,
-            token_url,
-            scopes: m
-                .mail_oauth_scopes
-                .as_deref()
-                .map(parse_scopes)
-                .filter(|s| !s.is_empty()),
-            redirect_uri: format!("{public_url}/admin/mail/callback"),
-        }))
-    }
-}
 
 /// An access token ready for IMAP/SMTP.
 #[derive(Debug, Clone)]

@@ -6,10 +6,14 @@ pub mod auth;
 pub mod demo;
 pub mod intake;
 pub mod mail;
+mod notices;
 pub mod ops;
 pub mod reports;
+pub mod status;
 pub mod tickets;
+pub mod waiting;
 // Company connections (issue 16): service/connect.rs has the shared part.
+pub mod company;
 pub mod connect;
 pub mod ldap;
 pub mod mailbox;
@@ -20,7 +24,7 @@ pub mod sso;
 pub mod twofactor;
 
 use crate::domain::DomainError;
-use crate::storage::{StorageError, Store};
+use crate::storage::{StorageError, Store, Writer};
 use thiserror::Error;
 
 /// What a use case can answer besides success.
@@ -113,19 +117,28 @@ impl Default for Settings {
 pub struct Services {
     pub(crate) store: Store,
     pub(crate) settings: Settings,
-    pub(crate) intake: intake::IntakeQueue,
+    /// The one writer of tickets.
+    pub(crate) writer: Writer,
     pub(crate) connect: std::sync::Arc<connect::Connect>,
 }
 
 impl Services {
     pub fn new(store: Store, settings: Settings) -> Services {
-        let intake = intake::IntakeQueue::start(&store, settings.clock.clone());
+        let writer = Writer::start(&store);
         Services {
             store,
             settings,
-            intake,
+            writer,
             connect: Default::default(),
         }
+    }
+
+    /// Opens the database at `url` (a SQLite file is created), applies the migrations and
+    /// returns the use cases over it.
+    pub async fn open(url: &str, settings: Settings) -> Result<Services> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(Services::new(store, settings))
     }
 
     /// Now, by this service's clock.

@@ -8,7 +8,6 @@
 
 use super::Services;
 use super::connect::{CResult, ConnectError, ProblemKind, describe_http, random_bytes};
-use crate::config::Secret;
 use crate::domain::identity::{Admission, Existing, RoleMap, admit};
 use crate::domain::oauth::{AUTHORIZATION_TTL_SECS, parse_token_response, pkce, url_token};
 use crate::domain::oidc::{
@@ -19,28 +18,7 @@ use crate::domain::user::User;
 use crate::storage::identity::{self as store_id, PendingOidc};
 use std::time::{Duration, Instant};
 
-/// The provider's settings (from `--oidc-*`).
-#[derive(Debug, Clone)]
-pub struct OidcSettings {
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub role_map: RoleMap,
-    pub groups_claim: String,
-    pub auto_create: bool,
-    pub scopes: Vec<String>,
-    /// "Ingresar con {label}".
-    pub label: String,
-    pub redirect_uri: String,
-}
-
-/// Discovery document and keys, fetched when first needed and kept an hour; the keys are
-/// fetched again when a token names one we do not have (the provider rotated them).
-#[derive(Debug, Default)]
-pub struct ProviderCache {
-    discovery: Option<(Discovery, Instant)>,
-    jwks: Option<(Jwks, Instant)>,
-}
+pub use super::company::{OidcSettings, ProviderCache};
 
 const CACHE_TTL: Duration = Duration::from_secs(3600);
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(30);

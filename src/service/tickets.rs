@@ -1,25 +1,50 @@
-//! The one write path for ticket changes, shared by web, API, mail and CLI:
-//! load through the actor's scope → `domain::ticket::decide` → `storage::tickets::apply`
-//! (row at the seen version + events, one transaction). Also reading and listing.
+//! Tickets: creating one by hand, reading and listing through the actor's scope, and the one
+//! change function every change goes through — web forms, the API, a customer's e-mail, the
+//! requeue of a disabled technician's tickets:
+//! find in scope → `domain::ticket::decide` → `domain::projection` → notices →
+//! `storage::Writer::commit` at the version decided on → a lost race is `Conflict`.
 
-use super::{Result, Services};
+use super::{Result, Services, notices};
 use crate::domain::DomainError;
-use crate::domain::access::ticket_scope;
+use crate::domain::access::{Capability, TicketScope, require, ticket_scope};
+use crate::domain::figures::Before;
 use crate::domain::ids::{TicketId, UserId};
-use crate::domain::ticket::{Command, NewTicket, Target, Ticket, TicketFilter, decide};
-use crate::domain::timeline::Event;
-use crate::domain::user::{Actor, Role};
-use crate::storage::{Tx, tickets, users};
+use crate::domain::mail::Attachment;
+use crate::domain::projection;
+use crate::domain::ticket::{Change, Command, NewTicket, Target, Ticket, TicketFilter, decide};
+use crate::domain::timeline::{Event, EventKind};
+use crate::domain::user::Actor;
+use crate::storage::write::rows::{TicketWrite, Written};
+use crate::storage::{Conn, tickets, users};
 
 /// A command as people send it: technicians by id, not yet looked up.
 #[derive(Debug, Clone)]
 pub enum Action {
-    Assign { technician: UserId },
-    Reassign { technician: UserId, reason: String },
-    Comment { body: String },
-    Close { resolution: String },
-    Return { reason: String },
-    Reopen { reason: String },
+    Assign {
+        technician: UserId,
+    },
+    Reassign {
+        technician: UserId,
+        reason: String,
+    },
+    /// An internal note.
+    Comment {
+        body: String,
+    },
+    /// A public reply to the requester; `wait` waits for their answer.
+    Reply {
+        body: String,
+        wait: bool,
+    },
+    Close {
+        resolution: String,
+    },
+    Return {
+        reason: String,
+    },
+    Reopen {
+        reason: String,
+    },
 }
 
 /// One page of a list and where the next one starts.
@@ -33,19 +58,43 @@ pub struct Page {
 pub const PAGE_SIZE: i64 = 25;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
+/// A change to make: who, on which ticket (as the actor's scope finds it), from which version
+/// they saw, what; and, for a customer's e-mail, the message's key and files.
+#[derive(Debug, Clone)]
+pub(crate) struct ChangeRequest<'a> {
+    pub actor: &'a Actor,
+    pub id: TicketId,
+    pub scope: TicketScope,
+    /// The version the actor's view showed; `None` when they acted on the ticket as it is.
+    pub seen_version: Option<i64>,
+    pub command: Command,
+    pub key: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// What a change did.
+#[derive(Debug, Clone)]
+pub(crate) enum Changed {
+    /// Written: the decision.
+    Done { change: Change },
+    /// The request's key was seen before: nothing written.
+    Repeated { id: TicketId },
+}
+
 impl Services {
     /// Creates a ticket by hand (a dispatcher typing what arrived at the mailbox).
     pub async fn create_ticket(&self, actor: &Actor, new: &NewTicket) -> Result<Ticket> {
-        if !matches!(actor.role(), Some(Role::Admin | Role::Dispatcher)) {
-            return Err(DomainError::Forbidden("crear incidencias").into());
-        }
-        let mut tx = self.store.begin_write().await?;
-        let id = tickets::insert(&mut tx, self.store.backend(), new, actor, self.now()).await?;
-        let ticket = tickets::find(&mut tx, ticket_scope(actor), id)
+        require(actor, Capability::Dispatch, "crear incidencias")?;
+        let at = self.now();
+        let write = TicketWrite::arrival(new, actor, at, projection::arrival(new, at))?;
+        let id = match self.writer.commit(vec![write]).await?.first() {
+            Some(Written::Created(id)) => *id,
+            _ => return Err(DomainError::Conflict.into()),
+        };
+        let mut conn = self.store.read().await?;
+        Ok(tickets::find(&mut conn, ticket_scope(actor), id)
             .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(ticket)
+            .ok_or(DomainError::NotFound)?)
     }
 
     /// A ticket and its timeline, if the actor may see it.
@@ -93,40 +142,100 @@ impl Services {
         seen_version: Option<i64>,
         action: Action,
     ) -> Result<Ticket> {
-        let mut tx = self.store.begin_write().await?;
-        let ticket = tickets::find(&mut tx, ticket_scope(actor), id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        if seen_version.is_some_and(|v| v != ticket.version) {
-            return Err(DomainError::Conflict.into());
+        self.act_with_files(actor, id, seen_version, action, Vec::new())
+            .await
+    }
+
+    /// `act` with files (a reply's or a note's), which go with the action's event and have its
+    /// visibility.
+    pub async fn act_with_files(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+        seen_version: Option<i64>,
+        action: Action,
+        files: Vec<Attachment>,
+    ) -> Result<Ticket> {
+        if !files.is_empty() && !matches!(action, Action::Comment { .. } | Action::Reply { .. }) {
+            return Err(DomainError::validation(
+                "files",
+                "Solo se adjuntan archivos a una respuesta o a una nota.",
+            )
+            .into());
         }
-        let command = resolve(&mut tx, action).await?;
-        let change = decide(&ticket.state(), actor, command)?;
-        tickets::apply(
-            &mut tx,
-            self.store.backend(),
-            &ticket,
-            &change,
+        let command = {
+            let mut conn = self.store.read().await?;
+            resolve(&mut conn, action).await?
+        };
+        self.change(ChangeRequest {
             actor,
-            self.now(),
-        )
-        .await?
-        .ok_or(DomainError::Conflict)?;
-        // Notices (assignment, closing) go to the outbox in this same transaction.
-        super::mail::notify_change(&mut tx, &ticket, &change, self.now()).await?;
+            id,
+            scope: ticket_scope(actor),
+            seen_version,
+            command,
+            key: None,
+            attachments: files,
+        })
+        .await?;
         // The actor may no longer see it (a technician who passed it on): read it unscoped.
-        let updated = tickets::find(&mut tx, crate::domain::access::TicketScope::All, id)
+        let mut conn = self.store.read().await?;
+        Ok(tickets::find(&mut conn, TicketScope::All, id)
             .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(updated)
+            .ok_or(DomainError::NotFound)?)
+    }
+
+    /// The one change function (see the module's documentation). A request that pinned no
+    /// version (an API call without one, a customer's e-mail, the system) and lost a race is
+    /// decided again on the ticket as it now is; one that pinned a version gets `Conflict`.
+    pub(crate) async fn change(&self, req: ChangeRequest<'_>) -> Result<Changed> {
+        const TRIES: usize = 3;
+        for attempt in 1..=TRIES {
+            let mut conn = self.store.read().await?;
+            let ticket = tickets::find(&mut conn, req.scope, req.id)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            if req.seen_version.is_some_and(|v| v != ticket.version) {
+                return Err(DomainError::Conflict.into());
+            }
+            let change = decide(&ticket.state(), req.actor, req.command.clone())?;
+            let at = self.now();
+            let milestones = ticket.milestones();
+            let projection = projection::change(
+                Before {
+                    created_at: ticket.created_at,
+                    status: ticket.status,
+                    assignee: ticket.assignee_id,
+                    milestones: &milestones,
+                },
+                EventKind::parse(&ticket.last_event_kind).unwrap_or(EventKind::Created),
+                &change,
+                req.actor,
+                at,
+            );
+            let mut write = TicketWrite::change(&ticket, &change, projection, req.actor, at)?;
+            let notices = notices::for_change(&mut conn, &ticket, &change, req.actor).await?;
+            write.notices = notices.notices;
+            write.status_links = notices.status_links;
+            drop(conn);
+            write.key = req.key.clone();
+            write.attachments = req.attachments.clone();
+            match self.writer.commit(vec![write]).await?.first() {
+                Some(Written::Changed { .. }) => {
+                    return Ok(Changed::Done { change });
+                }
+                Some(Written::Repeated { id, .. }) => return Ok(Changed::Repeated { id: *id }),
+                _ if req.seen_version.is_none() && attempt < TRIES => continue,
+                _ => break,
+            }
+        }
+        Err(DomainError::Conflict.into())
     }
 }
 
 /// Looks up the technician an action names, so the domain can judge them.
-async fn resolve(tx: &mut Tx, action: Action) -> Result<Command> {
-    async fn target(tx: &mut Tx, id: UserId) -> Result<Target> {
-        let user = users::find(tx, id)
+async fn resolve(conn: &mut Conn, action: Action) -> Result<Command> {
+    async fn target(conn: &mut Conn, id: UserId) -> Result<Target> {
+        let user = users::find(conn, id)
             .await?
             .ok_or_else(|| DomainError::validation("technician_id", "Elija un técnico activo."))?;
         Ok(Target {
@@ -138,13 +247,14 @@ async fn resolve(tx: &mut Tx, action: Action) -> Result<Command> {
     }
     Ok(match action {
         Action::Assign { technician } => Command::Assign {
-            to: target(tx, technician).await?,
+            to: target(conn, technician).await?,
         },
         Action::Reassign { technician, reason } => Command::Reassign {
-            to: target(tx, technician).await?,
+            to: target(conn, technician).await?,
             reason,
         },
         Action::Comment { body } => Command::Comment { body },
+        Action::Reply { body, wait } => Command::Reply { body, wait },
         Action::Close { resolution } => Command::Close { resolution },
         Action::Return { reason } => Command::Return { reason },
         Action::Reopen { reason } => Command::Reopen { reason },

@@ -54,6 +54,16 @@ impl Services {
         self.connect.require_2fa_admins
     }
 
+    /// `--require-2fa-admins`: whether this session must set up TOTP before anything else
+    /// (an administrator who signed in with a password and has none; the identity provider
+    /// is trusted with its own second factor).
+    pub fn must_set_up_second_factor(&self, session: &super::auth::Session) -> bool {
+        self.connect.require_2fa_admins
+            && session.user.role == crate::domain::user::Role::Admin
+            && session.method != "sso"
+            && !session.two_factor
+    }
+
     pub async fn two_factor_status(&self, user: UserId) -> CResult<TwoFactorStatus> {
         let mut conn = self.store.read().await?;
         let row = store_id::totp(&mut conn, user).await?;

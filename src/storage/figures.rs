@@ -1,12 +1,12 @@
 //! The daily figures table (`daily_figures`): one row per Lima day and figure, holding the
 //! total count and, per person, a count and the durations. The per-person part is packed in
 //! one blob as segments of big-endian u32: `person, n, then n durations` for duration
-//! figures, `person, n` for counts. Written in the transaction of the change it comes from;
-//! read by the dashboard a month at a time (about 240 rows).
+//! figures, `person, n` for counts. Written with the ticket write it comes from
+//! (`storage::write`); read by the dashboard a month at a time (about 240 rows).
 
-use super::{Backend, Conn, Result, StorageError};
+use super::{Conn, Result, StorageError};
+use crate::domain::figures::Figure;
 pub use crate::domain::figures::{DailyRow, Entry};
-use crate::domain::figures::{Delta, Figure};
 use sqlx::Row;
 use std::collections::BTreeMap;
 
@@ -61,102 +61,6 @@ pub fn unpack(figure: Figure, bytes: &[u8]) -> Result<BTreeMap<i64, Entry>> {
         people.insert(person as i64, Entry { n: n as i64, secs });
     }
     Ok(people)
-}
-
-/// Applies changes on the caller's transaction: arrivals are added to the count in place;
-/// anything else reads the row, changes it and writes it back with the row locked
-/// (PostgreSQL `FOR UPDATE`; SQLite writers are serialised by `BEGIN IMMEDIATE`).
-pub async fn apply(conn: &mut Conn, backend: Backend, deltas: &[Delta]) -> Result<()> {
-    for d in deltas {
-        if d.figure == Figure::Created {
-            add_arrivals(conn, d.day, d.sign).await?;
-            continue;
-        }
-        let mut row = read_locked(conn, backend, d.day, d.figure).await?;
-        if !row.apply(d) {
-            tracing::warn!(figure = ?d.figure, day = d.day, "a duration to take back was not in its daily row");
-            continue;
-        }
-        write(conn, &row).await?;
-    }
-    Ok(())
-}
-
-/// Adds `n` arrivals to a day.
-pub async fn add_arrivals(conn: &mut Conn, day: i64, n: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (day, figure) DO UPDATE SET n = daily_figures.n + excluded.n",
-    )
-    .bind(day)
-    .bind(Figure::Created.code())
-    .bind(n)
-    .bind(Vec::<u8>::new())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn read_locked(
-    conn: &mut Conn,
-    backend: Backend,
-    day: i64,
-    figure: Figure,
-) -> Result<DailyRow> {
-    // The row exists before it is locked, so two writers of a new day's row queue on it
-    // instead of both finding nothing and the second overwriting the first.
-    sqlx::query(
-        "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, 0, $3) \
-         ON CONFLICT (day, figure) DO NOTHING",
-    )
-    .bind(day)
-    .bind(figure.code())
-    .bind(Vec::<u8>::new())
-    .execute(&mut *conn)
-    .await?;
-    let lock = match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => " FOR UPDATE",
-    };
-    let sql = format!("SELECT n, people FROM daily_figures WHERE day = $1 AND figure = $2{lock}");
-    let row = sqlx::query(&sql)
-        .bind(day)
-        .bind(figure.code())
-        .fetch_one(&mut *conn)
-        .await?;
-    let bytes: Vec<u8> = row.try_get("people")?;
-    Ok(DailyRow {
-        day,
-        figure,
-        n: row.try_get("n")?,
-        people: unpack(figure, &bytes)?,
-    })
-}
-
-/// Replaces a row read by `read_locked`.
-async fn write(conn: &mut Conn, row: &DailyRow) -> Result<()> {
-    sqlx::query("UPDATE daily_figures SET n = $3, people = $4 WHERE day = $1 AND figure = $2")
-        .bind(row.day)
-        .bind(row.figure.code())
-        .bind(row.n)
-        .bind(pack(row.figure, &row.people)?)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Merges whole rows (from a bulk load) into the table.
-pub async fn merge(conn: &mut Conn, backend: Backend, rows: Vec<DailyRow>) -> Result<()> {
-    for r in rows {
-        if r.figure == Figure::Created {
-            add_arrivals(conn, r.day, r.n).await?;
-            continue;
-        }
-        let mut stored = read_locked(conn, backend, r.day, r.figure).await?;
-        stored.merge(r);
-        write(conn, &stored).await?;
-    }
-    Ok(())
 }
 
 /// Every row of the days `[from_day, to_day)`.

@@ -1,94 +1,19 @@
 //! The mail channel's tables: the outbox of notices, the quarantine, attachments, links
 //! between tickets, the message ids that thread replies, and the leases that let one
-//! instance at a time poll the mailbox or send mail. Functions take the caller's connection,
-//! so a notice is written in the same transaction as the event that causes it.
+//! instance at a time poll the mailbox or send mail. Notices, attachments and links are
+//! written with the ticket write that causes them (`storage::write`); here they are read,
+//! and the outbox's sender marks what became of each notice.
 
 use super::{Conn, Result, StorageError};
 use crate::domain::ids::TicketId;
 use crate::domain::mail::{
-    Attachment, AttachmentInfo, NewNotice, Notice, NoticeKind, NoticeParams, Quarantined,
-    TicketLink,
+    AttachmentInfo, Notice, NoticeKind, NoticeParams, Quarantined, TicketLink,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 // ---------------------------------------------------------------------------------------------
 // Outbox
-
-pub async fn enqueue(conn: &mut Conn, notice: &NewNotice, at: i64) -> Result<i64> {
-    let sql = format!(
-        "INSERT INTO mail_outbox ({NEW_NOTICE_COLUMNS}) VALUES {} RETURNING id",
-        notice_rows(1)
-    );
-    let row = bind_notice(sqlx::query(&sql), notice, at)?
-        .fetch_one(conn)
-        .await?;
-    Ok(row.try_get("id")?)
-}
-
-/// Many notices at once (intake's acknowledgements for a batch of new tickets).
-pub async fn enqueue_many(conn: &mut Conn, notices: &[NewNotice], at: i64) -> Result<()> {
-    let mut done = 0;
-    for size in super::tickets::statement_sizes(notices.len()) {
-        let sql = format!(
-            "INSERT INTO mail_outbox ({NEW_NOTICE_COLUMNS}) VALUES {}",
-            notice_rows(size)
-        );
-        let mut q = sqlx::query(&sql);
-        for notice in &notices[done..done + size] {
-            q = bind_notice(q, notice, at)?;
-        }
-        done += size;
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-pub(crate) const NEW_NOTICE_COLUMNS: &str = "kind, ticket_id, recipient, params, token, in_reply_to, refs, \
-     status, attempts, next_attempt_at, created_at";
-
-/// `rows` value lists for `NEW_NOTICE_COLUMNS`: a pending notice due now.
-fn notice_rows(rows: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let p = |c: usize| format!("${}", r * 8 + c);
-            format!(
-                "({}, {}, {}, {}, {}, {}, {}, 'pending', 0, {at}, {at})",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6),
-                p(7),
-                at = p(8)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// A notice's stored texts: its parameters as JSON and its references space-separated.
-pub(crate) fn notice_texts(notice: &NewNotice) -> Result<(String, Option<String>)> {
-    let params =
-        serde_json::to_string(&notice.params).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    let refs = (!notice.references.is_empty()).then(|| notice.references.join(" "));
-    Ok((params, refs))
-}
-
-fn bind_notice<'q>(q: AnyQuery<'q>, notice: &NewNotice, at: i64) -> Result<AnyQuery<'q>> {
-    let (params, refs) = notice_texts(notice)?;
-    Ok(q.bind(notice.kind.as_str())
-        .bind(notice.ticket.0)
-        .bind(notice.recipient.to_lowercase())
-        .bind(params)
-        .bind(notice.token.clone())
-        .bind(notice.in_reply_to.clone())
-        .bind(refs)
-        .bind(at))
-}
 
 const NOTICE_COLUMNS: &str = "id, kind, ticket_id, recipient, params, token, in_reply_to, refs, \
      status, attempts, next_attempt_at, last_error, created_at, sent_at";
@@ -140,12 +65,15 @@ pub async fn notices_for(conn: &mut Conn, ticket: TicketId) -> Result<Vec<Notice
     rows.iter().map(notice_from_row).collect()
 }
 
-pub async fn mark_sent(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
+/// Marks a notice sent; `params` replace its parameters (a status-page token is not kept
+/// once the e-mail that carried it is gone).
+pub async fn mark_sent(conn: &mut Conn, id: i64, at: i64, params: &str) -> Result<()> {
     sqlx::query(
         "UPDATE mail_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
-         last_error = NULL WHERE id = $2 AND status = 'pending'",
+         last_error = NULL, params = $2 WHERE id = $3 AND status = 'pending'",
     )
     .bind(at)
+    .bind(params)
     .bind(id)
     .execute(conn)
     .await?;
@@ -323,58 +251,17 @@ pub async fn quarantined(conn: &mut Conn, id: i64) -> Result<Option<(Quarantined
     }
 }
 
-/// Records that an administrator turned a held message into a ticket; `false` if someone
-/// already did.
-pub async fn mark_released(
-    conn: &mut Conn,
-    id: i64,
-    ticket: TicketId,
-    by: Option<i64>,
-    at: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE mail_quarantine SET ticket_id = $1, released_by = $2, released_at = $3 \
-         WHERE id = $4 AND ticket_id IS NULL",
-    )
-    .bind(ticket.0)
-    .bind(by)
-    .bind(at)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Attachments and links
 
-pub async fn insert_attachment(
-    conn: &mut Conn,
-    ticket: TicketId,
-    a: &Attachment,
-    at: i64,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO mail_attachments (ticket_id, filename, content_type, size, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(ticket.0)
-    .bind(&a.filename)
-    .bind(&a.content_type)
-    .bind(a.size as i64)
-    .bind(a.data.clone())
-    .bind(at)
-    .fetch_one(conn)
-    .await?)
-}
-
-const ATTACHMENT_COLUMNS: &str = "id, ticket_id, filename, content_type, size, \
+const ATTACHMENT_COLUMNS: &str = "id, ticket_id, event_id, filename, content_type, size, \
      CAST(CASE WHEN data IS NULL THEN 0 ELSE 1 END AS BIGINT) AS stored, created_at";
 
 fn attachment_from_row(row: &AnyRow) -> Result<AttachmentInfo> {
     Ok(AttachmentInfo {
         id: row.try_get("id")?,
         ticket: TicketId(row.try_get("ticket_id")?),
+        event: row.try_get("event_id")?,
         filename: row.try_get("filename")?,
         content_type: row.try_get("content_type")?,
         size: row.try_get("size")?,
@@ -411,23 +298,37 @@ pub async fn attachment(
     }
 }
 
-pub async fn link(
+/// One attachment by its id, with its bytes (`None` if only its record was kept).
+pub async fn attachment_by_id(
+    conn: &mut Conn,
+    id: i64,
+) -> Result<Option<(AttachmentInfo, Option<Vec<u8>>)>> {
+    let sql = format!("SELECT {ATTACHMENT_COLUMNS}, data FROM mail_attachments WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    match row {
+        Some(row) => Ok(Some((attachment_from_row(&row)?, row.try_get("data")?))),
+        None => Ok(None),
+    }
+}
+
+/// The stored files that came with one event, with their bytes.
+pub async fn event_files(
     conn: &mut Conn,
     ticket: TicketId,
-    linked: TicketId,
-    reason: &str,
-    at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(ticket.0)
-    .bind(linked.0)
-    .bind(reason)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    event: i64,
+) -> Result<Vec<(AttachmentInfo, Vec<u8>)>> {
+    let sql = format!(
+        "SELECT {ATTACHMENT_COLUMNS}, data FROM mail_attachments \
+         WHERE ticket_id = $1 AND event_id = $2 AND data IS NOT NULL ORDER BY id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(ticket.0)
+        .bind(event)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((attachment_from_row(row)?, row.try_get("data")?)))
+        .collect()
 }
 
 /// The tickets linked to this one, in either direction.

@@ -1,22 +1,25 @@
 //! The only place with SQL. One implementation over sqlx's `Any` driver serves SQLite and
 //! PostgreSQL; the few statements that must differ branch on `Backend` and return the same
-//! types. Functions take a connection so the service layer owns each transaction.
+//! types. Reads and account writes take a connection so the service layer owns each
+//! transaction; every ticket write goes through `write::Writer`.
 
 pub mod backup;
 pub mod demo;
 pub mod figures;
 pub mod identity;
-pub mod intake;
 pub mod mail;
 pub mod mailbox;
-pub mod native;
 pub mod notify;
 pub mod reports;
 pub mod sessions;
+pub mod status;
 pub mod throttle;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
+pub mod write;
+
+pub use write::Writer;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor, Transaction};
@@ -43,6 +46,8 @@ pub enum StorageError {
     Native(#[from] rusqlite::Error),
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("failed to lock the database for migration: {0}")]
+    Lock(String),
 }
 
 impl StorageError {
@@ -161,16 +166,54 @@ impl Store {
         &self.pool
     }
 
+    /// Applies the migrations. Two processes starting on one database wait for each other:
+    /// PostgreSQL's migrator takes an advisory lock; on a SQLite file an exclusive lock on a
+    /// file beside it (`<database>.migrate-lock`) is held while migrating.
     pub async fn migrate(&self) -> Result<()> {
+        let _lock = match self.sqlite_file() {
+            Some(path) => Some(MigrationLock::take(&path).await?),
+            None => None,
+        };
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Sqlite => self.migrate_sqlite().await,
             Backend::Postgres => {
                 sqlx::migrate!("migrations/postgres")
                     .run(&self.pool)
-                    .await?
+                    .await?;
+                Ok(())
             }
         }
-        Ok(())
+    }
+
+    /// SQLite's migrations run on one connection with foreign keys off: changing a table's
+    /// constraints means rebuilding it (a new table, the rows copied, the old one dropped),
+    /// which SQLite's own procedure does with them off. When a migration was applied, every
+    /// foreign key is checked before they are turned back on.
+    async fn migrate_sqlite(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let before = applied_migrations(&mut conn).await?;
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await?;
+        let migrated = sqlx::migrate!("migrations/sqlite").run(&mut *conn).await;
+        let broken = if migrated.is_ok() && applied_migrations(&mut conn).await? != before {
+            sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut *conn)
+                .await
+                .map(|rows| rows.len())
+        } else {
+            Ok(0)
+        };
+        sqlx::raw_sql("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await?;
+        migrated?;
+        match broken? {
+            0 => Ok(()),
+            n => Err(StorageError::Corrupt(format!(
+                "{n} rows break a foreign key after the migrations"
+            ))),
+        }
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
@@ -194,6 +237,44 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// How many migrations a SQLite database has applied (none before the first).
+async fn applied_migrations(conn: &mut Conn) -> Result<i64> {
+    let exists: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'")
+            .fetch_one(&mut *conn)
+            .await?;
+    if exists == 0 {
+        return Ok(0);
+    }
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// An exclusive lock on the file beside a SQLite database, released when dropped.
+struct MigrationLock(#[allow(dead_code)] std::fs::File);
+
+impl MigrationLock {
+    async fn take(database: &std::path::Path) -> Result<MigrationLock> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".migrate-lock");
+        let path = std::path::PathBuf::from(name);
+        let file = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            // Blocks until another process's migration is done.
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await?
+        .map_err(|e| StorageError::Lock(e.to_string()))?;
+        Ok(MigrationLock(file))
     }
 }
 

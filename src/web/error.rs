@@ -1,5 +1,7 @@
 //! Errors at the HTTP edge and their two renderers: a Spanish HTML page that shows the
 //! request id, and the JSON `{"error": {"code", "message"}}`. Internals are logged, never sent.
+//! The error page's template is here too, so rendering an error needs nothing from `pages`
+//! (which use this module).
 
 use crate::domain::DomainError;
 use crate::service;
@@ -207,6 +209,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The error page (`templates/error.html`): standalone, no navigation, so it renders for
+/// anyone, signed in or not.
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: &'static str,
+    pub message: String,
+    pub request_id: String,
+}
+
 /// Renders as a Spanish HTML page.
 #[derive(Debug)]
 pub struct PageError(pub AppError);
@@ -220,7 +232,7 @@ impl<E: Into<AppError>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let page = super::pages::ErrorPage {
+        let page = ErrorPage {
             title: match e.status {
                 StatusCode::NOT_FOUND => "No encontrado",
                 StatusCode::FORBIDDEN => "Acceso denegado",

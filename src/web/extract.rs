@@ -2,12 +2,13 @@
 //! reached by anyone else. `CurrentUser` → `Staff` → `Admin`; forms come through `CsrfForm`.
 
 use super::AppState;
-use super::error::{AppError, respond};
+use super::error::{ApiError, AppError, PageError, respond};
 use crate::domain::access::{Capability, may};
-use crate::domain::user::{Actor, Role, User};
+use crate::domain::ids::{TicketId, UserId};
+use crate::domain::user::{Actor, User};
 use crate::service::auth::Session;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
@@ -16,6 +17,8 @@ use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "soporte_session";
 pub const LOGIN_CSRF_COOKIE: &str = "soporte_login_csrf";
+/// The pending second step of a sign-in (path /login, five minutes).
+pub const CHALLENGE_COOKIE: &str = "soporte_2fa";
 
 /// How the request authenticated, resolved once by the auth middleware.
 #[derive(Debug, Clone)]
@@ -113,8 +116,7 @@ impl FromRequestParts<AppState> for CurrentUser {
                 }
                 // `--require-2fa-admins`: an administrator who signed in with a password sets
                 // up the second factor before anything else.
-                if super::pages::twofactor::required(&session, state.services.require_2fa_admins())
-                {
+                if state.services.must_set_up_second_factor(&session) {
                     return Err(Refusal(if json {
                         respond(
                             parts,
@@ -214,6 +216,57 @@ impl FromRequestParts<AppState> for Admin {
             )))
         }
     }
+}
+
+/// The ticket a route's `{id}` names, parsed once by `TicketId::parse`. Take it after the
+/// guard (`CurrentUser`, `Staff`), so that who may ask is settled first. An `{id}` that is not
+/// an id answers what a ticket that does not exist answers: 404, as JSON under `/api/` and as
+/// the Spanish page elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketPath(pub TicketId);
+
+impl<S: Send + Sync> FromRequestParts<S> for TicketPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        id_param(parts, state, TicketId::parse)
+            .await
+            .map(TicketPath)
+    }
+}
+
+/// The account a route's `{id}` names (the administrator's pages), parsed once by
+/// `UserId::parse`; anything else is the 404 of an account that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct UserPath(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        id_param(parts, state, UserId::parse).await.map(UserPath)
+    }
+}
+
+/// The `{id}` parameter through the domain's parser, or the 404 the route's handlers give a
+/// row that does not exist.
+async fn id_param<S: Send + Sync, T>(
+    parts: &mut Parts,
+    state: &S,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, Response> {
+    let params = RawPathParams::from_request_parts(parts, state).await.ok();
+    params
+        .as_ref()
+        .and_then(|p| p.iter().find(|(name, _)| *name == "id"))
+        .and_then(|(_, raw)| parse(raw))
+        .ok_or_else(|| {
+            if parts.uri.path().starts_with("/api/") {
+                ApiError(AppError::not_found()).into_response()
+            } else {
+                PageError(AppError::not_found()).into_response()
+            }
+        })
 }
 
 /// Where the request really came from. Forwarding headers count only when the peer is a
@@ -320,6 +373,42 @@ impl FromRequestParts<AppState> for ClientAddr {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr::resolve(parts, &state.config.trusted_proxies))
+    }
+}
+
+/// What a machine endpoint says when it refuses its caller (Spanish, naming its own setting).
+#[derive(Debug, Clone, Copy)]
+pub struct CallerRefusals {
+    /// A token is configured and the request does not carry it.
+    pub without_token: &'static str,
+    /// No token is configured and the caller is not on this machine.
+    pub not_local: &'static str,
+}
+
+/// Who may call a machine endpoint (intake, metrics). With `token` configured every caller,
+/// loopback included, must send `Authorization: Bearer <token>`; without one only loopback
+/// callers may, and a request forwarded by a trusted proxy is never loopback (`ClientAddr`).
+/// A refusal is 401 with the endpoint's own message.
+pub fn check_caller(
+    token: Option<&crate::config::Secret>,
+    headers: &axum::http::HeaderMap,
+    client: &ClientAddr,
+    refusals: &CallerRefusals,
+) -> Result<(), AppError> {
+    let refuse = |message: &str| {
+        AppError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            message,
+        )
+    };
+    match token {
+        Some(token) => match bearer(headers) {
+            Some(given) if tokens_match(given, token.expose()) => Ok(()),
+            _ => Err(refuse(refusals.without_token)),
+        },
+        None if client.loopback => Ok(()),
+        None => Err(refuse(refusals.not_local)),
     }
 }
 
@@ -452,11 +541,6 @@ pub fn tokens_match(given: &str, expected: &str) -> bool {
         && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// Whether the role is staff (for templates and handlers that show more to staff).
-pub fn is_staff(role: Role) -> bool {
-    may(role, Capability::Dispatch)
-}
-
 /// The raw body, with an oversized one refused as 413 in the request's format.
 pub struct RawBody(pub Bytes);
 
@@ -466,5 +550,99 @@ impl FromRequest<AppState> for RawBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (_, bytes) = body_bytes(req, state).await?;
         Ok(RawBody(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use axum::http::StatusCode;
+
+    const REFUSALS: CallerRefusals = CallerRefusals {
+        without_token: "sin token",
+        not_local: "no es local",
+    };
+
+    /// A request from `peer` with these headers, as the caller check sees it.
+    fn caller(peer: &str, headers: &[(&str, &str)], trusted: &[&str]) -> (Parts, ClientAddr) {
+        let mut request = axum::http::Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        let peer = SocketAddr::new(peer.parse().unwrap(), 40000);
+        parts.extensions.insert(ConnectInfo(peer));
+        let trusted: Vec<IpAddr> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        let client = ClientAddr::resolve(&parts, &trusted);
+        (parts, client)
+    }
+
+    fn check(token: Option<&str>, peer: &str, headers: &[(&str, &str)]) -> Result<(), String> {
+        let token = token.map(Secret::new);
+        let (parts, client) = caller(peer, headers, &["127.0.0.1"]);
+        check_caller(token.as_ref(), &parts.headers, &client, &REFUSALS).map_err(|e| {
+            assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+            e.message
+        })
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_callers_pass() {
+        assert_eq!(check(None, "127.0.0.1", &[]), Ok(()));
+        assert_eq!(check(None, "::1", &[]), Ok(()));
+        assert_eq!(
+            check(None, "127.0.0.1", &[("authorization", "Bearer cualquiera")]),
+            Ok(())
+        );
+        assert_eq!(check(None, "203.0.113.9", &[]), Err("no es local".into()));
+        // Through the trusted proxy on loopback, whoever it forwards is not loopback.
+        for forwarded in [
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-for", "127.0.0.1"),
+            ("forwarded", "for=127.0.0.1"),
+        ] {
+            assert_eq!(
+                check(None, "127.0.0.1", &[forwarded]),
+                Err("no es local".into()),
+                "{forwarded:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_a_token_every_caller_needs_it() {
+        let token = Some("t0ken-de-prueba");
+        for peer in ["127.0.0.1", "203.0.113.9"] {
+            assert_eq!(check(token, peer, &[]), Err("sin token".into()), "{peer}");
+            for wrong in [
+                "Bearer otro",
+                "Bearer ",
+                "Basic t0ken-de-prueba",
+                "t0ken-de-prueba",
+            ] {
+                assert_eq!(
+                    check(token, peer, &[("authorization", wrong)]),
+                    Err("sin token".into()),
+                    "{peer} {wrong}"
+                );
+            }
+            assert_eq!(
+                check(token, peer, &[("authorization", "Bearer t0ken-de-prueba")]),
+                Ok(()),
+                "{peer}"
+            );
+        }
+        assert_eq!(
+            check(
+                token,
+                "127.0.0.1",
+                &[
+                    ("x-forwarded-for", "203.0.113.9"),
+                    ("authorization", "Bearer t0ken-de-prueba")
+                ]
+            ),
+            Ok(())
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, AppError};
-use super::extract::{ClientAddr, RawBody, bearer, parse_json, tokens_match};
+use super::extract::{CallerRefusals, ClientAddr, RawBody, check_caller, parse_json};
 use crate::domain::ticket::NewTicket;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,28 +20,11 @@ pub struct IntakeJson {
     message_id: Option<String>,
 }
 
-fn check_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: &ClientAddr,
-) -> Result<(), AppError> {
-    match &state.config.intake_token {
-        Some(token) => match bearer(headers) {
-            Some(given) if tokens_match(given, token.expose()) => Ok(()),
-            _ => Err(AppError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Falta el token de ingreso: envíe Authorization: Bearer <token>.",
-            )),
-        },
-        None if client.loopback => Ok(()),
-        None => Err(AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "El ingreso de correos solo acepta llamadas locales mientras no se configure SOPORTE_INTAKE_TOKEN.",
-        )),
-    }
-}
+/// What intake says to a caller it refuses.
+const REFUSALS: CallerRefusals = CallerRefusals {
+    without_token: "Falta el token de ingreso: envíe Authorization: Bearer <token>.",
+    not_local: "El ingreso de correos solo acepta llamadas locales mientras no se configure SOPORTE_INTAKE_TOKEN.",
+};
 
 pub async fn email(
     State(state): State<AppState>,
@@ -49,7 +32,12 @@ pub async fn email(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    check_caller(&state, &headers, &client)?;
+    check_caller(
+        state.config.intake_token.as_ref(),
+        &headers,
+        &client,
+        &REFUSALS,
+    )?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -5,11 +5,11 @@
 //! Labels stay bounded: the route is the matched template (`/tickets/{id}`), never the raw
 //! path; methods outside the usual seven are `OTHER`; statuses are grouped by class.
 //! Who may read it: loopback callers while `SOPORTE_METRICS_TOKEN` is unset, then only
-//! `Authorization: Bearer <token>` — the same rule as intake.
+//! `Authorization: Bearer <token>` — the same rule as intake (`extract::check_caller`).
 
 use super::AppState;
-use super::error::{ApiError, AppError};
-use super::extract::{ClientAddr, bearer, tokens_match};
+use super::error::ApiError;
+use super::extract::{CallerRefusals, ClientAddr, check_caller};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -213,28 +213,11 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn check_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: &ClientAddr,
-) -> Result<(), AppError> {
-    match &state.config.metrics_token {
-        Some(token) => match bearer(headers) {
-            Some(given) if tokens_match(given, token.expose()) => Ok(()),
-            _ => Err(AppError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Falta el token de métricas: envíe Authorization: Bearer <token>.",
-            )),
-        },
-        None if client.loopback => Ok(()),
-        None => Err(AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Las métricas solo se sirven a llamadas locales mientras no se configure SOPORTE_METRICS_TOKEN.",
-        )),
-    }
-}
+/// What `/metrics` says to a caller it refuses.
+const REFUSALS: CallerRefusals = CallerRefusals {
+    without_token: "Falta el token de métricas: envíe Authorization: Bearer <token>.",
+    not_local: "Las métricas solo se sirven a llamadas locales mientras no se configure SOPORTE_METRICS_TOKEN.",
+};
 
 /// `GET /metrics`.
 pub async fn metrics(
@@ -242,7 +225,12 @@ pub async fn metrics(
     client: ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_caller(&state, &headers, &client)?;
+    check_caller(
+        state.config.metrics_token.as_ref(),
+        &headers,
+        &client,
+        &REFUSALS,
+    )?;
     let counts = match state.services.ticket_counts_by_status().await {
         Ok(c) => Some(c),
         Err(e) => {

@@ -1,5 +1,6 @@
-//! Ticket list parameters shared by the HTML list and the JSON API: filters and the keyset
-//! cursor (`created_at.id` of the last row shown).
+//! Query parameters shared by pages and the JSON API: the ticket list's filters and keyset
+//! cursor (`created_at.id` of the last row shown), and the optional `from`/`to` dates that the
+//! list, the dashboard and the exports all take.
 
 use super::error::AppError;
 use crate::domain::ids::{TicketNumber, UserId};
@@ -7,6 +8,7 @@ use crate::domain::search::terms;
 use crate::domain::ticket::{Status, TicketFilter};
 use crate::domain::time::{lima_range, parse_date};
 use axum::http::StatusCode;
+use jiff::civil::Date;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -15,6 +17,9 @@ pub struct ListQuery {
     pub status: String,
     #[serde(default)]
     pub technician: String,
+    /// One requester's tickets (their address).
+    #[serde(default)]
+    pub requester: String,
     #[serde(default)]
     pub q: String,
     #[serde(default)]
@@ -29,6 +34,19 @@ pub struct ListQuery {
 
 fn invalid(message: &str) -> AppError {
     AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+}
+
+/// The `from` and `to` parameters (`aaaa-mm-dd`, as `<input type="date">` sends, or
+/// `dd/mm/aaaa`), each optional (empty); one that is not a date is a 422 naming it in Spanish,
+/// «desde» or «hasta».
+pub fn date_range(from: &str, to: &str) -> Result<(Option<Date>, Option<Date>), AppError> {
+    let date = |raw: &str, which: &str| match raw.trim() {
+        "" => Ok(None),
+        s => parse_date(s)
+            .map(Some)
+            .ok_or_else(|| invalid(&format!("La fecha «{which}» no es válida (aaaa-mm-dd)."))),
+    };
+    Ok((date(from, "desde")?, date(to, "hasta")?))
 }
 
 /// The cursor is the id of the last ticket shown (opaque to clients).
@@ -49,6 +67,14 @@ impl ListQuery {
             filter.status =
                 Some(Status::parse(status).ok_or_else(|| invalid("El estado no es válido."))?);
         }
+        let requester = self.requester.trim();
+        if !requester.is_empty() {
+            filter.requester = Some(
+                crate::domain::user::Email::parse(requester)
+                    .map_err(|_| invalid("El solicitante debe ser un correo electrónico válido."))?
+                    .to_string(),
+            );
+        }
         let tech = self.technician.trim();
         if !tech.is_empty() {
             filter.technician = Some(UserId(
@@ -56,20 +82,7 @@ impl ListQuery {
                     .map_err(|_| invalid("El técnico no es válido."))?,
             ));
         }
-        let from = match self.from.trim() {
-            "" => None,
-            s => Some(
-                parse_date(s)
-                    .ok_or_else(|| invalid("La fecha «desde» no es válida (aaaa-mm-dd)."))?,
-            ),
-        };
-        let to = match self.to.trim() {
-            "" => None,
-            s => Some(
-                parse_date(s)
-                    .ok_or_else(|| invalid("La fecha «hasta» no es válida (aaaa-mm-dd)."))?,
-            ),
-        };
+        let (from, to) = date_range(&self.from, &self.to)?;
         (filter.from, filter.to) = lima_range(from, to);
         let q = self.q.trim();
         if !q.is_empty() {
@@ -111,6 +124,33 @@ mod tests {
         let f = q.to_filter().unwrap();
         assert_eq!(f.number.map(|n| n.0), Some(12));
         assert!(f.terms.is_empty());
+    }
+
+    #[test]
+    fn dates_are_optional_and_a_bad_one_is_named() {
+        let d = jiff::civil::date;
+        assert_eq!(date_range("", " ").unwrap(), (None, None));
+        assert_eq!(
+            date_range(" 2026-11-02", "30/11/2026").unwrap(),
+            (Some(d(2026, 11, 2)), Some(d(2026, 11, 30)))
+        );
+        for (from, to, message) in [
+            ("ayer", "", "La fecha «desde» no es válida (aaaa-mm-dd)."),
+            (
+                "",
+                "31/02/2026",
+                "La fecha «hasta» no es válida (aaaa-mm-dd).",
+            ),
+            (
+                "2026-13-01",
+                "mañana",
+                "La fecha «desde» no es válida (aaaa-mm-dd).",
+            ),
+        ] {
+            let e = date_range(from, to).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!((e.code, e.message.as_str()), ("validation", message));
+        }
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tickets/{id}", get(api::tickets::show))
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))
+        .route("/api/v1/tickets/{id}/replies", post(api::tickets::reply))
         .route("/api/v1/tickets/{id}/close", post(api::tickets::close))
         .route(
             "/api/v1/tickets/{id}/return",

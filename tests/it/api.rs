@@ -238,6 +238,91 @@ async fn a_technician_cannot_see_or_touch_a_colleagues_ticket(app: TestApp) {
 }
 both_backends!(a_technician_cannot_see_or_touch_a_colleagues_ticket);
 
+/// A ticket or account is named by its id as the app writes it (`/tickets/12`); any other
+/// spelling (`+12`, `012`, `12.0`, words, overflow) names nothing: the same 404 as a missing
+/// one on every route, JSON on the API and the Spanish page elsewhere, and nothing changes.
+/// Who may ask is settled first: without a session it is still the sign-in redirect or 401.
+async fn ids_are_read_once_and_only_in_their_own_spelling(app: TestApp) {
+    let admin = app.signed_in(Role::Admin, "Administradora").await;
+    let tech = app.create_user(Role::Technician, "Tecnico Uno").await;
+    let id = app.intake("c@d.com", "Monitor", "parpadea").await["id"]
+        .as_i64()
+        .unwrap();
+    let (s, v) = admin.get_json(&format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "the id as the app writes it: {v}");
+    let version = v["version"].as_i64().unwrap();
+    let (s, _) = admin
+        .get_html(&format!("/admin/technicians/{}", tech.id))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let spellings = |n: i64| {
+        [
+            format!("+{n}"),
+            format!("0{n}"),
+            format!("{n}.0"),
+            format!("{n}%20"),
+            format!("-{n}"),
+            "0".to_string(),
+            "abc".to_string(),
+            "99999999999999999999".to_string(),
+        ]
+    };
+    for bad in spellings(id) {
+        let (s, html) = admin.get_html(&format!("/tickets/{bad}")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "page {bad}");
+        assert!(html.contains("No encontrado"), "page {bad}: {html}");
+        let r = admin.get(&format!("/tickets/{bad}/attachments/1")).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "attachment {bad}");
+        let r = admin
+            .post_form(&format!("/tickets/{bad}/comment"), &[("body", "x")])
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "form {bad}");
+        assert!(r.text().await.unwrap().contains("No encontrado"));
+        let (s, v) = admin.get_json(&format!("/api/v1/tickets/{bad}")).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "api {bad}"
+        );
+        let (s, v) = admin
+            .post_json(
+                &format!("/api/v1/tickets/{bad}/comments"),
+                json!({"body": "x"}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "api comment {bad}"
+        );
+    }
+    for bad in spellings(tech.id.0) {
+        let (s, html) = admin.get_html(&format!("/admin/technicians/{bad}")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "technician {bad}");
+        assert!(html.contains("No encontrado"));
+        let r = admin
+            .post_form(
+                &format!("/admin/credentials/{bad}/active"),
+                &[("active", "0")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "credential {bad}");
+    }
+    let (_, v) = admin.get_json(&format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(v["version"].as_i64(), Some(version), "nothing was written");
+    assert!(app.services.user(tech.id).await.unwrap().active);
+
+    let c = TestApp::client();
+    assert_redirect_to(
+        &c.get(app.url("/tickets/abc")).send().await.unwrap(),
+        "/login",
+    );
+    let r = c.get(app.url("/api/v1/tickets/abc")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+both_backends!(ids_are_read_once_and_only_in_their_own_spelling);
+
 async fn concurrent_actions_on_one_ticket_have_exactly_one_winner(app: TestApp) {
     let admin = app.create_user(Role::Admin, "Admin").await;
     let mut dispatchers = Vec::new();

@@ -188,3 +188,33 @@ fn serve_creates_the_database_and_answers_health_on_the_chosen_address() {
     });
     assert_eq!(mode, "wal");
 }
+
+/// The server and a command such as `soporte token create` started at once on a new SQLite
+/// file both migrate it: the second waits for the first instead of failing half-way.
+#[test]
+fn processes_starting_at_once_on_one_new_database_all_migrate_it() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("race.db").display());
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_soporte"))
+                    .arg("migrate")
+                    .env("DATABASE_URL", &db)
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run soporte")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

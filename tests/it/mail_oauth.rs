@@ -432,7 +432,9 @@ async fn app_only_credentials_open_the_shared_mailbox_with_oauthbearer(backend: 
         .await
         .unwrap();
     assert!(refresh.is_none());
-    let smtp = SmtpConfig::from_args(&args.mail).unwrap().unwrap();
+    let smtp = SmtpConfig::from_args(&args.mail, &args.public_url)
+        .unwrap()
+        .unwrap();
     soporte::mail::outbound::check(&app.services, &smtp, "jefe@miempresa.com")
         .await
         .unwrap();
@@ -530,7 +532,9 @@ async fn a_mailbox_that_fails_says_so_everywhere_and_alerts_the_administrators(b
         !page.contains("El buzón de soporte falla"),
         "technicians are not told"
     );
-    let smtp = SmtpConfig::from_args(&args.mail).unwrap().unwrap();
+    let smtp = SmtpConfig::from_args(&args.mail, &args.public_url)
+        .unwrap()
+        .unwrap();
     let before = sink.messages().await.len();
     let sent = soporte::mail::watch::alert_once(&app.services, Some(&smtp), "vigia").await;
     assert!(sent >= 1);

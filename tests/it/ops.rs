@@ -1,7 +1,8 @@
 //! Operations, with the real binary where a process boundary matters: kill -9 in the middle
 //! of an intake stream loses no acknowledged ticket and duplicates none; SIGTERM lets
 //! in-flight requests finish and exits 0; `soporte backup` copies a database while it is
-//! being written; request logs carry no secrets; `/metrics` speaks Prometheus.
+//! being written; request logs carry no secrets; `/metrics` speaks Prometheus; the XLSX
+//! export's peak memory does not grow with its rows.
 
 use crate::both_backends;
 use crate::helpers::*;
@@ -615,6 +616,88 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0(db: &Db) {
     );
 }
 on_both!(sigterm_lets_in_flight_requests_finish_and_exits_0);
+
+// ---------------------------------------------------------------------------------------------
+// 2½. The workbook export's memory, read from /proc.
+
+/// A process's resident memory in kB: (`VmRSS` now, `VmHWM` its peak so far), from /proc.
+fn memory_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The workbook goes row by row from the database into a constant-memory worksheet and
+/// leaves as a file in chunks: during the export of every closed ticket the server's peak
+/// memory stays within a bound that does not depend on the number of rows (measured in a
+/// debug build: +9 MB on SQLite, +20 MB on PostgreSQL, which reads 5,000-row chunks), where
+/// holding the rows and the finished file took ~0.6 KB a row (+57 to +66 MB here). And the
+/// workbook that arrives holds every row.
+async fn the_workbook_export_keeps_memory_flat(db: &Db) {
+    const CLOSED: i64 = 100_000;
+    const GROWTH_LIMIT_KB: u64 = 32 * 1024;
+    let token = admin_token(&db.url);
+    insert_closed_tickets(db, CLOSED).await;
+    let server = Binary::start(&db.url, &[]).await;
+    let r = client()
+        .get(server.url("/api/v1/tickets"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (before, _) = memory_kb(server.child.id());
+
+    let r = client()
+        .get(server.url("/export/closed.xlsx"))
+        .bearer_auth(&token)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    let (_, peak) = memory_kb(server.child.id());
+    assert_eq!(bytes.len(), length);
+
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    assert_eq!(
+        sheet.matches("<row ").count() as i64,
+        CLOSED + 1,
+        "the header and every closed ticket"
+    );
+    assert!(sheet.contains(&format!("Exportación {CLOSED}<")));
+    assert!(sheet.contains(&format!("<autoFilter ref=\"A1:O{}\"", CLOSED + 1)));
+
+    let growth = peak.saturating_sub(before);
+    eprintln!(
+        "{:?}: a workbook of {CLOSED} rows, {} bytes; server RSS {before} kB before, peak {peak} kB",
+        db.backend,
+        bytes.len()
+    );
+    assert!(
+        growth < GROWTH_LIMIT_KB,
+        "the export took {growth} kB of memory (from {before} to {peak} kB)"
+    );
+}
+on_both!(the_workbook_export_keeps_memory_flat);
 
 // ---------------------------------------------------------------------------------------------
 // 3. `soporte backup`.

@@ -62,8 +62,9 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
         &app,
         &t1,
         a,
-        Action::Comment {
+        Action::Reply {
             body: "reviso".into(),
+            wait: false,
         },
     )
     .await;
@@ -85,7 +86,16 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
     at(&app, 3600 + 3000).await;
     act(&app, &d, b, assign(&t2)).await;
     at(&app, 3600 + 3600).await;
-    act(&app, &t2, b, Action::Comment { body: "veo".into() }).await;
+    act(
+        &app,
+        &t2,
+        b,
+        Action::Reply {
+            body: "veo".into(),
+            wait: false,
+        },
+    )
+    .await;
 
     at(&app, 7200).await;
     act(
@@ -112,7 +122,16 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
     )
     .await;
     at(&app, 7200 + 900).await;
-    act(&app, &t2, c, Action::Comment { body: "voy".into() }).await;
+    act(
+        &app,
+        &t2,
+        c,
+        Action::Reply {
+            body: "voy".into(),
+            wait: false,
+        },
+    )
+    .await;
     at(&app, 7200 + 3000).await;
     act(
         &app,
@@ -355,13 +374,13 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
     assert_eq!(lines.len(), 4, "header + the three closed tickets");
     assert_eq!(
         lines[0],
-        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución"
+        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución,Valoración,Comentario de valoración"
     );
     let a = lines[1];
     assert_eq!(
         a,
         format!(
-            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado",
+            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado,,",
             s.ids[0]
         )
     );
@@ -372,7 +391,7 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
         lines[2]
     );
     assert!(
-        lines[3].contains("Fusor cambiado") && lines[3].ends_with(",2.22,Fusor cambiado"),
+        lines[3].contains("Fusor cambiado") && lines[3].ends_with(",2.22,Fusor cambiado,,"),
         "{}",
         lines[3]
     );
@@ -385,7 +404,7 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
         .await
         .unwrap();
     assert!(
-        text.contains(";0,17;0,50;2,00;Cable cambiado\r\n"),
+        text.contains(";0,17;0,50;2,00;Cable cambiado;;\r\n"),
         "{text}"
     );
 
@@ -447,6 +466,71 @@ async fn the_csv_opens_cleanly_in_excel_postgres() {
     the_csv_opens_cleanly_in_excel(Backend::Postgres).await;
 }
 
+/// The text of one part of a downloaded workbook.
+fn workbook_part(bytes: &[u8], name: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+    text
+}
+
+/// The workbook's dates are Lima wall-clock time as the time-zone database has it, the same
+/// the CSV shows: in February 1994 Peru kept summer time (UTC−4), in April it did not.
+async fn the_workbook_and_the_csv_read_the_same_lima_clock(backend: Backend) {
+    // 1994-02-01 13:00 UTC: 09:00 in Lima that summer.
+    let summer = 760_107_600;
+    // 1994-04-05 14:00 UTC: 09:00 in Lima, back on UTC−5.
+    let autumn = summer + 63 * 86_400 + 3_600;
+    let Some(app) = TestApp::spawn_at(backend, summer).await else {
+        return;
+    };
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    let tech = app.create_user(Role::Technician, "Tecnico").await;
+    for start in [summer, autumn] {
+        app.clock.set(start);
+        let id = receive(&app, "Reloj").await;
+        app.clock.set(start + 5_400);
+        for action in [
+            Action::Assign {
+                technician: tech.id,
+            },
+            Action::Close {
+                resolution: "Hora revisada".into(),
+            },
+        ] {
+            act(&app, &admin, id, action).await;
+        }
+    }
+    let admin = app.browser_for(admin).await;
+    let csv = admin.get("/export/closed.csv").await.text().await.unwrap();
+    assert!(
+        csv.contains(",01/02/1994 09:00,01/02/1994 10:30,,01/02/1994 10:30,")
+            && csv.contains(",05/04/1994 09:00,05/04/1994 10:30,,05/04/1994 10:30,"),
+        "{csv}"
+    );
+    let r = admin.get("/export/closed.xlsx").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let sheet = workbook_part(&r.bytes().await.unwrap(), "xl/worksheets/sheet1.xml");
+    // Excel serial dates (days since 1899-12-30): 1994-02-01 09:00 and 10:30, 1994-04-05
+    // 09:00 and 10:30.
+    for serial in ["34366.375", "34366.4375", "34429.375", "34429.4375"] {
+        assert!(
+            sheet.contains(&format!("<v>{serial}</v>")),
+            "{serial} in {sheet}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workbook_and_the_csv_read_the_same_lima_clock_sqlite() {
+    the_workbook_and_the_csv_read_the_same_lima_clock(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workbook_and_the_csv_read_the_same_lima_clock_postgres() {
+    the_workbook_and_the_csv_read_the_same_lima_clock(Backend::Postgres).await;
+}
+
 /// Enough closed tickets for the CSV to leave in many buffers: every closed ticket exactly
 /// once, in ticket order, each record whole; a client that stops reading half-way leaves the
 /// server able to export again.
@@ -470,7 +554,7 @@ async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
     let (mut rows, mut sum, mut last) = (0, 0, 0);
     for record in reader.records() {
         let record = record.unwrap();
-        assert_eq!(record.len(), 13, "{record:?}");
+        assert_eq!(record.len(), 15, "{record:?}");
         let id: i64 = record[0].trim_start_matches("INC-").parse().unwrap();
         assert!(id > last, "ticket order: {id} after {last}");
         (rows, sum, last) = (rows + 1, sum + id, id);
@@ -483,9 +567,76 @@ async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
     drop(r);
     let again = admin.get("/export/closed.csv").await.bytes().await.unwrap();
     assert_eq!(again, bytes);
+
+    // The workbook holds the same tickets in the same order, one row each under the header,
+    // and arrives whole again after a client that hung up half-way.
+    let workbook = admin
+        .get("/export/closed.xlsx")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let sheet = workbook_part(&workbook, "xl/worksheets/sheet1.xml");
+    let numbers: Vec<i64> = sheet
+        .split("<c r=\"A")
+        .skip(2)
+        .map(|cell| {
+            let text = cell
+                .split("<t>")
+                .nth(1)
+                .unwrap()
+                .split("</t>")
+                .next()
+                .unwrap();
+            text.trim_start_matches("INC-").parse().unwrap()
+        })
+        .collect();
+    let in_csv: Vec<i64> = csv::Reader::from_reader(&bytes[3..])
+        .records()
+        .map(|r| r.unwrap()[0].trim_start_matches("INC-").parse().unwrap())
+        .collect();
+    assert_eq!(numbers, in_csv);
+    assert_eq!(sheet.matches("<row ").count() as i64, closed + 1);
+    let mut r = admin.get("/export/closed.xlsx").await;
+    assert!(!r.chunk().await.unwrap().unwrap_or_default().is_empty());
+    drop(r);
+    let again = admin
+        .get("/export/closed.xlsx")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(workbook_part(&again, "xl/worksheets/sheet1.xml"), sheet);
 }
 
 both_backends!(a_large_export_streams_every_closed_ticket);
+
+/// Every page and endpoint that takes `from`/`to` dates reads them one way: a date that is
+/// not one is named in Spanish, «desde» or «hasta» — a 422 where the answer is the data, the
+/// message on the page where the page still shows (with the default filter).
+async fn every_date_filter_names_the_bad_date(app: TestApp) {
+    let admin = app.signed_in(Role::Admin, "Admin").await;
+    for (query, which) in [("from=ayer", "«desde»"), ("to=31/02/2026", "«hasta»")] {
+        let message = format!("La fecha {which} no es válida (aaaa-mm-dd).");
+        for path in ["/api/v1/tickets", "/api/v1/dashboard"] {
+            let (s, v) = admin.get_json(&format!("{path}?{query}")).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}?{query}");
+            assert_eq!(v["error"]["message"], message.as_str(), "{path}?{query}");
+        }
+        for path in ["/export/closed.csv", "/export/closed.xlsx"] {
+            let (s, html) = admin.get_html(&format!("{path}?{query}")).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}?{query}");
+            assert!(html.contains(&message), "{path}?{query}: {html}");
+        }
+        for path in ["/", "/dashboard"] {
+            let (s, html) = admin.get_html(&format!("{path}?{query}")).await;
+            assert_eq!(s, StatusCode::OK, "{path}?{query}");
+            assert!(html.contains(&message), "{path}?{query}: {html}");
+        }
+    }
+}
+
+both_backends!(every_date_filter_names_the_bad_date);
 
 #[tokio::test]
 async fn the_dashboard_and_exports_need_a_session() {

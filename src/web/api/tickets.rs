@@ -8,9 +8,9 @@ use crate::domain::user::User;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{ApiError, AppError};
-use crate::web::extract::{ApiJson, CurrentUser, Staff};
+use crate::web::extract::{ApiJson, CurrentUser, Staff, TicketPath};
 use crate::web::query::{ListQuery, encode_cursor};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -30,6 +30,7 @@ pub fn ticket_json(t: &Ticket) -> Value {
         "subject": t.subject,
         "body": t.body,
         "requester": t.requester,
+        "requester_name": t.requester_name,
         "assignee": t.assignee_id.map(|id| json!({"id": id.0, "name": t.assignee_name})),
         "created_at": format_rfc3339(t.created_at),
         "updated_at": format_rfc3339(t.updated_at),
@@ -37,6 +38,8 @@ pub fn ticket_json(t: &Ticket) -> Value {
         "first_response_at": opt_time(t.first_response_at),
         "closed_at": opt_time(t.closed_at),
         "resolution": t.resolution,
+        "waiting_since": opt_time(t.waiting_since),
+        "rating": t.rating.map(|score| json!({"score": score, "comment": t.rating_comment})),
     })
 }
 
@@ -47,20 +50,13 @@ fn event_json(e: &Event) -> Value {
         "actor": e.actor,
         "actor_id": e.actor_id.map(|u| u.0),
         "at": format_rfc3339(e.at),
+        "visibility": e.kind.visibility().as_str(),
         "data": e.data,
     })
 }
 
 pub fn technician_json(u: &User) -> Value {
     json!({"id": u.id.0, "name": u.name, "email": u.email, "active": u.active, "phone": u.phone, "area": u.area})
-}
-
-fn ticket_id(raw: &str) -> Result<TicketId, AppError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(TicketId)
-        .ok_or_else(AppError::not_found)
 }
 
 pub async fn list(
@@ -83,12 +79,9 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
 ) -> Result<Response, ApiError> {
-    let (ticket, events) = state
-        .services
-        .ticket(&user.actor(), ticket_id(&id)?)
-        .await?;
+    let (ticket, events) = state.services.ticket(&user.actor(), id).await?;
     let mut body = ticket_json(&ticket);
     body["timeline"] = Value::Array(events.iter().map(event_json).collect());
     Ok(axum::Json(body).into_response())
@@ -125,6 +118,8 @@ pub struct ActionInput {
     body: Option<String>,
     #[serde(default)]
     resolution: Option<String>,
+    #[serde(default)]
+    wait: bool,
 }
 
 impl ActionInput {
@@ -141,13 +136,13 @@ impl ActionInput {
 async fn act(
     state: AppState,
     user: CurrentUser,
-    id: String,
+    id: TicketId,
     version: Option<i64>,
     action: Action,
 ) -> Result<Response, ApiError> {
     let ticket = state
         .services
-        .act(&user.actor(), ticket_id(&id)?, version, action)
+        .act(&user.actor(), id, version, action)
         .await?;
     Ok(axum::Json(ticket_json(&ticket)).into_response())
 }
@@ -155,7 +150,7 @@ async fn act(
 pub async fn assign(
     State(state): State<AppState>,
     Staff(user): Staff,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let technician = input.technician()?;
@@ -172,7 +167,7 @@ pub async fn assign(
 pub async fn reassign(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let technician = input.technician()?;
@@ -190,17 +185,36 @@ pub async fn reassign(
 pub async fn comment(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let body = input.body.unwrap_or_default();
     act(state, user, id, input.version, Action::Comment { body }).await
 }
 
+/// `POST /api/v1/tickets/{id}/replies` `{"body", "wait"}`: a public reply, e-mailed to the
+/// requester (201 with the ticket).
+pub async fn reply(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    TicketPath(id): TicketPath,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let action = Action::Reply {
+        body: input.body.unwrap_or_default(),
+        wait: input.wait,
+    };
+    let ticket = state
+        .services
+        .act(&user.actor(), id, input.version, action)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket))).into_response())
+}
+
 pub async fn close(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let resolution = input.resolution.unwrap_or_default();
@@ -210,7 +224,7 @@ pub async fn close(
 pub async fn return_to_queue(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let reason = input.reason.unwrap_or_default();
@@ -220,7 +234,7 @@ pub async fn return_to_queue(
 pub async fn reopen(
     State(state): State<AppState>,
     Staff(user): Staff,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> Result<Response, ApiError> {
     let reason = input.reason.unwrap_or_default();

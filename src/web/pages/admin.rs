@@ -7,9 +7,9 @@ use crate::domain::user::{Role, User};
 use crate::service::accounts::{InitialPassword, ProfileInput};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
-use crate::web::extract::{Admin, CsrfForm, CurrentUser};
+use crate::web::extract::{Admin, CsrfForm, CurrentUser, UserPath};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -166,12 +166,6 @@ pub struct TechnicianEditPage {
     pub error: Option<String>,
 }
 
-fn user_id(raw: &str) -> Result<UserId, AppError> {
-    raw.parse::<i64>()
-        .map(UserId)
-        .map_err(|_| AppError::not_found())
-}
-
 async fn technician(state: &AppState, id: UserId) -> Result<User, PageError> {
     let user = state.services.user(id).await?;
     if user.role != Role::Technician {
@@ -183,9 +177,9 @@ async fn technician(state: &AppState, id: UserId) -> Result<User, PageError> {
 pub async fn technician_edit(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
 ) -> Result<Response, PageError> {
-    let user = technician(&state, user_id(&id)?).await?;
+    let user = technician(&state, id).await?;
     ok(&TechnicianEditPage {
         chrome: Chrome::for_user(&admin, "technicians"),
         id: user.id.0,
@@ -203,10 +197,10 @@ pub async fn technician_edit(
 pub async fn technician_update(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     CsrfForm { session, form }: CsrfForm<UserForm>,
 ) -> Result<Response, PageError> {
-    let user = technician(&state, user_id(&id)?).await?;
+    let user = technician(&state, id).await?;
     match state
         .services
         .update_profile(user.id, &form.profile())
@@ -262,10 +256,10 @@ async fn set_active(
 pub async fn technician_active(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     CsrfForm { session, form }: CsrfForm<ActiveForm>,
 ) -> Result<Response, PageError> {
-    let user = technician(&state, user_id(&id)?).await?;
+    let user = technician(&state, id).await?;
     let message = match set_active(&state, &admin, user.id, &form).await {
         Ok(m) => m,
         Err(e) if e.status.is_client_error() => e.message,
@@ -371,10 +365,9 @@ pub struct ResetForm {
 pub async fn credential_reset(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     CsrfForm { form, .. }: CsrfForm<ResetForm>,
 ) -> Result<Response, PageError> {
-    let id = user_id(&id)?;
     let user = state.services.user(id).await?;
     match state
         .services
@@ -413,10 +406,10 @@ pub async fn credential_reset(
 pub async fn credential_active(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     CsrfForm { session, form }: CsrfForm<ActiveForm>,
 ) -> Result<Response, PageError> {
-    let message = match set_active(&state, &admin, user_id(&id)?, &form).await {
+    let message = match set_active(&state, &admin, id, &form).await {
         Ok(m) => m,
         Err(e) if e.status.is_client_error() => e.message,
         Err(e) => return Err(PageError(e)),
@@ -433,10 +426,9 @@ pub struct RoleForm {
 pub async fn credential_role(
     State(state): State<AppState>,
     Admin(_admin): Admin,
-    Path(id): Path<String>,
+    UserPath(id): UserPath,
     CsrfForm { session, form }: CsrfForm<RoleForm>,
 ) -> Result<Response, PageError> {
-    let id = user_id(&id)?;
     let message = match Role::parse(&form.role) {
         None => "Elija un rol válido.".to_string(),
         Some(role) => match state

@@ -170,7 +170,7 @@ async fn submit(
             response.headers_mut().append(
                 header::SET_COOKIE,
                 cookie_header(
-                    super::twofactor::CHALLENGE_COOKIE,
+                    crate::web::extract::CHALLENGE_COOKIE,
                     &challenge,
                     "/login",
                     "Strict",

@@ -3,15 +3,15 @@
 
 use super::{Chrome, ok};
 use crate::domain::metrics::{Period, Summary};
-use crate::domain::time::{age_in_words, duration_words, format_lima, parse_date};
+use crate::domain::time::{age_in_words, duration_words, format_lima};
 use crate::service::reports::Dashboard;
 use crate::web::AppState;
 use crate::web::charts::{Chart, horizontal, opened_closed};
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::CurrentUser;
+use crate::web::query::date_range;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -26,23 +26,8 @@ pub struct PeriodQuery {
 impl PeriodQuery {
     /// The period asked for (default: the last 30 Lima days).
     pub fn period(&self, now: i64) -> Result<Period, AppError> {
-        let parse = |s: &str, which: &str| -> Result<Option<jiff::civil::Date>, AppError> {
-            match s.trim() {
-                "" => Ok(None),
-                t => parse_date(t).map(Some).ok_or_else(|| {
-                    AppError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation",
-                        format!("La fecha «{which}» no es válida (aaaa-mm-dd)."),
-                    )
-                }),
-            }
-        };
-        Ok(Period::lima_days(
-            parse(&self.from, "desde")?,
-            parse(&self.to, "hasta")?,
-            now,
-        )?)
+        let (from, to) = date_range(&self.from, &self.to)?;
+        Ok(Period::lima_days(from, to, now)?)
     }
 }
 
@@ -148,8 +133,9 @@ pub struct DashboardPage {
 }
 
 pub const ASSIGN_NOTE: &str = "Desde que llega hasta su primera derivación; cuenta las incidencias derivadas por primera vez en el periodo.";
-pub const RESPONSE_NOTE: &str = "Desde que llega hasta el primer comentario del técnico asignado; cuenta las primeras respuestas del periodo.";
+pub const RESPONSE_NOTE: &str = "Desde que llega hasta la primera respuesta pública al solicitante (no cuentan las notas internas); cuenta las primeras respuestas del periodo, para quien respondió. Las incidencias anteriores a las respuestas públicas conservan su primer comentario del técnico.";
 pub const CLOSE_NOTE: &str = "Desde que llega hasta su cierre (el último, si se reabrió); cuenta las incidencias cerradas en el periodo.";
+pub const WAITING_NOTE: &str = "Tiempo que cada incidencia estuvo Esperando al usuario hasta su respuesta o el cierre; cuenta las esperas que terminaron en el periodo.";
 pub const QUEUE_NOTE: &str = "Tiempo que cada incidencia esperó sin técnico (Nuevo o Devuelto) hasta ser derivada; cuenta las esperas que terminaron en el periodo.";
 pub const BACKLOG_NOTE: &str =
     "Edad de cada incidencia abierta ahora: desde que llegó hasta este momento.";

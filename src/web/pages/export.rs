@@ -3,22 +3,27 @@
 //! one to a sink on a blocking thread, which writes them as CSV bytes into a buffer and passes
 //! every ~64 KB through a small bounded channel to the response body, so memory stays flat
 //! however many rows, and a slow client holds the reader back instead of filling memory.
+//! The workbook is read the same way into a constant-memory worksheet (one row in memory; the
+//! sheet goes to rust_xlsxwriter's own temporary file), saved into a nameless temporary file
+//! once every row is in, and that file goes out through the same kind of channel. Building
+//! it whole before the first byte keeps a proper answer for an export that cannot be made
+//! (more rows than a sheet holds: 422; a failure: 500), at the cost of the client waiting
+//! for the whole workbook to be built.
 
-use crate::domain::ids::TicketNumber;
-use crate::domain::time::{LimaFormatter, lima_range, parse_date};
+use crate::domain::ids::{TicketId, TicketNumber};
+use crate::domain::time::{LimaFormatter, lima_civil, lima_range};
 use crate::service::Services;
-use crate::service::reports::{ClosedRow, ClosedRowRef, ClosedSink};
+use crate::service::reports::{ClosedRowRef, ClosedSink};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::CurrentUser;
+use crate::web::query::date_range;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-/// Rows fetched per query for the workbook.
-const CHUNK: i64 = 5_000;
 /// CSV bytes gathered before they go to the response: the hand-off to the async side is
 /// rare, and memory stays flat.
 const FLUSH_AT: usize = 64 * 1024;
@@ -28,7 +33,7 @@ const IN_FLIGHT: usize = 4;
 /// Excel's last row, less the header.
 const XLSX_MAX_ROWS: u32 = 1_048_575;
 
-pub const HEADERS: [&str; 13] = [
+pub const HEADERS: [&str; 15] = [
     "Número",
     "Remitente",
     "Asunto",
@@ -42,6 +47,8 @@ pub const HEADERS: [&str; 13] = [
     "Horas hasta primera respuesta",
     "Horas hasta cierre",
     "Nota de resolución",
+    "Valoración",
+    "Comentario de valoración",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,20 +63,8 @@ pub struct ExportQuery {
 
 impl ExportQuery {
     fn range(&self) -> Result<(Option<i64>, Option<i64>), AppError> {
-        let parse = |s: &str, which: &str| match s.trim() {
-            "" => Ok(None),
-            t => parse_date(t).map(Some).ok_or_else(|| {
-                AppError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation",
-                    format!("La fecha «{which}» no es válida (aaaa-mm-dd)."),
-                )
-            }),
-        };
-        Ok(lima_range(
-            parse(&self.from, "desde")?,
-            parse(&self.to, "hasta")?,
-        ))
+        let (from, to) = date_range(&self.from, &self.to)?;
+        Ok(lima_range(from, to))
     }
 }
 
@@ -224,6 +219,12 @@ fn csv_row(out: &mut Vec<u8>, r: &ClosedRowRef<'_>, separator: u8, dates: &mut L
     csv_hours(out, r.created_at, r.closed_at, decimal_comma);
     out.push(separator);
     csv_text(out, r.resolution.unwrap_or(""), separator);
+    out.push(separator);
+    if let Some(score) = r.rating {
+        decimal(out, score.unsigned_abs(), 1);
+    }
+    out.push(separator);
+    csv_text(out, r.rating_comment.unwrap_or(""), separator);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -353,105 +354,255 @@ pub async fn xlsx(
 ) -> Result<Response, PageError> {
     let (from, to) = q.range()?;
     let scope = state.services.export_scope(&user.actor(), from, to);
-    let mut rows = Vec::new();
-    let mut after = 0;
-    loop {
-        let chunk = state.services.closed_chunk(&scope, after, CHUNK).await?;
-        let last = chunk.len() < CHUNK as usize;
-        after = chunk.last().map(|r| r.id).unwrap_or(after);
-        rows.extend(chunk);
-        if rows.len() as u64 > u64::from(XLSX_MAX_ROWS) {
-            return Err(AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_rows",
-                "Son demasiadas filas para una hoja de Excel: acote las fechas o use la exportación CSV.",
-            )
-            .into());
-        }
-        if last {
-            break;
-        }
+    let sink = blocking(|| XlsxSink::new(XLSX_MAX_ROWS)).await?;
+    let sink = state.services.each_closed(&scope, sink).await?;
+    if sink.too_many {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_rows",
+            "Son demasiadas filas para una hoja de Excel: acote las fechas o use la exportación CSV.",
+        )
+        .into());
     }
-    let bytes = tokio::task::spawn_blocking(move || workbook(&rows))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "failed to join the workbook task");
-            AppError::internal()
-        })?
-        .map_err(|e| {
-            tracing::error!(error = %e, "failed to build the workbook");
-            AppError::internal()
-        })?;
+    let (file, len) = blocking(move || sink.save()).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(IN_FLIGHT);
+    // The file goes in chunks through the same small channel as the CSV; when the client
+    // hangs up the send fails, the thread ends and closing the file frees its space.
+    tokio::task::spawn_blocking(move || send_file(file, &tx));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     let name = file_name(&state.services, "xlsx");
-    Ok((
+    let mut response = (
         attachment(
             &name,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ),
-        bytes,
+        Body::from_stream(stream),
     )
-        .into_response())
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(response)
 }
 
-/// The same rows as the CSV, as a real workbook: dates typed as dates (Lima time), hours
-/// as numbers, widths set, header frozen and filterable.
-fn workbook(rows: &[ClosedRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
-    let mut book = Workbook::new();
-    let sheet = book.add_worksheet_with_constant_memory()?;
-    sheet.set_name("Cerradas")?;
-    let widths = [
-        12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0,
-    ];
-    for (i, w) in widths.iter().enumerate() {
-        sheet.set_column_width(i as u16, *w)?;
-    }
-    let bold = Format::new().set_bold();
-    let date = Format::new().set_num_format("dd/mm/yyyy hh:mm");
-    let number = Format::new().set_num_format("0.00");
-    for (c, h) in HEADERS.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
-    }
-    sheet.set_freeze_panes(1, 0)?;
-    // Lima is UTC−5 all year: the cell holds Lima wall-clock time.
-    let lima = |t: i64| ExcelDateTime::from_timestamp(t - 5 * 3600);
-    for (i, r) in rows.iter().enumerate() {
-        let row = (i + 1) as u32;
-        sheet.write_string(
-            row,
-            0,
-            crate::domain::ids::TicketNumber(crate::domain::ids::TicketId(r.id)).to_string(),
-        )?;
-        sheet.write_string(row, 1, &r.requester)?;
-        sheet.write_string(row, 2, &r.subject)?;
-        sheet.write_string(row, 3, r.technician.as_deref().unwrap_or(""))?;
-        sheet.write_datetime_with_format(row, 4, &lima(r.created_at)?, &date)?;
-        if let Some(t) = r.first_assigned_at {
-            sheet.write_datetime_with_format(row, 5, &lima(t)?, &date)?;
+/// Runs workbook work (file I/O, zipping) on a blocking thread; a failure is logged and
+/// answered as an internal error.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WorkbookError> + Send + 'static,
+) -> Result<T, AppError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "failed to build the workbook");
+            Err(AppError::internal())
         }
-        if let Some(t) = r.first_response_at {
-            sheet.write_datetime_with_format(row, 6, &lima(t)?, &date)?;
+        Err(e) => {
+            tracing::error!(error = %e, "failed to join the workbook task");
+            Err(AppError::internal())
         }
-        sheet.write_datetime_with_format(row, 7, &lima(r.closed_at)?, &date)?;
-        sheet.write_string(row, 8, r.closed_by.as_deref().unwrap_or(""))?;
+    }
+}
+
+/// Reads the saved workbook from its start and sends it in `FLUSH_AT` chunks; stops when the
+/// response is gone.
+fn send_file(mut file: std::fs::File, tx: &tokio::sync::mpsc::Sender<Chunk>) {
+    use std::io::Read;
+    loop {
+        let mut buf = vec![0; FLUSH_AT];
+        let chunk = match file.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Bytes::from(buf))
+            }
+            Err(e) => {
+                // Headers are gone already: end the body early and say why in the log.
+                tracing::error!(error = %e, "failed to read the saved workbook");
+                Err(std::io::Error::other("export failed"))
+            }
+        };
+        let failed = chunk.is_err();
+        if tx.blocking_send(chunk).is_err() || failed {
+            return;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WorkbookError {
+    #[error("workbook: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error("temporary file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The workbook's sink: the same rows as the CSV, each written straight into a
+/// constant-memory worksheet (rust_xlsxwriter keeps the current row and streams the sheet to
+/// a temporary file of its own), so memory stays flat however many rows. Dates are typed as
+/// dates (Lima wall-clock time), hours as numbers, widths set, header frozen and filterable.
+/// It takes at most `cap` rows; one more stops the read and marks the export too large.
+struct XlsxSink {
+    book: rust_xlsxwriter::Workbook,
+    date: rust_xlsxwriter::Format,
+    number: rust_xlsxwriter::Format,
+    /// Rows written below the header.
+    rows: u32,
+    cap: u32,
+    too_many: bool,
+    /// Why writing stopped early, if it did.
+    failed: Option<rust_xlsxwriter::XlsxError>,
+}
+
+impl XlsxSink {
+    fn new(cap: u32) -> Result<XlsxSink, WorkbookError> {
+        use rust_xlsxwriter::{Format, Workbook};
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet_with_constant_memory()?;
+        sheet.set_name("Cerradas")?;
+        let widths = [
+            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0, 11.0,
+            40.0,
+        ];
+        for (i, w) in widths.iter().enumerate() {
+            sheet.set_column_width(i as u16, *w)?;
+        }
+        let bold = Format::new().set_bold();
+        for (c, h) in HEADERS.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        Ok(XlsxSink {
+            book,
+            date: Format::new().set_num_format("dd/mm/yyyy hh:mm"),
+            number: Format::new().set_num_format("0.00"),
+            rows: 0,
+            cap,
+            too_many: false,
+            failed: None,
+        })
+    }
+
+    fn write(&mut self, r: &ClosedRowRef<'_>) -> Result<(), rust_xlsxwriter::XlsxError> {
+        use rust_xlsxwriter::{ExcelDateTime, XlsxError};
+        // The cell holds Lima wall-clock time, as the CSV shows it.
+        let lima = |t: i64| {
+            let c = lima_civil(t)
+                .ok_or_else(|| XlsxError::DateTimeRangeError(format!("instant {t}")))?;
+            let small = |n: i8| n.unsigned_abs();
+            ExcelDateTime::from_ymd(
+                u16::try_from(c.year()).unwrap_or(0),
+                small(c.month()),
+                small(c.day()),
+            )?
+            .and_hms(
+                u16::from(small(c.hour())),
+                small(c.minute()),
+                small(c.second()),
+            )
+        };
         let h = |t: i64| (t - r.created_at).max(0) as f64 / 3600.0;
+        let row = self.rows;
+        let (date, number) = (&self.date, &self.number);
+        let sheet = self.book.worksheet_from_index(0)?;
+        sheet.write_string(row, 0, TicketNumber(TicketId(r.id)).to_string())?;
+        sheet.write_string(row, 1, r.requester)?;
+        sheet.write_string(row, 2, r.subject)?;
+        sheet.write_string(row, 3, r.technician.unwrap_or(""))?;
+        sheet.write_datetime_with_format(row, 4, &lima(r.created_at)?, date)?;
         if let Some(t) = r.first_assigned_at {
-            sheet.write_number_with_format(row, 9, h(t), &number)?;
+            sheet.write_datetime_with_format(row, 5, &lima(t)?, date)?;
         }
         if let Some(t) = r.first_response_at {
-            sheet.write_number_with_format(row, 10, h(t), &number)?;
+            sheet.write_datetime_with_format(row, 6, &lima(t)?, date)?;
         }
-        sheet.write_number_with_format(row, 11, h(r.closed_at), &number)?;
-        sheet.write_string(row, 12, r.resolution.as_deref().unwrap_or(""))?;
+        sheet.write_datetime_with_format(row, 7, &lima(r.closed_at)?, date)?;
+        sheet.write_string(row, 8, r.closed_by.unwrap_or(""))?;
+        if let Some(t) = r.first_assigned_at {
+            sheet.write_number_with_format(row, 9, h(t), number)?;
+        }
+        if let Some(t) = r.first_response_at {
+            sheet.write_number_with_format(row, 10, h(t), number)?;
+        }
+        sheet.write_number_with_format(row, 11, h(r.closed_at), number)?;
+        sheet.write_string(row, 12, r.resolution.unwrap_or(""))?;
+        if let Some(score) = r.rating {
+            sheet.write_number(row, 13, score as f64)?;
+        }
+        if let Some(comment) = r.rating_comment {
+            sheet.write_string(row, 14, comment)?;
+        }
+        Ok(())
     }
-    sheet.autofilter(0, 0, rows.len() as u32, 12)?;
-    book.save_to_buffer()
+
+    /// Adds the filter over the rows written and saves the workbook into a temporary file:
+    /// the file, positioned at its start, and its length.
+    fn save(mut self) -> Result<(std::fs::File, u64), WorkbookError> {
+        use std::io::{Seek, SeekFrom, Write};
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        self.book.worksheet_from_index(0)?.autofilter(
+            0,
+            0,
+            self.rows,
+            (HEADERS.len() - 1) as u16,
+        )?;
+        let mut file = temporary_file()?;
+        {
+            let mut out = std::io::BufWriter::with_capacity(FLUSH_AT, &mut file);
+            self.book.save_to_writer(&mut out)?;
+            out.flush()?;
+        }
+        let len = file.seek(SeekFrom::End(0))?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, len))
+    }
+}
+
+impl ClosedSink for XlsxSink {
+    fn row(&mut self, row: &ClosedRowRef<'_>) -> std::ops::ControlFlow<()> {
+        if self.rows >= self.cap {
+            self.too_many = true;
+            return std::ops::ControlFlow::Break(());
+        }
+        self.rows += 1;
+        match self.write(row) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(e) => {
+                self.failed = Some(e);
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// A new file in the system's temporary directory (`TMPDIR`), readable only by this user,
+/// whose name is removed at once: the open handle keeps its data until it is closed, so
+/// nothing is left behind however the download ends, even if the process dies. (Where an
+/// open file cannot lose its name, such as Windows, the file is left and the log says so.)
+fn temporary_file() -> std::io::Result<std::fs::File> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let path = std::env::temp_dir().join(format!("soporte-export-{name}.xlsx"));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path)?;
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(error = %e, path = %path.display(), "failed to unlink the export's temporary file");
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::time::format_lima;
+    use crate::service::reports::ClosedRow;
 
     // The export as it was written before it streamed by hand (csv crate, a String per
     // cell): the reference the hand-written CSV must match byte for byte.
@@ -500,6 +651,8 @@ mod tests {
                 hours(r.created_at, r.first_response_at, decimal_comma),
                 hours(r.created_at, Some(r.closed_at), decimal_comma),
                 neutralize(r.resolution.as_deref().unwrap_or("")),
+                r.rating.map(|s| s.to_string()).unwrap_or_default(),
+                neutralize(r.rating_comment.as_deref().unwrap_or("")),
             ])
             .unwrap();
         }
@@ -530,6 +683,8 @@ mod tests {
             closed_at: created_at + secs[2],
             closed_by: (id % 7 != 0).then(|| format!("{text} b")),
             resolution: (id % 2 == 0).then(|| text.to_string()),
+            rating: (id % 3 == 1).then_some(id % 5 + 1),
+            rating_comment: (id % 6 == 1).then(|| text.to_string()),
         }
     }
 
@@ -593,6 +748,80 @@ mod tests {
                 assert_eq!(w, g);
             }
         }
+    }
+
+    fn feed(sink: &mut XlsxSink, rows: &[ClosedRow]) -> Vec<bool> {
+        rows.iter()
+            .map(|r| sink.row(&r.borrowed()).is_continue())
+            .collect()
+    }
+
+    #[test]
+    fn the_workbook_takes_rows_up_to_its_cap_then_stops() {
+        let rows: Vec<ClosedRow> = (1..=4)
+            .map(|id| row(id, "Impresora", 1_700_000_000, [60, 120, 3600]))
+            .collect();
+        let mut sink = XlsxSink::new(3).unwrap();
+        assert_eq!(feed(&mut sink, &rows), [true, true, true, false]);
+        assert!(sink.too_many);
+        let mut sink = XlsxSink::new(4).unwrap();
+        assert_eq!(feed(&mut sink, &rows), [true; 4]);
+        assert!(!sink.too_many);
+    }
+
+    #[test]
+    fn a_date_excel_cannot_hold_stops_the_workbook_with_an_error() {
+        // 1811: before Excel's calendar.
+        let rows = [
+            row(1, "x", 1_700_000_000, [0, 0, 60]),
+            row(2, "x", -5_000_000_000, [0, 0, 60]),
+        ];
+        let mut sink = XlsxSink::new(10).unwrap();
+        assert_eq!(feed(&mut sink, &rows), [true, false]);
+        assert!(sink.failed.is_some());
+        assert!(sink.save().is_err());
+    }
+
+    #[test]
+    fn the_saved_workbook_is_a_nameless_file_holding_every_row() {
+        use std::io::Read;
+        let rows: Vec<ClosedRow> = (1..=50)
+            .map(|id| {
+                row(
+                    id,
+                    "Cámara ñandú",
+                    1_793_646_000 + id * 60,
+                    [600, 1800, 7200],
+                )
+            })
+            .collect();
+        let mut sink = XlsxSink::new(XLSX_MAX_ROWS).unwrap();
+        assert!(feed(&mut sink, &rows).into_iter().all(|ok| ok));
+        let (mut file, len) = sink.save().unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+            assert!(
+                link.to_string_lossy().ends_with(" (deleted)"),
+                "the file keeps no name: {link:?}"
+            );
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, len, "read from its start");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut sheet = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut sheet)
+            .unwrap();
+        assert_eq!(sheet.matches("<row ").count(), 51);
+        assert!(sheet.contains("<autoFilter ref=\"A1:O51\""));
+        assert!(sheet.contains("<t>INC-000050</t>") && sheet.contains("Cámara ñandú"));
+        // Ticket 1 was created at 2026-11-02 14:01 in Lima, assigned ten minutes later.
+        assert!(sheet.contains("<v>46328.584027777"), "{sheet}");
+        assert!(sheet.contains("<v>0.16666666666666666</v>"), "{sheet}");
     }
 
     #[test]

@@ -87,14 +87,6 @@ pub async fn redirect_with_flash(
     Ok(Redirect::to(to).into_response())
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub title: &'static str,
-    pub message: String,
-    pub request_id: String,
-}
-
 #[derive(serde::Deserialize, Default)]
 pub struct HealthQuery {
     #[serde(default)]

@@ -10,7 +10,7 @@ use crate::domain::time::format_lima;
 use crate::domain::user::Actor;
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
-use crate::web::extract::{Admin, CsrfForm, CurrentUser};
+use crate::web::extract::{Admin, CsrfForm, CurrentUser, TicketPath};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -233,18 +233,19 @@ fn served_type(stored: &str) -> String {
     }
 }
 
+/// The `{attachment}` of `/tickets/{id}/attachments/{attachment}`.
+#[derive(Deserialize)]
+pub struct AttachmentName {
+    attachment: String,
+}
+
 pub async fn attachment_download(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path((ticket, id)): Path<(String, String)>,
+    TicketPath(ticket): TicketPath,
+    Path(AttachmentName { attachment }): Path<AttachmentName>,
 ) -> Result<Response, PageError> {
-    let ticket = ticket
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(TicketId)
-        .ok_or_else(AppError::not_found)?;
-    let id = id
+    let id = attachment
         .parse::<i64>()
         .ok()
         .filter(|n| *n > 0)

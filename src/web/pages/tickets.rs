@@ -10,7 +10,7 @@ use crate::domain::user::User;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
-use crate::web::extract::{CsrfForm, CurrentUser, Staff};
+use crate::web::extract::{CsrfForm, CurrentUser, Staff, TicketPath};
 use crate::web::query::{ListQuery, encode_cursor};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -365,20 +365,12 @@ async fn show_page(
     })
 }
 
-fn ticket_id(raw: &str) -> Result<TicketId, AppError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(TicketId)
-        .ok_or_else(AppError::not_found)
-}
-
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    TicketPath(id): TicketPath,
 ) -> Result<Response, PageError> {
-    ok(&show_page(&state, &user, ticket_id(&id)?, None, ActionInput::default()).await?)
+    ok(&show_page(&state, &user, id, None, ActionInput::default()).await?)
 }
 
 fn technician(raw: &str) -> Result<UserId, AppError> {
@@ -390,15 +382,21 @@ fn technician(raw: &str) -> Result<UserId, AppError> {
     })
 }
 
+/// The `{action}` of `/tickets/{id}/{action}`.
+#[derive(Deserialize)]
+pub struct ActionName {
+    action: String,
+}
+
 /// One handler for every ticket form: the action's name picks the command; the domain
 /// decides whether this actor may, and the version refuses a stale view.
 pub async fn act(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path((id, action)): Path<(String, String)>,
+    TicketPath(id): TicketPath,
+    Path(ActionName { action }): Path<ActionName>,
     CsrfForm { session, form }: CsrfForm<ActionInput>,
 ) -> Result<Response, PageError> {
-    let id = ticket_id(&id)?;
     let version = form.version.trim().parse::<i64>().ok();
     let built: Result<(Action, &str), AppError> = match action.as_str() {
         "assign" => technician(&form.technician_id)
@@ -450,7 +448,7 @@ pub async fn act(
     match result {
         Ok((ticket, message)) => {
             // A technician who passed the ticket on no longer sees it: back to their list.
-            let passed_on = !crate::web::extract::is_staff(user.user.role)
+            let passed_on = !crate::domain::access::is_staff(user.user.role)
                 && ticket.assignee_id != Some(user.user.id);
             let to = if passed_on {
                 "/".to_string()

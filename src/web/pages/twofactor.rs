@@ -9,16 +9,14 @@ use crate::service::twofactor::{TotpSetup, TwoFactorStatus};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::{
-    AnySession, ClientAddr, CsrfForm, CurrentUser, LOGIN_CSRF_COOKIE, LoginForm, cookie,
+    AnySession, CHALLENGE_COOKIE, ClientAddr, CsrfForm, CurrentUser, LOGIN_CSRF_COOKIE, LoginForm,
+    cookie,
 };
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-
-/// The cookie that carries the pending second step (path /login, five minutes).
-pub const CHALLENGE_COOKIE: &str = "soporte_2fa";
 
 #[derive(Template)]
 #[template(path = "auth/second_factor.html")]
@@ -157,16 +155,8 @@ fn chrome_of(session: &Session) -> Chrome {
         session: Some(session.clone()),
     };
     let mut chrome = Chrome::for_user(&user, "twofactor");
-    chrome.locked = required(session, false) || session.user.must_change_password;
+    chrome.locked = session.user.must_change_password;
     chrome
-}
-
-/// Whether this session must set up TOTP before anything else.
-pub fn required(session: &Session, require_admins: bool) -> bool {
-    require_admins
-        && session.user.role == crate::domain::user::Role::Admin
-        && session.method != "sso"
-        && !session.two_factor
 }
 
 async fn page(
@@ -182,7 +172,7 @@ async fn page(
     } else {
         None
     };
-    let must = required(session, state.services.require_2fa_admins());
+    let must = state.services.must_set_up_second_factor(session);
     let mut chrome = chrome_of(session);
     chrome.locked = (must && !status.enabled) || session.user.must_change_password;
     render(

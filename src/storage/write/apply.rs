@@ -1,0 +1,542 @@
+//! The write path, written once for both executors: a batch of `TicketWrite`s becomes
+//! statements on the executor's open transaction. The order: keys seen before (a repeated
+//! delivery answers with its first ticket), new ids, guards (a failed guard writes nothing of
+//! its write), then each table's rows for the whole batch in a few multi-row statements.
+
+use super::super::figures::{pack, unpack};
+use super::super::{Backend, Result, StorageError};
+use super::exec::{Exec, Kind, Value};
+use super::rows::{self, Guard, Statements, Table, TicketWrite, Written};
+use crate::domain::figures::{DailyRow, Delta, Figure};
+use crate::domain::ids::{TicketId, UserId};
+use crate::domain::projection::CountDelta;
+use crate::domain::ticket::Status;
+use std::collections::HashMap;
+
+/// What to do with a write, decided before anything is written.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    Write,
+    /// Its key made or changed this stored ticket before.
+    Stored(TicketId),
+    /// Its key is the same as that of an earlier write in this batch.
+    Same(usize),
+}
+
+/// Writes a batch on the executor's open transaction and returns what became of each write.
+/// The order: keys seen before, new ids, guards (a failed guard writes nothing of its write),
+/// then every table's rows for the whole batch in a few multi-row statements.
+pub(crate) async fn apply<E: Exec>(
+    e: &mut E,
+    sql: &mut Statements,
+    writes: &[&TicketWrite],
+) -> Result<Vec<Written>> {
+    let keys: Vec<&str> = writes.iter().filter_map(|w| w.key.as_deref()).collect();
+    let known = known_keys(e, &keys).await?;
+    let mut first_with_key: HashMap<&str, usize> = HashMap::new();
+    let plans: Vec<Plan> = writes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match w.key.as_deref() {
+            Some(k) => match known.get(k) {
+                Some(id) => Plan::Stored(*id),
+                None => match first_with_key.get(k) {
+                    Some(j) => Plan::Same(*j),
+                    None => {
+                        first_with_key.insert(k, i);
+                        Plan::Write
+                    }
+                },
+            },
+            None => Plan::Write,
+        })
+        .collect();
+
+    // Ids for the new tickets, in order.
+    let creating = writes
+        .iter()
+        .zip(&plans)
+        .filter(|(w, p)| w.is_new() && matches!(p, Plan::Write))
+        .count();
+    let mut fresh = next_ids(e, Ids::Tickets, creating).await?.into_iter();
+    let mut ids = Vec::with_capacity(writes.len());
+    for (w, p) in writes.iter().zip(&plans) {
+        ids.push(match p {
+            Plan::Write if w.is_new() => fresh
+                .next()
+                .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".into()))?,
+            _ => w.row.id,
+        });
+    }
+
+    // Guards: a change at the version seen; a held message nobody released yet.
+    let mut live = vec![false; writes.len()];
+    for (i, w) in writes.iter().enumerate() {
+        if !matches!(plans[i], Plan::Write) {
+            continue;
+        }
+        live[i] = match &w.guard {
+            None => true,
+            Some(Guard::Version(seen)) => {
+                let values = rows::change_values(&w.row, *seen);
+                e.run(&rows::change_text(), &values).await? == 1
+            }
+            Some(Guard::Quarantine { id, .. }) => unreleased(e, *id).await?,
+        };
+    }
+    let written: Vec<(i64, &TicketWrite)> = writes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| live[*i])
+        .map(|(i, w)| (ids[i], *w))
+        .collect();
+
+    insert_tickets(e, sql, &written).await?;
+    let events = written.iter().map(|(_, w)| w.events.len()).sum();
+    let event_ids = next_ids(e, Ids::Events, events).await?;
+    write_search(e, sql, &written).await?;
+    add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
+    add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
+    insert_dependents(e, sql, &written, &event_ids).await?;
+
+    // The answers; repeated keys answer with the ticket's status now.
+    let stored: Vec<i64> = plans
+        .iter()
+        .filter_map(|p| match p {
+            Plan::Stored(id) => Some(id.0),
+            _ => None,
+        })
+        .collect();
+    let statuses = statuses(e, &stored).await?;
+    let mut out: Vec<Written> = Vec::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        let answer = match plans[i] {
+            Plan::Write if !live[i] => Written::Conflict,
+            Plan::Write if w.is_new() => Written::Created(TicketId(ids[i])),
+            Plan::Write => Written::Changed {
+                id: TicketId(ids[i]),
+                version: w.row.version,
+            },
+            Plan::Stored(id) => Written::Repeated {
+                id,
+                status: statuses.get(&id.0).copied().unwrap_or(Status::Nuevo),
+            },
+            Plan::Same(j) => match out.get(j).copied() {
+                Some(Written::Conflict) | None => Written::Conflict,
+                Some(_) => Written::Repeated {
+                    id: TicketId(ids[j]),
+                    status: writes[j].row.status,
+                },
+            },
+        };
+        out.push(answer);
+    }
+    Ok(out)
+}
+
+/// Rows of N values, one after the other (computed before any statement runs: the row
+/// closures never live across a wait).
+fn flat<'a, const N: usize>(rows: impl Iterator<Item = [Value<'a>; N]>) -> (usize, Vec<Value<'a>>) {
+    let expected = rows.size_hint().0;
+    flat_sized(rows, expected)
+}
+
+/// `flat` for rows whose number the iterator cannot tell.
+fn flat_sized<'a, const N: usize>(
+    rows: impl Iterator<Item = [Value<'a>; N]>,
+    expected: usize,
+) -> (usize, Vec<Value<'a>>) {
+    let mut values = Vec::with_capacity(expected * N);
+    for row in rows {
+        values.extend(row);
+    }
+    (N, values)
+}
+
+/// Inserts rows of `table` (each `width` values in column order) with multi-row statements
+/// of the sizes the executor takes.
+async fn insert<E: Exec>(
+    e: &mut E,
+    sql: &mut Statements,
+    table: &Table,
+    (width, values): (usize, Vec<Value<'_>>),
+) -> Result<()> {
+    let mut done = 0;
+    for size in rows::statement_sizes(values.len() / width.max(1), e.max_rows()) {
+        let text = sql.insert(table, size, e.backend());
+        e.run(text, &values[done * width..(done + size) * width])
+            .await?;
+        done += size;
+    }
+    Ok(())
+}
+
+/// The tickets already made or changed by any of these keys.
+async fn known_keys<E: Exec>(e: &mut E, keys: &[&str]) -> Result<HashMap<String, TicketId>> {
+    let mut found = HashMap::new();
+    let mut done = 0;
+    for size in rows::statement_sizes(keys.len(), e.max_rows()) {
+        let list: Vec<String> = (1..=size).map(|i| format!("${i}")).collect();
+        let text = format!(
+            "SELECT key, ticket_id FROM intake_keys WHERE key IN ({})",
+            list.join(", ")
+        );
+        let args: Vec<Value<'_>> = keys[done..done + size]
+            .iter()
+            .map(|k| (*k).into())
+            .collect();
+        done += size;
+        for row in e.rows(&text, &args, &[Kind::Text, Kind::Int]).await? {
+            if let (Some(k), Some(id)) = (row[0].text(), row[1].int()) {
+                found.insert(k.to_string(), TicketId(id));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A table whose ids the writer hands out itself, so the rows that point at a new row can be
+/// written in the same batch.
+#[derive(Clone, Copy)]
+enum Ids {
+    Tickets,
+    Events,
+}
+
+/// `n` new ids. SQLite's write transaction is exclusive, so they are the largest + 1, …;
+/// PostgreSQL takes them from the table's sequence.
+async fn next_ids<E: Exec>(e: &mut E, table: Ids, n: usize) -> Result<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let (max, next) = match table {
+        Ids::Tickets => (
+            "SELECT MAX(id) FROM tickets",
+            "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)",
+        ),
+        Ids::Events => (
+            "SELECT MAX(id) FROM ticket_events",
+            "SELECT nextval('ticket_events_id_seq') FROM generate_series(1, $1)",
+        ),
+    };
+    match e.backend() {
+        Backend::Sqlite => {
+            let max = e
+                .rows(max, &[], &[Kind::Int])
+                .await?
+                .first()
+                .and_then(|r| r[0].int())
+                .unwrap_or(0);
+            Ok((1..=n as i64).map(|i| max + i).collect())
+        }
+        Backend::Postgres => Ok(e
+            .rows(next, &[(n as i64).into()], &[Kind::Int])
+            .await?
+            .iter()
+            .filter_map(|r| r[0].int())
+            .collect()),
+    }
+}
+
+/// Whether a held message is still unreleased, locking its row until the commit.
+async fn unreleased<E: Exec>(e: &mut E, id: i64) -> Result<bool> {
+    let text = match e.backend() {
+        Backend::Sqlite => "SELECT ticket_id FROM mail_quarantine WHERE id = $1",
+        Backend::Postgres => "SELECT ticket_id FROM mail_quarantine WHERE id = $1 FOR UPDATE",
+    };
+    let found = e.rows(text, &[id.into()], &[Kind::Int]).await?;
+    Ok(found.first().is_some_and(|r| r[0].int().is_none()))
+}
+
+async fn insert_tickets<E: Exec>(
+    e: &mut E,
+    sql: &mut Statements,
+    written: &[(i64, &TicketWrite)],
+) -> Result<()> {
+    let mut values = Vec::new();
+    for (id, w) in written.iter().filter(|(_, w)| w.is_new()) {
+        values.push(rows::ticket_row(&w.row, *id)?);
+    }
+    let values = flat(values.into_iter());
+    insert(e, sql, &rows::TICKETS, values).await
+}
+
+/// New tickets' search documents and what changes add to theirs.
+async fn write_search<E: Exec>(
+    e: &mut E,
+    sql: &mut Statements,
+    written: &[(i64, &TicketWrite)],
+) -> Result<()> {
+    let (new, changed): (Vec<&(i64, &TicketWrite)>, Vec<&(i64, &TicketWrite)>) =
+        written.iter().partition(|(_, w)| w.is_new());
+    let docs: Vec<(i64, String)> = new
+        .iter()
+        .map(|(id, w)| (*id, w.search.join(" ")))
+        .collect();
+    match e.backend() {
+        Backend::Sqlite => {
+            // One row a statement: FTS5 flushes its pending terms at every statement's
+            // savepoint, so a multi-row statement would only make more, smaller segments.
+            for (id, doc) in &docs {
+                e.run(
+                    "INSERT INTO ticket_search (rowid, doc) VALUES ($1, $2)",
+                    &[(*id).into(), doc.as_str().into()],
+                )
+                .await?;
+            }
+        }
+        Backend::Postgres => {
+            let values = flat(
+                docs.iter()
+                    .map(|(id, doc)| [Value::from(*id), doc.as_str().into()]),
+            );
+            insert(e, sql, &rows::SEARCH, values).await?;
+        }
+    }
+    let append = match e.backend() {
+        Backend::Sqlite => "UPDATE ticket_search SET doc = doc || ' ' || $1 WHERE rowid = $2",
+        Backend::Postgres => {
+            "UPDATE ticket_search SET doc = doc || to_tsvector('simple', $1) WHERE ticket_id = $2"
+        }
+    };
+    for (id, w) in changed {
+        for text in &w.search {
+            e.run(append, &[text.as_str().into(), (*id).into()]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps `ticket_counts` (tickets per status and technician) in step with the rows: the
+/// batch's changes summed, one statement per status and technician.
+async fn add_counts<'a, E: Exec>(
+    e: &mut E,
+    deltas: impl Iterator<Item = &'a CountDelta>,
+) -> Result<()> {
+    let mut sums: Vec<((Status, Option<UserId>), i64)> = Vec::new();
+    for d in deltas {
+        let key = (d.status, d.assignee);
+        match sums.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += d.n,
+            None => sums.push((key, d.n)),
+        }
+    }
+    for ((status, assignee), n) in sums.into_iter().filter(|(_, n)| *n != 0) {
+        e.run(
+            "INSERT INTO ticket_counts (status, assignee_id, n) VALUES ($1, $2, $3) \
+             ON CONFLICT (status, assignee_id) DO UPDATE SET n = ticket_counts.n + excluded.n",
+            &[
+                status.as_str().into(),
+                assignee.map(|u| u.0).unwrap_or(0).into(),
+                n.into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies the batch's daily-figure deltas: arrivals summed per day into the count in
+/// place; each other row read (locked on PostgreSQL; SQLite writers are serialised), changed
+/// by its deltas in order, and written back.
+async fn add_figures<'a, E: Exec>(
+    e: &mut E,
+    deltas: impl Iterator<Item = &'a Delta>,
+) -> Result<()> {
+    let mut arrivals: Vec<(i64, i64)> = Vec::new();
+    let mut groups: Vec<((i64, Figure), Vec<&Delta>)> = Vec::new();
+    let mut index: HashMap<(i64, Figure), usize> = HashMap::new();
+    for d in deltas {
+        if d.figure == Figure::Created {
+            match arrivals.iter_mut().find(|(day, _)| *day == d.day) {
+                Some((_, n)) => *n += d.sign,
+                None => arrivals.push((d.day, d.sign)),
+            }
+            continue;
+        }
+        let key = (d.day, d.figure);
+        let at = *index.entry(key).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(d);
+    }
+    for (day, n) in arrivals {
+        e.run(
+            "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (day, figure) DO UPDATE SET n = daily_figures.n + excluded.n",
+            &[
+                day.into(),
+                Figure::Created.code().into(),
+                n.into(),
+                Value::Blob(Some(&[])),
+            ],
+        )
+        .await?;
+    }
+    let read = match e.backend() {
+        Backend::Sqlite => "SELECT n, people FROM daily_figures WHERE day = $1 AND figure = $2",
+        Backend::Postgres => {
+            "SELECT n, people FROM daily_figures WHERE day = $1 AND figure = $2 FOR UPDATE"
+        }
+    };
+    for ((day, figure), deltas) in groups {
+        // The row exists before it is locked, so two writers of a new day's row queue on it
+        // instead of both finding nothing and the second overwriting the first.
+        e.run(
+            "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, 0, $3) \
+             ON CONFLICT (day, figure) DO NOTHING",
+            &[day.into(), figure.code().into(), Value::Blob(Some(&[]))],
+        )
+        .await?;
+        let found = e
+            .rows(
+                read,
+                &[day.into(), figure.code().into()],
+                &[Kind::Int, Kind::Blob],
+            )
+            .await?;
+        let Some(stored) = found.first() else {
+            return Err(StorageError::Corrupt(format!(
+                "daily figures of day {day} vanished"
+            )));
+        };
+        let mut row = DailyRow {
+            day,
+            figure,
+            n: stored[0].int().unwrap_or(0),
+            people: unpack(figure, stored[1].blob())?,
+        };
+        for d in deltas {
+            if !row.apply(d) {
+                tracing::warn!(figure = ?d.figure, day = d.day, "a duration to take back was not in its daily row");
+            }
+        }
+        let packed = pack(figure, &row.people)?;
+        e.run(
+            "UPDATE daily_figures SET n = $1, people = $2 WHERE day = $3 AND figure = $4",
+            &[
+                row.n.into(),
+                Value::Blob(Some(&packed)),
+                day.into(),
+                figure.code().into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The rows that hang off the written tickets: timeline events, intake keys, notices,
+/// attachments, links, and the release of a held message.
+async fn insert_dependents<E: Exec>(
+    e: &mut E,
+    sql: &mut Statements,
+    written: &[(i64, &TicketWrite)],
+    event_ids: &[i64],
+) -> Result<()> {
+    let each = || written.iter().map(|(id, w)| (*id, *w));
+    // Each write's events take the next ids in order; its first is the one its files go with.
+    let mut first_event = Vec::with_capacity(written.len());
+    let mut next = 0;
+    for (_, w) in written {
+        first_event.push(
+            event_ids
+                .get(next)
+                .copied()
+                .filter(|_| !w.events.is_empty()),
+        );
+        next += w.events.len();
+    }
+    if next != event_ids.len() {
+        return Err(StorageError::Corrupt(
+            "events and their ids differ in number".into(),
+        ));
+    }
+    let events = flat_sized(
+        each()
+            .flat_map(|(id, w)| w.events.iter().map(move |ev| (id, ev)))
+            .zip(event_ids)
+            .map(|((ticket, ev), id)| rows::event_row(*id, ticket, ev)),
+        event_ids.len(),
+    );
+    insert(e, sql, &rows::EVENTS, events).await?;
+    let keys =
+        flat(each().filter_map(|(id, w)| w.key.as_deref().map(|k| rows::key_row(k, id, w.at))));
+    insert(e, sql, &rows::INTAKE_KEYS, keys).await?;
+    let texts = each()
+        .zip(&first_event)
+        .flat_map(|((id, w), event)| {
+            w.notices
+                .iter()
+                .map(move |n| rows::notice_texts(id, *event, n))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let notices = flat(
+        each()
+            .flat_map(|(id, w)| w.notices.iter().map(move |n| (id, w.at, n)))
+            .zip(&texts)
+            .map(|((id, at, n), t)| rows::notice_row(id, n, t, at)),
+    );
+    insert(e, sql, &rows::OUTBOX, notices).await?;
+    let attachments = flat(each().zip(&first_event).flat_map(|((id, w), event)| {
+        w.attachments
+            .iter()
+            .map(move |a| rows::attachment_row(id, a, w.at, *event))
+    }));
+    insert(e, sql, &rows::ATTACHMENTS, attachments).await?;
+    let links = flat(each().flat_map(|(id, w)| {
+        w.status_links
+            .iter()
+            .map(move |h| rows::status_link_row(h, id, w.at))
+    }));
+    insert(e, sql, &rows::STATUS_LINKS, links).await?;
+    let links = flat(each().filter_map(|(id, w)| {
+        w.link
+            .as_ref()
+            .map(|(to, reason)| rows::link_row(id, *to, reason, w.at))
+    }));
+    insert(e, sql, &rows::LINKS, links).await?;
+    let releases: Vec<[Value<'_>; 4]> = each()
+        .filter_map(|(id, w)| match &w.guard {
+            Some(Guard::Quarantine { id: held, by }) => Some([
+                id.into(),
+                by.map(|u| u.0).into(),
+                w.at.into(),
+                (*held).into(),
+            ]),
+            _ => None,
+        })
+        .collect();
+    for release in releases {
+        e.run(
+            "UPDATE mail_quarantine SET ticket_id = $1, released_by = $2, released_at = $3 \
+             WHERE id = $4",
+            &release,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The status now of the stored tickets repeated keys answer with.
+async fn statuses<E: Exec>(e: &mut E, ids: &[i64]) -> Result<HashMap<i64, Status>> {
+    let mut out = HashMap::new();
+    for id in ids {
+        let found = e
+            .rows(
+                "SELECT status FROM tickets WHERE id = $1",
+                &[(*id).into()],
+                &[Kind::Text],
+            )
+            .await?;
+        if let Some(status) = found
+            .first()
+            .and_then(|r| r[0].text())
+            .and_then(Status::parse)
+        {
+            out.insert(*id, status);
+        }
+    }
+    Ok(out)
+}

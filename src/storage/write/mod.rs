@@ -1,0 +1,374 @@
+//! The one writer of tickets. Every ticket write — intake (JSON and raw e-mail), web and API
+//! creation and changes, mail replies, the requeue of a disabled technician's tickets, the
+//! demo loader — is a `TicketWrite` (rows.rs: the description of what it adds or changes)
+//! committed through `Writer::commit`. `apply` turns a batch of writes into statements, once,
+//! for both executors: the native one on a SQLite file, the pooled one otherwise.
+//!
+//! A serving `Writer` is a queue in front of one task: it takes everything that queued up
+//! while the previous commit was on disk and commits it together (group commit); a batch
+//! that fails is retried call by call, so one bad write cannot fail the others. A bulk
+//! `Writer` (the demo loader) commits each call on its own connection with bulk settings.
+
+mod apply;
+pub mod exec;
+pub mod native;
+pub mod pooled;
+pub mod rows;
+
+use super::{Backend, Result, StorageError, Store};
+use apply::apply;
+use rows::{Statements, TicketWrite, Written};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+pub use rows::{EventRow, Fixed, TicketRow};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Under heavy load (the last batch held at least `GATHER_FROM` calls) the writer waits up to
+/// `GATHER` for as many calls as the last batch had before committing: the clients the last
+/// commit answered are sending again, and one commit for all of them beats two half-size
+/// ones. It starts as soon as they are all there; a quiet system never waits.
+const GATHER_FROM: usize = 16;
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+struct Job {
+    writes: Vec<TicketWrite>,
+    reply: oneshot::Sender<Result<Vec<Written>>>,
+}
+
+/// The one way tickets are written. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    route: Route,
+}
+
+#[derive(Clone)]
+enum Route {
+    /// The serving writer task.
+    Queue(mpsc::Sender<Job>),
+    /// No runtime to run a task on: each call commits on its own pooled transaction.
+    Direct(Store),
+    /// A bulk load's own connection.
+    Bulk(std::sync::Arc<Mutex<Option<Bulk>>>),
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::Queue(_) => "Queue",
+            Route::Direct(_) => "Direct",
+            Route::Bulk(_) => "Bulk",
+        })
+    }
+}
+
+impl Writer {
+    /// The serving writer: its task starts when a Tokio runtime is running (always, in the
+    /// server and the command line).
+    pub fn start(store: &Store) -> Writer {
+        let route = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let (sender, receiver) = mpsc::channel::<Job>(8 * MAX_BATCH);
+                handle.spawn(serve(store.clone(), receiver));
+                Route::Queue(sender)
+            }
+            Err(_) => Route::Direct(store.clone()),
+        };
+        Writer { route }
+    }
+
+    /// A writer for a bulk load: its own connection with bulk settings (see `Bulk`).
+    pub async fn bulk(store: &Store) -> Result<Writer> {
+        let bulk = Bulk::open(store).await?;
+        Ok(Writer {
+            route: Route::Bulk(std::sync::Arc::new(Mutex::new(Some(bulk)))),
+        })
+    }
+
+    /// Commits the writes together: all of them, or none. Returns what became of each, in
+    /// order, once they are durable.
+    pub async fn commit(&self, writes: Vec<TicketWrite>) -> Result<Vec<Written>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.route {
+            Route::Queue(sender) => {
+                let (reply, answer) = oneshot::channel();
+                sender
+                    .send(Job { writes, reply })
+                    .await
+                    .map_err(|_| StorageError::Bulk("the ticket writer stopped".to_string()))?;
+                answer.await.map_err(|_| {
+                    StorageError::Bulk("the ticket writer dropped a write".to_string())
+                })?
+            }
+            Route::Direct(store) => commit_alone(&mut Executor::pooled(store), writes).await,
+            Route::Bulk(bulk) => {
+                let mut guard = bulk.lock().await;
+                let bulk = guard
+                    .as_mut()
+                    .ok_or_else(|| StorageError::Bulk("the bulk load is finished".to_string()))?;
+                let (_, outcome) = bulk.executor.commit(vec![writes]).await;
+                Ok(outcome?.pop().unwrap_or_default())
+            }
+        }
+    }
+
+    /// Ends a bulk load: runs `maintenance` (index definitions to create again, after a load
+    /// that dropped them) on the loading connection and makes the load durable. Returns
+    /// whether it ran them (SQLite files); otherwise the caller runs them on the pool.
+    pub async fn finish(self, maintenance: Vec<(String, String)>) -> Result<bool> {
+        let Route::Bulk(bulk) = self.route else {
+            return Ok(false);
+        };
+        let Some(bulk) = bulk.lock().await.take() else {
+            return Ok(false);
+        };
+        bulk.finish(maintenance).await
+    }
+}
+
+/// Where a batch is committed: the native connection to a SQLite file (on a blocking
+/// thread), or a pooled transaction.
+enum Executor {
+    Native {
+        conn: Option<native::NativeConn>,
+        statements: Option<Statements>,
+        _checkpointer: native::Checkpointer,
+    },
+    Pooled(Store, Statements),
+}
+
+/// Calls (each a list of writes, committed all or nothing) handed to an executor, and handed
+/// back with the outcome so a failed batch can be retried call by call.
+type Calls = Vec<Vec<TicketWrite>>;
+
+impl Executor {
+    fn pooled(store: &Store) -> Executor {
+        Executor::Pooled(store.clone(), Statements::default())
+    }
+
+    async fn open(store: &Store, purpose: native::Purpose) -> Result<Executor> {
+        let Some(path) = store.sqlite_file() else {
+            return Ok(Executor::pooled(store));
+        };
+        let opened = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || native::NativeConn::open(&path, purpose)).await?
+        }?;
+        Ok(Executor::Native {
+            conn: Some(opened),
+            statements: Some(Statements::default()),
+            _checkpointer: native::Checkpointer::start(
+                path,
+                native::CheckpointPolicy::for_purpose(purpose),
+            ),
+        })
+    }
+
+    /// Commits the calls' writes in one transaction; the answers, call by call.
+    async fn commit(&mut self, calls: Calls) -> (Calls, Result<Vec<Vec<Written>>>) {
+        let (calls, answers) = match self {
+            Executor::Pooled(store, statements) => {
+                let answers = async {
+                    let mut tx = store.begin_write().await?;
+                    let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
+                    let answers = apply(
+                        &mut pooled::Pooled::new(&mut tx, store.backend()),
+                        statements,
+                        &flat,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    Ok(answers)
+                }
+                .await;
+                (calls, answers)
+            }
+            Executor::Native {
+                conn, statements, ..
+            } => {
+                let (Some(mut c), Some(mut s)) = (conn.take(), statements.take()) else {
+                    let lost = StorageError::Bulk("the SQLite writer was lost".to_string());
+                    return (calls, Err(lost));
+                };
+                // The writes cross to the blocking thread and come back with the answers.
+                let done = tokio::task::spawn_blocking(move || {
+                    let answers = commit_native(&mut c, &mut s, &calls);
+                    (c, s, calls, answers)
+                })
+                .await;
+                match done {
+                    Ok((c, s, calls, answers)) => {
+                        *conn = Some(c);
+                        *statements = Some(s);
+                        (calls, answers)
+                    }
+                    Err(e) => {
+                        // The writes went with the failed thread; their callers see the error.
+                        tracing::error!(error = %e, "the SQLite writer failed");
+                        return (Vec::new(), Err(e.into()));
+                    }
+                }
+            }
+        };
+        let answers = answers.map(|all| {
+            let mut all = all.into_iter();
+            calls
+                .iter()
+                .map(|c| all.by_ref().take(c.len()).collect())
+                .collect()
+        });
+        (calls, answers)
+    }
+}
+
+/// A batch on the native connection, in a transaction of its own. The write path is async
+/// (it is written once for both executors); on this executor nothing in it ever waits, so
+/// the future completes the first time it is polled.
+fn commit_native(
+    conn: &mut native::NativeConn,
+    statements: &mut Statements,
+    calls: &Calls,
+) -> Result<Vec<Written>> {
+    use futures_util::FutureExt;
+    conn.begin()?;
+    let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
+    let done = apply(&mut conn.executor(), statements, &flat)
+        .now_or_never()
+        .unwrap_or_else(|| {
+            Err(StorageError::Bulk(
+                "the native SQLite writer waited".to_string(),
+            ))
+        });
+    let done = done.and_then(|answers| conn.commit().map(|()| answers));
+    if done.is_err() {
+        conn.rollback();
+    }
+    done
+}
+
+/// The serving writer's loop: gather what queued up, commit it together, answer each call.
+async fn serve(store: Store, mut receiver: mpsc::Receiver<Job>) {
+    // Opened with the first write: a process that never writes a ticket (most commands)
+    // opens no second connection and starts no checkpointer.
+    let mut executor: Option<Executor> = None;
+    let mut last = 0usize;
+    while let Some(first) = receiver.recv().await {
+        let exec = match &mut executor {
+            Some(exec) => exec,
+            None => executor.insert(match Executor::open(&store, native::Purpose::Serve).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ticket writes go through the pool: the SQLite writer did not open");
+                    Executor::pooled(&store)
+                }
+            }),
+        };
+        let mut batch = vec![first];
+        let drain = |batch: &mut Vec<Job>, receiver: &mut mpsc::Receiver<Job>| {
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        };
+        drain(&mut batch, &mut receiver);
+        if last >= GATHER_FROM && batch.len() < last {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            while batch.len() < last {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(job)) => {
+                        batch.push(job);
+                        drain(&mut batch, &mut receiver);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        last = batch.len();
+        commit_batch(exec, batch).await;
+    }
+}
+
+/// Commits the batch in one transaction; if that fails, each call is retried on its own.
+async fn commit_batch(exec: &mut Executor, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let size = batch.len();
+    let (replies, calls): (Vec<_>, Calls) = batch.into_iter().map(|j| (j.reply, j.writes)).unzip();
+    let (calls, outcome) = exec.commit(calls).await;
+    tracing::trace!(
+        size,
+        total_us = started.elapsed().as_micros() as u64,
+        "ticket write batch"
+    );
+    match outcome {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(Ok(answer));
+            }
+        }
+        Err(e) => {
+            if size > 1 {
+                tracing::warn!(error = %e, size, "ticket write batch failed; retrying call by call");
+            }
+            for (reply, writes) in replies.into_iter().zip(calls) {
+                let _ = reply.send(commit_alone(exec, writes).await);
+            }
+        }
+    }
+}
+
+/// One call in its own transaction. A key another instance wrote meanwhile (a unique
+/// violation) is settled by trying again: the key is then found.
+async fn commit_alone(exec: &mut Executor, writes: Vec<TicketWrite>) -> Result<Vec<Written>> {
+    let mut calls = vec![writes];
+    let mut tries = 0;
+    loop {
+        let (back, outcome) = exec.commit(calls).await;
+        match outcome {
+            Ok(mut answers) => return Ok(answers.pop().unwrap_or_default()),
+            Err(e) if e.is_unique_violation() && tries < 2 && !back.is_empty() => {
+                tries += 1;
+                calls = back;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A bulk load's connection: on a SQLite file a native connection with bulk settings and a
+/// checkpointer copying the WAL beside it; otherwise a pooled transaction per call.
+struct Bulk {
+    executor: Executor,
+}
+
+impl Bulk {
+    async fn open(store: &Store) -> Result<Bulk> {
+        if store.backend() == Backend::Sqlite && store.sqlite_file().is_none() {
+            return Err(StorageError::Bulk(
+                "a bulk load needs a SQLite file, not an in-memory database".to_string(),
+            ));
+        }
+        Ok(Bulk {
+            executor: Executor::open(store, native::Purpose::Bulk).await?,
+        })
+    }
+
+    async fn finish(self, maintenance: Vec<(String, String)>) -> Result<bool> {
+        let Executor::Native {
+            conn: Some(conn),
+            _checkpointer: checkpointer,
+            ..
+        } = self.executor
+        else {
+            return Ok(false);
+        };
+        // The checkpointer stops first: the final checkpoint is the loading connection's.
+        drop(checkpointer);
+        tokio::task::spawn_blocking(move || conn.finish_bulk(&maintenance)).await??;
+        Ok(true)
+    }
+}
