@@ -309,6 +309,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng) -> Life {
     );
     Life {
         w: TicketWrite {
+            before_assignee: None,
             row: TicketRow {
                 id: 0,
                 fixed: Some(Fixed {

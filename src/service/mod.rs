@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod demo;
 pub mod intake;
+pub mod live;
 pub mod mail;
 mod notices;
 pub mod ops;

@@ -4,6 +4,7 @@
 //! transaction; every ticket write goes through `write::Writer`.
 
 pub mod backup;
+pub mod changes;
 pub mod demo;
 pub mod figures;
 pub mod identity;
@@ -84,11 +85,29 @@ impl Backend {
     }
 }
 
+/// A database URL, which may hold a password: never shown in logs or `Debug`.
+#[derive(Clone)]
+pub struct Url(std::sync::Arc<str>);
+
+impl Url {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Url(<redacted>)")
+    }
+}
+
 /// The connection pool and which backend is behind it.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Live news of ticket writes (see `changes`).
+    changes: std::sync::Arc<changes::Changes>,
     /// The SQLite URL, for the native connection a bulk load uses (`None` on PostgreSQL, so a
     /// URL with a password is never kept).
     sqlite_url: Option<std::sync::Arc<str>>,
@@ -137,9 +156,11 @@ impl Store {
             .connect_with(options)
             .await?;
         let sqlite_url = (backend == Backend::Sqlite).then(|| normalize_url(url, backend).into());
+        let changes = changes::Changes::new(backend, &Url(url.into()));
         Ok(Store {
             pool,
             backend,
+            changes,
             sqlite_url,
         })
     }
@@ -160,6 +181,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Live news of ticket writes.
+    pub fn changes(&self) -> &std::sync::Arc<changes::Changes> {
+        &self.changes
     }
 
     pub fn pool(&self) -> &AnyPool {

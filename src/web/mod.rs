@@ -4,6 +4,7 @@
 pub mod api;
 pub mod charts;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod intake;
 pub mod metrics;
@@ -59,12 +60,16 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// This instance's request counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Turns true when the server begins to stop: long-lived responses (the event stream)
+    /// end, so in-flight requests can finish.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A bound listener and the app, ready to serve.
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -79,12 +84,16 @@ impl Server {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let stop = self.stop;
         axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(signal)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stop.send(true);
+        })
         .await
     }
 }
@@ -98,13 +107,16 @@ pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Serv
 /// Builds the app on a listener bound already (tests that must know the port before the
 /// services are configured, e.g. for `--public-url`).
 pub fn build_on(listener: TcpListener, services: Services, args: &ServeArgs) -> Server {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState {
         services,
         config: Arc::new(WebConfig::from_args(args)),
         metrics: Arc::new(metrics::Metrics::default()),
+        stopping,
     };
     Server {
         listener,
         router: routes::router(state),
+        stop,
     }
 }

@@ -2,7 +2,7 @@
 //! the extractor in the handler's signature (`CurrentUser`, `Staff`, `Admin`, `CsrfForm`).
 
 use super::middleware::{authenticate, request_log, same_origin, security_headers};
-use super::{AppState, api, intake, metrics, pages};
+use super::{AppState, api, events, intake, metrics, pages};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::tickets::list).post(pages::tickets::create))
         .route("/tickets/{id}", get(pages::tickets::show))
         .route("/dashboard", get(pages::dashboard::show))
+        .route("/events", get(events::stream))
         .route("/export/closed.csv", get(pages::export::csv))
         .route("/export/closed.xlsx", get(pages::export::xlsx))
         .route("/tickets/{id}/{action}", post(pages::tickets::act))
@@ -129,6 +130,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets",
             get(api::tickets::list).post(api::tickets::create),
         )
+        .route("/api/v1/tickets/bulk", post(api::tickets::bulk))
         .route("/api/v1/tickets/{id}", get(api::tickets::show))
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))

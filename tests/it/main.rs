@@ -15,6 +15,7 @@ mod demo;
 mod instances;
 mod intake;
 mod ldap;
+mod live;
 mod mail;
 mod mail_oauth;
 mod notify;

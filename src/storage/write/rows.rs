@@ -169,7 +169,7 @@ impl TicketRow {
     }
 
     /// Every column's value, in `TICKETS` order; `None` if this row has no fixed part.
-    fn all<'a>(&'a self, id: i64, out: &mut Vec<Value<'a>>) -> Option<()> {
+    fn all<'a>(&'a self, id: Option<i64>, out: &mut Vec<Value<'a>>) -> Option<()> {
         let f = self.fixed.as_ref()?;
         out.extend([
             Value::from(id),
@@ -222,6 +222,8 @@ pub enum Guard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketWrite {
     pub row: TicketRow,
+    /// Who had the ticket before a change (the live news tells them too).
+    pub before_assignee: Option<UserId>,
     /// A message's key (its Message-ID, or an Idempotency-Key): a write whose key was seen
     /// before is not written; it answers with the ticket the first one made or changed.
     pub key: Option<String>,
@@ -251,6 +253,7 @@ impl TicketWrite {
     /// A ticket that just arrived by `actor` (a customer's message, or staff typing one in).
     pub fn arrival(new: &NewTicket, actor: &Actor, at: i64, p: Projection) -> Result<TicketWrite> {
         Ok(TicketWrite {
+            before_assignee: None,
             row: TicketRow {
                 id: 0,
                 fixed: Some(Fixed {
@@ -298,6 +301,7 @@ impl TicketWrite {
         at: i64,
     ) -> Result<TicketWrite> {
         Ok(TicketWrite {
+            before_assignee: ticket.assignee_id,
             row: TicketRow {
                 id: ticket.id.0,
                 fixed: None,
@@ -425,8 +429,9 @@ pub fn change_text() -> String {
     )
 }
 
-/// A new ticket's row (`id` handed out), in `TICKETS` order.
-pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS]> {
+/// A new ticket's row, in `TICKETS` order; `id` is the one handed out, or `None` to let
+/// SQLite number it (see `apply::next_ids`: the same number, without a seek a row).
+pub fn ticket_row(row: &TicketRow, id: Option<i64>) -> Result<[Value<'_>; TICKET_COLUMNS]> {
     let mut out = Vec::with_capacity(TICKET_COLUMNS);
     row.all(id, &mut out)
         .ok_or_else(|| StorageError::Corrupt("a new ticket without its fixed columns".into()))?;
@@ -434,8 +439,8 @@ pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS
         .map_err(|_| StorageError::Corrupt("a ticket row of the wrong width".into()))
 }
 
-/// A timeline event's row (`id` handed out), in `EVENTS` order.
-pub fn event_row(id: i64, ticket: i64, e: &EventRow) -> [Value<'_>; 7] {
+/// A timeline event's row, in `EVENTS` order; `id` as for `ticket_row`.
+pub fn event_row(id: Option<i64>, ticket: i64, e: &EventRow) -> [Value<'_>; 7] {
     [
         id.into(),
         ticket.into(),
@@ -583,7 +588,7 @@ mod tests {
         assert_eq!(values.len(), 17);
         assert_eq!(values[15], Value::Int(Some(9)));
         assert_eq!(values[16], Value::Int(Some(2)));
-        assert!(ticket_row(&row, 9).is_err());
+        assert!(ticket_row(&row, Some(9)).is_err());
         assert_eq!(TICKETS.columns.len(), TICKET_COLUMNS);
     }
 }

@@ -97,6 +97,15 @@ pub fn spec() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "subject"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string"}}}}}},
                     "responses": create_responses}
             },
+            "/api/v1/tickets/bulk": {"post": {"summary": "Una acción sobre varias incidencias (hasta 100): cada una por su cuenta, con su evento en la línea de tiempo; responde cuál se hizo y cuál no, y por qué",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["ids", "action"], "properties": {
+                    "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 100},
+                    "action": {"type": "string", "enum": ["assign", "reassign", "close", "return"]},
+                    "technician_id": {"type": "integer"}, "reason": {"type": "string"}, "resolution": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Una respuesta por incidencia, en el orden dado", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["id", "ok", "error"], "properties": {
+                    "id": {"type": "integer"}, "ok": {"type": "boolean"}, "status": {"type": "string"}, "version": {"type": "integer"},
+                    "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}}}}}},
+                    "401": {"description": "Sin sesión ni token"}, "422": {"description": "Sin ids, más de 100, o acción desconocida", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
             "/api/v1/tickets/{id}": {"get": {"summary": "Una incidencia con su línea de tiempo",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": show_responses}},
             "/api/v1/tickets/{id}/assign": action("Derivar (administrador, derivador)", with_version(json!({"technician_id": {"type": "integer"}}), &["technician_id"])),

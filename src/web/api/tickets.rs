@@ -241,6 +241,88 @@ pub async fn reopen(
     act(state, user, id, input.version, Action::Reopen { reason }).await
 }
 
+/// Most tickets one bulk request may act on.
+const BULK_MOST: usize = 100;
+
+#[derive(Deserialize)]
+pub struct BulkInput {
+    ids: Vec<i64>,
+    action: String,
+    #[serde(default)]
+    technician_id: Option<i64>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    resolution: Option<String>,
+}
+
+/// `POST /api/v1/tickets/bulk` `{"ids": [..], "action": "assign"|"reassign"|"close"|"return",
+/// …}`: each ticket through the one write path on its own — each succeeds or fails alone,
+/// each success a timeline event — answered `{"items": [{"id", "ok", "error"}]}` in the order
+/// given (`error`: `{"code", "message"}` or null).
+pub async fn bulk(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(input): ApiJson<BulkInput>,
+) -> Result<Response, ApiError> {
+    let invalid = |field: &'static str, message: &str| {
+        ApiError::from(crate::domain::DomainError::validation(field, message))
+    };
+    if input.ids.is_empty() {
+        return Err(invalid("ids", "Indique al menos una incidencia."));
+    }
+    if input.ids.len() > BULK_MOST {
+        return Err(invalid(
+            "ids",
+            &format!("A lo más {BULK_MOST} incidencias por solicitud."),
+        ));
+    }
+    let technician = || {
+        input
+            .technician_id
+            .map(UserId)
+            .ok_or_else(|| invalid("technician_id", "Falta el campo «technician_id»."))
+    };
+    let action = match input.action.as_str() {
+        "assign" => Action::Assign {
+            technician: technician()?,
+        },
+        "reassign" => Action::Reassign {
+            technician: technician()?,
+            reason: input.reason.clone().unwrap_or_default(),
+        },
+        "close" => Action::Close {
+            resolution: input.resolution.clone().unwrap_or_default(),
+        },
+        "return" => Action::Return {
+            reason: input.reason.clone().unwrap_or_default(),
+        },
+        _ => {
+            return Err(invalid(
+                "action",
+                "La acción debe ser assign, reassign, close o return.",
+            ));
+        }
+    };
+    let actor = user.actor();
+    let mut items = Vec::with_capacity(input.ids.len());
+    for raw in &input.ids {
+        let result = match TicketId::parse(&raw.to_string()) {
+            Some(id) => state
+                .services
+                .act(&actor, id, None, action.clone())
+                .await
+                .map_err(AppError::from),
+            None => Err(AppError::not_found()),
+        };
+        items.push(match result {
+            Ok(t) => json!({"id": raw, "ok": true, "error": null, "status": t.status.as_str(), "version": t.version}),
+            Err(e) => json!({"id": raw, "ok": false, "error": {"code": e.code, "message": e.message}}),
+        });
+    }
+    Ok(axum::Json(json!({ "items": items })).into_response())
+}
+
 pub async fn technicians(
     State(state): State<AppState>,
     _user: CurrentUser,
