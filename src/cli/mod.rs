@@ -21,6 +21,7 @@ mod backup;
 mod demo;
 mod intake;
 mod migrate;
+mod secrets;
 mod serve;
 mod token;
 mod user;
@@ -61,6 +62,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::User(UserCommand::Passwd { email })) => {
                 user::passwd(&database, &email).await
             }
+            Some(Command::User(UserCommand::Reset2fa { email })) => {
+                user::reset_2fa(&database, &email).await
+            }
             Some(Command::Demo {
                 tickets,
                 days,
@@ -71,6 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Some(Command::Intake(_)) => Ok(()),
             Some(Command::Backup(args)) => backup::run(&database, &args.to).await,
+            Some(Command::Secrets(command)) => secrets::run(&database, command).await,
         }
     });
     match result {

@@ -4,14 +4,21 @@
 pub mod access;
 pub mod error;
 pub mod figures;
+pub mod identity;
 pub mod ids;
 pub mod mail;
+pub mod mailbox;
 pub mod metrics;
+pub mod notify;
+pub mod oauth;
+pub mod oidc;
 pub mod projection;
 pub mod search;
+pub mod secrets;
 pub mod ticket;
 pub mod time;
 pub mod timeline;
+pub mod totp;
 pub mod user;
 
 pub use error::DomainError;

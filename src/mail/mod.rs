@@ -8,6 +8,7 @@ pub mod followup;
 pub mod outbound;
 pub mod parse;
 pub mod poller;
+pub mod watch;
 
 use crate::config::ServeArgs;
 use crate::service::Services;
@@ -44,10 +45,19 @@ impl MailTasks {
                 stopped(&stop),
             )));
         }
-        if let Some(config) = outbound::SmtpConfig::from_args(args, &serve.public_url)? {
+        let smtp = outbound::SmtpConfig::from_args(args, &serve.public_url)?;
+        if let Some(config) = smtp.clone() {
             handles.push(tokio::spawn(outbound::run(
                 services.clone(),
                 config,
+                holder.clone(),
+                stopped(&stop),
+            )));
+        }
+        if args.imap_host.is_some() || smtp.is_some() {
+            handles.push(tokio::spawn(watch::run(
+                services.clone(),
+                smtp,
                 holder.clone(),
                 stopped(&stop),
             )));

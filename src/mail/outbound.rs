@@ -13,7 +13,7 @@ use crate::service::Services;
 use askama::Template;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub struct SmtpConfig {
     /// The help-desk's public address, for links in notices.
     pub public_url: String,
     pub timeout: Duration,
+    /// Sign in with an OAuth2 access token (XOAUTH2) instead of the password.
+    pub oauth: bool,
 }
 
 impl SmtpConfig {
@@ -80,10 +82,23 @@ impl SmtpConfig {
             every: Duration::from_secs(5),
             public_url: public_url.trim_end_matches('/').to_string(),
             timeout: Duration::from_secs(30),
+            oauth: args
+                .mail_oauth
+                .as_deref()
+                .is_some_and(|p| !p.trim().is_empty()),
         }))
     }
 
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+        self.transport_with(None)
+    }
+
+    /// The transport, signing in with `access_token` (XOAUTH2) when one is given. The login
+    /// is the SMTP user, or the sender's address.
+    pub fn transport_with(
+        &self,
+        access_token: Option<&str>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let builder = match self.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host),
             SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host)
@@ -92,7 +107,15 @@ impl SmtpConfig {
                 .map_err(|e| format!("failed to set up SMTP TLS: {e}"))?,
         };
         let mut builder = builder.port(self.port).timeout(Some(self.timeout));
-        if let Some(user) = &self.user {
+        if let Some(token) = access_token {
+            let user = self
+                .user
+                .clone()
+                .unwrap_or_else(|| self.from.email.to_string());
+            builder = builder
+                .credentials(Credentials::new(user, token.to_string()))
+                .authentication(vec![Mechanism::Xoauth2]);
+        } else if let Some(user) = &self.user {
             let password = self
                 .password
                 .as_ref()
@@ -291,6 +314,20 @@ pub async fn send_due(
             Ok(_) => {
                 services.notice_sent(&notice).await?;
                 round.sent += 1;
+                record(services, Ok(())).await;
+            }
+            // A refused login is the server's (or the token's) problem, not the notice's:
+            // keep the notice and retry, like a server that is down.
+            Err(e) if is_login_refusal(&e) => {
+                let next =
+                    services.now() + retry_delay(notice.attempts + 1, config.retry_base_secs);
+                services
+                    .notice_retry(notice.id, next, &e.to_string())
+                    .await?;
+                tracing::warn!(notice = notice.id, error = %e, "SMTP login refused; will retry");
+                record(services, Err(spanish(config, &e))).await;
+                round.retried += 1;
+                break;
             }
             Err(e) if e.is_permanent() => {
                 services
@@ -306,6 +343,7 @@ pub async fn send_due(
                     .notice_retry(notice.id, next, &e.to_string())
                     .await?;
                 tracing::warn!(notice = notice.id, error = %e, "SMTP unavailable; will retry");
+                record(services, Err(spanish(config, &e))).await;
                 round.retried += 1;
                 break;
             }
@@ -314,6 +352,105 @@ pub async fn send_due(
     Ok(round)
 }
 
+/// Records the send direction's health (a failure to record is only logged).
+async fn record(services: &Services, outcome: Result<(), String>) {
+    if let Err(e) = services
+        .record_mail_health(
+            crate::domain::mailbox::Direction::Send,
+            outcome.as_ref().map(|_| ()).map_err(String::as_str),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "failed to record the send direction's health");
+    }
+}
+
+/// 530/534/535/538: the server refused to authenticate us.
+fn is_login_refusal(e: &lettre::transport::smtp::Error) -> bool {
+    e.status().is_some_and(|c| {
+        let code = c.to_string();
+        matches!(code.as_str(), "530" | "534" | "535" | "538" | "454")
+    })
+}
+
+/// An SMTP failure in Spanish, for `/admin/mail` and the alert e-mail.
+pub fn spanish(config: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String {
+    let server = format!("{}:{}", config.host, config.port);
+    let detail: String = e
+        .to_string()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if is_login_refusal(e) {
+        format!(
+            "El servidor SMTP {server} rechazó el inicio de sesión ({}): {detail}",
+            if config.oauth {
+                "token OAuth2"
+            } else {
+                "contraseña"
+            }
+        )
+    } else if e.is_timeout() {
+        format!("El servidor SMTP {server} no respondió a tiempo.")
+    } else if e.is_tls() {
+        format!("Falló la conexión segura (TLS) con el servidor SMTP {server}: {detail}")
+    } else if e.is_transient() {
+        format!("El servidor SMTP {server} no está disponible por ahora: {detail}")
+    } else if e.is_response() || e.is_permanent() {
+        format!("El servidor SMTP {server} respondió con un error: {detail}")
+    } else {
+        format!("No se pudo conectar con el servidor SMTP {server}: {detail}")
+    }
+}
+
+/// The transport for this round: with a fresh access token when the mailbox uses OAuth2.
+pub async fn transport_for(
+    services: &Services,
+    config: &SmtpConfig,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    if !config.oauth {
+        return config.transport();
+    }
+    match services.mail_access_token().await {
+        Ok(Some(t)) => config.transport_with(Some(t.access_token.expose())),
+        Ok(None) => config.transport(),
+        Err(crate::service::connect::ConnectError::Problem(p)) => Err(p.message),
+        Err(e) => Err(format!("No se pudo obtener el token de acceso: {e}")),
+    }
+}
+
+/// "Probar conexión": sends one message to `to` and says what happened.
+pub async fn check(services: &Services, config: &SmtpConfig, to: &str) -> Result<(), String> {
+    let transport = transport_for(services, config).await?;
+    let to = to
+        .parse::<Mailbox>()
+        .map_err(|e| format!("Dirección no válida: {e}"))?;
+    let domain = config.from.email.domain().to_string();
+    let message = Message::builder()
+        .from(config.from.clone())
+        .to(to)
+        .subject("Prueba de conexión de la mesa de ayuda")
+        .message_id(Some(format!(
+            "<soporte.prueba.{}@{domain}>",
+            crate::service::random_hex(10).map_err(|e| e.to_string())?
+        )))
+        .raw_header(header("Auto-Submitted", "auto-generated"))
+        .body(
+            "Este es un mensaje de prueba enviado desde Correo → Probar conexión.\nSi lo recibió, el envío de correo funciona."
+                .to_string(),
+        )
+        .map_err(|e| format!("No se pudo armar el mensaje: {e}"))?;
+    transport
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| spanish(config, &e))
+}
+
+/// How often an idle sender checks that it can still sign in to the SMTP server.
+const IDLE_PROBE: Duration = Duration::from_secs(300);
+
 /// Runs the sender until `stop` resolves.
 pub async fn run(
     services: Services,
@@ -321,17 +458,64 @@ pub async fn run(
     holder: String,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let transport = match config.transport() {
+    let plain = match config.transport() {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "outbox sender not started");
             return;
         }
     };
-    tracing::info!(host = %config.host, port = config.port, "outbox sender started");
+    tracing::info!(host = %config.host, port = config.port, oauth = config.oauth, "outbox sender started");
     tokio::pin!(stop);
+    let mut last_probe: Option<std::time::Instant> = None;
     loop {
-        match send_due(&services, &config, &transport, &holder).await {
+        // With OAuth2 the transport is built each round with the current access token.
+        let fresh;
+        let transport = if config.oauth {
+            match transport_for(&services, &config).await {
+                Ok(t) => {
+                    fresh = t;
+                    &fresh
+                }
+                Err(e) => {
+                    tracing::warn!("SMTP sign-in not possible: no access token");
+                    if services
+                        .acquire_lease(LEASE, &holder, LEASE_SECS)
+                        .await
+                        .unwrap_or(false)
+                    {
+                        record(&services, Err(e)).await;
+                    }
+                    tokio::select! {
+                        () = &mut stop => break,
+                        () = tokio::time::sleep(config.every.max(Duration::from_secs(30))) => {}
+                    }
+                    continue;
+                }
+            }
+        } else {
+            &plain
+        };
+        let outcome = send_due(&services, &config, transport, &holder).await;
+        let idle = matches!(outcome, Ok(r) if !r.skipped && r.sent + r.retried + r.failed + r.suppressed == 0);
+        if idle && last_probe.is_none_or(|at| at.elapsed() >= IDLE_PROBE) {
+            last_probe = Some(std::time::Instant::now());
+            match transport.test_connection().await {
+                Ok(true) => record(&services, Ok(())).await,
+                Ok(false) => {
+                    record(
+                        &services,
+                        Err(format!(
+                            "El servidor SMTP {}:{} no respondió a la prueba de conexión.",
+                            config.host, config.port
+                        )),
+                    )
+                    .await
+                }
+                Err(e) => record(&services, Err(spanish(&config, &e))).await,
+            }
+        }
+        match outcome {
             Ok(r) if r.sent + r.retried + r.suppressed + r.failed > 0 => {
                 tracing::info!(
                     sent = r.sent,

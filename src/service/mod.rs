@@ -13,6 +13,16 @@ pub mod reports;
 pub mod status;
 pub mod tickets;
 pub mod waiting;
+// Company connections (issue 16): service/connect.rs has the shared part.
+pub mod company;
+pub mod connect;
+pub mod ldap;
+pub mod mailbox;
+pub mod notify;
+pub mod secrets;
+pub mod signin;
+pub mod sso;
+pub mod twofactor;
 
 use crate::domain::DomainError;
 use crate::storage::{StorageError, Store, Writer};
@@ -110,6 +120,7 @@ pub struct Services {
     pub(crate) settings: Settings,
     /// The one writer of tickets.
     pub(crate) writer: Writer,
+    pub(crate) connect: std::sync::Arc<connect::Connect>,
 }
 
 impl Services {
@@ -119,6 +130,7 @@ impl Services {
             store,
             settings,
             writer,
+            connect: Default::default(),
         }
     }
 

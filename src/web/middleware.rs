@@ -105,7 +105,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
     } else if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
         match state.services.session(&token).await {
-            Ok(Some(session)) => Auth::Session(session),
+            Ok(Some(mut session)) => {
+                if session.user.role == crate::domain::user::Role::Admin {
+                    session.alert = state.services.mail_banner().await;
+                }
+                Auth::Session(session)
+            }
             Ok(None) => Auth::Anonymous,
             Err(e) => {
                 let (parts, _) = req.into_parts();

@@ -33,6 +33,8 @@ pub struct WebConfig {
     pub metrics_token: Option<Secret>,
     /// Limits for raw e-mails posted to intake.
     pub mail_limits: crate::domain::mail::MailLimits,
+    /// The mail settings, for "Probar conexión" on `/admin/mail`.
+    pub mail: crate::config::MailArgs,
 }
 
 impl WebConfig {
@@ -47,6 +49,7 @@ impl WebConfig {
                 .clone()
                 .filter(|t| !t.expose().is_empty()),
             mail_limits: args.mail.limits.limits(),
+            mail: args.mail.clone(),
         }
     }
 }
@@ -99,6 +102,12 @@ impl Server {
 /// Binds the address (port 0 picks a free one) and builds the app.
 pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Server> {
     let listener = TcpListener::bind(args.bind).await?;
+    Ok(build_on(listener, services, args))
+}
+
+/// Builds the app on a listener bound already (tests that must know the port before the
+/// services are configured, e.g. for `--public-url`).
+pub fn build_on(listener: TcpListener, services: Services, args: &ServeArgs) -> Server {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState {
         services,
@@ -106,9 +115,9 @@ pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Serv
         metrics: Arc::new(metrics::Metrics::default()),
         stopping,
     };
-    Ok(Server {
+    Server {
         listener,
         router: routes::router(state),
         stop,
-    })
+    }
 }

@@ -26,6 +26,12 @@ pub fn router(state: AppState) -> Router {
             "/logout",
             get(pages::auth::logout).post(pages::auth::logout_submit),
         )
+        .route("/login/oidc", get(pages::sso::start))
+        .route("/login/oidc/callback", get(pages::sso::callback))
+        .route(
+            "/login/2fa",
+            get(pages::twofactor::challenge_page).post(pages::twofactor::challenge_submit),
+        )
         .route("/healthz", get(pages::health))
         .route("/metrics", get(metrics::metrics))
         .route("/static/app.css", get(pages::stylesheet))
@@ -54,10 +60,16 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(noindex));
 
     // Any session, even one that must still choose its password.
-    let session = Router::new().route(
-        "/account/password",
-        get(pages::auth::password_page).post(pages::auth::password_submit),
-    );
+    let session = Router::new()
+        .route(
+            "/account/password",
+            get(pages::auth::password_page).post(pages::auth::password_submit),
+        )
+        .route("/account/2fa", get(pages::twofactor::show))
+        .route("/account/2fa/setup", post(pages::twofactor::setup))
+        .route("/account/2fa/enable", post(pages::twofactor::enable))
+        .route("/account/2fa/disable", post(pages::twofactor::disable))
+        .route("/account/2fa/recovery", post(pages::twofactor::recovery));
 
     // Signed in (CurrentUser): every role; tickets are filtered by the actor's scope.
     // Creating by hand (POST /) and assign/reopen take `Staff`.
@@ -121,6 +133,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/quarantine/{id}/release",
             post(pages::quarantine::quarantine_release),
+        )
+        .route("/admin/mail", get(pages::mailbox::show))
+        .route("/admin/mail/connect", get(pages::mailbox::connect))
+        .route("/admin/mail/callback", get(pages::mailbox::callback))
+        .route("/admin/mail/disconnect", post(pages::mailbox::disconnect))
+        .route("/admin/mail/test", post(pages::mailbox::test))
+        .route(
+            "/admin/notificaciones",
+            get(pages::notifications::list).post(pages::notifications::create),
+        )
+        .route(
+            "/admin/notificaciones/{id}/test",
+            post(pages::notifications::test),
+        )
+        .route(
+            "/admin/notificaciones/{id}/active",
+            post(pages::notifications::set_active),
+        )
+        .route(
+            "/admin/notificaciones/{id}/delete",
+            post(pages::notifications::delete),
         );
 
     // JSON API (CurrentUser by bearer token or session; Staff where the action needs it).
@@ -145,7 +178,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/tickets/{id}/reopen", post(api::tickets::reopen))
         .route("/api/v1/technicians", get(api::tickets::technicians))
-        .route("/api/v1/dashboard", get(api::dashboard::show));
+        .route("/api/v1/dashboard", get(api::dashboard::show))
+        .route(
+            "/api/v1/admin/webhooks",
+            get(api::webhooks::list).post(api::webhooks::create),
+        )
+        .route(
+            "/api/v1/admin/webhooks/{id}",
+            axum::routing::delete(api::webhooks::delete),
+        );
 
     let max_body = state.config.max_body_bytes;
     Router::new()

@@ -264,6 +264,13 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
         p("tecnicos", "/admin/technicians", Who::Administrator),
         p("credenciales", "/admin/credentials", Who::Administrator),
         p("contrasena", "/account/password", Who::Administrator),
+        p("correo", "/admin/mail", Who::Administrator),
+        p(
+            "notificaciones",
+            "/admin/notificaciones",
+            Who::Administrator,
+        ),
+        p("dos-pasos", "/account/2fa", Who::Administrator),
         p("no-encontrado", "/tickets/999999", Who::Administrator),
         p("incidencias-tecnico", "/", Who::Technician),
         p(

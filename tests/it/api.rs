@@ -478,7 +478,7 @@ async fn openapi_lists_every_route_the_router_serves_under_api_and_intake() {
         let path = rest.split('"').next().unwrap();
         let handlers = chunk;
         if path.starts_with("/api/v1") || path.starts_with("/intake") {
-            for method in ["get", "post"] {
+            for method in ["get", "post", "put", "patch", "delete"] {
                 if handlers.contains(&format!("{method}(")) {
                     served.push((path.to_string(), method));
                 }

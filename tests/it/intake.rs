@@ -443,7 +443,12 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
     let mut out = Vec::new();
     for (what, sql) in [
         ("tickets", "SELECT * FROM tickets ORDER BY id"),
-        ("events", "SELECT * FROM ticket_events ORDER BY id"),
+        // Not `*`: PostgreSQL's events also carry `tx_id`, the writing transaction (the chat
+        // feed's position, migration 0162), which SQLite does not need.
+        (
+            "events",
+            "SELECT id, ticket_id, at, actor_id, actor, kind, data FROM ticket_events ORDER BY id",
+        ),
         (
             "counts",
             "SELECT * FROM ticket_counts WHERE n <> 0 ORDER BY status, assignee_id",

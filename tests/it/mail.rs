@@ -550,9 +550,9 @@ both_backends!(the_pipe_transport_files_messages_and_exits_with_mta_codes);
 
 /// A small SMTP server: it records every message it accepts, or, while `down`, answers 421
 /// (service not available) as a server that is restarting does.
-struct SmtpSink {
-    port: u16,
-    down: Arc<AtomicBool>,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
+    pub(crate) down: Arc<AtomicBool>,
     received: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -564,7 +564,7 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
-    async fn start() -> SmtpSink {
+    pub(crate) async fn start() -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
@@ -587,7 +587,7 @@ impl SmtpSink {
         }
     }
 
-    async fn messages(&self) -> Vec<Vec<u8>> {
+    pub(crate) async fn messages(&self) -> Vec<Vec<u8>> {
         self.received.lock().await.clone()
     }
 }
@@ -658,6 +658,7 @@ fn smtp_config(port: u16) -> SmtpConfig {
         retry_base_secs: 30,
         every: Duration::from_millis(100),
         timeout: Duration::from_secs(5),
+        oauth: false,
         public_url: "https://soporte.miempresa.com".into(),
     }
 }
@@ -1014,6 +1015,7 @@ impl Dovecot {
             every: Duration::from_secs(1),
             limits: MailLimits::default(),
             timeout: Duration::from_secs(10),
+            oauth: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod idp;
 
 mod admin;
 mod api;
@@ -14,8 +15,14 @@ mod conversation;
 mod demo;
 mod instances;
 mod intake;
+mod ldap;
 mod live;
 mod mail;
+mod mail_oauth;
+mod notify;
 mod ops;
 mod reports;
+mod secrets;
+mod sso;
 mod tickets;
+mod twofactor;

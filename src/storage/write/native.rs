@@ -279,7 +279,10 @@ fn merge_search(conn: &rusqlite::Connection) {
         Ok(())
     };
     if let Err(e) = step()
-        && !matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy))
+        && !matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        )
     {
         tracing::debug!(error = %e, "search index merge step");
     }

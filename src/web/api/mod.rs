@@ -3,3 +3,4 @@
 pub mod dashboard;
 pub mod openapi;
 pub mod tickets;
+pub mod webhooks;

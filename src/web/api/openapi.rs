@@ -133,5 +133,7 @@ pub fn spec() -> Value {
 }
 
 pub async fn document() -> Response {
-    axum::Json(spec()).into_response()
+    let mut spec = spec();
+    super::webhooks::describe(&mut spec);
+    axum::Json(spec).into_response()
 }
