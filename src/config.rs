@@ -84,6 +84,9 @@ pub enum Command {
     Intake(IntakeArgs),
     /// Copy a live SQLite database to FILE, consistently (PostgreSQL: use pg_dump).
     Backup(BackupArgs),
+    /// Stored secrets (docs/operations.md, "Rotating the secret key").
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Service levels (SLA).
     #[command(subcommand)]
     Sla(SlaCommand),
@@ -97,6 +100,18 @@ pub enum SlaCommand {
         /// Only tickets created on or after this day (aaaa-mm-dd, Lima).
         #[arg(long)]
         since: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret again under SOPORTE_SECRET_KEY, reading values sealed under
+    /// SOPORTE_SECRET_KEY_PREVIOUS.
+    Rotate {
+        #[arg(long, env = "SOPORTE_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<Secret>,
+        #[arg(long, env = "SOPORTE_SECRET_KEY_PREVIOUS", hide_env_values = true)]
+        secret_key_previous: Option<Secret>,
     },
 }
 
@@ -125,6 +140,13 @@ pub enum UserCommand {
     },
     /// Set an account's password (read from standard input).
     Passwd {
+        #[arg(long)]
+        email: String,
+    },
+    /// Remove an account's second factor (TOTP and recovery codes) and end its sessions,
+    /// for someone who lost both their phone and their recovery codes.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
         #[arg(long)]
         email: String,
     },
@@ -169,8 +191,136 @@ pub struct ServeArgs {
     #[arg(long, env = "SOPORTE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
 
+    /// The address people reach the help-desk at, for links in e-mails and chat notices (the
+    /// status page, a ticket's page) and the sign-in callbacks
+    /// (`{public-url}/login/oidc/callback`, `{public-url}/admin/mail/callback`).
+    #[arg(
+        long,
+        env = "SOPORTE_PUBLIC_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub public_url: String,
+
+    /// Days a ticket waits for its requester before they are reminded.
+    #[arg(long, env = "SOPORTE_WAIT_REMIND_DAYS", default_value_t = 3)]
+    pub wait_remind_days: i64,
+
+    /// Days a ticket waits for its requester before it closes itself.
+    #[arg(long, env = "SOPORTE_WAIT_CLOSE_DAYS", default_value_t = 7)]
+    pub wait_close_days: i64,
+
     #[command(flatten)]
     pub mail: MailArgs,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Company connections (docs/operations.md): the secret key, single sign-on (OpenID
+/// Connect), LDAP / Active Directory, two-factor authentication and chat notices.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Key material that seals stored secrets (refresh tokens, TOTP seeds, webhook secrets);
+    /// 32 characters or more, e.g. `openssl rand -base64 32`. Required with mail OAuth2.
+    #[arg(long, env = "SOPORTE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
+    /// The previous secret key, still readable while `soporte secrets rotate` re-seals.
+    #[arg(long, env = "SOPORTE_SECRET_KEY_PREVIOUS", hide_env_values = true)]
+    pub secret_key_previous: Option<Secret>,
+
+    /// OpenID Connect issuer (discovery at `{issuer}/.well-known/openid-configuration`);
+    /// unset turns single sign-on off.
+    #[arg(long, env = "SOPORTE_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    #[arg(long, env = "SOPORTE_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    #[arg(long, env = "SOPORTE_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+
+    /// Groups to roles, e.g. `TI-Admins=admin,TI-Derivadores=dispatcher,TI-Soporte=technician`.
+    #[arg(long, env = "SOPORTE_OIDC_ROLE_MAP", default_value = "")]
+    pub oidc_role_map: String,
+
+    /// The ID-token claim that lists the person's groups.
+    #[arg(long, env = "SOPORTE_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+
+    /// Create an account the first time someone the provider vouches for signs in.
+    #[arg(long, env = "SOPORTE_OIDC_AUTO_CREATE", default_value_t = false)]
+    pub oidc_auto_create: bool,
+
+    /// Scopes asked of the provider.
+    #[arg(
+        long,
+        env = "SOPORTE_OIDC_SCOPES",
+        default_value = "openid email profile"
+    )]
+    pub oidc_scopes: String,
+
+    /// Name on the sign-in button ("Ingresar con …"); derived from the issuer when unset.
+    #[arg(long, env = "SOPORTE_OIDC_LABEL")]
+    pub oidc_label: Option<String>,
+
+    /// Who may sign in with a local password: on (everyone), admins (administrators only, a
+    /// way in when the directory is down) or off.
+    #[arg(long, env = "SOPORTE_LOCAL_PASSWORDS", default_value = "on", value_parser = ["on", "admins", "off"])]
+    pub local_passwords: String,
+
+    /// LDAP server: `ldaps://host` (TLS), `ldap://host` (StartTLS required; plain only to
+    /// 127.0.0.1); unset turns directory sign-in off.
+    #[arg(long, env = "SOPORTE_LDAP_URL")]
+    pub ldap_url: Option<String>,
+
+    /// Service account that searches the directory (unset: bind directly as the person).
+    #[arg(long, env = "SOPORTE_LDAP_BIND_DN")]
+    pub ldap_bind_dn: Option<String>,
+
+    #[arg(long, env = "SOPORTE_LDAP_BIND_PASSWORD", hide_env_values = true)]
+    pub ldap_bind_password: Option<Secret>,
+
+    /// Where people and groups are searched, e.g. `dc=miempresa,dc=com`.
+    #[arg(long, env = "SOPORTE_LDAP_BASE_DN", default_value = "")]
+    pub ldap_base_dn: String,
+
+    /// Finds the person by what they typed (`{0}`).
+    #[arg(
+        long,
+        env = "SOPORTE_LDAP_USER_FILTER",
+        default_value = "(&(objectClass=person)(|(mail={0})(userPrincipalName={0})(sAMAccountName={0})(uid={0})))"
+    )]
+    pub ldap_user_filter: String,
+
+    /// Groups to roles, like `--oidc-role-map` (group CN or DN).
+    #[arg(long, env = "SOPORTE_LDAP_ROLE_MAP", default_value = "")]
+    pub ldap_role_map: String,
+
+    /// Create an account the first time a directory user signs in.
+    #[arg(long, env = "SOPORTE_LDAP_AUTO_CREATE", default_value_t = false)]
+    pub ldap_auto_create: bool,
+
+    /// Extra CA certificates (PEM) trusted for LDAPS/StartTLS (an internal CA).
+    #[arg(long, env = "SOPORTE_LDAP_CA_FILE")]
+    pub ldap_ca_file: Option<std::path::PathBuf>,
+
+    /// Administrators must use two-factor authentication (TOTP) to use the application.
+    #[arg(long, env = "SOPORTE_REQUIRE_2FA_ADMINS", default_value_t = false)]
+    pub require_2fa_admins: bool,
+
+    /// Chat notices one channel may receive in 24 hours.
+    #[arg(long, env = "SOPORTE_NOTIFY_DAILY_LIMIT", default_value_t = 500)]
+    pub notify_daily_limit: i64,
+
+    /// Telegram's Bot API address (changed only to test against a stand-in).
+    #[arg(
+        long,
+        env = "SOPORTE_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org",
+        hide = true
+    )]
+    pub telegram_api_url: String,
 }
 
 /// Size limits for incoming mail (HTTP raw messages, the pipe and IMAP).
@@ -276,6 +426,43 @@ pub struct MailArgs {
     /// Automatic messages one address may receive in 24 hours (loop protection).
     #[arg(long, env = "SOPORTE_MAIL_DAILY_LIMIT", default_value_t = crate::domain::mail::DEFAULT_DAILY_LIMIT)]
     pub mail_daily_limit: i64,
+
+    /// OAuth2 for IMAP and SMTP instead of passwords: microsoft, google or generic.
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH", value_parser = ["microsoft", "google", "generic"])]
+    pub mail_oauth: Option<String>,
+
+    /// delegated (an administrator connects the mailbox once) or app (client credentials).
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_GRANT", default_value = "delegated", value_parser = ["delegated", "app"])]
+    pub mail_oauth_grant: String,
+
+    /// Microsoft 365 tenant (id or domain; `organizations` for delegated sign-in).
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_TENANT", default_value = "")]
+    pub mail_oauth_tenant: String,
+
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_CLIENT_ID")]
+    pub mail_oauth_client_id: Option<String>,
+
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub mail_oauth_client_secret: Option<Secret>,
+
+    /// Generic provider: its issuer (endpoints by discovery) …
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_ISSUER")]
+    pub mail_oauth_issuer: Option<String>,
+
+    /// … or its endpoints.
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_AUTH_URL")]
+    pub mail_oauth_auth_url: Option<String>,
+
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_TOKEN_URL")]
+    pub mail_oauth_token_url: Option<String>,
+
+    /// Scopes (space- or comma-separated); the presets' when unset.
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_SCOPES")]
+    pub mail_oauth_scopes: Option<String>,
+
+    /// SASL mechanism for IMAP: xoauth2 or oauthbearer (SMTP always uses XOAUTH2).
+    #[arg(long, env = "SOPORTE_MAIL_OAUTH_MECHANISM", default_value = "xoauth2", value_parser = ["xoauth2", "oauthbearer"])]
+    pub mail_oauth_mechanism: String,
 }
 
 impl Default for MailArgs {
@@ -297,6 +484,45 @@ impl Default for MailArgs {
             smtp_password: None,
             smtp_from: "Soporte <atencion@miempresa.com>".to_string(),
             mail_daily_limit: crate::domain::mail::DEFAULT_DAILY_LIMIT,
+            mail_oauth: None,
+            mail_oauth_grant: "delegated".to_string(),
+            mail_oauth_tenant: String::new(),
+            mail_oauth_client_id: None,
+            mail_oauth_client_secret: None,
+            mail_oauth_issuer: None,
+            mail_oauth_auth_url: None,
+            mail_oauth_token_url: None,
+            mail_oauth_scopes: None,
+            mail_oauth_mechanism: "xoauth2".to_string(),
+        }
+    }
+}
+
+impl Default for ConnectArgs {
+    fn default() -> Self {
+        ConnectArgs {
+            secret_key: None,
+            secret_key_previous: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_role_map: String::new(),
+            oidc_groups_claim: "groups".to_string(),
+            oidc_auto_create: false,
+            oidc_scopes: "openid email profile".to_string(),
+            oidc_label: None,
+            local_passwords: "on".to_string(),
+            ldap_url: None,
+            ldap_bind_dn: None,
+            ldap_bind_password: None,
+            ldap_base_dn: String::new(),
+            ldap_user_filter: "(&(objectClass=person)(|(mail={0})(userPrincipalName={0})(sAMAccountName={0})(uid={0})))".to_string(),
+            ldap_role_map: String::new(),
+            ldap_auto_create: false,
+            ldap_ca_file: None,
+            require_2fa_admins: false,
+            notify_daily_limit: 500,
+            telegram_api_url: "https://api.telegram.org".to_string(),
         }
     }
 }
@@ -311,7 +537,11 @@ impl Default for ServeArgs {
             session_idle_minutes: 480,
             max_body_bytes: 2 * 1024 * 1024,
             metrics_token: None,
+            public_url: "http://127.0.0.1:5000".to_string(),
+            wait_remind_days: 3,
+            wait_close_days: 7,
             mail: MailArgs::default(),
+            connect: ConnectArgs::default(),
         }
     }
 }
@@ -332,5 +562,48 @@ mod tests {
         assert_eq!(cli.serve.bind.to_string(), "127.0.0.1:5000");
         assert_eq!(cli.database.expose(), "sqlite://soporte.db");
         assert!(cli.command.is_none());
+        assert_eq!(cli.serve.public_url, "http://127.0.0.1:5000");
+    }
+
+    #[test]
+    fn the_company_connection_flags_parse_with_their_defaults() {
+        let cli = Cli::try_parse_from([
+            "soporte",
+            "--oidc-issuer",
+            "https://idp.example",
+            "--oidc-client-id",
+            "soporte",
+            "--oidc-client-secret",
+            "s3creto",
+            "--oidc-role-map",
+            "TI-Admins=admin,TI-Derivadores=dispatcher,TI-Soporte=technician",
+            "--oidc-auto-create",
+            "--ldap-url",
+            "ldaps://dc.miempresa.com",
+            "--ldap-bind-dn",
+            "cn=svc,dc=miempresa,dc=com",
+            "--ldap-bind-password",
+            "x",
+            "--ldap-base-dn",
+            "dc=miempresa,dc=com",
+            "--ldap-user-filter",
+            "(sAMAccountName={0})",
+            "--ldap-role-map",
+            "TI-Admins=admin",
+            "--require-2fa-admins",
+        ])
+        .unwrap();
+        let c = &cli.serve.connect;
+        assert_eq!(c.oidc_issuer.as_deref(), Some("https://idp.example"));
+        assert_eq!(c.oidc_groups_claim, "groups");
+        assert!(c.oidc_auto_create && c.require_2fa_admins);
+        assert_eq!(c.ldap_user_filter, "(sAMAccountName={0})");
+        let d = ConnectArgs::default();
+        let parsed = Cli::try_parse_from(["soporte"]).unwrap().serve.connect;
+        assert_eq!(d.oidc_groups_claim, parsed.oidc_groups_claim);
+        assert_eq!(d.ldap_user_filter, parsed.ldap_user_filter);
+        assert_eq!(d.local_passwords, parsed.local_passwords);
+        assert_eq!(d.oidc_scopes, parsed.oidc_scopes);
+        assert!(!parsed.oidc_auto_create);
     }
 }

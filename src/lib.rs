@@ -1,6 +1,8 @@
 //! soporte: an IT help-desk. Support e-mails become tickets, a dispatcher hands each to a
 //! technician, and everyone sees the timeline and how long each step took.
 
+/// Chat notices' background jobs: the timeline feed and the sender (leases in the database).
+pub mod chat;
 /// Command-line sub-commands, each a thin caller of `service`.
 pub mod cli;
 /// Typed configuration from flags and environment; secrets redacted.

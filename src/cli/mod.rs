@@ -21,6 +21,7 @@ mod backup;
 mod demo;
 mod intake;
 mod migrate;
+mod secrets;
 mod serve;
 mod sla;
 mod token;
@@ -62,6 +63,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::User(UserCommand::Passwd { email })) => {
                 user::passwd(&database, &email).await
             }
+            Some(Command::User(UserCommand::Reset2fa { email })) => {
+                user::reset_2fa(&database, &email).await
+            }
             Some(Command::Demo {
                 tickets,
                 days,
@@ -75,6 +79,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(Command::Sla(SlaCommand::Recompute { since })) => {
                 sla::recompute(&database, since.as_deref()).await
             }
+            Some(Command::Secrets(command)) => secrets::run(&database, command).await,
         }
     });
     match result {

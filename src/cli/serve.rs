@@ -10,7 +10,8 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
         session_idle_secs: args.session_idle_minutes.max(1) * 60,
         ..Settings::default()
     };
-    let services = super::open(database, settings).await?;
+    let connect = crate::service::connect::Connect::from_args(&args)?;
+    let services = super::open(database, settings).await?.with_connect(connect);
     if services.ensure_admin().await.map_err(super::describe)? {
         tracing::warn!(
             "created the first administrator {}; sign in and choose a new password",
@@ -29,7 +30,7 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("failed to listen on {}: {e}", args.bind))?;
     tracing::info!(address = %server.local_addr(), backend = ?services.backend(), "soporte listening");
-    let mail = crate::mail::MailTasks::spawn(&services, &args.mail)
+    let mail = crate::mail::MailTasks::spawn(&services, &args)
         .map_err(|e| format!("mail settings: {e}"))?;
     // The service-level warnings: one instance at a time (a lease), every minute.
     let (stop_sla, stopped) = tokio::sync::watch::channel(false);
@@ -46,10 +47,12 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
             let _ = rx.wait_for(|s| *s).await;
         },
     ));
+    let chat = crate::chat::ChatTasks::spawn(&services, std::time::Duration::from_secs(5))?;
     server
         .run_until(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
+    chat.stop().await;
     let _ = stop_sla.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), sla).await;
     mail.stop().await;

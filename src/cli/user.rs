@@ -1,4 +1,4 @@
-//! `soporte user add` and `soporte user passwd`.
+//! `soporte user add`, `soporte user passwd` and `soporte user reset-2fa`.
 
 use crate::config::Secret;
 use crate::domain::user::Role;
@@ -52,5 +52,24 @@ pub async fn passwd(database: &Secret, email: &str) -> Result<(), String> {
         .map_err(super::describe)?;
     services.close().await;
     say!("contraseña actualizada");
+    Ok(())
+}
+
+/// Removes an account's second factor and ends its sessions.
+pub async fn reset_2fa(database: &Secret, email: &str) -> Result<(), String> {
+    let services = super::open(database, Settings::default()).await?;
+    let removed = services
+        .reset_second_factor(email)
+        .await
+        .map_err(|e| match e {
+            crate::service::connect::ConnectError::Service(e) => super::describe(e),
+            crate::service::connect::ConnectError::Problem(p) => p.message,
+        })?;
+    services.close().await;
+    if removed {
+        say!("verificación en dos pasos quitada a {email}; deberá configurarla de nuevo");
+    } else {
+        say!("{email} no tenía verificación en dos pasos");
+    }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! person instead of a month of tickets, and its means, medians and percentiles stay exact.
 
 use super::ids::UserId;
-use super::ticket::{Change, Milestones, Status};
+use super::ticket::{Change, Ended, Milestones, Status};
 use super::timeline::EventKind;
 use super::user::Actor;
 
@@ -35,10 +35,15 @@ pub enum Figure {
     Passed,
     /// Tickets handed to a technician, first time or not (person: who got it).
     Received,
+    /// Stays waiting for the requester that ended, with their length (person: who had it).
+    Waiting,
+    /// The requesters' ratings of closes, on the day of the close; the "duration" is the
+    /// score, 1–5 (person: who had the ticket when it closed).
+    Rating,
 }
 
 impl Figure {
-    pub const ALL: [Figure; 8] = [
+    pub const ALL: [Figure; 10] = [
         Figure::Created,
         Figure::Assign,
         Figure::Response,
@@ -47,6 +52,8 @@ impl Figure {
         Figure::Returned,
         Figure::Passed,
         Figure::Received,
+        Figure::Waiting,
+        Figure::Rating,
     ];
 
     /// The stored code (never reuse one).
@@ -60,6 +67,8 @@ impl Figure {
             Figure::Returned => 5,
             Figure::Passed => 6,
             Figure::Received => 7,
+            Figure::Waiting => 8,
+            Figure::Rating => 9,
         }
     }
 
@@ -71,7 +80,12 @@ impl Figure {
     pub fn has_durations(self) -> bool {
         matches!(
             self,
-            Figure::Assign | Figure::Response | Figure::Close | Figure::Wait
+            Figure::Assign
+                | Figure::Response
+                | Figure::Close
+                | Figure::Wait
+                | Figure::Waiting
+                | Figure::Rating
         )
     }
 }
@@ -113,15 +127,15 @@ pub struct Before<'a> {
     pub milestones: &'a Milestones,
 }
 
-/// What a decided change adds and takes: `after` are the milestones after it and `wait` the
-/// queue stay it ended (as `Milestones::after` returns them).
+/// What a decided change adds and takes: `after` are the milestones after it and `ended` the
+/// stays it ended (as `Milestones::after` returns them).
 pub fn deltas(
     ticket: Before<'_>,
     change: &Change,
     actor: &Actor,
     at: i64,
     after: &Milestones,
-    wait: Option<i64>,
+    ended: Ended,
 ) -> Vec<Delta> {
     let before = ticket.milestones;
     let age = |instant: i64| instant - ticket.created_at;
@@ -155,8 +169,29 @@ pub fn deltas(
             out.push(Delta::add(Figure::Close, t, change.assignee, Some(age(t))));
         }
     }
-    if let Some(secs) = wait {
+    if let Some(secs) = ended.queue {
         out.push(Delta::add(Figure::Wait, at, change.assignee, Some(secs)));
+    }
+    if let Some(secs) = ended.waiting {
+        out.push(Delta::add(Figure::Waiting, at, ticket.assignee, Some(secs)));
+    }
+    // A rating counts on the day of the close it rates, for who had the ticket then; a new
+    // rating of the same close, or a reopening, takes the earlier one back.
+    if before.rating != after.rating || before.closed_at != after.closed_at {
+        if let (Some(score), Some(closed)) = (before.rating, before.closed_at) {
+            out.push(Delta {
+                sign: -1,
+                ..Delta::add(Figure::Rating, closed, ticket.assignee, Some(score))
+            });
+        }
+        if let (Some(score), Some(closed)) = (after.rating, after.closed_at) {
+            out.push(Delta::add(
+                Figure::Rating,
+                closed,
+                change.assignee,
+                Some(score),
+            ));
+        }
     }
     for event in &change.events {
         match event.kind {
@@ -324,7 +359,14 @@ mod tests {
         let day = 86_400;
         let rows = life(&[
             (600, &d, Command::Assign { to: target(3) }),
-            (900, &t1, Command::Comment { body: "voy".into() }),
+            (
+                900,
+                &t1,
+                Command::Reply {
+                    wait: false,
+                    body: "voy".into(),
+                },
+            ),
             (
                 1_000,
                 &t1,

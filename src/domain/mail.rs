@@ -344,6 +344,10 @@ pub enum NoticeKind {
     Assigned,
     /// To the sender: your ticket was closed.
     Closed,
+    /// To the sender: a staff member's public reply, with its files.
+    Reply,
+    /// To the sender: we are still waiting for your answer.
+    Reminder,
     /// To the assignee (the dispatchers while nobody has it): a service-level target is near.
     SlaWarning,
     /// To the dispatchers: a service-level target was missed.
@@ -356,6 +360,8 @@ impl NoticeKind {
             NoticeKind::Acknowledgement => "ack",
             NoticeKind::Assigned => "assigned",
             NoticeKind::Closed => "closed",
+            NoticeKind::Reply => "reply",
+            NoticeKind::Reminder => "reminder",
             NoticeKind::SlaWarning => "sla_warning",
             NoticeKind::SlaBreach => "sla_breach",
         }
@@ -366,6 +372,8 @@ impl NoticeKind {
             "ack" => Some(NoticeKind::Acknowledgement),
             "assigned" => Some(NoticeKind::Assigned),
             "closed" => Some(NoticeKind::Closed),
+            "reply" => Some(NoticeKind::Reply),
+            "reminder" => Some(NoticeKind::Reminder),
             "sla_warning" => Some(NoticeKind::SlaWarning),
             "sla_breach" => Some(NoticeKind::SlaBreach),
             _ => None,
@@ -383,6 +391,21 @@ pub struct NoticeParams {
     pub technician: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
+    /// A public reply's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The reply waits for the requester's answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
+    /// The ticket's id (links to its page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<i64>,
+    /// The event the notice is about: its files go with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<i64>,
+    /// The requester's status-page token (kept only until the notice is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_token: Option<String>,
     /// Service-level notices: the target's name, the due time (Lima, `dd/mm/aaaa HH:MM`) and
     /// the priority's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -459,6 +482,8 @@ pub struct Quarantined {
 pub struct AttachmentInfo {
     pub id: i64,
     pub ticket: TicketId,
+    /// The message it came with (older files: none).
+    pub event: Option<i64>,
     pub filename: String,
     pub content_type: String,
     pub size: i64,

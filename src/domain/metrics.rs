@@ -378,3 +378,61 @@ mod period_tests {
         assert_eq!(b.map(|x| x.1), [1, 2, 1, 1]);
     }
 }
+
+/// The requesters' ratings of closes (1–5) in a period: how many, how many closes they could
+/// have rated, the mean and how many of each score.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Csat {
+    pub responses: i64,
+    pub closes: i64,
+    pub by_score: [i64; 5],
+}
+
+impl Csat {
+    /// Adds ratings (scores outside 1–5 are not ratings and are skipped).
+    pub fn add(&mut self, scores: &[u32]) {
+        for s in scores {
+            if (1..=5).contains(s) {
+                self.by_score[(*s - 1) as usize] += 1;
+                self.responses += 1;
+            }
+        }
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.responses > 0).then(|| {
+            let total: i64 = self
+                .by_score
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as i64 + 1) * n)
+                .sum();
+            total as f64 / self.responses as f64
+        })
+    }
+
+    /// Responses per close rated or not, as a share (0–1).
+    pub fn response_rate(&self) -> Option<f64> {
+        (self.closes > 0).then(|| self.responses as f64 / self.closes as f64)
+    }
+}
+
+#[cfg(test)]
+mod csat_tests {
+    use super::Csat;
+
+    #[test]
+    fn ratings_add_up() {
+        let mut c = Csat {
+            closes: 4,
+            ..Csat::default()
+        };
+        c.add(&[5, 4, 9, 0]);
+        c.add(&[2]);
+        assert_eq!(c.responses, 3);
+        assert_eq!(c.by_score, [0, 1, 0, 1, 1]);
+        assert_eq!(c.mean(), Some(11.0 / 3.0));
+        assert_eq!(c.response_rate(), Some(0.75));
+        assert_eq!(Csat::default().mean(), None);
+    }
+}

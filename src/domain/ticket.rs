@@ -17,15 +17,18 @@ pub enum Status {
     Nuevo,
     Asignado,
     EnAtencion,
+    /// Waiting for the requester's answer (the SLA resolution clock pauses).
+    EnEspera,
     Devuelto,
     Cerrado,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Nuevo,
         Status::Asignado,
         Status::EnAtencion,
+        Status::EnEspera,
         Status::Devuelto,
         Status::Cerrado,
     ];
@@ -35,6 +38,7 @@ impl Status {
             Status::Nuevo => "nuevo",
             Status::Asignado => "asignado",
             Status::EnAtencion => "en_atencion",
+            Status::EnEspera => "en_espera",
             Status::Devuelto => "devuelto",
             Status::Cerrado => "cerrado",
         }
@@ -49,6 +53,7 @@ impl Status {
             Status::Nuevo => "Nuevo",
             Status::Asignado => "Asignado",
             Status::EnAtencion => "En atención",
+            Status::EnEspera => "Esperando al usuario",
             Status::Devuelto => "Devuelto",
             Status::Cerrado => "Cerrado",
         }
@@ -62,12 +67,35 @@ impl Status {
     pub fn is_queued(self) -> bool {
         matches!(self, Status::Nuevo | Status::Devuelto)
     }
+
+    /// A technician has it (whether working or waiting for the requester).
+    pub fn is_assigned(self) -> bool {
+        matches!(
+            self,
+            Status::Asignado | Status::EnAtencion | Status::EnEspera
+        )
+    }
+
+    /// Where the requester stands, in plain words (the status page).
+    pub fn for_requester(self) -> &'static str {
+        match self {
+            Status::Nuevo | Status::Devuelto => "Recibida: pronto un técnico la tomará.",
+            Status::Asignado => "Asignada a un técnico.",
+            Status::EnAtencion => "Un técnico está trabajando en ella.",
+            Status::EnEspera => "Esperamos su respuesta para continuar.",
+            Status::Cerrado => "Cerrada.",
+        }
+    }
 }
 
 /// Limits on what people type.
 pub const MAX_SUBJECT_CHARS: usize = 255;
 pub const MAX_BODY_BYTES: usize = 100 * 1024;
 pub const MAX_NOTE_CHARS: usize = 20_000;
+/// The subject of a message that came without one.
+pub const NO_SUBJECT: &str = "(sin asunto)";
+/// Ratings go from 1 to 5.
+pub const MAX_SCORE: i64 = 5;
 
 /// A technician named as the target of an assignment, as storage found them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +126,28 @@ pub enum Command {
         to: Target,
         reason: String,
     },
+    /// An internal note: only staff see it.
     Comment {
         body: String,
     },
+    /// A public reply: e-mailed to the requester; `wait` then waits for their answer.
+    Reply {
+        body: String,
+        wait: bool,
+    },
     Close {
         resolution: String,
+    },
+    /// The system closes a ticket whose requester did not answer in time.
+    CloseUnanswered {
+        resolution: String,
+    },
+    /// The system reminds the requester that their answer is awaited.
+    Remind,
+    /// The requester rates how their closed ticket was handled.
+    Rate {
+        score: i64,
+        comment: String,
     },
     Return {
         reason: String,
@@ -188,7 +233,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
             require(actor, Capability::Dispatch, "derivar incidencias")?;
             match state.status {
                 Nuevo | Devuelto => {}
-                Asignado | EnAtencion => {
+                Asignado | EnAtencion | EnEspera => {
                     return Err(DomainError::InvalidTransition(
                         "La incidencia ya está asignada: use Reasignar.".to_string(),
                     ));
@@ -233,7 +278,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 ));
             }
             match state.status {
-                Asignado | EnAtencion => {}
+                Asignado | EnAtencion | EnEspera => {}
                 Nuevo | Devuelto => {
                     return Err(DomainError::InvalidTransition(
                         "La incidencia no tiene técnico: use Derivar.".to_string(),
@@ -302,6 +347,48 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 classification: None,
             })
         }
+        Command::Reply { body, wait } => {
+            let body = required_text("body", "la respuesta", &body)?;
+            if state.status == Cerrado {
+                return Err(closed_error());
+            }
+            if !works_on {
+                return Err(DomainError::Forbidden("responder al solicitante"));
+            }
+            let to = if wait {
+                if !state.status.is_assigned() {
+                    return Err(DomainError::validation(
+                        "wait",
+                        "Derive la incidencia a un técnico antes de esperar la respuesta del solicitante.",
+                    ));
+                }
+                EnEspera
+            } else if state.status == EnEspera
+                || (is_assignee(actor, state.assignee) && state.status == Asignado)
+            {
+                // Writing again without waiting, or the assignee's first answer: at work.
+                EnAtencion
+            } else {
+                state.status
+            };
+            let data = transition(
+                state.status,
+                to,
+                EventData {
+                    body: Some(body),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: to,
+                assignee: state.assignee,
+                events: vec![NewEvent {
+                    kind: EventKind::Replied,
+                    data,
+                }],
+                classification: None,
+            })
+        }
         Command::Close { resolution } => {
             let resolution = required_text("resolution", "la nota de resolución", &resolution)?;
             if !may_close(actor, state.assignee) {
@@ -330,6 +417,80 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 classification: None,
             })
         }
+        Command::CloseUnanswered { resolution } => {
+            if !matches!(actor, Actor::System) {
+                return Err(DomainError::Forbidden("cerrar por falta de respuesta"));
+            }
+            if state.status != EnEspera {
+                return Err(DomainError::InvalidTransition(
+                    "Solo se cierra por falta de respuesta una incidencia que espera al usuario."
+                        .to_string(),
+                ));
+            }
+            let data = transition(
+                state.status,
+                Cerrado,
+                EventData {
+                    resolution: Some(resolution),
+                    ..EventData::default()
+                },
+            );
+            Ok(Change {
+                status: Cerrado,
+                assignee: state.assignee,
+                events: vec![NewEvent {
+                    kind: EventKind::Closed,
+                    data,
+                }],
+                classification: None,
+            })
+        }
+        Command::Remind => {
+            if !matches!(actor, Actor::System) {
+                return Err(DomainError::Forbidden("enviar recordatorios"));
+            }
+            if state.status != EnEspera {
+                return Err(DomainError::InvalidTransition(
+                    "Solo se recuerda al usuario una incidencia que espera su respuesta."
+                        .to_string(),
+                ));
+            }
+            Ok(keep(vec![NewEvent {
+                kind: EventKind::Reminded,
+                data: EventData::default(),
+            }]))
+        }
+        Command::Rate { score, comment } => {
+            if !matches!(actor, Actor::Customer { .. }) {
+                return Err(DomainError::Forbidden("valorar la atención"));
+            }
+            if state.status != Cerrado {
+                return Err(DomainError::InvalidTransition(
+                    "Solo se puede valorar una incidencia cerrada.".to_string(),
+                ));
+            }
+            if !(1..=MAX_SCORE).contains(&score) {
+                return Err(DomainError::validation(
+                    "puntaje",
+                    "Elija una valoración de 1 a 5.",
+                ));
+            }
+            let comment = comment.trim();
+            if comment.chars().count() > MAX_NOTE_CHARS {
+                return Err(DomainError::validation(
+                    "comentario",
+                    format!("El comentario no puede tener más de {MAX_NOTE_CHARS} caracteres."),
+                ));
+            }
+            Ok(keep(vec![NewEvent {
+                kind: EventKind::Rated,
+                data: EventData {
+                    score: Some(score),
+                    body: (!comment.is_empty()).then(|| comment.to_string()),
+                    ..EventData::default()
+                },
+            }]))
+        }
         Command::Return { reason } => {
             let reason = required_text("reason", "el motivo de la devolución", &reason)?;
             // The system hands back the tickets of a technician who can no longer work.
@@ -338,7 +499,7 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 return Err(DomainError::Forbidden("devolver esta incidencia"));
             }
             match state.status {
-                Asignado | EnAtencion => {}
+                Asignado | EnAtencion | EnEspera => {}
                 Nuevo | Devuelto => {
                     return Err(DomainError::InvalidTransition(
                         "La incidencia ya está en la cola.".to_string(),
@@ -397,6 +558,16 @@ pub fn decide(state: &TicketState, actor: &Actor, command: Command) -> Result<Ch
                 );
                 change.events.insert(0, message);
                 Ok(change)
+            } else if state.status == EnEspera {
+                // The answer that was awaited: back to work.
+                let mut message = message;
+                message.data = transition(EnEspera, EnAtencion, message.data);
+                Ok(Change {
+                    status: EnAtencion,
+                    assignee: state.assignee,
+                    events: vec![message],
+                    classification: None,
+                })
             } else {
                 Ok(keep(vec![message]))
             }
@@ -476,6 +647,9 @@ pub struct Available {
     pub assign: bool,
     pub reassign: bool,
     pub comment: bool,
+    pub reply: bool,
+    /// A reply may wait for the requester's answer.
+    pub wait: bool,
     pub close: bool,
     pub return_to_queue: bool,
     pub reopen: bool,
@@ -487,6 +661,7 @@ impl Available {
         self.assign
             || self.reassign
             || self.comment
+            || self.reply
             || self.close
             || self.return_to_queue
             || self.reopen
@@ -512,6 +687,14 @@ pub fn available(state: &TicketState, actor: &Actor) -> Available {
             reason: text(),
         }),
         comment: allowed(Command::Comment { body: text() }),
+        reply: allowed(Command::Reply {
+            body: text(),
+            wait: false,
+        }),
+        wait: allowed(Command::Reply {
+            body: text(),
+            wait: true,
+        }),
         close: allowed(Command::Close { resolution: text() }),
         return_to_queue: allowed(Command::Return { reason: text() }),
         reopen: allowed(Command::Reopen { reason: text() }),
@@ -911,6 +1094,8 @@ pub struct Ticket {
     pub subject: String,
     pub body: String,
     pub requester: String,
+    /// The requester's name as their mail client wrote it, if it did.
+    pub requester_name: Option<String>,
     pub assignee_id: Option<UserId>,
     pub assignee_name: Option<String>,
     pub assignee_active: bool,
@@ -925,6 +1110,11 @@ pub struct Ticket {
     pub last_event_kind: String,
     /// When it entered the dispatch queue; `None` while someone has it or it is closed.
     pub queued_since: Option<i64>,
+    /// Since when it waits for the requester (`en_espera`).
+    pub waiting_since: Option<i64>,
+    /// The requester's rating of the last close (1–5) and their comment.
+    pub rating: Option<i64>,
+    pub rating_comment: Option<String>,
     /// Its priority, category id and service-level clocks as the row keeps them.
     pub sla: super::sla::SlaRow,
     pub category_name: Option<String>,
@@ -961,6 +1151,9 @@ impl Ticket {
             closed_by: self.closed_by,
             resolution: self.resolution.clone(),
             queued_since: self.queued_since,
+            waiting_since: self.waiting_since,
+            rating: self.rating,
+            rating_comment: self.rating_comment.clone(),
         }
     }
 
@@ -984,12 +1177,26 @@ impl Ticket {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Milestones {
     pub first_assigned_at: Option<i64>,
+    /// The first public reply by staff (before public replies existed: the first technician
+    /// comment, kept as it was recorded).
     pub first_response_at: Option<i64>,
     pub closed_at: Option<i64>,
     pub closed_by: Option<UserId>,
     pub resolution: Option<String>,
     /// When it entered the dispatch queue; `None` while someone has it or it is closed.
     pub queued_since: Option<i64>,
+    /// When it began to wait for the requester; `None` unless `en_espera`.
+    pub waiting_since: Option<i64>,
+    /// The requester's rating of the last close, until the ticket reopens.
+    pub rating: Option<i64>,
+    pub rating_comment: Option<String>,
+}
+
+/// Stays a change ended, in seconds: in the dispatch queue, waiting for the requester.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    pub queue: Option<i64>,
+    pub waiting: Option<i64>,
 }
 
 impl Milestones {
@@ -1002,21 +1209,22 @@ impl Milestones {
     }
 
     /// The milestones after `change` (decided on a ticket in status `from`) by `actor` at
-    /// `at`, and the length of a stay in the queue that this change ended, if any.
+    /// `at`, and the stays (in the queue, waiting for the requester) this change ended.
     pub fn after(
         &self,
         from: Status,
         change: &Change,
         actor: &Actor,
         at: i64,
-    ) -> (Milestones, Option<i64>) {
+    ) -> (Milestones, Ended) {
         let mut m = self.clone();
         for event in &change.events {
             match event.kind {
                 EventKind::Assigned | EventKind::Reassigned => {
                     m.first_assigned_at.get_or_insert(at);
                 }
-                EventKind::Commented if actor.role() == Some(Role::Technician) => {
+                // The first response is the first public reply by staff.
+                EventKind::Replied if actor.user_id().is_some() => {
                     m.first_response_at.get_or_insert(at);
                 }
                 EventKind::Closed => {
@@ -1028,20 +1236,35 @@ impl Milestones {
                     m.closed_at = None;
                     m.closed_by = None;
                     m.resolution = None;
+                    m.rating = None;
+                    m.rating_comment = None;
+                }
+                EventKind::Rated => {
+                    m.rating = event.data.score;
+                    m.rating_comment = event.data.body.clone();
                 }
                 _ => {}
             }
         }
-        let mut ended = None;
+        let stay = |since: Option<i64>| since.map(|since| (at - since).max(0));
+        let mut ended = Ended::default();
         match (from.is_queued(), change.status.is_queued()) {
             (false, true) => m.queued_since = Some(at),
             (true, true) => {}
             (was, false) => {
                 if was {
-                    ended = self.queued_since.map(|since| (at - since).max(0));
+                    ended.queue = stay(self.queued_since);
                 }
                 m.queued_since = None;
             }
+        }
+        match (from == Status::EnEspera, change.status == Status::EnEspera) {
+            (false, true) => m.waiting_since = Some(at),
+            (true, false) => {
+                ended.waiting = stay(self.waiting_since);
+                m.waiting_since = None;
+            }
+            _ => {}
         }
         (m, ended)
     }
@@ -1051,6 +1274,8 @@ impl Milestones {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketFilter {
     pub status: Option<Status>,
+    /// Tickets of one requester (their address, lower case).
+    pub requester: Option<String>,
     pub technician: Option<UserId>,
     /// Folded search words, each matched as a prefix.
     pub terms: Vec<String>,
@@ -1076,14 +1301,39 @@ pub struct TicketFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTicket {
     pub requester: String,
+    pub requester_name: Option<String>,
     pub subject: String,
     pub body: String,
 }
 
+/// `Juan Pérez <juan@dominio.pe>` → (`Some("Juan Pérez")`, `juan@dominio.pe`); a bare address
+/// → (`None`, the address). The name loses surrounding quotes; an empty one is none.
+pub fn split_mailbox(raw: &str) -> (Option<String>, &str) {
+    let raw = raw.trim();
+    match (raw.rfind('<'), raw.ends_with('>')) {
+        (Some(open), true) => {
+            let name = raw[..open].trim().trim_matches('"').trim();
+            let name: String = name
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(120)
+                .collect();
+            (
+                (!name.is_empty()).then_some(name),
+                raw[open + 1..raw.len() - 1].trim(),
+            )
+        }
+        _ => (None, raw),
+    }
+}
+
 impl NewTicket {
-    /// Validates what arrived by e-mail or was typed by a dispatcher.
+    /// Validates what arrived by e-mail or was typed by a dispatcher. `from` may carry the
+    /// sender's name (`Juan Pérez <juan@dominio.pe>`); a message without a subject gets
+    /// "(sin asunto)".
     pub fn parse(from: &str, subject: &str, body: &str) -> Result<NewTicket, DomainError> {
-        let requester = super::user::Email::parse(from)
+        let (requester_name, address) = split_mailbox(from);
+        let requester = super::user::Email::parse(address)
             .map_err(|_| {
                 DomainError::validation(
                     "from",
@@ -1091,10 +1341,10 @@ impl NewTicket {
                 )
             })?
             .to_string();
-        let subject = subject.trim();
-        if subject.is_empty() {
-            return Err(DomainError::validation("subject", "Escriba el asunto."));
-        }
+        let subject = match subject.trim() {
+            "" => NO_SUBJECT,
+            s => s,
+        };
         if subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(DomainError::validation(
                 "subject",
@@ -1113,6 +1363,7 @@ impl NewTicket {
         }
         Ok(NewTicket {
             requester,
+            requester_name,
             subject,
             body: body.trim().to_string(),
         })

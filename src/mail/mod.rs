@@ -1,13 +1,16 @@
 //! The mail channel's transports: `parse` (raw bytes → `domain::mail::InboundMail`, pure),
-//! `poller` (IMAP mailbox → `service`, one instance at a time by a lease in the database) and
-//! `outbound` (the outbox → SMTP, with retry and backoff). Decisions are `domain::mail`'s,
-//! transactions `service::mail`'s; nothing here writes SQL.
+//! `poller` (IMAP mailbox → `service`, one instance at a time by a lease in the database),
+//! `outbound` (the outbox → SMTP, with retry and backoff) and `followup` (reminders to
+//! requesters who owe an answer, and the close of tickets they never answered). Decisions are
+//! `domain`'s, transactions `service`'s; nothing here writes SQL.
 
+pub mod followup;
 pub mod outbound;
 pub mod parse;
 pub mod poller;
+pub mod watch;
 
-use crate::config::MailArgs;
+use crate::config::ServeArgs;
 use crate::service::Services;
 
 /// The background mail jobs of one server process.
@@ -17,8 +20,10 @@ pub struct MailTasks {
 }
 
 impl MailTasks {
-    /// Starts the IMAP poller and the outbox sender when they are configured.
-    pub fn spawn(services: &Services, args: &MailArgs) -> Result<MailTasks, String> {
+    /// Starts the IMAP poller and the outbox sender when they are configured, and the
+    /// follow-up of tickets waiting for their requester.
+    pub fn spawn(services: &Services, serve: &ServeArgs) -> Result<MailTasks, String> {
+        let args = &serve.mail;
         let (stop, _) = tokio::sync::watch::channel(false);
         let holder = format!(
             "{}-{}",
@@ -40,14 +45,29 @@ impl MailTasks {
                 stopped(&stop),
             )));
         }
-        if let Some(config) = outbound::SmtpConfig::from_args(args)? {
+        let smtp = outbound::SmtpConfig::from_args(args, &serve.public_url)?;
+        if let Some(config) = smtp.clone() {
             handles.push(tokio::spawn(outbound::run(
                 services.clone(),
                 config,
-                holder,
+                holder.clone(),
                 stopped(&stop),
             )));
         }
+        if args.imap_host.is_some() || smtp.is_some() {
+            handles.push(tokio::spawn(watch::run(
+                services.clone(),
+                smtp,
+                holder.clone(),
+                stopped(&stop),
+            )));
+        }
+        handles.push(tokio::spawn(followup::run(
+            services.clone(),
+            followup::Rules::from_args(serve),
+            holder,
+            stopped(&stop),
+        )));
         Ok(MailTasks { stop, handles })
     }
 

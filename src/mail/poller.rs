@@ -34,6 +34,8 @@ pub struct ImapConfig {
     pub limits: MailLimits,
     /// Longest wait for the server on any step.
     pub timeout: Duration,
+    /// Sign in with an OAuth2 access token (XOAUTH2 / OAUTHBEARER) instead of the password.
+    pub oauth: bool,
 }
 
 impl ImapConfig {
@@ -47,10 +49,20 @@ impl ImapConfig {
             .clone()
             .filter(|u| !u.is_empty())
             .ok_or("SOPORTE_IMAP_USER is required with SOPORTE_IMAP_HOST")?;
-        let password = args
-            .imap_password
-            .clone()
-            .ok_or("SOPORTE_IMAP_PASSWORD is required with SOPORTE_IMAP_HOST")?;
+        let oauth = args
+            .mail_oauth
+            .as_deref()
+            .is_some_and(|p| !p.trim().is_empty());
+        let password = match args.imap_password.clone() {
+            Some(p) => p,
+            None if oauth => Secret::new(""),
+            None => {
+                return Err(
+                    "SOPORTE_IMAP_PASSWORD is required with SOPORTE_IMAP_HOST (or set SOPORTE_MAIL_OAUTH)"
+                        .into(),
+                );
+            }
+        };
         Ok(Some(ImapConfig {
             host: host.trim().to_string(),
             port: args
@@ -64,6 +76,7 @@ impl ImapConfig {
             every: Duration::from_secs(args.imap_interval.max(1)),
             limits: args.limits.limits(),
             timeout: Duration::from_secs(60),
+            oauth,
         }))
     }
 }
@@ -83,6 +96,99 @@ pub enum PollError {
     Closed,
     #[error(transparent)]
     Service(#[from] crate::service::Error),
+    /// The server refused the login (password or token).
+    #[error("IMAP login refused: {0}")]
+    Login(String),
+    /// No access token could be had (the message is Spanish, for the administrator).
+    #[error("OAuth2: {0}")]
+    Token(String),
+}
+
+impl PollError {
+    /// The error in Spanish, for `/admin/mail` and the alert e-mail.
+    pub fn spanish(&self, config: &ImapConfig) -> String {
+        let server = format!("{}:{}", config.host, config.port);
+        match self {
+            PollError::Login(detail) => format!(
+                "El servidor IMAP {server} rechazó el inicio de sesión de {} ({}): {}",
+                config.user,
+                if config.oauth {
+                    "token OAuth2"
+                } else {
+                    "contraseña"
+                },
+                clip(detail)
+            ),
+            PollError::Token(m) => m.clone(),
+            PollError::Io(e) => format!(
+                "No se pudo conectar con el servidor IMAP {server} ({}).",
+                io_words(e)
+            ),
+            PollError::Tls(e) => format!(
+                "Falló la conexión segura (TLS) con el servidor IMAP {server}: {}",
+                clip(e)
+            ),
+            PollError::Timeout => format!("El servidor IMAP {server} no respondió a tiempo."),
+            PollError::Closed => format!("El servidor IMAP {server} cerró la conexión."),
+            PollError::Imap(e) => format!(
+                "El servidor IMAP {server} respondió con un error: {}",
+                clip(&e.to_string())
+            ),
+            PollError::Service(_) => {
+                "No se pudieron guardar los correos en la base de datos.".to_string()
+            }
+        }
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect()
+}
+
+fn io_words(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "conexión rechazada",
+        std::io::ErrorKind::TimedOut => "tiempo de espera agotado",
+        std::io::ErrorKind::NotFound => "no se encontró el servidor",
+        _ => "error de red",
+    }
+}
+
+/// The SASL exchange for OAuth2: the initial response, then (if the server answers with an
+/// error challenge) the empty or `^A` response that lets it say NO.
+struct OAuthSasl {
+    initial: Option<String>,
+    mechanism: crate::domain::oauth::Mechanism,
+}
+
+impl async_imap::Authenticator for OAuthSasl {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        match self.initial.take() {
+            Some(s) => s.into_bytes(),
+            None => match self.mechanism {
+                crate::domain::oauth::Mechanism::XOAuth2 => Vec::new(),
+                crate::domain::oauth::Mechanism::OAuthBearer => vec![1],
+            },
+        }
+    }
+}
+
+/// The access token for this connection, when the mailbox uses OAuth2.
+pub async fn token_for(
+    services: &Services,
+    config: &ImapConfig,
+) -> Result<Option<crate::service::mailbox::MailToken>, PollError> {
+    if !config.oauth {
+        return Ok(None);
+    }
+    services.mail_access_token().await.map_err(|e| match e {
+        crate::service::connect::ConnectError::Problem(p) => PollError::Token(p.message),
+        crate::service::connect::ConnectError::Service(e) => PollError::Service(e),
+    })
 }
 
 /// What one poll did.
@@ -128,7 +234,10 @@ fn tls_connector() -> Result<TlsConnector, PollError> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-async fn connect(config: &ImapConfig) -> Result<Session, PollError> {
+async fn connect(
+    config: &ImapConfig,
+    token: Option<&crate::service::mailbox::MailToken>,
+) -> Result<Session, PollError> {
     let tcp = within(
         config.timeout,
         TcpStream::connect((config.host.as_str(), config.port)),
@@ -145,13 +254,50 @@ async fn connect(config: &ImapConfig) -> Result<Session, PollError> {
     within(config.timeout, client.read_response())
         .await?
         .ok_or(PollError::Closed)?;
-    let login = tokio::time::timeout(
-        config.timeout,
-        client.login(&config.user, config.password.expose()),
-    )
-    .await
+    let login = match token {
+        Some(t) => {
+            let sasl = OAuthSasl {
+                initial: Some(crate::domain::oauth::sasl(
+                    t.mechanism,
+                    &config.user,
+                    &config.host,
+                    config.port,
+                    t.access_token.expose(),
+                )),
+                mechanism: t.mechanism,
+            };
+            tokio::time::timeout(
+                config.timeout,
+                client.authenticate(t.mechanism.name(), sasl),
+            )
+            .await
+        }
+        None => {
+            tokio::time::timeout(
+                config.timeout,
+                client.login(&config.user, config.password.expose()),
+            )
+            .await
+        }
+    }
     .map_err(|_| PollError::Timeout)?;
-    login.map_err(|(e, _)| PollError::Imap(e))
+    login.map_err(|(e, _)| match e {
+        async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => PollError::Login(m),
+        other => PollError::Imap(other),
+    })
+}
+
+/// "Probar conexión": signs in, opens the folder and counts its unseen messages, changing
+/// nothing. Returns the count.
+pub async fn check(services: &Services, config: &ImapConfig) -> Result<usize, PollError> {
+    let token = token_for(services, config).await?;
+    let mut session = connect(config, token.as_ref()).await?;
+    within(config.timeout, session.select(&config.folder)).await?;
+    let unseen = within(config.timeout, session.uid_search("UNSEEN"))
+        .await?
+        .len();
+    let _ = within(config.timeout, session.logout()).await;
+    Ok(unseen)
 }
 
 /// The raw message (or, when it is over the limit, its header block) and its full size.
@@ -239,7 +385,8 @@ pub async fn poll_once(
         report.skipped = true;
         return Ok(report);
     }
-    let mut session = connect(config).await?;
+    let token = token_for(services, config).await?;
+    let mut session = connect(config, token.as_ref()).await?;
     within(config.timeout, session.select(&config.folder)).await?;
     if let Some(folder) = &config.move_to {
         // Make sure the destination exists; "already exists" is fine.
@@ -293,7 +440,13 @@ pub async fn run(
     tracing::info!(host = %config.host, port = config.port, folder = %config.folder, "IMAP poller started");
     tokio::pin!(stop);
     loop {
-        match poll_once(&services, &config, &holder).await {
+        let outcome = poll_once(&services, &config, &holder).await;
+        let health = match &outcome {
+            Ok(r) if r.skipped => None,
+            Ok(_) => Some(Ok(())),
+            Err(e) => Some(Err(e.spanish(&config))),
+        };
+        match outcome {
             Ok(r) if r.filed + r.quarantined + r.failed > 0 => {
                 tracing::info!(
                     filed = r.filed,
@@ -304,6 +457,17 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "mailbox poll failed; will try again"),
+        }
+        if let Some(h) = health {
+            let recorded = services
+                .record_mail_health(
+                    crate::domain::mailbox::Direction::Fetch,
+                    h.as_ref().map(|_| ()).map_err(String::as_str),
+                )
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "failed to record the mailbox's health");
+            }
         }
         tokio::select! {
             () = &mut stop => break,

@@ -21,6 +21,12 @@ pub struct Session {
     pub user: User,
     pub csrf_token: String,
     pub flash: Option<String>,
+    /// How it signed in: `password`, `ldap` or `sso`.
+    pub method: String,
+    /// Whether the user has a second factor (TOTP) switched on.
+    pub two_factor: bool,
+    /// A warning every page shows this user (administrators: a failing mailbox).
+    pub alert: Option<String>,
 }
 
 /// Hash a password with argon2id (off the async threads: it is slow on purpose).
@@ -71,16 +77,39 @@ impl Services {
         only_role: Option<Role>,
     ) -> Result<(String, User)> {
         let email = email_raw.trim().to_lowercase();
+        if self.sign_in_locked(&email, client_ip).await? {
+            return Err(Error::Throttled);
+        }
+        let Some(user) = self.check_password(&email, password).await? else {
+            self.record_sign_in_failure(&email, client_ip).await?;
+            return Err(Error::BadCredentials);
+        };
+        if only_role.is_some_and(|r| r != user.role) {
+            return Err(Error::WrongRole);
+        }
+        let token = self.open_session(&user, "password").await?;
+        Ok((
+            token,
+            User {
+                last_login_at: Some(self.now()),
+                ..user
+            },
+        ))
+    }
+
+    /// Whether the account (by its lower-case e-mail or what was typed) or the address is
+    /// locked after too many failures.
+    pub(crate) async fn sign_in_locked(&self, email: &str, client_ip: &str) -> Result<bool> {
         let email_key = format!("email:{email}");
         let ip_key = format!("ip:{client_ip}");
-        let t = self.now();
-        {
-            let mut conn = self.store.read().await?;
-            if throttle::locked(&mut conn, [&email_key, &ip_key], t).await? {
-                return Err(Error::Throttled);
-            }
-        }
-        let found = match Email::parse(&email) {
+        let mut conn = self.store.read().await?;
+        Ok(throttle::locked(&mut conn, [&email_key, &ip_key], self.now()).await?)
+    }
+
+    /// The active account whose local password this is; `None` otherwise. Takes as long when
+    /// the account does not exist.
+    pub(crate) async fn check_password(&self, email: &str, password: &str) -> Result<Option<User>> {
+        let found = match Email::parse(email) {
             Ok(e) => {
                 let mut conn = self.store.read().await?;
                 users::find_with_hash(&mut conn, e.as_str()).await?
@@ -94,41 +123,40 @@ impl Services {
                 false
             }
         };
-        let Some((user, _)) = found.filter(|_| ok) else {
-            let mut tx = self.store.begin_write().await?;
-            throttle::record_failure(&mut tx, &email, client_ip, t).await?;
-            let since = t - THROTTLE_WINDOW_SECS;
-            if throttle::failures_for_email(&mut tx, &email, since).await?
-                >= MAX_FAILURES_PER_ACCOUNT
-            {
-                throttle::lock(&mut tx, &email_key, t + LOCK_SECS).await?;
-            }
-            if throttle::failures_for_ip(&mut tx, client_ip, since).await?
-                >= MAX_FAILURES_PER_ADDRESS
-            {
-                throttle::lock(&mut tx, &ip_key, t + LOCK_SECS).await?;
-            }
-            tx.commit().await?;
-            return Err(Error::BadCredentials);
-        };
-        if only_role.is_some_and(|r| r != user.role) {
-            return Err(Error::WrongRole);
+        Ok(found.filter(|_| ok).map(|(user, _)| user))
+    }
+
+    /// Counts a failed sign-in (a password, a directory bind or a second factor) against the
+    /// account and the address, and locks either when it reaches its limit.
+    pub(crate) async fn record_sign_in_failure(&self, email: &str, client_ip: &str) -> Result<()> {
+        let t = self.now();
+        let mut tx = self.store.begin_write().await?;
+        throttle::record_failure(&mut tx, email, client_ip, t).await?;
+        let since = t - THROTTLE_WINDOW_SECS;
+        if throttle::failures_for_email(&mut tx, email, since).await? >= MAX_FAILURES_PER_ACCOUNT {
+            throttle::lock(&mut tx, &format!("email:{email}"), t + LOCK_SECS).await?;
         }
+        if throttle::failures_for_ip(&mut tx, client_ip, since).await? >= MAX_FAILURES_PER_ADDRESS {
+            throttle::lock(&mut tx, &format!("ip:{client_ip}"), t + LOCK_SECS).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Opens a session for a user who proved who they are (`method`: `password`, `ldap`,
+    /// `sso`) and returns its cookie token; the account's failure count starts over.
+    pub(crate) async fn open_session(&self, user: &User, method: &str) -> Result<String> {
+        let t = self.now();
         let token = random_hex(32)?;
         let csrf = random_hex(32)?;
         let mut tx = self.store.begin_write().await?;
-        throttle::clear_for_email(&mut tx, &email).await?;
+        throttle::clear_for_email(&mut tx, &user.email).await?;
         throttle::prune(&mut tx, t - THROTTLE_WINDOW_SECS - LOCK_SECS).await?;
-        sessions::insert(&mut tx, &sha256_hex(&token), user.id, &csrf, t).await?;
+        sessions::insert_signed_in_by(&mut tx, &sha256_hex(&token), user.id, &csrf, t, method)
+            .await?;
         users::record_login(&mut tx, user.id, t).await?;
         tx.commit().await?;
-        Ok((
-            token,
-            User {
-                last_login_at: Some(t),
-                ..user
-            },
-        ))
+        Ok(token)
     }
 
     /// The session behind a cookie token, if it exists, its user is active, and it has not
@@ -162,6 +190,9 @@ impl Services {
             user: rec.user,
             csrf_token: rec.csrf_token,
             flash: rec.flash,
+            method: rec.method,
+            two_factor: rec.two_factor,
+            alert: None,
         }))
     }
 

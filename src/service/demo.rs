@@ -333,6 +333,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
     );
     let new = NewTicket {
         requester: requester.clone(),
+        requester_name: None,
         subject: subject.to_string(),
         body: body.to_string(),
     };
@@ -346,6 +347,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
     );
     Life {
         w: TicketWrite {
+            before_assignee: None,
             row: TicketRow {
                 id: 0,
                 fixed: Some(Fixed {
@@ -354,6 +356,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
                     requester: new.requester,
                     created_by: None,
                     created_at: created,
+                    requester_name: None,
                 }),
                 status: Status::Nuevo,
                 version: 1,
@@ -376,6 +379,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
             sla_figures: Vec::new(),
             search: Vec::new(),
             notices: Vec::new(),
+            status_links: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at: created,

@@ -33,7 +33,9 @@ pub(super) fn arrival(
     let clocks = super::sla::arrival(sla, at, Default::default());
     let mut write = TicketWrite::arrival(new, &actor, at, projection::arrival(new, at), clocks)?;
     write.key = key.map(str::to_string);
-    write.notices = vec![notices::received(new, key)?];
+    let acknowledgement = notices::received(new, key)?;
+    write.notices = acknowledgement.notices;
+    write.status_links = acknowledgement.status_links;
     Ok(write)
 }
 

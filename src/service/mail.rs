@@ -12,8 +12,9 @@ use crate::domain::DomainError;
 use crate::domain::access::{Capability, TicketScope, require, ticket_scope};
 use crate::domain::ids::{TicketId, TicketNumber};
 use crate::domain::mail::{
-    AttachmentInfo, Header, InboundMail, Notice, Problem, Quarantined, Thread, ThreadClues,
-    TicketLink, classify, fit_body, fit_subject, is_unreadable_code, strip_quoted, thread,
+    AttachmentInfo, Header, InboundMail, Notice, NoticeKind, Problem, Quarantined, Thread,
+    ThreadClues, TicketLink, classify, fit_body, fit_subject, is_unreadable_code, strip_quoted,
+    thread,
 };
 use crate::domain::projection;
 use crate::domain::ticket::{Command, NewTicket, Status, Ticket};
@@ -132,8 +133,9 @@ impl Services {
                 })
             }
             decision => {
-                let new =
+                let mut new =
                     NewTicket::parse(&sender, &fit_subject(&mail.subject), &fit_body(&mail.text))?;
+                new.requester_name = mail.sender_name.clone();
                 let mut write = super::intake::arrival(
                     &new,
                     Some(&mail.key),
@@ -329,13 +331,29 @@ impl Services {
         ticket: TicketId,
         id: i64,
     ) -> Result<(AttachmentInfo, Vec<u8>)> {
+        let (info, data) = self.attachment_by_id(actor, id).await?;
+        if info.ticket != ticket {
+            return Err(DomainError::NotFound.into());
+        }
+        Ok((info, data))
+    }
+
+    /// One attachment by its own id, if the actor may see its ticket.
+    pub async fn attachment_by_id(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(AttachmentInfo, Vec<u8>)> {
         let mut conn = self.store.read().await?;
-        tickets::find(&mut conn, ticket_scope(actor), ticket)
+        let Some((info, data)) = store_mail::attachment_by_id(&mut conn, id).await? else {
+            return Err(DomainError::NotFound.into());
+        };
+        tickets::find(&mut conn, ticket_scope(actor), info.ticket)
             .await?
             .ok_or(DomainError::NotFound)?;
-        match store_mail::attachment(&mut conn, ticket, id).await? {
-            Some((info, Some(data))) => Ok((info, data)),
-            _ => Err(DomainError::NotFound.into()),
+        match data {
+            Some(data) => Ok((info, data)),
+            None => Err(DomainError::NotFound.into()),
         }
     }
 
@@ -356,9 +374,27 @@ impl Services {
         Ok(store_mail::due(&mut conn, self.now(), limit).await?)
     }
 
-    pub async fn notice_sent(&self, id: i64) -> Result<()> {
+    /// Marks a notice sent. The status-page token it carried is not kept: only its hash stays
+    /// (in the ticket's links).
+    pub async fn notice_sent(&self, notice: &Notice) -> Result<()> {
+        let mut params = notice.params.clone();
+        params.status_token = None;
+        let params = serde_json::to_string(&params).map_err(|e| Error::Internal(e.to_string()))?;
         let mut conn = self.store.read().await?;
-        Ok(store_mail::mark_sent(&mut conn, id, self.now()).await?)
+        Ok(store_mail::mark_sent(&mut conn, notice.id, self.now(), &params).await?)
+    }
+
+    /// The files a notice sends: those of the reply it carries (name, type, bytes).
+    pub async fn notice_files(&self, notice: &Notice) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let (NoticeKind::Reply, Some(event)) = (notice.kind, notice.params.event_id) else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.store.read().await?;
+        Ok(store_mail::event_files(&mut conn, notice.ticket, event)
+            .await?
+            .into_iter()
+            .map(|(info, data)| (info.filename, info.content_type, data))
+            .collect())
     }
 
     pub async fn notice_retry(&self, id: i64, next_at: i64, error: &str) -> Result<()> {

@@ -5,12 +5,25 @@ pub mod accounts;
 pub mod auth;
 pub mod demo;
 pub mod intake;
+pub mod live;
 pub mod mail;
 mod notices;
 pub mod ops;
 pub mod reports;
 pub mod sla;
+pub mod status;
 pub mod tickets;
+pub mod waiting;
+// Company connections (issue 16): service/connect.rs has the shared part.
+pub mod company;
+pub mod connect;
+pub mod ldap;
+pub mod mailbox;
+pub mod notify;
+pub mod secrets;
+pub mod signin;
+pub mod sso;
+pub mod twofactor;
 
 use crate::domain::DomainError;
 use crate::storage::{StorageError, Store, Writer};
@@ -108,6 +121,7 @@ pub struct Services {
     pub(crate) settings: Settings,
     /// The one writer of tickets.
     pub(crate) writer: Writer,
+    pub(crate) connect: std::sync::Arc<connect::Connect>,
     /// This instance's copy of the service-level settings.
     pub(crate) sla: sla::SlaCache,
 }
@@ -119,6 +133,7 @@ impl Services {
             store,
             settings,
             writer,
+            connect: Default::default(),
             sla: sla::SlaCache::default(),
         }
     }

@@ -1,13 +1,16 @@
 //! The notices a ticket write causes — the acknowledgement to the sender of a new ticket, the
-//! "assigned to you" to a technician, the closing message to the requester — built here and
-//! written to the outbox with the write itself (`storage::write`), so a notice exists exactly
-//! when its event does. `mail::outbound` sends them.
+//! "assigned to you" to a technician, a public reply, a reminder and the closing message to
+//! the requester — built here and written to the outbox with the write itself
+//! (`storage::write`), so a notice exists exactly when its event does. `mail::outbound`
+//! sends them. Every notice to the requester carries a link to their status page: a fresh
+//! random token, of which only the SHA-256 is stored (with the write, in `status_links`).
 
-use super::{Result, random_hex};
+use super::{Result, random_hex, sha256_hex};
 use crate::domain::ids::TicketId;
 use crate::domain::mail::{NewNotice, NoticeKind, NoticeParams};
 use crate::domain::ticket::{Change, NewTicket, Ticket};
 use crate::domain::timeline::EventKind;
+use crate::domain::user::Actor;
 use crate::storage::{Conn, mail as store_mail, users};
 
 /// A fresh Message-ID left part for a notice: the time in microseconds (fixed-width hex, so
@@ -21,11 +24,34 @@ pub(crate) fn new_token() -> Result<String> {
     Ok(format!("soporte.{micros:014x}{}", random_hex(10)?))
 }
 
-/// A notice's parameters; the ticket's number is filled in when the write is made (a new
-/// ticket has no number before).
+/// What a batch of notices adds to a write: the notices and the hashes of the status-page
+/// tokens they carry.
+#[derive(Debug, Default)]
+pub(crate) struct Notices {
+    pub notices: Vec<NewNotice>,
+    pub status_links: Vec<String>,
+}
+
+impl Notices {
+    fn push(&mut self, notice: NewNotice) {
+        self.notices.push(notice);
+    }
+
+    /// A notice to the requester, with a link to their status page.
+    fn push_with_link(&mut self, mut notice: NewNotice) -> Result<()> {
+        // 160 random bits.
+        let token = random_hex(20)?;
+        self.status_links.push(sha256_hex(&token));
+        notice.params.status_token = Some(token);
+        self.notices.push(notice);
+        Ok(())
+    }
+}
+
+/// A notice's parameters; the ticket's number and id are filled in when the write is made (a
+/// new ticket has neither before).
 fn params_of(subject: &str, requester: &str) -> NoticeParams {
     NoticeParams {
-        number: String::new(),
         subject: subject.to_string(),
         requester: requester.to_string(),
         ..NoticeParams::default()
@@ -34,9 +60,10 @@ fn params_of(subject: &str, requester: &str) -> NoticeParams {
 
 /// The acknowledgement to the sender of a new ticket. `key` is the delivery's intake key: a
 /// message's own id (`mid:…`) is what the acknowledgement answers.
-pub(crate) fn received(new: &NewTicket, key: Option<&str>) -> Result<NewNotice> {
+pub(crate) fn received(new: &NewTicket, key: Option<&str>) -> Result<Notices> {
     let answered = key.and_then(|k| k.strip_prefix("mid:")).map(str::to_string);
-    Ok(NewNotice {
+    let mut out = Notices::default();
+    out.push_with_link(NewNotice {
         kind: NoticeKind::Acknowledgement,
         ticket: TicketId(0),
         recipient: new.requester.clone(),
@@ -44,17 +71,31 @@ pub(crate) fn received(new: &NewTicket, key: Option<&str>) -> Result<NewNotice> 
         token: new_token()?,
         references: answered.iter().cloned().collect(),
         in_reply_to: answered,
-    })
+    })?;
+    Ok(out)
 }
 
-/// Notices a decided change of `ticket` causes: to the technician it was assigned to, to the
-/// requester when it is closed (answering their last message).
+/// Notices a decided change of `ticket` by `actor` causes: to the technician it was assigned
+/// to; to the requester a public reply, a reminder, or the close (answering their last
+/// message, so their mail client threads them).
 pub(crate) async fn for_change(
     conn: &mut Conn,
     ticket: &Ticket,
     change: &Change,
-) -> Result<Vec<NewNotice>> {
-    let mut out = Vec::new();
+    actor: &Actor,
+) -> Result<Notices> {
+    let mut out = Notices::default();
+    let to_requester = |kind, params: NoticeParams, ids: &[String]| -> Result<NewNotice> {
+        Ok(NewNotice {
+            kind,
+            ticket: ticket.id,
+            recipient: ticket.requester.clone(),
+            params,
+            token: new_token()?,
+            in_reply_to: ids.last().cloned(),
+            references: ids.iter().rev().take(10).rev().cloned().collect(),
+        })
+    };
     for event in &change.events {
         match event.kind {
             EventKind::Assigned | EventKind::Reassigned => {
@@ -76,21 +117,25 @@ pub(crate) async fn for_change(
                     references: Vec::new(),
                 });
             }
+            EventKind::Replied => {
+                let ids = store_mail::inbound_message_ids(conn, ticket.id).await?;
+                let mut params = params_of(&ticket.subject, &ticket.requester);
+                params.body = event.data.body.clone();
+                params.wait = event.data.to_status.as_deref() == Some("en_espera");
+                params.technician = actor.user_id().map(|_| actor.label());
+                out.push_with_link(to_requester(NoticeKind::Reply, params, &ids)?)?;
+            }
+            EventKind::Reminded => {
+                let ids = store_mail::inbound_message_ids(conn, ticket.id).await?;
+                let params = params_of(&ticket.subject, &ticket.requester);
+                out.push_with_link(to_requester(NoticeKind::Reminder, params, &ids)?)?;
+            }
             EventKind::Closed => {
                 let ids = store_mail::inbound_message_ids(conn, ticket.id).await?;
                 let mut params = params_of(&ticket.subject, &ticket.requester);
                 params.resolution = event.data.resolution.clone();
                 params.technician = ticket.assignee_name.clone();
-                let references: Vec<String> = ids.iter().rev().take(10).rev().cloned().collect();
-                out.push(NewNotice {
-                    kind: NoticeKind::Closed,
-                    ticket: ticket.id,
-                    recipient: ticket.requester.clone(),
-                    params,
-                    token: new_token()?,
-                    in_reply_to: ids.last().cloned(),
-                    references,
-                });
+                out.push_with_link(to_requester(NoticeKind::Closed, params, &ids)?)?;
             }
             _ => {}
         }

@@ -5,7 +5,7 @@ use super::{Result, Services};
 use crate::domain::access::{Capability, may};
 use crate::domain::figures::{Figure, lima_day};
 use crate::domain::ids::{TicketId, UserId};
-use crate::domain::metrics::{Period, Summary, age_buckets, summarize, summarize_groups};
+use crate::domain::metrics::{Csat, Period, Summary, age_buckets, summarize, summarize_groups};
 use crate::domain::ticket::Status;
 use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role};
@@ -25,6 +25,7 @@ pub struct TechnicianFigures {
     pub assign: Summary,
     pub response: Summary,
     pub close: Summary,
+    pub csat: Csat,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +57,10 @@ pub struct Dashboard {
     pub close: Summary,
     /// Stays in the dispatch queue that ended in the period (staff only).
     pub queue_wait: Option<Summary>,
+    /// Stays waiting for the requester's answer that ended in the period.
+    pub waiting: Summary,
+    /// The requesters' ratings of the period's closes.
+    pub csat: Csat,
     pub waiting_now: usize,
     pub longest_wait_now: Option<i64>,
     pub returned: i64,
@@ -91,6 +96,8 @@ impl Services {
         let mine = |person: &i64| technician.is_none_or(|t| t.0 == *person);
         let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         let (mut returned, mut passed) = (0, 0);
+        let mut csat = Csat::default();
+        let mut csat_by: BTreeMap<i64, Csat> = BTreeMap::new();
         // A technician's "opened" are the tickets handed to them; everyone else's, arrivals.
         let opened_figure = if technician.is_some() {
             Figure::Received
@@ -112,7 +119,19 @@ impl Services {
             match row.figure {
                 Figure::Returned => returned += n,
                 Figure::Passed => passed += n,
-                Figure::Close => per_day.entry(row.day).or_default().1 += n,
+                Figure::Close => {
+                    per_day.entry(row.day).or_default().1 += n;
+                    csat.closes += n;
+                    for (person, entry) in row.people.iter().filter(|(p, _)| mine(p)) {
+                        csat_by.entry(*person).or_default().closes += entry.n;
+                    }
+                }
+                Figure::Rating => {
+                    for (person, entry) in row.people.iter().filter(|(p, _)| mine(p)) {
+                        csat.add(&entry.secs);
+                        csat_by.entry(*person).or_default().add(&entry.secs);
+                    }
+                }
                 _ => {}
             }
             if row.figure == opened_figure {
@@ -133,6 +152,7 @@ impl Services {
         let (response, response_by) = summaries(Figure::Response);
         let (close, close_by) = summaries(Figure::Close);
         let (wait_summary, _) = summaries(Figure::Wait);
+        let (waiting, _) = summaries(Figure::Waiting);
 
         let mut counts_by_status: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut open_by_tech: BTreeMap<i64, i64> = BTreeMap::new();
@@ -224,6 +244,7 @@ impl Services {
                 assign: assign_by.get(&u.id.0).copied().unwrap_or_default(),
                 response: response_by.get(&u.id.0).copied().unwrap_or_default(),
                 close: close_by.get(&u.id.0).copied().unwrap_or_default(),
+                csat: csat_by.get(&u.id.0).copied().unwrap_or_default(),
                 id: u.id,
                 name: u.name,
                 active: u.active,
@@ -241,6 +262,8 @@ impl Services {
             response,
             close,
             queue_wait,
+            waiting,
+            csat,
             waiting_now,
             longest_wait_now,
             returned,

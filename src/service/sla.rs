@@ -746,6 +746,7 @@ fn sla_notice(
             target: Some(target.label().to_string()),
             due: clock.due_at.map(format_lima),
             priority: Some(t.sla.priority.label().to_string()),
+            ..NoticeParams::default()
         },
         token: new_token()?,
         in_reply_to: None,

@@ -28,8 +28,14 @@ pub enum Action {
         technician: UserId,
         reason: String,
     },
+    /// An internal note.
     Comment {
         body: String,
+    },
+    /// A public reply to the requester; `wait` waits for their answer.
+    Reply {
+        body: String,
+        wait: bool,
     },
     Close {
         resolution: String,
@@ -158,6 +164,27 @@ impl Services {
         seen_version: Option<i64>,
         action: Action,
     ) -> Result<Ticket> {
+        self.act_with_files(actor, id, seen_version, action, Vec::new())
+            .await
+    }
+
+    /// `act` with files (a reply's or a note's), which go with the action's event and have its
+    /// visibility.
+    pub async fn act_with_files(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+        seen_version: Option<i64>,
+        action: Action,
+        files: Vec<Attachment>,
+    ) -> Result<Ticket> {
+        if !files.is_empty() && !matches!(action, Action::Comment { .. } | Action::Reply { .. }) {
+            return Err(DomainError::validation(
+                "files",
+                "Solo se adjuntan archivos a una respuesta o a una nota.",
+            )
+            .into());
+        }
         let command = {
             let mut conn = self.store.read().await?;
             resolve(&mut conn, action).await?
@@ -169,7 +196,7 @@ impl Services {
             seen_version,
             command,
             key: None,
-            attachments: Vec::new(),
+            attachments: files,
         })
         .await?;
         // The actor may no longer see it (a technician who passed it on): read it unscoped.
@@ -208,7 +235,9 @@ impl Services {
                 at,
             );
             let mut write = TicketWrite::change(&ticket, &change, projection, req.actor, at)?;
-            write.notices = notices::for_change(&mut conn, &ticket, &change).await?;
+            let notices = notices::for_change(&mut conn, &ticket, &change, req.actor).await?;
+            write.notices = notices.notices;
+            write.status_links = notices.status_links;
             self.sla_for_change(&mut conn, &ticket, &change, &mut write)
                 .await?;
             drop(conn);
@@ -249,6 +278,7 @@ async fn resolve(conn: &mut Conn, action: Action) -> Result<Command> {
             reason,
         },
         Action::Comment { body } => Command::Comment { body },
+        Action::Reply { body, wait } => Command::Reply { body, wait },
         Action::Close { resolution } => Command::Close { resolution },
         Action::Return { reason } => Command::Return { reason },
         Action::Reopen { reason } => Command::Reopen { reason },

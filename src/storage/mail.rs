@@ -65,12 +65,15 @@ pub async fn notices_for(conn: &mut Conn, ticket: TicketId) -> Result<Vec<Notice
     rows.iter().map(notice_from_row).collect()
 }
 
-pub async fn mark_sent(conn: &mut Conn, id: i64, at: i64) -> Result<()> {
+/// Marks a notice sent; `params` replace its parameters (a status-page token is not kept
+/// once the e-mail that carried it is gone).
+pub async fn mark_sent(conn: &mut Conn, id: i64, at: i64, params: &str) -> Result<()> {
     sqlx::query(
         "UPDATE mail_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
-         last_error = NULL WHERE id = $2 AND status = 'pending'",
+         last_error = NULL, params = $2 WHERE id = $3 AND status = 'pending'",
     )
     .bind(at)
+    .bind(params)
     .bind(id)
     .execute(conn)
     .await?;
@@ -251,13 +254,14 @@ pub async fn quarantined(conn: &mut Conn, id: i64) -> Result<Option<(Quarantined
 // ---------------------------------------------------------------------------------------------
 // Attachments and links
 
-const ATTACHMENT_COLUMNS: &str = "id, ticket_id, filename, content_type, size, \
+const ATTACHMENT_COLUMNS: &str = "id, ticket_id, event_id, filename, content_type, size, \
      CAST(CASE WHEN data IS NULL THEN 0 ELSE 1 END AS BIGINT) AS stored, created_at";
 
 fn attachment_from_row(row: &AnyRow) -> Result<AttachmentInfo> {
     Ok(AttachmentInfo {
         id: row.try_get("id")?,
         ticket: TicketId(row.try_get("ticket_id")?),
+        event: row.try_get("event_id")?,
         filename: row.try_get("filename")?,
         content_type: row.try_get("content_type")?,
         size: row.try_get("size")?,
@@ -292,6 +296,39 @@ pub async fn attachment(
         Some(row) => Ok(Some((attachment_from_row(&row)?, row.try_get("data")?))),
         None => Ok(None),
     }
+}
+
+/// One attachment by its id, with its bytes (`None` if only its record was kept).
+pub async fn attachment_by_id(
+    conn: &mut Conn,
+    id: i64,
+) -> Result<Option<(AttachmentInfo, Option<Vec<u8>>)>> {
+    let sql = format!("SELECT {ATTACHMENT_COLUMNS}, data FROM mail_attachments WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
+    match row {
+        Some(row) => Ok(Some((attachment_from_row(&row)?, row.try_get("data")?))),
+        None => Ok(None),
+    }
+}
+
+/// The stored files that came with one event, with their bytes.
+pub async fn event_files(
+    conn: &mut Conn,
+    ticket: TicketId,
+    event: i64,
+) -> Result<Vec<(AttachmentInfo, Vec<u8>)>> {
+    let sql = format!(
+        "SELECT {ATTACHMENT_COLUMNS}, data FROM mail_attachments \
+         WHERE ticket_id = $1 AND event_id = $2 AND data IS NOT NULL ORDER BY id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(ticket.0)
+        .bind(event)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((attachment_from_row(row)?, row.try_get("data")?)))
+        .collect()
 }
 
 /// The tickets linked to this one, in either direction.

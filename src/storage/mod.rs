@@ -4,12 +4,17 @@
 //! transaction; every ticket write goes through `write::Writer`.
 
 pub mod backup;
+pub mod changes;
 pub mod demo;
 pub mod figures;
+pub mod identity;
 pub mod mail;
+pub mod mailbox;
+pub mod notify;
 pub mod reports;
 pub mod sessions;
 pub mod sla;
+pub mod status;
 pub mod throttle;
 pub mod tickets;
 pub mod tokens;
@@ -81,11 +86,29 @@ impl Backend {
     }
 }
 
+/// A database URL, which may hold a password: never shown in logs or `Debug`.
+#[derive(Clone)]
+pub struct Url(std::sync::Arc<str>);
+
+impl Url {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Url(<redacted>)")
+    }
+}
+
 /// The connection pool and which backend is behind it.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Live news of ticket writes (see `changes`).
+    changes: std::sync::Arc<changes::Changes>,
     /// The SQLite URL, for the native connection a bulk load uses (`None` on PostgreSQL, so a
     /// URL with a password is never kept).
     sqlite_url: Option<std::sync::Arc<str>>,
@@ -134,9 +157,11 @@ impl Store {
             .connect_with(options)
             .await?;
         let sqlite_url = (backend == Backend::Sqlite).then(|| normalize_url(url, backend).into());
+        let changes = changes::Changes::new(backend, &Url(url.into()));
         Ok(Store {
             pool,
             backend,
+            changes,
             sqlite_url,
         })
     }
@@ -159,6 +184,11 @@ impl Store {
         self.backend
     }
 
+    /// Live news of ticket writes.
+    pub fn changes(&self) -> &std::sync::Arc<changes::Changes> {
+        &self.changes
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -172,14 +202,45 @@ impl Store {
             None => None,
         };
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Sqlite => self.migrate_sqlite().await,
             Backend::Postgres => {
                 sqlx::migrate!("migrations/postgres")
                     .run(&self.pool)
-                    .await?
+                    .await?;
+                Ok(())
             }
         }
-        Ok(())
+    }
+
+    /// SQLite's migrations run on one connection with foreign keys off: changing a table's
+    /// constraints means rebuilding it (a new table, the rows copied, the old one dropped),
+    /// which SQLite's own procedure does with them off. When a migration was applied, every
+    /// foreign key is checked before they are turned back on.
+    async fn migrate_sqlite(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let before = applied_migrations(&mut conn).await?;
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await?;
+        let migrated = sqlx::migrate!("migrations/sqlite").run(&mut *conn).await;
+        let broken = if migrated.is_ok() && applied_migrations(&mut conn).await? != before {
+            sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut *conn)
+                .await
+                .map(|rows| rows.len())
+        } else {
+            Ok(0)
+        };
+        sqlx::raw_sql("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await?;
+        migrated?;
+        match broken? {
+            0 => Ok(()),
+            n => Err(StorageError::Corrupt(format!(
+                "{n} rows break a foreign key after the migrations"
+            ))),
+        }
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
@@ -204,6 +265,20 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// How many migrations a SQLite database has applied (none before the first).
+async fn applied_migrations(conn: &mut Conn) -> Result<i64> {
+    let exists: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'")
+            .fetch_one(&mut *conn)
+            .await?;
+    if exists == 0 {
+        return Ok(0);
+    }
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
+        .await?)
 }
 
 /// An exclusive lock on the file beside a SQLite database, released when dropped.

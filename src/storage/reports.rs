@@ -71,7 +71,7 @@ pub async fn open_created(
     // Ordered like the open tickets' partial index, so the planner reads that index alone.
     let sql = format!(
         "SELECT {} FROM (SELECT created_at FROM tickets \
-         WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
+         WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
          ORDER BY created_at, id) o",
         aggregate(backend, "created_at")
     );
@@ -162,7 +162,7 @@ pub async fn oldest_open(
         "SELECT t.id, t.status, t.subject, t.assignee_id, u.name AS assignee_name, t.created_at, \
                 t.last_event_at, t.last_event_kind \
          FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id \
-         WHERE t.status IN ('nuevo', 'asignado', 'en_atencion', 'devuelto'){tech} \
+         WHERE t.status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
          ORDER BY t.created_at, t.id LIMIT $1"
     );
     let mut q = sqlx::query(&sql).bind(limit);
@@ -202,6 +202,9 @@ pub struct ClosedRow {
     pub closed_at: i64,
     pub closed_by: Option<String>,
     pub resolution: Option<String>,
+    /// The requester's rating of the close (1–5) and their comment.
+    pub rating: Option<i64>,
+    pub rating_comment: Option<String>,
     pub priority: Priority,
     pub category: Option<String>,
     /// Per service-level target (`sla::Target::index`): the due instant and the business
@@ -227,6 +230,7 @@ pub async fn closed_chunk(
     let mut sql = String::from(
         "SELECT t.id, t.requester, t.subject, u.name AS technician, t.created_at, t.first_assigned_at, \
                 t.first_response_at, t.closed_at, c.name AS closed_by, t.resolution, \
+                t.rating, t.rating_comment, \
                 t.priority, k.name AS category, t.assignment_due_at, t.assignment_secs, \
                 t.response_due_at, t.response_secs, t.resolution_due_at, t.resolution_secs \
          FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN users c ON c.id = t.closed_by \
@@ -262,6 +266,8 @@ pub async fn closed_chunk(
                     .unwrap_or_default(),
                 closed_by: r.try_get("closed_by")?,
                 resolution: r.try_get("resolution")?,
+                rating: r.try_get("rating")?,
+                rating_comment: r.try_get("rating_comment")?,
                 priority: priority_of(&r.try_get::<String, _>("priority")?)?,
                 category: r.try_get("category")?,
                 due: [
@@ -293,6 +299,8 @@ impl ClosedRow {
             closed_at: self.closed_at,
             closed_by: self.closed_by.as_deref(),
             resolution: self.resolution.as_deref(),
+            rating: self.rating,
+            rating_comment: self.rating_comment.as_deref(),
             priority: self.priority,
             category: self.category.as_deref(),
             due: self.due,
@@ -315,6 +323,8 @@ pub struct ClosedRowRef<'a> {
     pub closed_at: i64,
     pub closed_by: Option<&'a str>,
     pub resolution: Option<&'a str>,
+    pub rating: Option<i64>,
+    pub rating_comment: Option<&'a str>,
     pub priority: Priority,
     pub category: Option<&'a str>,
     pub due: [Option<i64>; 3],
@@ -395,9 +405,9 @@ struct Batch {
     rows: Vec<BatchRow>,
 }
 
-/// Requester, subject and resolution: one after the other in the batch's text from `start`,
-/// each ending at `ends[k]`; `resolution` is false when it is NULL. The staff are ids here
-/// and names on the sink's side.
+/// Requester, subject, resolution and rating comment: one after the other in the batch's text
+/// from `start`, each ending at `ends[k]`; `present[k]` is false when the (nullable) value is
+/// NULL. The staff are ids here and names on the sink's side.
 struct BatchRow {
     id: i64,
     assignee_id: Option<i64>,
@@ -406,14 +416,18 @@ struct BatchRow {
     first_response_at: Option<i64>,
     closed_at: i64,
     closed_by: Option<i64>,
+    rating: Option<i64>,
     start: usize,
-    ends: [usize; 3],
-    resolution: bool,
+    ends: [usize; TEXTS],
+    present: [bool; TEXTS],
     priority: Priority,
     category: Option<i64>,
     due: [Option<i64>; 3],
     secs: [Option<i64>; 3],
 }
+
+/// The text columns of a closed row: requester, subject, resolution, rating comment.
+const TEXTS: usize = 4;
 
 /// The reading side: steps through the rows and sends them in batches; stops quietly when
 /// the sink's side has hung up.
@@ -464,7 +478,7 @@ fn sqlite_read_closed(
     // row, and never sorts (memory stays flat whatever the filters).
     let mut sql = String::from(
         "SELECT id, requester, subject, assignee_id, created_at, first_assigned_at, \
-                first_response_at, closed_at, closed_by, resolution, \
+                first_response_at, closed_at, closed_by, resolution, rating, rating_comment, \
                 priority, category_id, assignment_due_at, assignment_secs, response_due_at, \
                 response_secs, resolution_due_at, resolution_secs \
          FROM tickets NOT INDEXED \
@@ -490,15 +504,15 @@ fn sqlite_read_closed(
         let mut hung_up = false;
         while let Some(r) = rows.next()? {
             let start = batch.text.len();
-            let mut ends = [0; 3];
-            let mut resolution = false;
-            for (k, v) in [r.get_ref(1)?, r.get_ref(2)?, r.get_ref(9)?]
+            let mut ends = [0; TEXTS];
+            let mut present = [false; TEXTS];
+            for (k, v) in [r.get_ref(1)?, r.get_ref(2)?, r.get_ref(9)?, r.get_ref(11)?]
                 .into_iter()
                 .enumerate()
             {
-                if let Some(t) = text(v, k == 2)? {
+                if let Some(t) = text(v, k >= 2)? {
                     batch.text.extend_from_slice(t);
-                    resolution |= k == 2;
+                    present[k] = true;
                 }
                 ends[k] = batch.text.len();
             }
@@ -514,10 +528,11 @@ fn sqlite_read_closed(
                     .map_err(corrupt)?
                     .unwrap_or_default(),
                 closed_by: r.get_ref(8)?.as_i64_or_null().map_err(corrupt)?,
+                rating: r.get_ref(10)?.as_i64_or_null().map_err(corrupt)?,
                 start,
                 ends,
-                resolution,
-                priority: match r.get_ref(10)? {
+                present,
+                priority: match r.get_ref(12)? {
                     ValueRef::Text(t) => priority_of(std::str::from_utf8(t).unwrap_or(""))?,
                     other => {
                         return Err(StorageError::Corrupt(format!(
@@ -526,16 +541,16 @@ fn sqlite_read_closed(
                         )));
                     }
                 },
-                category: r.get_ref(11)?.as_i64_or_null().map_err(corrupt)?,
+                category: r.get_ref(13)?.as_i64_or_null().map_err(corrupt)?,
                 due: [
-                    r.get_ref(12)?.as_i64_or_null().map_err(corrupt)?,
                     r.get_ref(14)?.as_i64_or_null().map_err(corrupt)?,
                     r.get_ref(16)?.as_i64_or_null().map_err(corrupt)?,
+                    r.get_ref(18)?.as_i64_or_null().map_err(corrupt)?,
                 ],
                 secs: [
-                    r.get_ref(13)?.as_i64_or_null().map_err(corrupt)?,
                     r.get_ref(15)?.as_i64_or_null().map_err(corrupt)?,
                     r.get_ref(17)?.as_i64_or_null().map_err(corrupt)?,
+                    r.get_ref(19)?.as_i64_or_null().map_err(corrupt)?,
                 ],
             });
             if batch.rows.len() >= BATCH_ROWS || batch.text.len() >= BATCH_TEXT {
@@ -588,7 +603,7 @@ fn deliver<S: ClosedSink>(
         for r in &batch.rows {
             // One check per row: its texts are consecutive, and each piece was a whole
             // SQLite value, so the pieces of valid text split on character boundaries.
-            let all = batch.text.get(r.start..r.ends[2]).ok_or_else(bad)?;
+            let all = batch.text.get(r.start..r.ends[TEXTS - 1]).ok_or_else(bad)?;
             let all = std::str::from_utf8(all).map_err(|_| bad())?;
             let field = |k: usize| {
                 let from = if k == 0 { r.start } else { r.ends[k - 1] };
@@ -604,7 +619,9 @@ fn deliver<S: ClosedSink>(
                 first_response_at: r.first_response_at,
                 closed_at: r.closed_at,
                 closed_by: names.get(r.closed_by),
-                resolution: if r.resolution { Some(field(2)?) } else { None },
+                resolution: if r.present[2] { Some(field(2)?) } else { None },
+                rating: r.rating,
+                rating_comment: if r.present[3] { Some(field(3)?) } else { None },
                 priority: r.priority,
                 category: categories.get(r.category),
                 due: r.due,

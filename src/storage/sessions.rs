@@ -11,6 +11,10 @@ pub struct SessionRecord {
     pub csrf_token: String,
     pub last_seen_at: i64,
     pub flash: Option<String>,
+    /// How it signed in: `password`, `ldap` or `sso`.
+    pub method: String,
+    /// Whether the user has a second factor (TOTP) switched on.
+    pub two_factor: bool,
 }
 
 pub async fn insert(
@@ -20,13 +24,27 @@ pub async fn insert(
     csrf: &str,
     now: i64,
 ) -> Result<()> {
+    insert_signed_in_by(conn, id_hash, user, csrf, now, "password").await
+}
+
+/// A new session, with how it signed in (`password`, `ldap`, `sso`).
+pub async fn insert_signed_in_by(
+    conn: &mut Conn,
+    id_hash: &str,
+    user: UserId,
+    csrf: &str,
+    now: i64,
+    method: &str,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, method) \
+         VALUES ($1, $2, $3, $4, $4, $5)",
     )
     .bind(id_hash)
     .bind(user.0)
     .bind(csrf)
     .bind(now)
+    .bind(method)
     .execute(conn)
     .await?;
     Ok(())
@@ -36,7 +54,9 @@ pub async fn insert(
 pub async fn find(conn: &mut Conn, id_hash: &str) -> Result<Option<SessionRecord>> {
     let row = sqlx::query(
         "SELECT u.id, u.email, u.name, u.role, u.must_change_password, u.active, u.phone, u.area, \
-                u.last_login_at, u.created_at, s.csrf_token, s.last_seen_at, s.flash \
+                u.last_login_at, u.created_at, s.csrf_token, s.last_seen_at, s.flash, s.method, \
+                (SELECT COUNT(*) FROM user_totp t WHERE t.user_id = u.id \
+                   AND t.enabled_at IS NOT NULL) AS two_factor \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id_hash = $1 AND u.active = 1",
     )
@@ -49,6 +69,8 @@ pub async fn find(conn: &mut Conn, id_hash: &str) -> Result<Option<SessionRecord
             csrf_token: row.try_get("csrf_token")?,
             last_seen_at: row.try_get("last_seen_at")?,
             flash: row.try_get("flash")?,
+            method: row.try_get("method")?,
+            two_factor: row.try_get::<i64, _>("two_factor")? > 0,
         })),
         None => Ok(None),
     }

@@ -15,7 +15,8 @@ use sqlx::any::AnyRow;
 pub(crate) const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
      u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
      t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
-     t.last_event_at, t.last_event_kind, t.queued_since, \
+     t.last_event_at, t.last_event_kind, t.queued_since, t.requester_name, t.waiting_since, \
+     t.rating, t.rating_comment, \
      t.priority, t.category_id, c.name AS category_name, \
      t.assignment_target, t.assignment_due_at, t.assignment_secs, \
      t.response_target, t.response_due_at, t.response_secs, \
@@ -74,6 +75,10 @@ pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         last_event_at: row.try_get("last_event_at")?,
         last_event_kind: row.try_get("last_event_kind")?,
         queued_since: row.try_get("queued_since")?,
+        requester_name: row.try_get("requester_name")?,
+        waiting_since: row.try_get("waiting_since")?,
+        rating: row.try_get("rating")?,
+        rating_comment: row.try_get("rating_comment")?,
         sla: sla_from_row(row)?,
         category_name: row.try_get("category_name")?,
     })
@@ -283,6 +288,9 @@ async fn list_part(
     if let Some(status) = filter.status {
         sql_where += &format!(" AND t.status = {}", args.text(status.as_str().to_string()));
     }
+    if let Some(requester) = &filter.requester {
+        sql_where += &format!(" AND t.requester = {}", args.text(requester.clone()));
+    }
     if let Some(tech) = filter.technician {
         sql_where += &format!(" AND t.assignee_id = {}", args.int(tech.0));
     }
@@ -346,8 +354,45 @@ pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<Ticket
 /// Open tickets a technician is working on now (to hand back when they are disabled).
 pub async fn open_assigned_to(conn: &mut Conn, user: UserId) -> Result<Vec<Ticket>> {
     let sql = format!(
-        "{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion') ORDER BY t.id"
+        "{SELECT} WHERE t.assignee_id = $1 AND t.status IN ('asignado', 'en_atencion', 'en_espera') ORDER BY t.id"
     );
     let rows = sqlx::query(&sql).bind(user.0).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
+}
+
+/// A ticket waiting for its requester since before `before`, and whether they were reminded
+/// since the wait began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub id: TicketId,
+    pub since: i64,
+    pub reminded: bool,
+}
+
+/// The tickets waiting for their requester since before `before`, longest first.
+pub async fn waiting_since_before(
+    conn: &mut Conn,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Waiting>> {
+    let rows = sqlx::query(
+        "SELECT t.id, t.waiting_since, \
+                CAST(CASE WHEN EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id \
+                     AND e.kind = 'reminded' AND e.at >= t.waiting_since) THEN 1 ELSE 0 END AS BIGINT) AS reminded \
+         FROM tickets t WHERE t.status = 'en_espera' AND t.waiting_since <= $1 \
+         ORDER BY t.waiting_since LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Waiting {
+                id: TicketId(r.try_get("id")?),
+                since: r.try_get("waiting_since")?,
+                reminded: r.try_get::<i64, _>("reminded")? != 0,
+            })
+        })
+        .collect()
 }

@@ -106,7 +106,7 @@ pub fn opened_closed(days: &[(String, i64, i64)], opened_word: &str) -> Chart {
 /// Horizontal bars, one per category (e.g. tickets by status).
 pub fn horizontal(items: &[(String, &'static str, i64)]) -> Chart {
     let row = 30.0;
-    let label_w = 110.0;
+    let label_w = 150.0; // room for "Esperando al usuario"
     let width = 720.0;
     let height = row * items.len().max(1) as f64 + 10.0;
     let max = items.iter().map(|(_, _, n)| *n).max().unwrap_or(0).max(1);

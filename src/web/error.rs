@@ -139,6 +139,46 @@ impl From<service::Error> for AppError {
     }
 }
 
+impl From<service::connect::ConnectError> for AppError {
+    fn from(e: service::connect::ConnectError) -> AppError {
+        use service::connect::{ConnectError, ProblemKind};
+        match e {
+            ConnectError::Service(e) => AppError::from(e),
+            ConnectError::Problem(p) => {
+                let status = match p.kind {
+                    ProblemKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                    ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+                    ProblemKind::Forbidden => StatusCode::FORBIDDEN,
+                    ProblemKind::NotFound => StatusCode::NOT_FOUND,
+                    ProblemKind::Conflict => StatusCode::CONFLICT,
+                    ProblemKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                    ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                // Field checks answer like every other validation error of the API.
+                const FIELDS: [&str; 8] = [
+                    "kind",
+                    "name",
+                    "url",
+                    "secret",
+                    "events",
+                    "bot_token",
+                    "owner",
+                    "chat_id",
+                ];
+                match FIELDS.iter().find(|f| **f == p.code) {
+                    Some(field) if p.kind == ProblemKind::Invalid => AppError {
+                        status,
+                        code: "validation",
+                        message: p.message,
+                        field: Some(field),
+                    },
+                    _ => AppError::new(status, p.code, p.message),
+                }
+            }
+        }
+    }
+}
+
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> AppError {
         AppError::from(service::Error::Domain(e))
@@ -199,6 +239,8 @@ impl IntoResponse for PageError {
                 StatusCode::CONFLICT => "La incidencia cambió",
                 StatusCode::TOO_MANY_REQUESTS => "Demasiados intentos",
                 StatusCode::PAYLOAD_TOO_LARGE => "Solicitud demasiado grande",
+                StatusCode::UNAUTHORIZED => "No se pudo ingresar",
+                StatusCode::SERVICE_UNAVAILABLE => "Servicio no disponible",
                 s if s.is_server_error() => "Error interno",
                 _ => "Solicitud no válida",
             },

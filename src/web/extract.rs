@@ -17,6 +17,11 @@ use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "soporte_session";
 pub const LOGIN_CSRF_COOKIE: &str = "soporte_login_csrf";
+/// The double-submit CSRF cookie of the requester's status page (no session there), scoped
+/// to `/s/`.
+pub const STATUS_CSRF_COOKIE: &str = "soporte_status_csrf";
+/// The pending second step of a sign-in (path /login, five minutes).
+pub const CHALLENGE_COOKIE: &str = "soporte_2fa";
 
 /// How the request authenticated, resolved once by the auth middleware.
 #[derive(Debug, Clone)]
@@ -100,7 +105,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &AppState,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let json = super::error::wants_json(parts);
         match auth_of(parts) {
@@ -110,6 +115,20 @@ impl FromRequestParts<AppState> for CurrentUser {
                         respond(parts, crate::service::Error::PasswordChangeRequired.into())
                     } else {
                         Redirect::to("/account/password").into_response()
+                    }));
+                }
+                // `--require-2fa-admins`: an administrator who signed in with a password sets
+                // up the second factor before anything else.
+                if state.services.must_set_up_second_factor(&session) {
+                    return Err(Refusal(if json {
+                        respond(
+                            parts,
+                            AppError::forbidden(
+                                "Debe activar la verificación en dos pasos antes de continuar.",
+                            ),
+                        )
+                    } else {
+                        Redirect::to("/account/2fa").into_response()
                     }));
                 }
                 Ok(CurrentUser {

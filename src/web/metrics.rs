@@ -240,7 +240,8 @@ pub async fn metrics(
     };
     let tickets: Option<Vec<(&str, i64)>> =
         counts.map(|c| c.iter().map(|(s, n)| (s.as_str(), *n)).collect());
-    let body = state.metrics.render(tickets.as_deref());
+    let mut body = state.metrics.render(tickets.as_deref());
+    body.push_str(&mail_gauges(&state).await);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -249,6 +250,42 @@ pub async fn metrics(
         body,
     )
         .into_response())
+}
+
+/// The mailbox's gauges: whether each direction's last attempt worked, and when it last
+/// did (from the shared database, the same on every instance).
+async fn mail_gauges(state: &AppState) -> String {
+    use crate::domain::mailbox::{Direction, State as H};
+    let (fetch_on, send_on) = state.services.mail_directions();
+    let mut out = String::new();
+    for (d, on) in [(Direction::Fetch, fetch_on), (Direction::Send, send_on)] {
+        let name = d.as_str();
+        let health = state.services.mail_health(d).await.ok();
+        let ok = health.as_ref().is_some_and(|h| h.state(on) == H::Ok);
+        let _ = writeln!(
+            out,
+            "# HELP soporte_mail_{name}_ok Whether the last mail {name} worked (1) or not (0: failing, not tried yet, or not configured).\n\
+             # TYPE soporte_mail_{name}_ok gauge\n\
+             soporte_mail_{name}_ok {}",
+            i32::from(ok)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP soporte_mail_{name}_configured Whether mail {name} is configured on this instance.\n\
+             # TYPE soporte_mail_{name}_configured gauge\n\
+             soporte_mail_{name}_configured {}",
+            i32::from(on)
+        );
+        if let Some(at) = health.and_then(|h| h.last_success_at) {
+            let _ = writeln!(
+                out,
+                "# HELP soporte_mail_{name}_last_success_seconds When mail {name} last worked (Unix seconds).\n\
+                 # TYPE soporte_mail_{name}_last_success_seconds gauge\n\
+                 soporte_mail_{name}_last_success_seconds {at}"
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub async fn request_log(State(state): State<AppState>, req: Request, next: Next
     let in_flight = state.metrics.start();
     let id = crate::service::random_hex(8).unwrap_or_default();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = logged_path(req.uri().path());
     let route = req.extensions().get::<MatchedPath>().cloned();
     let (parts, body) = req.into_parts();
     let client = ClientAddr::resolve(&parts, &state.config.trusted_proxies).label();
@@ -41,17 +41,32 @@ pub async fn request_log(State(state): State<AppState>, req: Request, next: Next
     response
 }
 
-/// Headers on every response: a CSP without inline script, no framing, no sniffing.
+/// The path as the access log writes it: a status-page link (`/s/{token}…`) is a credential
+/// the requester holds, stored only hashed, so its token never reaches the log.
+fn logged_path(path: &str) -> String {
+    match path.strip_prefix("/s/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, tail)) => format!("/s/…/{tail}"),
+            None => "/s/…".to_string(),
+        },
+        None => path.to_string(),
+    }
+}
+
+/// Headers on every response: a CSP without inline script, no framing, no sniffing. A
+/// response that brings its own, stricter CSP (an image shown inline) keeps it.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -70,9 +85,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 /// Resolves the session cookie or personal API token once, for the extractors.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    // Intake and metrics have their own credential; static files and health need none.
+    // Intake and metrics have their own credential; static files and health need none; the
+    // requester's status page (`/s/`) is opened by its link alone, never by a staff session.
     let auth = if path.starts_with("/intake/")
         || path.starts_with("/static/")
+        || path.starts_with("/s/")
         || path == "/healthz"
         || path == "/metrics"
     {
@@ -88,7 +105,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
     } else if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
         match state.services.session(&token).await {
-            Ok(Some(session)) => Auth::Session(session),
+            Ok(Some(mut session)) => {
+                if session.user.role == crate::domain::user::Role::Admin {
+                    session.alert = state.services.mail_banner().await;
+                }
+                Auth::Session(session)
+            }
             Ok(None) => Auth::Anonymous,
             Err(e) => {
                 let (parts, _) = req.into_parts();
@@ -100,6 +122,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     req.extensions_mut().insert(auth);
     next.run(req).await
+}
+
+/// Marks every response of the requester's status page as not for search engines (the page
+/// also says so in a meta tag): its address is a private link.
+pub async fn noindex(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(
+        "x-robots-tag",
+        HeaderValue::from_static("noindex, nofollow"),
+    );
+    response
 }
 
 /// Refuses state-changing requests that a browser marks as cross-site, or whose Origin is
@@ -130,4 +163,18 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_page_tokens_never_reach_the_log() {
+        let token = "ab".repeat(20);
+        assert_eq!(super::logged_path(&format!("/s/{token}")), "/s/…");
+        assert_eq!(
+            super::logged_path(&format!("/s/{token}/valorar")),
+            "/s/…/valorar"
+        );
+        assert_eq!(super::logged_path("/tickets/3"), "/tickets/3");
+    }
 }

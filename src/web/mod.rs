@@ -4,6 +4,7 @@
 pub mod api;
 pub mod charts;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod intake;
 pub mod metrics;
@@ -11,6 +12,7 @@ pub mod middleware;
 pub mod pages;
 pub mod query;
 pub mod routes;
+pub mod upload;
 
 use crate::config::{Secret, ServeArgs};
 use crate::service::Services;
@@ -31,6 +33,8 @@ pub struct WebConfig {
     pub metrics_token: Option<Secret>,
     /// Limits for raw e-mails posted to intake.
     pub mail_limits: crate::domain::mail::MailLimits,
+    /// The mail settings, for "Probar conexión" on `/admin/mail`.
+    pub mail: crate::config::MailArgs,
 }
 
 impl WebConfig {
@@ -45,6 +49,7 @@ impl WebConfig {
                 .clone()
                 .filter(|t| !t.expose().is_empty()),
             mail_limits: args.mail.limits.limits(),
+            mail: args.mail.clone(),
         }
     }
 }
@@ -56,12 +61,16 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// This instance's request counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Turns true when the server begins to stop: long-lived responses (the event stream)
+    /// end, so in-flight requests can finish.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A bound listener and the app, ready to serve.
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -76,12 +85,16 @@ impl Server {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let stop = self.stop;
         axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(signal)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stop.send(true);
+        })
         .await
     }
 }
@@ -89,13 +102,22 @@ impl Server {
 /// Binds the address (port 0 picks a free one) and builds the app.
 pub async fn build(services: Services, args: &ServeArgs) -> std::io::Result<Server> {
     let listener = TcpListener::bind(args.bind).await?;
+    Ok(build_on(listener, services, args))
+}
+
+/// Builds the app on a listener bound already (tests that must know the port before the
+/// services are configured, e.g. for `--public-url`).
+pub fn build_on(listener: TcpListener, services: Services, args: &ServeArgs) -> Server {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState {
         services,
         config: Arc::new(WebConfig::from_args(args)),
         metrics: Arc::new(metrics::Metrics::default()),
+        stopping,
     };
-    Ok(Server {
+    Server {
         listener,
         router: routes::router(state),
-    })
+        stop,
+    }
 }

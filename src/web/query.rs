@@ -19,6 +19,9 @@ pub struct ListQuery {
     pub status: String,
     #[serde(default)]
     pub technician: String,
+    /// One requester's tickets (their address).
+    #[serde(default)]
+    pub requester: String,
     #[serde(default)]
     pub q: String,
     #[serde(default)]
@@ -88,6 +91,14 @@ impl ListQuery {
         if !status.is_empty() {
             filter.status =
                 Some(Status::parse(status).ok_or_else(|| invalid("El estado no es válido."))?);
+        }
+        let requester = self.requester.trim();
+        if !requester.is_empty() {
+            filter.requester = Some(
+                crate::domain::user::Email::parse(requester)
+                    .map_err(|_| invalid("El solicitante debe ser un correo electrónico válido."))?
+                    .to_string(),
+            );
         }
         let tech = self.technician.trim();
         if !tech.is_empty() {

@@ -1,10 +1,12 @@
 //! The whole route table, grouped by the guard that protects each route. The guard itself is
 //! the extractor in the handler's signature (`CurrentUser`, `Staff`, `Admin`, `CsrfForm`).
 
-use super::middleware::{authenticate, request_log, same_origin, security_headers};
-use super::{AppState, api, intake, metrics, pages};
+use super::middleware::{authenticate, noindex, request_log, same_origin, security_headers};
+use super::upload::UploadLimits;
+use super::{AppState, api, events, intake, metrics, pages};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
@@ -24,17 +26,50 @@ pub fn router(state: AppState) -> Router {
             "/logout",
             get(pages::auth::logout).post(pages::auth::logout_submit),
         )
+        .route("/login/oidc", get(pages::sso::start))
+        .route("/login/oidc/callback", get(pages::sso::callback))
+        .route(
+            "/login/2fa",
+            get(pages::twofactor::challenge_page).post(pages::twofactor::challenge_submit),
+        )
         .route("/healthz", get(pages::health))
         .route("/metrics", get(metrics::metrics))
         .route("/static/app.css", get(pages::stylesheet))
+        .route("/static/app.js", get(pages::script))
         .route("/intake/email", post(intake::email))
         .route("/api/openapi.json", get(api::openapi::document));
 
+    // Forms that carry files (the reply, the note, the requester's message) take bodies
+    // above --max-body-bytes: the files' own limits are checked as the body streams in.
+    let uploads = DefaultBodyLimit::max(UploadLimits::of(&state.config).body_limit());
+
+    // The requester's status page: no session, its link is the credential. Every request is
+    // counted per client address (429), every response says noindex, forms carry a
+    // double-submit CSRF cookie scoped to /s/.
+    let requester = Router::new()
+        .route(
+            "/s/{token}",
+            get(pages::status::show).post(pages::status::write.layer(uploads)),
+        )
+        .route(
+            "/s/{token}/valorar",
+            get(pages::status::rate_page).post(pages::status::rate),
+        )
+        .route("/s/{token}/adjuntos/{id}", get(pages::status::file))
+        .route_layer(from_fn_with_state(state.clone(), pages::status::guard))
+        .layer(from_fn(noindex));
+
     // Any session, even one that must still choose its password.
-    let session = Router::new().route(
-        "/account/password",
-        get(pages::auth::password_page).post(pages::auth::password_submit),
-    );
+    let session = Router::new()
+        .route(
+            "/account/password",
+            get(pages::auth::password_page).post(pages::auth::password_submit),
+        )
+        .route("/account/2fa", get(pages::twofactor::show))
+        .route("/account/2fa/setup", post(pages::twofactor::setup))
+        .route("/account/2fa/enable", post(pages::twofactor::enable))
+        .route("/account/2fa/disable", post(pages::twofactor::disable))
+        .route("/account/2fa/recovery", post(pages::twofactor::recovery));
 
     // Signed in (CurrentUser): every role; tickets are filtered by the actor's scope.
     // Creating by hand (POST /) and assign/reopen take `Staff`.
@@ -42,12 +77,22 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::tickets::list).post(pages::tickets::create))
         .route("/tickets/{id}", get(pages::tickets::show))
         .route("/dashboard", get(pages::dashboard::show))
+        .route("/events", get(events::stream))
         .route("/export/closed.csv", get(pages::export::csv))
         .route("/export/closed.xlsx", get(pages::export::xlsx))
         .route("/tickets/{id}/{action}", post(pages::tickets::act))
         .route(
+            "/tickets/{id}/reply",
+            post(pages::tickets::reply.layer(uploads)),
+        )
+        .route(
+            "/tickets/{id}/comment",
+            post(pages::tickets::comment.layer(uploads)),
+        )
+        .route("/attachments/{id}", get(pages::attachments::attachment))
+        .route(
             "/tickets/{id}/attachments/{attachment}",
-            get(pages::quarantine::attachment_download),
+            get(pages::attachments::ticket_attachment),
         );
 
     // Administrator only (Admin).
@@ -108,6 +153,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/quarantine/{id}/release",
             post(pages::quarantine::quarantine_release),
+        )
+        .route("/admin/mail", get(pages::mailbox::show))
+        .route("/admin/mail/connect", get(pages::mailbox::connect))
+        .route("/admin/mail/callback", get(pages::mailbox::callback))
+        .route("/admin/mail/disconnect", post(pages::mailbox::disconnect))
+        .route("/admin/mail/test", post(pages::mailbox::test))
+        .route(
+            "/admin/notificaciones",
+            get(pages::notifications::list).post(pages::notifications::create),
+        )
+        .route(
+            "/admin/notificaciones/{id}/test",
+            post(pages::notifications::test),
+        )
+        .route(
+            "/admin/notificaciones/{id}/active",
+            post(pages::notifications::set_active),
+        )
+        .route(
+            "/admin/notificaciones/{id}/delete",
+            post(pages::notifications::delete),
         );
 
     // JSON API (CurrentUser by bearer token or session; Staff where the action needs it).
@@ -116,12 +182,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets",
             get(api::tickets::list).post(api::tickets::create),
         )
+        .route("/api/v1/tickets/bulk", post(api::tickets::bulk))
         .route(
             "/api/v1/tickets/{id}",
             get(api::tickets::show).patch(api::tickets::patch),
         )
         .route("/api/v1/tickets/{id}/assign", post(api::tickets::assign))
         .route("/api/v1/tickets/{id}/comments", post(api::tickets::comment))
+        .route("/api/v1/tickets/{id}/replies", post(api::tickets::reply))
         .route("/api/v1/tickets/{id}/close", post(api::tickets::close))
         .route(
             "/api/v1/tickets/{id}/return",
@@ -136,11 +204,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dashboard", get(api::dashboard::show))
         .route("/api/v1/categories", get(api::sla::categories))
         .route("/api/v1/calendar", get(api::sla::calendar))
-        .route("/api/v1/sla/policies", get(api::sla::policies));
+        .route("/api/v1/sla/policies", get(api::sla::policies))
+        .route(
+            "/api/v1/admin/webhooks",
+            get(api::webhooks::list).post(api::webhooks::create),
+        )
+        .route(
+            "/api/v1/admin/webhooks/{id}",
+            axum::routing::delete(api::webhooks::delete),
+        );
 
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(public)
+        .merge(requester)
         .merge(session)
         .merge(signed_in)
         .merge(admin)

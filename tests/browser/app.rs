@@ -32,36 +32,46 @@ impl Drop for App {
 
 impl App {
     pub async fn spawn() -> App {
-        App::spawn_with(Settings::default()).await
+        Self::spawn_with(ServeArgs::default()).await
     }
 
     /// The app with a clock the test sets (`Clock::set`), starting at `start`.
     pub async fn spawn_at(start: i64) -> (App, soporte::service::Clock) {
         let clock = soporte::service::Clock::manual(start);
-        let app = App::spawn_with(Settings {
-            clock: clock.clone(),
-            ..Settings::default()
-        })
+        let app = App::spawn_configured(
+            ServeArgs::default(),
+            Settings {
+                clock: clock.clone(),
+                ..Settings::default()
+            },
+        )
         .await;
         (app, clock)
     }
 
-    async fn spawn_with(settings: Settings) -> App {
+    /// The app with these settings (company connections); `--public-url` is its real
+    /// address, so sign-in callbacks come back to it.
+    pub async fn spawn_with(args: ServeArgs) -> App {
+        App::spawn_configured(args, Settings::default()).await
+    }
+
+    async fn spawn_configured(mut args: ServeArgs, settings: Settings) -> App {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("soporte.db").display());
-        let args = ServeArgs {
-            bind: "127.0.0.1:0".parse().expect("addr"),
-            ..ServeArgs::default()
-        };
-        let store = Store::connect(&url).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let services = Services::new(store, settings);
-        // First start: admin@miempresa.com / admin123, to be changed at first sign-in.
-        services.ensure_admin().await.expect("first administrator");
-        let server = soporte::web::build(services.clone(), &args)
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let base = format!("http://{}", server.local_addr());
+        let addr = listener.local_addr().expect("addr");
+        args.bind = addr;
+        args.public_url = format!("http://{addr}");
+        let store = Store::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let services = Services::new(store, settings).with_connect(
+            soporte::service::connect::Connect::from_args(&args).expect("connection settings"),
+        );
+        services.ensure_admin().await.expect("first administrator");
+        let server = soporte::web::build_on(listener, services.clone(), &args);
+        let base = format!("http://{addr}");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = server

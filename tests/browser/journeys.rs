@@ -187,7 +187,7 @@ async fn a_day_at_the_help_desk() {
         "{list}"
     );
 
-    // Works the printer: a comment (first response), then closes it.
+    // Works the printer: an internal note (the work starts), then closes it.
     b.follow("main", "La impresora del 3er piso no imprime")
         .await;
     b.wait_path(&format!("/tickets/{printer_id}")).await;
@@ -196,8 +196,8 @@ async fn a_day_at_the_help_desk() {
         "Voy al tercer piso a revisar la bandeja de papel.",
     )
     .await;
-    b.follow("main", "Comentar").await;
-    b.wait_text(&format!("Comentario agregado. ({printer_number})"))
+    b.follow("main", "Agregar nota interna").await;
+    b.wait_text(&format!("Nota interna agregada. ({printer_number})"))
         .await;
     assert_eq!(badge_on_page(&b).await, "En atención");
     b.wait_text("Voy al tercer piso a revisar la bandeja de papel.")

@@ -6,9 +6,14 @@
 
 mod app;
 mod harness;
+#[path = "../it/idp.rs"]
+#[allow(dead_code)]
+mod idp;
 mod pages;
 
 mod accessibility;
+mod company;
+mod conversation;
 mod dashboard;
 mod journeys;
 mod layout;

@@ -5,6 +5,7 @@ use crate::app::{App, PASSWORD};
 use crate::harness::Browser;
 use crate::journeys::sign_in;
 use soporte::domain::ids::TicketId;
+use soporte::domain::mail::Attachment;
 use soporte::domain::user::{Role, User};
 use soporte::service::tickets::Action;
 
@@ -27,6 +28,34 @@ pub struct Seeded {
     pub technician: User,
     /// A ticket the technician is working on, with a timeline worth reading.
     pub worked: TicketId,
+    /// The requester's link to the worked ticket's status page.
+    pub worked_link: String,
+    /// The requester's link to a closed ticket's page (to rate it).
+    pub closed_link: String,
+}
+
+/// A 1×1 PNG, for a screenshot in the conversation.
+pub const PNG: [u8; 69] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xe0, 0x8e, 0x59, 0x0b,
+    0x00, 0x01, 0x8a, 0x01, 0x15, 0x01, 0xf2, 0xab, 0xd8, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// The latest status-page link the requester of `id` was sent (nothing sends mail here, so
+/// the outbox still holds it).
+pub async fn status_link(app: &App, by: &User, id: TicketId) -> String {
+    let token = app
+        .services
+        .notices(&by.actor(), id)
+        .await
+        .expect("notices")
+        .into_iter()
+        .rev()
+        .find_map(|n| n.params.status_token)
+        .expect("a notice with a status-page link");
+    format!("/s/{token}")
 }
 
 /// A help desk mid-morning: technicians, a dispatcher, tickets in every state.
@@ -142,6 +171,40 @@ pub async fn seed(app: &App) -> Seeded {
         },
     )
     .await;
+    // The conversation: a screenshot for the requester, waiting for their answer, and a note.
+    let png = |name: &str| Attachment {
+        filename: name.to_string(),
+        content_type: "image/png".to_string(),
+        size: PNG.len(),
+        data: Some(PNG.to_vec()),
+    };
+    app.services
+        .act_with_files(
+            &ana.actor(),
+            worked,
+            None,
+            Action::Reply {
+                body: "Hola, Jorge: ¿la pantalla azul es como la de la imagen? Responda a este \
+                       correo o desde el enlace."
+                    .into(),
+                wait: true,
+            },
+            vec![png("pantalla azul de referencia.png")],
+        )
+        .await
+        .expect("a reply with a screenshot");
+    app.services
+        .act_with_files(
+            &ana.actor(),
+            worked,
+            None,
+            Action::Comment {
+                body: "El disco da errores SMART: pedir reemplazo si vuelve a fallar.".into(),
+            },
+            vec![png("smart.png")],
+        )
+        .await
+        .expect("a note with a file");
 
     let access = t(
         "rrhh@cliente.pe",
@@ -183,10 +246,14 @@ pub async fn seed(app: &App) -> Seeded {
     )
     .await;
 
+    let worked_link = status_link(app, &admin, worked).await;
+    let closed_link = status_link(app, &admin, phone).await;
     Seeded {
         admin,
         technician: ana,
         worked,
+        worked_link,
+        closed_link,
     }
 }
 
@@ -199,6 +266,12 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
     vec![
         p("ingreso", "/login", Who::Nobody),
         p("ingreso-tecnico", "/login/technician", Who::Nobody),
+        p("seguimiento", &s.worked_link, Who::Nobody),
+        p(
+            "valorar",
+            &format!("{}/valorar?puntaje=4", s.closed_link),
+            Who::Nobody,
+        ),
         p("incidencias", "/", Who::Administrator),
         p(
             "incidencia",
@@ -212,6 +285,13 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
         p("calendario", "/admin/calendar", Who::Administrator),
         p("objetivos-sla", "/admin/sla", Who::Administrator),
         p("contrasena", "/account/password", Who::Administrator),
+        p("correo", "/admin/mail", Who::Administrator),
+        p(
+            "notificaciones",
+            "/admin/notificaciones",
+            Who::Administrator,
+        ),
+        p("dos-pasos", "/account/2fa", Who::Administrator),
         p("no-encontrado", "/tickets/999999", Who::Administrator),
         p("incidencias-tecnico", "/", Who::Technician),
         p(

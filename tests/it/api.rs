@@ -478,7 +478,7 @@ async fn openapi_lists_every_route_the_router_serves_under_api_and_intake() {
         let path = rest.split('"').next().unwrap();
         let handlers = chunk;
         if path.starts_with("/api/v1") || path.starts_with("/intake") {
-            for method in ["get", "post", "patch"] {
+            for method in ["get", "post", "put", "patch", "delete"] {
                 if handlers.contains(&format!("{method}(")) {
                     served.push((path.to_string(), method));
                 }
@@ -504,3 +504,107 @@ async fn openapi_lists_every_route_the_router_serves_under_api_and_intake() {
         }
     }
 }
+
+/// Bulk actions: each ticket through the one write path on its own; one refusal does not stop
+/// the others, and each success is a timeline event.
+async fn a_bulk_action_acts_on_each_ticket_alone(app: TestApp) {
+    let d = app.create_user(Role::Dispatcher, "Derivador").await;
+    let tech = app.create_user(Role::Technician, "Tecnica").await;
+    let token = app.token_for(&d).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(
+            app.intake("c@d.com", &format!("Caso {i}"), "x").await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // One is already assigned: "assign" refuses it alone.
+    app.services
+        .act(
+            &d.actor(),
+            soporte::domain::ids::TicketId(ids[3]),
+            None,
+            soporte::service::tickets::Action::Assign {
+                technician: tech.id,
+            },
+        )
+        .await
+        .unwrap();
+    let c = TestApp::client();
+    let mut asked = ids.clone();
+    asked.push(999_999);
+    let r = c
+        .post(app.url("/api/v1/tickets/bulk"))
+        .bearer_auth(&token)
+        .json(&json!({"ids": asked, "action": "assign", "technician_id": tech.id.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    for (i, item) in items.iter().enumerate().take(3) {
+        assert_eq!(item["id"], ids[i]);
+        assert_eq!(item["ok"], true, "{item}");
+        assert!(item["error"].is_null());
+        assert_eq!(item["status"], "asignado");
+    }
+    assert_eq!(items[3]["ok"], false);
+    assert_eq!(items[3]["error"]["code"], "invalid_transition");
+    assert_eq!(items[4]["ok"], false);
+    assert_eq!(items[4]["error"]["code"], "not_found");
+    let events = app
+        .count("SELECT COUNT(*) FROM ticket_events WHERE kind = 'assigned'")
+        .await;
+    assert_eq!(events, 4, "three by bulk and the one before");
+
+    // A technician may not assign: each one refused, nothing written.
+    let r = c
+        .post(app.url("/api/v1/tickets/bulk"))
+        .bearer_auth(app.token_for(&tech).await)
+        .json(&json!({"ids": [ids[0]], "action": "return", "reason": "No es mío"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["items"][0]["ok"], true, "their own ticket: {v}");
+    let r = c
+        .post(app.url("/api/v1/tickets/bulk"))
+        .bearer_auth(app.token_for(&tech).await)
+        .json(&json!({"ids": [ids[1], ids[2]], "action": "assign", "technician_id": tech.id.0}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    for item in v["items"].as_array().unwrap() {
+        assert_eq!(item["ok"], false);
+        assert_eq!(item["error"]["code"], "forbidden", "{item}");
+    }
+    // Bad requests change nothing and say why in Spanish.
+    for (body, field) in [
+        (json!({"ids": [], "action": "assign"}), "ids"),
+        (
+            json!({"ids": (0..101).collect::<Vec<i64>>(), "action": "close"}),
+            "ids",
+        ),
+        (json!({"ids": [ids[0]], "action": "borrar"}), "action"),
+        (
+            json!({"ids": [ids[0]], "action": "assign"}),
+            "technician_id",
+        ),
+    ] {
+        let r = c
+            .post(app.url("/api/v1/tickets/bulk"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+}
+both_backends!(a_bulk_action_acts_on_each_ticket_alone);

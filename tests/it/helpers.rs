@@ -150,6 +150,16 @@ impl TestApp {
         )
     }
 
+    /// An app with these settings whose clock the test sets, starting at `start`.
+    pub async fn spawn_with_at(
+        backend: Backend,
+        mut args: ServeArgs,
+        start: i64,
+    ) -> Option<TestApp> {
+        let (url, dir, pg_name) = fresh_database(backend).await?;
+        Some(Self::spawn_on(backend, url, dir, pg_name, &mut args, Clock::manual(start)).await)
+    }
+
     /// Another server on an existing database (several instances).
     pub async fn spawn_on_url(backend: Backend, url: &str, mut args: ServeArgs) -> TestApp {
         Self::spawn_on(
@@ -171,7 +181,15 @@ impl TestApp {
         args: &mut ServeArgs,
         clock: Clock,
     ) -> TestApp {
-        args.bind = "127.0.0.1:0".parse().expect("addr");
+        // Bound first, so `--public-url` (sign-in callbacks, links) names the real port.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let bound = listener.local_addr().expect("addr");
+        args.bind = bound;
+        if args.public_url == ServeArgs::default().public_url {
+            args.public_url = format!("http://{bound}");
+        }
         let store = Store::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let services = Services::new(
@@ -180,11 +198,12 @@ impl TestApp {
                 session_idle_secs: args.session_idle_minutes * 60,
                 clock: clock.clone(),
             },
+        )
+        .with_connect(
+            soporte::service::connect::Connect::from_args(args).expect("connection settings"),
         );
         services.ensure_admin().await.expect("ensure admin");
-        let server = soporte::web::build(services.clone(), args)
-            .await
-            .expect("bind");
+        let server = soporte::web::build_on(listener, services.clone(), args);
         let addr = server.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {

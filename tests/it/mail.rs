@@ -105,9 +105,12 @@ async fn a_raw_message_becomes_a_ticket_with_downloadable_attachments(app: TestA
     let (s, html) = admin.get_html(&format!("/tickets/{id}")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("informe técnico.pdf") && html.contains("captura.png"));
-    let marker = format!("/tickets/{id}/attachments/");
-    let start = html.find(&marker).unwrap();
+    let marker = "href=\"/attachments/";
+    let start = html.find(marker).unwrap() + "href=\"".len();
     let url: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    // The first round's address still serves the same file.
+    let old = format!("/tickets/{id}/{}", url.trim_start_matches('/'));
+    assert_eq!(admin.get(&old).await.status(), StatusCode::OK, "{old}");
     let r = admin.get(&url).await;
     assert_eq!(r.status(), StatusCode::OK);
     let disposition = r.headers()["content-disposition"]
@@ -164,7 +167,7 @@ async fn an_oversized_attachment_is_recorded_without_its_content() {
         html.contains("no se guardó: supera el tamaño máximo"),
         "{html}"
     );
-    assert!(!html.contains(&format!("/tickets/{id}/attachments/")));
+    assert!(!html.contains("href=\"/attachments/"));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -547,9 +550,9 @@ both_backends!(the_pipe_transport_files_messages_and_exits_with_mta_codes);
 
 /// A small SMTP server: it records every message it accepts, or, while `down`, answers 421
 /// (service not available) as a server that is restarting does.
-struct SmtpSink {
-    port: u16,
-    down: Arc<AtomicBool>,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
+    pub(crate) down: Arc<AtomicBool>,
     received: Arc<tokio::sync::Mutex<Vec<Vec<u8>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -561,7 +564,7 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
-    async fn start() -> SmtpSink {
+    pub(crate) async fn start() -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
@@ -584,7 +587,7 @@ impl SmtpSink {
         }
     }
 
-    async fn messages(&self) -> Vec<Vec<u8>> {
+    pub(crate) async fn messages(&self) -> Vec<Vec<u8>> {
         self.received.lock().await.clone()
     }
 }
@@ -655,6 +658,8 @@ fn smtp_config(port: u16) -> SmtpConfig {
         retry_base_secs: 30,
         every: Duration::from_millis(100),
         timeout: Duration::from_secs(5),
+        oauth: false,
+        public_url: "https://soporte.miempresa.com".into(),
     }
 }
 
@@ -1010,6 +1015,7 @@ impl Dovecot {
             every: Duration::from_secs(1),
             limits: MailLimits::default(),
             timeout: Duration::from_secs(10),
+            oauth: false,
         }
     }
 }
@@ -1134,3 +1140,242 @@ async fn the_poller_files_each_message_once_even_across_a_crash(app: TestApp) {
     assert_eq!(dovecot.count("Procesados").await, 1);
 }
 both_backends!(the_poller_files_each_message_once_even_across_a_crash);
+
+// ------------------------------------------------------------------------------------------
+// The conversation: a public reply out by SMTP and the requester's answer back through IMAP
+
+/// A technician's public reply goes out threaded on the requester's message, with its file
+/// and a link to the status page; the requester's answer to it, picked up from the real
+/// mailbox, joins the same ticket and puts it back to work. The internal note never leaves.
+async fn a_public_reply_goes_out_threaded_and_the_answer_comes_back(app: TestApp) {
+    let Some(dovecot) = Dovecot::start().await else {
+        return;
+    };
+    let _keep = &dovecot.dir;
+    let sink = SmtpSink::start().await;
+    let config = smtp_config(sink.port);
+    let transport = soporte::mail::outbound::transport(&config).unwrap();
+
+    let (_, body) = post_raw(&app, fixture("plain.eml")).await;
+    let id = id_of(&body);
+    let tech = assign(&app, id, "Rosa Díaz").await;
+    let photo = soporte::domain::mail::Attachment {
+        filename: "guía de conexión.png".into(),
+        content_type: "image/png".into(),
+        size: 4,
+        data: Some(vec![0x89, b'P', b'N', b'G']),
+    };
+    app.services
+        .act(
+            &tech.actor(),
+            id,
+            None,
+            Action::Comment {
+                body: "Nota: el switch del piso 3 es viejo".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let replied = app
+        .services
+        .act_with_files(
+            &tech.actor(),
+            id,
+            None,
+            Action::Reply {
+                body: "¿Podría decirnos qué luz tiene el router?".into(),
+                wait: true,
+            },
+            vec![photo],
+        )
+        .await
+        .unwrap();
+    assert_eq!(replied.status.as_str(), "en_espera");
+
+    let (sender, _clock) = sender_services(&app);
+    let round = send_due(&sender, &config, &transport, "instancia-a")
+        .await
+        .unwrap();
+    // The acknowledgement, the assignment and the reply; not the note.
+    assert_eq!(round.sent, 3, "{round:?}");
+    let sent = sink.messages().await;
+    let reply = sent
+        .iter()
+        .find(|raw| header_of(raw, "Subject").starts_with("Re: "))
+        .expect("the reply was sent");
+    let number = TicketNumber(id).to_string();
+    let subject = header_of(reply, "Subject");
+    assert!(subject.contains(&format!("[{number}]")), "{subject}");
+    assert_eq!(header_of(reply, "To"), "cliente@dominio.com");
+    assert_eq!(header_of(reply, "In-Reply-To"), "<plain-1@dominio.com>");
+    assert!(header_of(reply, "References").contains("<plain-1@dominio.com>"));
+    let message_id = header_of(reply, "Message-ID");
+    assert!(
+        message_id.starts_with("<soporte.") && message_id.ends_with("@miempresa.com>"),
+        "{message_id}"
+    );
+    let read = parse(reply, &MailLimits::default());
+    assert!(
+        read.text
+            .contains("¿Podría decirnos qué luz tiene el router?"),
+        "{}",
+        read.text
+    );
+    assert!(
+        !read.text.contains("switch del piso 3"),
+        "the note stays inside"
+    );
+    let raw_text = String::from_utf8_lossy(reply);
+    assert!(raw_text.contains("text/html"), "text and HTML parts");
+    assert_eq!(read.attachments.len(), 1, "the reply's file goes with it");
+    assert_eq!(read.attachments[0].filename, "guía de conexión.png");
+    assert_eq!(
+        read.attachments[0].data.as_deref(),
+        Some(&[0x89, b'P', b'N', b'G'][..])
+    );
+    // The link to the status page, whose token is not kept once sent.
+    let link = read
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with("https://soporte.miempresa.com/s/"))
+        .expect("a status-page link")
+        .to_string();
+    let token = link.rsplit('/').next().unwrap().to_string();
+    assert_eq!(token.len(), 40);
+    let page = app.services.status_page(&token).await.unwrap();
+    assert_eq!(page.ticket.id, id);
+    assert!(page.events.iter().all(|e| e.kind.as_str() != "commented"));
+    let stored = notices(&app, id).await;
+    assert!(
+        stored.iter().all(|n| n.params.status_token.is_none()),
+        "{stored:?}"
+    );
+
+    // The requester answers the reply from their mail client; it lands in the mailbox.
+    let answer = eml(
+        "cliente@dominio.com",
+        &subject,
+        "answer-1@dominio.com",
+        &format!("In-Reply-To: {message_id}\r\nReferences: <plain-1@dominio.com> {message_id}\r\n"),
+        "La luz roja parpadea.\r\n\r\nEl mar, 4 mar 2025 escribió:\r\n> ¿Podría decirnos qué luz tiene el router?",
+    );
+    dovecot.append(&answer).await;
+    let report = poll_once(&app.services, &dovecot.config(), "instancia-a")
+        .await
+        .unwrap();
+    assert!(!report.skipped);
+    let (ticket, timeline) = app.services.ticket(&Actor::System, id).await.unwrap();
+    assert_eq!(
+        ticket.status.as_str(),
+        "en_atencion",
+        "the awaited answer resumes the work"
+    );
+    let last = timeline.last().unwrap();
+    assert_eq!(last.kind.as_str(), "customer_message");
+    assert_eq!(last.data.body.as_deref(), Some("La luz roja parpadea."));
+    assert_eq!(
+        last.data
+            .matched_by
+            .as_deref()
+            .map(|m| m.starts_with("In-Reply-To")),
+        Some(true),
+        "{:?}",
+        last.data.matched_by
+    );
+}
+both_backends!(a_public_reply_goes_out_threaded_and_the_answer_comes_back);
+
+/// A ticket waiting for its requester: a reminder after three days without an answer (once),
+/// and after seven the system closes it, with the closing e-mail and its rating links.
+async fn an_unanswered_wait_is_reminded_once_then_closed_by_the_system(app: TestApp) {
+    use soporte::service::waiting::FollowUp;
+    let start = app.clock.now();
+    let (_, body) = post_raw(&app, fixture("plain.eml")).await;
+    let id = id_of(&body);
+    let tech = assign(&app, id, "Rosa Díaz").await;
+    app.services
+        .act(
+            &tech.actor(),
+            id,
+            None,
+            Action::Reply {
+                body: "¿Sigue sin conexión?".into(),
+                wait: true,
+            },
+        )
+        .await
+        .unwrap();
+    let rules = FollowUp::days(3, 7);
+    app.clock.set(start + 2 * 86_400);
+    assert_eq!(
+        app.services
+            .follow_up_waiting(rules)
+            .await
+            .unwrap()
+            .reminded,
+        0
+    );
+    app.clock.set(start + 3 * 86_400 + 60);
+    let done = app.services.follow_up_waiting(rules).await.unwrap();
+    assert_eq!((done.reminded, done.closed), (1, 0));
+    app.clock.set(start + 4 * 86_400);
+    let done = app.services.follow_up_waiting(rules).await.unwrap();
+    assert_eq!((done.reminded, done.closed), (0, 0), "reminded once");
+    app.clock.set(start + 7 * 86_400 + 60);
+    let done = app.services.follow_up_waiting(rules).await.unwrap();
+    assert_eq!((done.reminded, done.closed), (0, 1));
+
+    let (ticket, timeline) = app.services.ticket(&Actor::System, id).await.unwrap();
+    assert_eq!(ticket.status.as_str(), "cerrado");
+    let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["created", "assigned", "replied", "reminded", "closed"]
+    );
+    let closed = timeline.last().unwrap();
+    assert_eq!(closed.actor, "Sistema");
+    assert!(
+        closed
+            .data
+            .resolution
+            .as_deref()
+            .unwrap()
+            .contains("7 días")
+    );
+    let kinds: Vec<String> = notices(&app, id)
+        .await
+        .iter()
+        .map(|n| n.kind.as_str().to_string())
+        .collect();
+    assert_eq!(kinds, ["ack", "assigned", "reply", "reminder", "closed"]);
+    // The time spent waiting for the requester reaches the dashboard.
+    let admin = app.create_user(Role::Admin, "Ana Admin").await;
+    let period = soporte::domain::metrics::Period::lima_days(None, None, app.clock.now()).unwrap();
+    let dashboard = app
+        .services
+        .dashboard(&admin.actor(), period)
+        .await
+        .unwrap();
+    assert_eq!(dashboard.waiting.count, 1);
+}
+mod an_unanswered_wait_is_reminded_once_then_closed_by_the_system {
+    // 2026-11-02 09:00 in Lima.
+    const START: i64 = 1_793_628_000;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let app = crate::helpers::TestApp::spawn_at(soporte::storage::Backend::Sqlite, START)
+            .await
+            .expect("sqlite app");
+        super::an_unanswered_wait_is_reminded_once_then_closed_by_the_system(app).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(app) =
+            crate::helpers::TestApp::spawn_at(soporte::storage::Backend::Postgres, START).await
+        {
+            super::an_unanswered_wait_is_reminded_once_then_closed_by_the_system(app).await;
+        }
+    }
+}

@@ -4,17 +4,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod idp;
 
 mod admin;
 mod api;
 mod architecture;
 mod auth;
 mod cli;
+mod conversation;
 mod demo;
 mod instances;
 mod intake;
+mod ldap;
+mod live;
 mod mail;
+mod mail_oauth;
+mod notify;
 mod ops;
 mod reports;
+mod secrets;
 mod sla;
+mod sso;
 mod tickets;
+mod twofactor;

@@ -62,8 +62,9 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
         &app,
         &t1,
         a,
-        Action::Comment {
+        Action::Reply {
             body: "reviso".into(),
+            wait: false,
         },
     )
     .await;
@@ -85,7 +86,16 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
     at(&app, 3600 + 3000).await;
     act(&app, &d, b, assign(&t2)).await;
     at(&app, 3600 + 3600).await;
-    act(&app, &t2, b, Action::Comment { body: "veo".into() }).await;
+    act(
+        &app,
+        &t2,
+        b,
+        Action::Reply {
+            body: "veo".into(),
+            wait: false,
+        },
+    )
+    .await;
 
     at(&app, 7200).await;
     act(
@@ -112,7 +122,16 @@ async fn scenario(backend: Backend) -> Option<Scenario> {
     )
     .await;
     at(&app, 7200 + 900).await;
-    act(&app, &t2, c, Action::Comment { body: "voy".into() }).await;
+    act(
+        &app,
+        &t2,
+        c,
+        Action::Reply {
+            body: "voy".into(),
+            wait: false,
+        },
+    )
+    .await;
     at(&app, 7200 + 3000).await;
     act(
         &app,
@@ -355,13 +374,13 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
     assert_eq!(lines.len(), 4, "header + the three closed tickets");
     assert_eq!(
         lines[0],
-        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución,Prioridad,Categoría,Vencimiento asignación,Asignación cumplida,Minutos hábiles hasta asignar,Vencimiento primera respuesta,Primera respuesta cumplida,Minutos hábiles hasta primera respuesta,Vencimiento resolución,Resolución cumplida,Minutos hábiles hasta resolución"
+        "Número,Remitente,Asunto,Técnico,Creada,Asignada,Primera respuesta,Cerrada,Cerrada por,Horas hasta asignar,Horas hasta primera respuesta,Horas hasta cierre,Nota de resolución,Valoración,Comentario de valoración,Prioridad,Categoría,Vencimiento asignación,Asignación cumplida,Minutos hábiles hasta asignar,Vencimiento primera respuesta,Primera respuesta cumplida,Minutos hábiles hasta primera respuesta,Vencimiento resolución,Resolución cumplida,Minutos hábiles hasta resolución"
     );
     let a = lines[1];
     assert_eq!(
         a,
         format!(
-            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado,\
+            "INC-{:06},cliente@dominio.com,A: red,Tecnico Uno,02/11/2026 14:00,02/11/2026 14:10,02/11/2026 14:30,02/11/2026 16:00,Tecnico Uno,0.17,0.50,2.00,Cable cambiado,,,\
              Media,,02/11/2026 15:00,Sí,10,02/11/2026 18:00,Sí,30,05/11/2026 14:00,Sí,120",
             s.ids[0]
         )
@@ -373,7 +392,7 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
         lines[2]
     );
     assert!(
-        lines[3].contains(",2.22,Fusor cambiado,Media,"),
+        lines[3].contains(",2.22,Fusor cambiado,,,Media,"),
         "{}",
         lines[3]
     );
@@ -386,7 +405,7 @@ async fn the_csv_opens_cleanly_in_excel(backend: Backend) {
         .await
         .unwrap();
     assert!(
-        text.contains(";0,17;0,50;2,00;Cable cambiado;Media;;02/11/2026 15:00;Sí;10;"),
+        text.contains(";0,17;0,50;2,00;Cable cambiado;;;Media;;02/11/2026 15:00;Sí;10;"),
         "{text}"
     );
 
@@ -536,7 +555,7 @@ async fn a_large_export_streams_every_closed_ticket(app: TestApp) {
     let (mut rows, mut sum, mut last) = (0, 0, 0);
     for record in reader.records() {
         let record = record.unwrap();
-        assert_eq!(record.len(), 24, "{record:?}");
+        assert_eq!(record.len(), 26, "{record:?}");
         let id: i64 = record[0].trim_start_matches("INC-").parse().unwrap();
         assert!(id > last, "ticket order: {id} after {last}");
         (rows, sum, last) = (rows + 1, sum + id, id);

@@ -3,6 +3,7 @@
 //! delivery answers with its first ticket), new ids, guards (a failed guard writes nothing of
 //! its write), then each table's rows for the whole batch in a few multi-row statements.
 
+use super::super::changes::TicketChanged;
 use super::super::figures::{pack, unpack};
 use super::super::sla::{pack as sla_pack, unpack as sla_unpack};
 use super::super::{Backend, Result, StorageError};
@@ -28,11 +29,20 @@ enum Plan {
 /// Writes a batch on the executor's open transaction and returns what became of each write.
 /// The order: keys seen before, new ids, guards (a failed guard writes nothing of its write),
 /// then every table's rows for the whole batch in a few multi-row statements.
+/// What a batch did: each write's answer, and the live news of what was written (announced
+/// on PostgreSQL inside the transaction when `announce`, published by the caller after the
+/// commit on SQLite).
+pub(crate) struct Applied {
+    pub answers: Vec<Written>,
+    pub news: Vec<TicketChanged>,
+}
+
 pub(crate) async fn apply<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
     writes: &[&TicketWrite],
-) -> Result<Vec<Written>> {
+    announce: bool,
+) -> Result<Applied> {
     let keys: Vec<&str> = writes.iter().filter_map(|w| w.key.as_deref()).collect();
     let known = known_keys(e, &keys).await?;
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
@@ -54,23 +64,6 @@ pub(crate) async fn apply<E: Exec>(
         })
         .collect();
 
-    // Ids for the new tickets, in order.
-    let creating = writes
-        .iter()
-        .zip(&plans)
-        .filter(|(w, p)| w.is_new() && matches!(p, Plan::Write))
-        .count();
-    let mut fresh = next_ids(e, creating).await?.into_iter();
-    let mut ids = Vec::with_capacity(writes.len());
-    for (w, p) in writes.iter().zip(&plans) {
-        ids.push(match p {
-            Plan::Write if w.is_new() => fresh
-                .next()
-                .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".into()))?,
-            _ => w.row.id,
-        });
-    }
-
     // Guards: a change at the version seen; a held message nobody released yet.
     let mut live = vec![false; writes.len()];
     for (i, w) in writes.iter().enumerate() {
@@ -86,6 +79,23 @@ pub(crate) async fn apply<E: Exec>(
             Some(Guard::Quarantine { id, .. }) => unreleased(e, *id).await?,
         };
     }
+
+    // Ids for the new tickets that will be written, in order, with no gap.
+    let creating = writes
+        .iter()
+        .zip(&live)
+        .filter(|(w, live)| w.is_new() && **live)
+        .count();
+    let mut fresh = next_ids(e, Ids::Tickets, creating).await?.into_iter();
+    let mut ids = Vec::with_capacity(writes.len());
+    for (w, live) in writes.iter().zip(&live) {
+        ids.push(match live {
+            true if w.is_new() => fresh
+                .next()
+                .ok_or_else(|| StorageError::Corrupt("no ticket id was handed out".into()))?,
+            _ => w.row.id,
+        });
+    }
     let written: Vec<(i64, &TicketWrite)> = writes
         .iter()
         .enumerate()
@@ -94,11 +104,21 @@ pub(crate) async fn apply<E: Exec>(
         .collect();
 
     insert_tickets(e, sql, &written).await?;
+    let events = written.iter().map(|(_, w)| w.events.len()).sum();
+    let event_ids = next_ids(e, Ids::Events, events).await?;
     write_search(e, sql, &written).await?;
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
     add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
     add_sla_figures(e, written.iter().flat_map(|(_, w)| &w.sla_figures)).await?;
-    insert_dependents(e, sql, &written).await?;
+    insert_dependents(e, sql, &written, &event_ids).await?;
+    let news = if announce {
+        news_of(&written, &event_ids)
+    } else {
+        Vec::new()
+    };
+    if e.backend() == Backend::Postgres {
+        notify(e, &news).await?;
+    }
 
     // The answers; repeated keys answer with the ticket's status now.
     let stored: Vec<i64> = plans
@@ -132,7 +152,67 @@ pub(crate) async fn apply<E: Exec>(
         };
         out.push(answer);
     }
-    Ok(out)
+    Ok(Applied { answers: out, news })
+}
+
+/// The live news of the written tickets: each write's last event is its sequence number.
+fn news_of(written: &[(i64, &TicketWrite)], event_ids: &[i64]) -> Vec<TicketChanged> {
+    let mut next = 0;
+    let mut news = Vec::with_capacity(written.len());
+    for (id, w) in written {
+        next += w.events.len();
+        let (Some(last), Some(seq)) = (
+            w.events.last(),
+            next.checked_sub(1).and_then(|i| event_ids.get(i)),
+        ) else {
+            continue;
+        };
+        news.push(TicketChanged {
+            seq: *seq,
+            ticket: TicketId(*id),
+            status: w.row.status.as_str().to_string(),
+            version: w.row.version,
+            assignee: w.row.assignee,
+            previous_assignee: w.before_assignee,
+            kind: last.kind.as_str().to_string(),
+            actor: last.actor.clone(),
+            actor_id: last.actor_id,
+            created: w.is_new(),
+        });
+    }
+    news
+}
+
+/// PostgreSQL: the news goes out with the transaction (`NOTIFY` is delivered at its commit,
+/// to every instance listening), in payloads under the 8,000-byte limit.
+async fn notify<E: Exec>(e: &mut E, news: &[TicketChanged]) -> Result<()> {
+    const MOST: usize = 7_000;
+    let mut start = 0;
+    while start < news.len() {
+        let mut end = start + 1;
+        let mut payload = serde_json::to_string(&news[start..end])
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        while end < news.len() {
+            let longer = serde_json::to_string(&news[start..end + 1])
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            if longer.len() > MOST {
+                break;
+            }
+            payload = longer;
+            end += 1;
+        }
+        e.rows(
+            "SELECT CAST(1 AS BIGINT) FROM (SELECT pg_notify($1, $2)) n",
+            &[
+                super::super::changes::CHANNEL.into(),
+                payload.as_str().into(),
+            ],
+            &[Kind::Int],
+        )
+        .await?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// Rows of N values, one after the other (computed before any statement runs: the row
@@ -196,16 +276,37 @@ async fn known_keys<E: Exec>(e: &mut E, keys: &[&str]) -> Result<HashMap<String,
     Ok(found)
 }
 
-/// `n` new ticket ids. SQLite's write transaction is exclusive, so they are the largest + 1,
-/// …; PostgreSQL takes them from the sequence.
-async fn next_ids<E: Exec>(e: &mut E, n: usize) -> Result<Vec<i64>> {
+/// A table whose ids the writer hands out itself, so the rows that point at a new row can be
+/// written in the same batch.
+#[derive(Clone, Copy)]
+enum Ids {
+    Tickets,
+    Events,
+}
+
+/// `n` new ids. SQLite's write transaction is exclusive, so they are the largest + 1, …: the
+/// very numbers SQLite itself gives rows inserted in order without one (a rowid table's
+/// new row gets the largest rowid + 1), so the rows are inserted without it and SQLite
+/// appends them instead of seeking each one (`numbered_by_sqlite`); PostgreSQL takes them from
+/// the table's sequence and they are inserted as they are.
+async fn next_ids<E: Exec>(e: &mut E, table: Ids, n: usize) -> Result<Vec<i64>> {
     if n == 0 {
         return Ok(Vec::new());
     }
+    let (max, next) = match table {
+        Ids::Tickets => (
+            "SELECT MAX(id) FROM tickets",
+            "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)",
+        ),
+        Ids::Events => (
+            "SELECT MAX(id) FROM ticket_events",
+            "SELECT nextval('ticket_events_id_seq') FROM generate_series(1, $1)",
+        ),
+    };
     match e.backend() {
         Backend::Sqlite => {
             let max = e
-                .rows("SELECT MAX(id) FROM tickets", &[], &[Kind::Int])
+                .rows(max, &[], &[Kind::Int])
                 .await?
                 .first()
                 .and_then(|r| r[0].int())
@@ -213,11 +314,7 @@ async fn next_ids<E: Exec>(e: &mut E, n: usize) -> Result<Vec<i64>> {
             Ok((1..=n as i64).map(|i| max + i).collect())
         }
         Backend::Postgres => Ok(e
-            .rows(
-                "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)",
-                &[(n as i64).into()],
-                &[Kind::Int],
-            )
+            .rows(next, &[(n as i64).into()], &[Kind::Int])
             .await?
             .iter()
             .filter_map(|r| r[0].int())
@@ -235,17 +332,50 @@ async fn unreleased<E: Exec>(e: &mut E, id: i64) -> Result<bool> {
     Ok(found.first().is_some_and(|r| r[0].int().is_none()))
 }
 
+/// The id to bind for a row whose id `next_ids` handed out: none on SQLite (it numbers the
+/// row itself, the same way, faster).
+fn bound_id(backend: Backend, id: i64) -> Option<i64> {
+    (backend == Backend::Postgres).then_some(id)
+}
+
+/// After rows numbered by SQLite: the table's largest id must be the last one handed out.
+async fn numbered_by_sqlite<E: Exec>(e: &mut E, table: Ids, last: Option<i64>) -> Result<()> {
+    let (Backend::Sqlite, Some(last)) = (e.backend(), last) else {
+        return Ok(());
+    };
+    let max = match table {
+        Ids::Tickets => "SELECT MAX(id) FROM tickets",
+        Ids::Events => "SELECT MAX(id) FROM ticket_events",
+    };
+    let found = e
+        .rows(max, &[], &[Kind::Int])
+        .await?
+        .first()
+        .and_then(|r| r[0].int());
+    if found == Some(last) {
+        Ok(())
+    } else {
+        Err(StorageError::Corrupt(format!(
+            "rows were numbered up to {found:?}, not {last}"
+        )))
+    }
+}
+
 async fn insert_tickets<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
     written: &[(i64, &TicketWrite)],
 ) -> Result<()> {
+    let backend = e.backend();
     let mut values = Vec::new();
+    let mut last = None;
     for (id, w) in written.iter().filter(|(_, w)| w.is_new()) {
-        values.push(rows::ticket_row(&w.row, *id)?);
+        values.push(rows::ticket_row(&w.row, bound_id(backend, *id))?);
+        last = Some(*id);
     }
     let values = flat(values.into_iter());
-    insert(e, sql, &rows::TICKETS, values).await
+    insert(e, sql, &rows::TICKETS, values).await?;
+    numbered_by_sqlite(e, Ids::Tickets, last).await
 }
 
 /// New tickets' search documents and what changes add to theirs.
@@ -488,16 +618,45 @@ async fn insert_dependents<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
     written: &[(i64, &TicketWrite)],
+    event_ids: &[i64],
 ) -> Result<()> {
     let each = || written.iter().map(|(id, w)| (*id, *w));
-    let events =
-        flat(each().flat_map(|(id, w)| w.events.iter().map(move |ev| rows::event_row(id, ev))));
+    // Each write's events take the next ids in order; its first is the one its files go with.
+    let mut first_event = Vec::with_capacity(written.len());
+    let mut next = 0;
+    for (_, w) in written {
+        first_event.push(
+            event_ids
+                .get(next)
+                .copied()
+                .filter(|_| !w.events.is_empty()),
+        );
+        next += w.events.len();
+    }
+    if next != event_ids.len() {
+        return Err(StorageError::Corrupt(
+            "events and their ids differ in number".into(),
+        ));
+    }
+    let events = flat_sized(
+        each()
+            .flat_map(|(id, w)| w.events.iter().map(move |ev| (id, ev)))
+            .zip(event_ids)
+            .map(|((ticket, ev), id)| rows::event_row(bound_id(e.backend(), *id), ticket, ev)),
+        event_ids.len(),
+    );
     insert(e, sql, &rows::EVENTS, events).await?;
+    numbered_by_sqlite(e, Ids::Events, event_ids.last().copied()).await?;
     let keys =
         flat(each().filter_map(|(id, w)| w.key.as_deref().map(|k| rows::key_row(k, id, w.at))));
     insert(e, sql, &rows::INTAKE_KEYS, keys).await?;
     let texts = each()
-        .flat_map(|(id, w)| w.notices.iter().map(move |n| rows::notice_texts(id, n)))
+        .zip(&first_event)
+        .flat_map(|((id, w), event)| {
+            w.notices
+                .iter()
+                .map(move |n| rows::notice_texts(id, *event, n))
+        })
         .collect::<Result<Vec<_>>>()?;
     let notices = flat(
         each()
@@ -506,12 +665,18 @@ async fn insert_dependents<E: Exec>(
             .map(|((id, at, n), t)| rows::notice_row(id, n, t, at)),
     );
     insert(e, sql, &rows::OUTBOX, notices).await?;
-    let attachments = flat(each().flat_map(|(id, w)| {
+    let attachments = flat(each().zip(&first_event).flat_map(|((id, w), event)| {
         w.attachments
             .iter()
-            .map(move |a| rows::attachment_row(id, a, w.at))
+            .map(move |a| rows::attachment_row(id, a, w.at, *event))
     }));
     insert(e, sql, &rows::ATTACHMENTS, attachments).await?;
+    let links = flat(each().flat_map(|(id, w)| {
+        w.status_links
+            .iter()
+            .map(move |h| rows::status_link_row(h, id, w.at))
+    }));
+    insert(e, sql, &rows::STATUS_LINKS, links).await?;
     let links = flat(each().filter_map(|(id, w)| {
         w.link
             .as_ref()

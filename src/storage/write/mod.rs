@@ -71,6 +71,9 @@ impl Writer {
             Ok(handle) => {
                 let (sender, receiver) = mpsc::channel::<Job>(8 * MAX_BATCH);
                 handle.spawn(serve(store.clone(), receiver));
+                if store.backend() == Backend::Postgres {
+                    handle.spawn(flush_search_pending(store.clone(), sender.downgrade()));
+                }
                 Route::Queue(sender)
             }
             Err(_) => Route::Direct(store.clone()),
@@ -129,12 +132,25 @@ impl Writer {
     }
 }
 
+/// PostgreSQL: flushes the search index's pending list every second, so the commit that
+/// fills it never has to (migration 0131); stops with the writer.
+async fn flush_search_pending(store: Store, writer: mpsc::WeakSender<Job>) {
+    while writer.upgrade().is_some() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Err(e) = pooled::flush_search_pending(&store).await {
+            tracing::debug!(error = %e, "search index pending list");
+        }
+    }
+}
+
 /// Where a batch is committed: the native connection to a SQLite file (on a blocking
 /// thread), or a pooled transaction.
 enum Executor {
     Native {
         conn: Option<native::NativeConn>,
         statements: Option<Statements>,
+        store: Store,
+        announce: bool,
         _checkpointer: native::Checkpointer,
     },
     Pooled(Store, Statements),
@@ -149,6 +165,14 @@ impl Executor {
         Executor::Pooled(store.clone(), Statements::default())
     }
 
+    /// Whether its writes are announced as live news (a bulk load's are not).
+    fn announces(&self) -> bool {
+        match self {
+            Executor::Native { announce, .. } => *announce,
+            Executor::Pooled(..) => true,
+        }
+    }
+
     async fn open(store: &Store, purpose: native::Purpose) -> Result<Executor> {
         let Some(path) = store.sqlite_file() else {
             return Ok(Executor::pooled(store));
@@ -160,6 +184,8 @@ impl Executor {
         Ok(Executor::Native {
             conn: Some(opened),
             statements: Some(Statements::default()),
+            store: store.clone(),
+            announce: purpose == native::Purpose::Serve,
             _checkpointer: native::Checkpointer::start(
                 path,
                 native::CheckpointPolicy::for_purpose(purpose),
@@ -169,25 +195,34 @@ impl Executor {
 
     /// Commits the calls' writes in one transaction; the answers, call by call.
     async fn commit(&mut self, calls: Calls) -> (Calls, Result<Vec<Vec<Written>>>) {
+        let announce = self.announces();
         let (calls, answers) = match self {
             Executor::Pooled(store, statements) => {
                 let answers = async {
                     let mut tx = store.begin_write().await?;
                     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
-                    let answers = apply(
+                    let applied = apply(
                         &mut pooled::Pooled::new(&mut tx, store.backend()),
                         statements,
                         &flat,
+                        announce,
                     )
                     .await?;
                     tx.commit().await?;
-                    Ok(answers)
+                    // PostgreSQL's news went out with the commit; SQLite's goes out now.
+                    if store.backend() == Backend::Sqlite {
+                        store.changes().publish(applied.news);
+                    }
+                    Ok(applied.answers)
                 }
                 .await;
                 (calls, answers)
             }
             Executor::Native {
-                conn, statements, ..
+                conn,
+                statements,
+                store,
+                ..
             } => {
                 let (Some(mut c), Some(mut s)) = (conn.take(), statements.take()) else {
                     let lost = StorageError::Bulk("the SQLite writer was lost".to_string());
@@ -195,14 +230,18 @@ impl Executor {
                 };
                 // The writes cross to the blocking thread and come back with the answers.
                 let done = tokio::task::spawn_blocking(move || {
-                    let answers = commit_native(&mut c, &mut s, &calls);
-                    (c, s, calls, answers)
+                    let applied = commit_native(&mut c, &mut s, &calls, announce);
+                    (c, s, calls, applied)
                 })
                 .await;
                 match done {
-                    Ok((c, s, calls, answers)) => {
+                    Ok((c, s, calls, applied)) => {
                         *conn = Some(c);
                         *statements = Some(s);
+                        let answers = applied.map(|applied| {
+                            store.changes().publish(applied.news);
+                            applied.answers
+                        });
                         (calls, answers)
                     }
                     Err(e) => {
@@ -231,11 +270,12 @@ fn commit_native(
     conn: &mut native::NativeConn,
     statements: &mut Statements,
     calls: &Calls,
-) -> Result<Vec<Written>> {
+    announce: bool,
+) -> Result<apply::Applied> {
     use futures_util::FutureExt;
     conn.begin()?;
     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
-    let done = apply(&mut conn.executor(), statements, &flat)
+    let done = apply(&mut conn.executor(), statements, &flat, announce)
         .now_or_never()
         .unwrap_or_else(|| {
             Err(StorageError::Bulk(

@@ -167,6 +167,9 @@ const RESTART_FROM_FRAMES: i64 = 16384;
 const FORCE_RESTART_FROM_FRAMES: i64 = 262_144;
 const FORCED_RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// How often a merge step runs: often enough that a level rarely holds many segments.
+const MERGE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How a `Checkpointer` works.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckpointPolicy {
@@ -179,6 +182,9 @@ pub struct CheckpointPolicy {
     /// back meanwhile. A server does not wait (a restart that waited held a delivery back for
     /// most of a second); a bulk load, the only writer, waits for its next chunk.
     pub restart_wait: std::time::Duration,
+    /// Merge the search index's small segments between the writer's commits (the index does
+    /// not merge inside them, see migration 0131).
+    pub merge_search: bool,
 }
 
 impl CheckpointPolicy {
@@ -190,6 +196,7 @@ impl CheckpointPolicy {
                 every: std::time::Duration::from_secs(1),
                 durable: true,
                 restart_wait: std::time::Duration::ZERO,
+                merge_search: true,
             },
             // Most of the copying happens on the core the loader does not use, so the final,
             // durable checkpoint has little left to do.
@@ -197,6 +204,8 @@ impl CheckpointPolicy {
                 every: std::time::Duration::from_millis(100),
                 durable: false,
                 restart_wait: std::time::Duration::from_millis(100),
+                // The load merges the whole index once, at its end.
+                merge_search: false,
             },
         }
     }
@@ -204,8 +213,9 @@ impl CheckpointPolicy {
 
 /// Copies what commits wrote to the WAL into the database file on a thread of its own, every
 /// `every`, with passive checkpoints (they never wait for or block a writer; a round that
-/// finds the database busy is simply retried on the next), and restarts a long WAL. Stopped
-/// and joined when dropped.
+/// finds the database busy is simply retried on the next), and restarts a long WAL; for a
+/// server it also merges the search index's small segments, a step at a time between the
+/// writer's commits. Stopped and joined when dropped.
 pub struct Checkpointer {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -231,9 +241,15 @@ impl Checkpointer {
                 };
                 let step = std::time::Duration::from_millis(20).min(policy.every);
                 let mut waited = std::time::Duration::ZERO;
+                let mut since_merge = std::time::Duration::ZERO;
                 while !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(step);
                     waited += step;
+                    since_merge += step;
+                    if policy.merge_search && since_merge >= MERGE_EVERY {
+                        since_merge = std::time::Duration::ZERO;
+                        merge_search(&conn);
+                    }
                     if waited >= policy.every {
                         waited = std::time::Duration::ZERO;
                         checkpoint_round(&conn, &policy);
@@ -242,6 +258,33 @@ impl Checkpointer {
             })
             .ok();
         Checkpointer { stop, thread }
+    }
+}
+
+/// Pages of search-index segments one merge step writes: a few milliseconds of work, done
+/// in a write transaction of its own between the writer's.
+const MERGE_PAGES: i64 = 200;
+/// How long a merge step waits for the writer's transaction to end before trying next time.
+const MERGE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// One step of merging the search index's small segments (levels with 4 or more), if the
+/// writer lets it in soon.
+fn merge_search(conn: &rusqlite::Connection) {
+    let step = || -> rusqlite::Result<()> {
+        conn.busy_timeout(MERGE_WAIT)?;
+        conn.execute(
+            "INSERT INTO ticket_search (ticket_search, rank) VALUES ('merge', ?1)",
+            [MERGE_PAGES],
+        )?;
+        Ok(())
+    };
+    if let Err(e) = step()
+        && !matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        )
+    {
+        tracing::debug!(error = %e, "search index merge step");
     }
 }
 

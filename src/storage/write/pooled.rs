@@ -74,3 +74,11 @@ impl Exec for Pooled<'_> {
             .collect()
     }
 }
+
+/// Moves what the search index's pending list holds into the index proper (PostgreSQL).
+pub async fn flush_search_pending(store: &super::super::Store) -> Result<()> {
+    sqlx::query("SELECT CAST(gin_clean_pending_list('ticket_search_doc'::regclass) AS BIGINT)")
+        .fetch_one(store.pool())
+        .await?;
+    Ok(())
+}

@@ -33,6 +33,7 @@ pub const TICKETS: Table = Table {
         "requester",
         "created_by",
         "created_at",
+        "requester_name",
         "status",
         "version",
         "assignee_id",
@@ -45,6 +46,9 @@ pub const TICKETS: Table = Table {
         "last_event_at",
         "last_event_kind",
         "queued_since",
+        "waiting_since",
+        "rating",
+        "rating_comment",
         // Classification and service levels (`SlaRow`).
         "priority",
         "category_id",
@@ -67,12 +71,12 @@ pub const TICKETS: Table = Table {
 };
 
 /// The columns of `TICKETS` a change rewrites: those after the first `FIXED_COLUMNS`.
-const FIXED_COLUMNS: usize = 6;
-const TICKET_COLUMNS: usize = 34;
+const FIXED_COLUMNS: usize = 7;
+const TICKET_COLUMNS: usize = 38;
 
 pub const EVENTS: Table = Table {
     name: "ticket_events",
-    columns: &["ticket_id", "at", "actor_id", "actor", "kind", "data"],
+    columns: &["id", "ticket_id", "at", "actor_id", "actor", "kind", "data"],
     pg_wrap: &[],
 };
 
@@ -116,7 +120,14 @@ pub const ATTACHMENTS: Table = Table {
         "size",
         "data",
         "created_at",
+        "event_id",
     ],
+    pg_wrap: &[],
+};
+
+pub const STATUS_LINKS: Table = Table {
+    name: "status_links",
+    columns: &["token_hash", "ticket_id", "created_at"],
     pg_wrap: &[],
 };
 
@@ -134,6 +145,7 @@ pub struct Fixed {
     pub requester: String,
     pub created_by: Option<UserId>,
     pub created_at: i64,
+    pub requester_name: Option<String>,
 }
 
 /// A ticket row: `fixed` for a new ticket, the rest for both a new ticket and a change.
@@ -170,6 +182,9 @@ impl TicketRow {
             self.last_event_at.into(),
             Value::Text(Some(self.last_event_kind.as_str())),
             m.queued_since.into(),
+            m.waiting_since.into(),
+            m.rating.into(),
+            (&m.rating_comment).into(),
         ]);
         let sla = &self.sla;
         out.extend([
@@ -193,7 +208,7 @@ impl TicketRow {
     }
 
     /// Every column's value, in `TICKETS` order; `None` if this row has no fixed part.
-    fn all<'a>(&'a self, id: i64, out: &mut Vec<Value<'a>>) -> Option<()> {
+    fn all<'a>(&'a self, id: Option<i64>, out: &mut Vec<Value<'a>>) -> Option<()> {
         let f = self.fixed.as_ref()?;
         out.extend([
             Value::from(id),
@@ -202,6 +217,7 @@ impl TicketRow {
             (&f.requester).into(),
             f.created_by.map(|u| u.0).into(),
             f.created_at.into(),
+            (&f.requester_name).into(),
         ]);
         self.changing(out);
         Some(())
@@ -245,6 +261,8 @@ pub enum Guard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketWrite {
     pub row: TicketRow,
+    /// Who had the ticket before a change (the live news tells them too).
+    pub before_assignee: Option<UserId>,
     /// A message's key (its Message-ID, or an Idempotency-Key): a write whose key was seen
     /// before is not written; it answers with the ticket the first one made or changed.
     pub key: Option<String>,
@@ -258,6 +276,9 @@ pub struct TicketWrite {
     pub search: Vec<String>,
     /// Notices to send because of this write (their ticket and number are this ticket's).
     pub notices: Vec<NewNotice>,
+    /// The SHA-256 of the status-page tokens the notices carry.
+    pub status_links: Vec<String>,
+    /// Files of the write's first event (the message they came with).
     pub attachments: Vec<Attachment>,
     /// A new ticket linked to another, with the reason.
     pub link: Option<(TicketId, String)>,
@@ -280,6 +301,7 @@ impl TicketWrite {
         sla: SlaRow,
     ) -> Result<TicketWrite> {
         Ok(TicketWrite {
+            before_assignee: None,
             row: TicketRow {
                 id: 0,
                 fixed: Some(Fixed {
@@ -288,6 +310,7 @@ impl TicketWrite {
                     requester: new.requester.clone(),
                     created_by: actor.user_id(),
                     created_at: at,
+                    requester_name: new.requester_name.clone(),
                 }),
                 status: Status::Nuevo,
                 version: 1,
@@ -311,6 +334,7 @@ impl TicketWrite {
             sla_figures: Vec::new(),
             search: p.search,
             notices: Vec::new(),
+            status_links: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at,
@@ -328,6 +352,7 @@ impl TicketWrite {
         at: i64,
     ) -> Result<TicketWrite> {
         Ok(TicketWrite {
+            before_assignee: ticket.assignee_id,
             row: TicketRow {
                 id: ticket.id.0,
                 fixed: None,
@@ -355,6 +380,7 @@ impl TicketWrite {
             sla_figures: Vec::new(),
             search: p.search,
             notices: Vec::new(),
+            status_links: Vec::new(),
             attachments: Vec::new(),
             link: None,
             at,
@@ -375,6 +401,8 @@ impl TicketWrite {
         at: i64,
     ) -> TicketWrite {
         TicketWrite {
+            before_assignee: ticket.assignee_id,
+            status_links: Vec::new(),
             row: TicketRow {
                 id: ticket.id.0,
                 fixed: None,
@@ -504,8 +532,9 @@ pub fn change_text() -> String {
     )
 }
 
-/// A new ticket's row (`id` handed out), in `TICKETS` order.
-pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS]> {
+/// A new ticket's row, in `TICKETS` order; `id` is the one handed out, or `None` to let
+/// SQLite number it (see `apply::next_ids`: the same number, without a seek a row).
+pub fn ticket_row(row: &TicketRow, id: Option<i64>) -> Result<[Value<'_>; TICKET_COLUMNS]> {
     let mut out = Vec::with_capacity(TICKET_COLUMNS);
     row.all(id, &mut out)
         .ok_or_else(|| StorageError::Corrupt("a new ticket without its fixed columns".into()))?;
@@ -513,9 +542,10 @@ pub fn ticket_row(row: &TicketRow, id: i64) -> Result<[Value<'_>; TICKET_COLUMNS
         .map_err(|_| StorageError::Corrupt("a ticket row of the wrong width".into()))
 }
 
-/// A timeline event's row, in `EVENTS` order.
-pub fn event_row(ticket: i64, e: &EventRow) -> [Value<'_>; 6] {
+/// A timeline event's row, in `EVENTS` order; `id` as for `ticket_row`.
+pub fn event_row(id: Option<i64>, ticket: i64, e: &EventRow) -> [Value<'_>; 7] {
     [
+        id.into(),
         ticket.into(),
         e.at.into(),
         e.actor_id.map(|u| u.0).into(),
@@ -539,9 +569,11 @@ pub struct NoticeTexts {
     refs: Option<String>,
 }
 
-pub fn notice_texts(ticket: i64, n: &NewNotice) -> Result<NoticeTexts> {
+pub fn notice_texts(ticket: i64, event: Option<i64>, n: &NewNotice) -> Result<NoticeTexts> {
     let mut params = n.params.clone();
     params.number = crate::domain::ids::TicketNumber(TicketId(ticket)).to_string();
+    params.ticket_id = Some(ticket);
+    params.event_id = event;
     Ok(NoticeTexts {
         recipient: n.recipient.to_lowercase(),
         params: serde_json::to_string(&params).map_err(|e| StorageError::Corrupt(e.to_string()))?,
@@ -571,8 +603,9 @@ pub fn notice_row<'a>(
     ]
 }
 
-/// An attachment's row, in `ATTACHMENTS` order (`data` is null when only its record is kept).
-pub fn attachment_row(ticket: i64, a: &Attachment, at: i64) -> [Value<'_>; 6] {
+/// An attachment's row, in `ATTACHMENTS` order (`data` is null when only its record is
+/// kept); `event` is the message it came with.
+pub fn attachment_row(ticket: i64, a: &Attachment, at: i64, event: Option<i64>) -> [Value<'_>; 7] {
     [
         ticket.into(),
         (&a.filename).into(),
@@ -580,7 +613,13 @@ pub fn attachment_row(ticket: i64, a: &Attachment, at: i64) -> [Value<'_>; 6] {
         (a.size as i64).into(),
         Value::Blob(a.data.as_deref()),
         at.into(),
+        event.into(),
     ]
+}
+
+/// A status-page link's row, in `STATUS_LINKS` order.
+pub fn status_link_row(hash: &str, ticket: i64, at: i64) -> [Value<'_>; 3] {
+    [hash.into(), ticket.into(), at.into()]
 }
 
 /// A link between two tickets, in `LINKS` order.
@@ -636,7 +675,7 @@ mod tests {
     fn a_change_binds_every_changing_column_then_the_id_and_version() {
         let text = change_text();
         assert!(text.starts_with("UPDATE tickets SET status = $1, version = $2,"));
-        assert!(text.ends_with("sla_revision = $28 WHERE id = $29 AND version = $30"));
+        assert!(text.ends_with("sla_revision = $31 WHERE id = $32 AND version = $33"));
         let row = TicketRow {
             id: 9,
             fixed: None,
@@ -650,11 +689,11 @@ mod tests {
             sla: SlaRow::default(),
         };
         let values = change_values(&row, 2);
-        assert_eq!(values.len(), 30);
-        assert_eq!(values[12], Value::Text(Some("media")));
-        assert_eq!(values[28], Value::Int(Some(9)));
-        assert_eq!(values[29], Value::Int(Some(2)));
-        assert!(ticket_row(&row, 9).is_err());
+        assert_eq!(values.len(), 33);
+        assert_eq!(values[15], Value::Text(Some("media")));
+        assert_eq!(values[31], Value::Int(Some(9)));
+        assert_eq!(values[32], Value::Int(Some(2)));
+        assert!(ticket_row(&row, Some(9)).is_err());
         assert_eq!(TICKETS.columns.len(), TICKET_COLUMNS);
     }
 }

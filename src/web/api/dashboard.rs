@@ -1,16 +1,28 @@
 //! `GET /api/v1/dashboard`: the dashboard's figures as JSON (durations in seconds).
 
-use crate::domain::metrics::Summary;
+use crate::domain::metrics::{Csat, Summary};
 use crate::domain::time::format_rfc3339;
 use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::CurrentUser;
 use crate::web::pages::dashboard::{
-    ASSIGN_NOTE, BACKLOG_NOTE, CLOSE_NOTE, PeriodQuery, QUEUE_NOTE, RESPONSE_NOTE,
+    ASSIGN_NOTE, BACKLOG_NOTE, CLOSE_NOTE, PeriodQuery, QUEUE_NOTE, RESPONSE_NOTE, WAITING_NOTE,
 };
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+/// `{"responses", "mean", "by_score": {"1": n, …, "5": n}}`, with the closes that could have
+/// been rated and the share that was.
+fn csat(c: &Csat) -> Value {
+    let by_score: serde_json::Map<String, Value> = c
+        .by_score
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((i + 1).to_string(), json!(n)))
+        .collect();
+    json!({"responses": c.responses, "mean": c.mean(), "by_score": by_score, "closes": c.closes, "response_rate": c.response_rate()})
+}
 
 fn summary(s: &Summary, note: &str) -> Value {
     json!({"count": s.count, "mean_seconds": s.mean, "median_seconds": s.median, "p90_seconds": s.p90, "formula": note})
@@ -37,6 +49,8 @@ pub async fn show(
         "time_to_first_response": summary(&d.response, RESPONSE_NOTE),
         "time_to_close": summary(&d.close, CLOSE_NOTE),
         "queue_wait": d.queue_wait.as_ref().map(|s| summary(s, QUEUE_NOTE)),
+        "waiting_for_requester": summary(&d.waiting, WAITING_NOTE),
+        "csat": csat(&d.csat),
         "waiting_in_queue_now": d.technician.is_none().then_some(d.waiting_now),
         "longest_wait_now_seconds": d.longest_wait_now,
         "returned": d.returned,
@@ -58,6 +72,7 @@ pub async fn show(
             "time_to_assign": summary(&t.assign, ASSIGN_NOTE),
             "time_to_first_response": summary(&t.response, RESPONSE_NOTE),
             "time_to_close": summary(&t.close, CLOSE_NOTE),
+            "csat": csat(&t.csat),
         })).collect::<Vec<_>>(),
         "daily": d.daily.iter().map(|r| json!({"day": r.day.to_string(), "opened": r.opened, "closed": r.closed})).collect::<Vec<_>>(),
         "sla": super::sla::dashboard_json(&d.sla),

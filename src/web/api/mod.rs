@@ -4,3 +4,4 @@ pub mod dashboard;
 pub mod openapi;
 pub mod sla;
 pub mod tickets;
+pub mod webhooks;

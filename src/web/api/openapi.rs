@@ -77,14 +77,16 @@ pub fn spec() -> Value {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string", "description": "En español"}, "field": {"type": "string"}}}}},
                 "Ticket": {"type": "object", "required": ["id", "number", "status", "version", "subject", "requester", "assignee"], "properties": {
                     "id": {"type": "integer"}, "number": {"type": "string", "example": "INC-000123"},
-                    "status": {"type": "string", "enum": ["nuevo", "asignado", "en_atencion", "devuelto", "cerrado"]},
+                    "status": {"type": "string", "enum": ["nuevo", "asignado", "en_atencion", "en_espera", "devuelto", "cerrado"]},
                     "status_label": {"type": "string"}, "version": {"type": "integer"}, "subject": {"type": "string"}, "body": {"type": "string"},
-                    "requester": {"type": "string"},
+                    "requester": {"type": "string"}, "requester_name": {"type": ["string", "null"]},
                     "assignee": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
                     "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
                     "first_assigned_at": {"type": ["string", "null"], "format": "date-time"},
                     "first_response_at": {"type": ["string", "null"], "format": "date-time"},
                     "closed_at": {"type": ["string", "null"], "format": "date-time"}, "resolution": {"type": ["string", "null"]},
+                    "waiting_since": {"type": ["string", "null"], "format": "date-time", "description": "desde cuándo espera al solicitante (en_espera)"},
+                    "rating": {"type": ["object", "null"], "description": "la valoración del solicitante del último cierre", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": {"type": ["string", "null"]}}},
                     "priority": {"type": "string", "enum": ["baja", "media", "alta", "critica"]},
                     "category": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
                     "sla": {"type": "object", "description": "Plazos en minutos hábiles (calendario laboral de Lima)", "properties": {
@@ -93,7 +95,7 @@ pub fn spec() -> Value {
                     "target_minutes": {"type": ["integer", "null"]}, "due_at": {"type": ["string", "null"], "format": "date-time", "description": "Con el desfase de Lima (-05:00); null mientras está en pausa"},
                     "elapsed_business_minutes": {"type": "integer"}, "met": {"type": ["boolean", "null"]}, "breached": {"type": "boolean"},
                     "state": {"type": "string", "enum": ["running", "paused", "stopped", "unknown"]}}},
-                "Event": {"type": "object", "required": ["kind", "actor", "at", "data"], "properties": {"kind": {"type": "string"}, "label": {"type": "string"}, "actor": {"type": "string"}, "actor_id": {"type": ["integer", "null"]}, "at": {"type": "string", "format": "date-time"}, "data": {"type": "object"}}},
+                "Event": {"type": "object", "required": ["kind", "actor", "at", "visibility", "data"], "properties": {"kind": {"type": "string"}, "label": {"type": "string"}, "actor": {"type": "string"}, "actor_id": {"type": ["integer", "null"]}, "at": {"type": "string", "format": "date-time"}, "visibility": {"type": "string", "enum": ["public", "internal"], "description": "public: lo ve el solicitante (su mensaje, respuestas, recordatorios, cierre, valoración); internal: solo el personal"}, "data": {"type": "object"}}},
                 "TicketWithTimeline": {"allOf": [{"$ref": "#/components/schemas/Ticket"}, {"type": "object", "required": ["timeline"], "properties": {"timeline": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}]},
                 "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}, "next_cursor": {"type": ["string", "null"]}}},
                 "Technician": {"type": "object", "required": ["id", "name", "email", "active"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}, "active": {"type": "boolean"}, "phone": {"type": ["string", "null"]}, "area": {"type": ["string", "null"]}}},
@@ -104,12 +106,21 @@ pub fn spec() -> Value {
         "paths": {
             "/api/v1/tickets": {
                 "get": {"summary": "Incidencias visibles para usted, de la más reciente a la más antigua",
-                    "parameters": [q("status", "nuevo | asignado | en_atencion | devuelto | cerrado"), q("technician", "id del técnico"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido)"), q("cursor", "next_cursor de la página anterior"), q("limit", "1 a 100 (25)"), q("sort", "due: primero las que vencen antes (plazos en curso), luego las demás"), q("sla", "vencidas | por_vencer (pasado el 80 % del plazo, sin vencer)")],
+                    "parameters": [q("status", "nuevo | asignado | en_atencion | en_espera | devuelto | cerrado"), q("technician", "id del técnico"), q("requester", "correo del solicitante"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido)"), q("cursor", "next_cursor de la página anterior"), q("limit", "1 a 100 (25)"), q("sort", "due: primero las que vencen antes (plazos en curso), luego las demás"), q("sla", "vencidas | por_vencer (pasado el 80 % del plazo, sin vencer)")],
                     "responses": list_responses},
                 "post": {"summary": "Registrar una incidencia (administrador, derivador)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "subject"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string"}}}}}},
                     "responses": create_responses}
             },
+            "/api/v1/tickets/bulk": {"post": {"summary": "Una acción sobre varias incidencias (hasta 100): cada una por su cuenta, con su evento en la línea de tiempo; responde cuál se hizo y cuál no, y por qué",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["ids", "action"], "properties": {
+                    "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 100},
+                    "action": {"type": "string", "enum": ["assign", "reassign", "close", "return"]},
+                    "technician_id": {"type": "integer"}, "reason": {"type": "string"}, "resolution": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Una respuesta por incidencia, en el orden dado", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["id", "ok", "error"], "properties": {
+                    "id": {"type": "integer"}, "ok": {"type": "boolean"}, "status": {"type": "string"}, "version": {"type": "integer"},
+                    "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}}}}}},
+                    "401": {"description": "Sin sesión ni token"}, "422": {"description": "Sin ids, más de 100, o acción desconocida", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
             "/api/v1/tickets/{id}": {"get": {"summary": "Una incidencia con su línea de tiempo",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": show_responses},
                 "patch": action("Cambiar la prioridad y/o la categoría (administrador, derivador, el técnico asignado)", with_version(json!({"priority": {"type": "string", "enum": ["baja", "media", "alta", "critica"]}, "category_id": {"type": ["integer", "null"], "description": "null: sin categoría"}}), &["version"]))["post"].clone()},
@@ -117,7 +128,8 @@ pub fn spec() -> Value {
             "/api/v1/calendar": {"get": {"summary": "Calendario laboral: horario por día (1 = lunes) y feriados", "responses": simple("Calendario", json!({"type": "object", "properties": {"time_zone": {"type": "string"}, "hours": {"type": "array", "items": {"type": "object", "properties": {"weekday": {"type": "integer"}, "from": {"type": "string"}, "to": {"type": "string"}}}}, "holidays": {"type": "array", "items": {"type": "object", "properties": {"date": {"type": "string", "format": "date"}, "name": {"type": "string"}}}}}}))}},
             "/api/v1/sla/policies": {"get": {"summary": "Objetivos de SLA por prioridad, en minutos hábiles", "responses": simple("Objetivos", json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"priority": {"type": "string"}, "assignment": {"type": "integer"}, "first_response": {"type": "integer"}, "resolution": {"type": "integer"}}}}}}))}},
             "/api/v1/tickets/{id}/assign": action("Derivar (administrador, derivador)", with_version(json!({"technician_id": {"type": "integer"}}), &["technician_id"])),
-            "/api/v1/tickets/{id}/comments": action("Comentar", with_version(json!({"body": {"type": "string"}}), &["body"])),
+            "/api/v1/tickets/{id}/comments": action("Nota interna (solo la ve el personal)", with_version(json!({"body": {"type": "string"}}), &["body"])),
+            "/api/v1/tickets/{id}/replies": action("Responder al solicitante (se le envía por correo; con wait, la incidencia espera su respuesta). Responde 201.", with_version(json!({"body": {"type": "string"}, "wait": {"type": "boolean", "default": false}}), &["body"])),
             "/api/v1/tickets/{id}/close": action("Cerrar con nota de resolución", with_version(json!({"resolution": {"type": "string"}}), &["resolution"])),
             "/api/v1/tickets/{id}/return": action("Devolver a la cola, con motivo", with_version(json!({"reason": {"type": "string"}}), &["reason"])),
             "/api/v1/tickets/{id}/reassign": action("Reasignar / pasar a otro técnico (motivo obligatorio para técnicos)", with_version(json!({"technician_id": {"type": "integer"}, "reason": {"type": "string"}}), &["technician_id"])),
@@ -131,7 +143,7 @@ pub fn spec() -> Value {
                 "security": [{}, {"bearer": []}],
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {
-                    "application/json": {"schema": {"type": "object", "required": ["from", "subject", "body"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string", "description": "hasta 100 KB"}, "message_id": {"type": "string"}}}},
+                    "application/json": {"schema": {"type": "object", "required": ["from", "subject", "body"], "properties": {"from": {"type": "string", "description": "correo, o «Nombre <correo>»"}, "subject": {"type": "string", "maxLength": 255, "description": "vacío: «(sin asunto)»"}, "body": {"type": "string", "description": "hasta 100 KB"}, "message_id": {"type": "string"}}}},
                     "message/rfc822": {"schema": {"type": "string", "format": "binary", "description": "El correo completo tal como llegó (MIME). Se une a una incidencia por In-Reply-To/References o por el número en el asunto; guarda los adjuntos; las respuestas automáticas van a la cuarentena. Un mensaje ilegible responde 422 y queda en la cuarentena."}}
                 }},
                 "responses": intake_responses}}
@@ -140,5 +152,7 @@ pub fn spec() -> Value {
 }
 
 pub async fn document() -> Response {
-    axum::Json(spec()).into_response()
+    let mut spec = spec();
+    super::webhooks::describe(&mut spec);
+    axum::Json(spec).into_response()
 }

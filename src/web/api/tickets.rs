@@ -34,6 +34,7 @@ pub fn ticket_json(t: &Ticket, view: &SlaView) -> Value {
         "subject": t.subject,
         "body": t.body,
         "requester": t.requester,
+        "requester_name": t.requester_name,
         "assignee": t.assignee_id.map(|id| json!({"id": id.0, "name": t.assignee_name})),
         "created_at": format_rfc3339(t.created_at),
         "updated_at": format_rfc3339(t.updated_at),
@@ -41,6 +42,8 @@ pub fn ticket_json(t: &Ticket, view: &SlaView) -> Value {
         "first_response_at": opt_time(t.first_response_at),
         "closed_at": opt_time(t.closed_at),
         "resolution": t.resolution,
+        "waiting_since": opt_time(t.waiting_since),
+        "rating": t.rating.map(|score| json!({"score": score, "comment": t.rating_comment})),
     });
     if let Value::Object(map) = &mut v {
         super::sla::ticket_fields(t, view, map);
@@ -55,6 +58,7 @@ fn event_json(e: &Event) -> Value {
         "actor": e.actor,
         "actor_id": e.actor_id.map(|u| u.0),
         "at": format_rfc3339(e.at),
+        "visibility": e.kind.visibility().as_str(),
         "data": e.data,
     })
 }
@@ -125,6 +129,8 @@ pub struct ActionInput {
     body: Option<String>,
     #[serde(default)]
     resolution: Option<String>,
+    #[serde(default)]
+    wait: bool,
 }
 
 impl ActionInput {
@@ -198,6 +204,26 @@ pub async fn comment(
     act(state, user, id, input.version, Action::Comment { body }).await
 }
 
+/// `POST /api/v1/tickets/{id}/replies` `{"body", "wait"}`: a public reply, e-mailed to the
+/// requester (201 with the ticket).
+pub async fn reply(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    TicketPath(id): TicketPath,
+    ApiJson(input): ApiJson<ActionInput>,
+) -> Result<Response, ApiError> {
+    let action = Action::Reply {
+        body: input.body.unwrap_or_default(),
+        wait: input.wait,
+    };
+    let ticket = state
+        .services
+        .act(&user.actor(), id, input.version, action)
+        .await?;
+    let view = state.services.sla_view().await?;
+    Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket, &view))).into_response())
+}
+
 pub async fn close(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -226,6 +252,88 @@ pub async fn reopen(
 ) -> Result<Response, ApiError> {
     let reason = input.reason.unwrap_or_default();
     act(state, user, id, input.version, Action::Reopen { reason }).await
+}
+
+/// Most tickets one bulk request may act on.
+const BULK_MOST: usize = 100;
+
+#[derive(Deserialize)]
+pub struct BulkInput {
+    ids: Vec<i64>,
+    action: String,
+    #[serde(default)]
+    technician_id: Option<i64>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    resolution: Option<String>,
+}
+
+/// `POST /api/v1/tickets/bulk` `{"ids": [..], "action": "assign"|"reassign"|"close"|"return",
+/// …}`: each ticket through the one write path on its own — each succeeds or fails alone,
+/// each success a timeline event — answered `{"items": [{"id", "ok", "error"}]}` in the order
+/// given (`error`: `{"code", "message"}` or null).
+pub async fn bulk(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(input): ApiJson<BulkInput>,
+) -> Result<Response, ApiError> {
+    let invalid = |field: &'static str, message: &str| {
+        ApiError::from(crate::domain::DomainError::validation(field, message))
+    };
+    if input.ids.is_empty() {
+        return Err(invalid("ids", "Indique al menos una incidencia."));
+    }
+    if input.ids.len() > BULK_MOST {
+        return Err(invalid(
+            "ids",
+            &format!("A lo más {BULK_MOST} incidencias por solicitud."),
+        ));
+    }
+    let technician = || {
+        input
+            .technician_id
+            .map(UserId)
+            .ok_or_else(|| invalid("technician_id", "Falta el campo «technician_id»."))
+    };
+    let action = match input.action.as_str() {
+        "assign" => Action::Assign {
+            technician: technician()?,
+        },
+        "reassign" => Action::Reassign {
+            technician: technician()?,
+            reason: input.reason.clone().unwrap_or_default(),
+        },
+        "close" => Action::Close {
+            resolution: input.resolution.clone().unwrap_or_default(),
+        },
+        "return" => Action::Return {
+            reason: input.reason.clone().unwrap_or_default(),
+        },
+        _ => {
+            return Err(invalid(
+                "action",
+                "La acción debe ser assign, reassign, close o return.",
+            ));
+        }
+    };
+    let actor = user.actor();
+    let mut items = Vec::with_capacity(input.ids.len());
+    for raw in &input.ids {
+        let result = match TicketId::parse(&raw.to_string()) {
+            Some(id) => state
+                .services
+                .act(&actor, id, None, action.clone())
+                .await
+                .map_err(AppError::from),
+            None => Err(AppError::not_found()),
+        };
+        items.push(match result {
+            Ok(t) => json!({"id": raw, "ok": true, "error": null, "status": t.status.as_str(), "version": t.version}),
+            Err(e) => json!({"id": raw, "ok": false, "error": {"code": e.code, "message": e.message}}),
+        });
+    }
+    Ok(axum::Json(json!({ "items": items })).into_response())
 }
 
 pub async fn technicians(

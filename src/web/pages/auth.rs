@@ -1,8 +1,9 @@
 //! Sign-in pages (any role, or one role's own page), sign-out, and choosing a new password.
 
-use super::{Chrome, ok, redirect_with_flash, render};
+use super::{Chrome, cookie_header, ok, redirect_with_flash, render};
 use crate::domain::user::Role;
 use crate::service;
+use crate::service::signin::SignIn;
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::{
@@ -10,7 +11,7 @@ use crate::web::extract::{
 };
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -23,6 +24,10 @@ pub struct LoginPage {
     pub email: String,
     pub error: Option<String>,
     pub csrf: String,
+    /// "Ingresar con …" when single sign-on is configured.
+    pub sso_label: Option<String>,
+    /// The directory signs people in too: the first field takes a user name as well.
+    pub directory: bool,
 }
 
 #[derive(Deserialize)]
@@ -53,26 +58,8 @@ fn action(role: Option<Role>) -> String {
     }
 }
 
-fn cookie_header(
-    name: &str,
-    value: &str,
-    path: &str,
-    same_site: &str,
-    secure: bool,
-    max_age: Option<i64>,
-) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
-    if secure {
-        c.push_str("; Secure");
-    }
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
 /// Shows the form, with a double-submit CSRF cookie (kept if the browser already has one).
-fn show_login(
+pub(crate) fn show_login(
     state: &AppState,
     headers: &HeaderMap,
     role: Option<Role>,
@@ -93,6 +80,8 @@ fn show_login(
         email,
         error,
         csrf: csrf.clone(),
+        sso_label: state.services.sso_label().map(String::from),
+        directory: state.services.ldap_configured(),
     };
     let mut response = render(status, &page)?;
     response.headers_mut().append(
@@ -154,35 +143,30 @@ async fn submit(
     let ip = client.label();
     match state
         .services
-        .login(&input.email, &input.password, &ip, role)
+        .sign_in(&input.email, &input.password, &ip, role)
         .await
     {
-        Ok((token, user)) => {
-            let to = if user.must_change_password {
-                "/account/password"
-            } else {
-                "/"
-            };
-            let mut response = Redirect::to(to).into_response();
+        Ok(SignIn::Done { token, user }) => Ok(signed_in(&state, &token, &user)),
+        Ok(SignIn::SecondFactor { challenge }) => {
+            let mut response = Redirect::to("/login/2fa").into_response();
             response.headers_mut().append(
                 header::SET_COOKIE,
                 cookie_header(
-                    SESSION_COOKIE,
-                    &token,
-                    "/",
-                    "Lax",
+                    crate::web::extract::CHALLENGE_COOKIE,
+                    &challenge,
+                    "/login",
+                    "Strict",
                     state.config.cookie_secure,
-                    None,
+                    Some(crate::service::twofactor::CHALLENGE_TTL_SECS),
                 ),
             );
             Ok(response)
         }
-        Err(
-            e @ (service::Error::BadCredentials
-            | service::Error::Throttled
-            | service::Error::WrongRole),
-        ) => {
+        Err(e) => {
             let err = AppError::from(e);
+            if err.status.is_server_error() && err.status != StatusCode::SERVICE_UNAVAILABLE {
+                return Err(PageError(err));
+            }
             show_login(
                 &state,
                 &headers,
@@ -192,8 +176,34 @@ async fn submit(
                 Some(err.message),
             )
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// The response that completes a sign-in: the session cookie and the way to the user's
+/// first page.
+pub(crate) fn signed_in(
+    state: &AppState,
+    token: &str,
+    user: &crate::domain::user::User,
+) -> Response {
+    let to = if user.must_change_password {
+        "/account/password"
+    } else {
+        "/"
+    };
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(
+            SESSION_COOKIE,
+            token,
+            "/",
+            "Lax",
+            state.config.cookie_secure,
+            None,
+        ),
+    );
+    response
 }
 
 pub async fn login_submit(

@@ -2,7 +2,7 @@
 //! the open backlog, per-technician figures and two server-drawn charts.
 
 use super::{Chrome, ok};
-use crate::domain::metrics::{Period, Summary};
+use crate::domain::metrics::{Csat, Period, Summary};
 use crate::domain::time::{age_in_words, duration_words, format_lima};
 use crate::service::reports::Dashboard;
 use crate::web::AppState;
@@ -66,6 +66,60 @@ pub struct TechRow {
     pub response: String,
     pub close_mean: String,
     pub close_median: String,
+    pub csat: CsatView,
+}
+
+/// One bar of the 1–5 distribution.
+pub struct ScoreBar {
+    pub score: usize,
+    pub n: i64,
+    /// Share of the responses, 0–100, for the bar's width.
+    pub percent: i64,
+}
+
+/// The requesters' ratings, ready to show.
+pub struct CsatView {
+    pub responses: i64,
+    pub closes: i64,
+    /// "75 %", or "—" without closes.
+    pub rate: String,
+    /// "4,3 de 5", or "—" without responses.
+    pub mean: String,
+    pub by_score: Vec<ScoreBar>,
+}
+
+/// A decimal with a comma, as Peru writes it.
+fn decimal(v: f64) -> String {
+    format!("{v:.1}").replace('.', ",")
+}
+
+fn csat_view(c: &Csat) -> CsatView {
+    CsatView {
+        responses: c.responses,
+        closes: c.closes,
+        rate: c
+            .response_rate()
+            .map(|r| format!("{} %", (r * 100.0).round() as i64))
+            .unwrap_or_else(|| "—".to_string()),
+        mean: c
+            .mean()
+            .map(|m| format!("{} de 5", decimal(m)))
+            .unwrap_or_else(|| "—".to_string()),
+        by_score: c
+            .by_score
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ScoreBar {
+                score: i + 1,
+                n: *n,
+                percent: if c.responses > 0 {
+                    (n * 100 + c.responses / 2) / c.responses
+                } else {
+                    0
+                },
+            })
+            .collect(),
+    }
 }
 
 pub struct OpenRow {
@@ -123,6 +177,9 @@ pub struct DashboardPage {
     pub open_rows: Vec<OpenRow>,
     pub open_more: i64,
     pub techs: Vec<TechRow>,
+    /// The requesters' ratings of the period's closes.
+    pub csat: CsatView,
+    pub csat_note: &'static str,
     pub days: Vec<DayView>,
     pub daily_chart: Chart,
     /// "Abiertas" (arrivals) for staff; "Recibidas" (handed to them) for a technician.
@@ -134,8 +191,10 @@ pub struct DashboardPage {
 }
 
 pub const ASSIGN_NOTE: &str = "Desde que llega hasta su primera derivación; cuenta las incidencias derivadas por primera vez en el periodo.";
-pub const RESPONSE_NOTE: &str = "Desde que llega hasta el primer comentario del técnico asignado; cuenta las primeras respuestas del periodo.";
+pub const RESPONSE_NOTE: &str = "Desde que llega hasta la primera respuesta pública al solicitante (no cuentan las notas internas); cuenta las primeras respuestas del periodo, para quien respondió. Las incidencias anteriores a las respuestas públicas conservan su primer comentario del técnico.";
 pub const CLOSE_NOTE: &str = "Desde que llega hasta su cierre (el último, si se reabrió); cuenta las incidencias cerradas en el periodo.";
+pub const WAITING_NOTE: &str = "Tiempo que cada incidencia estuvo Esperando al usuario hasta su respuesta o el cierre; cuenta las esperas que terminaron en el periodo.";
+pub const CSAT_NOTE: &str = "Valoraciones de 1 a 5 que los solicitantes dieron desde el enlace del correo de cierre, sobre las incidencias cerradas en el periodo; cada técnico cuenta las de las incidencias que tenía al cerrarse. Tasa de respuesta = valoraciones ÷ cierres.";
 pub const QUEUE_NOTE: &str = "Tiempo que cada incidencia esperó sin técnico (Nuevo o Devuelto) hasta ser derivada; cuenta las esperas que terminaron en el periodo.";
 pub const BACKLOG_NOTE: &str =
     "Edad de cada incidencia abierta ahora: desde que llegó hasta este momento.";
@@ -182,6 +241,7 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
                         "nuevo" => "bar-nuevo",
                         "asignado" => "bar-asignado",
                         "en_atencion" => "bar-en_atencion",
+                        "en_espera" => "bar-en_espera",
                         "devuelto" => "bar-devuelto",
                         _ => "bar-cerrado",
                     },
@@ -209,6 +269,7 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
                 &d.response,
             ),
             figure("Tiempo hasta el cierre", CLOSE_NOTE, &d.close),
+            figure("Tiempo esperando al usuario", WAITING_NOTE, &d.waiting),
         ],
         queue: d
             .queue_wait
@@ -276,8 +337,11 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
                 response: words(t.response.mean),
                 close_mean: words(t.close.mean),
                 close_median: words(t.close.median),
+                csat: csat_view(&t.csat),
             })
             .collect(),
+        csat: csat_view(&d.csat),
+        csat_note: CSAT_NOTE,
         counts,
         days,
         daily_chart,

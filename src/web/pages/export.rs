@@ -33,7 +33,7 @@ const IN_FLIGHT: usize = 4;
 /// Excel's last row, less the header.
 const XLSX_MAX_ROWS: u32 = 1_048_575;
 
-pub const HEADERS: [&str; 24] = [
+pub const HEADERS: [&str; 26] = [
     "Número",
     "Remitente",
     "Asunto",
@@ -47,6 +47,8 @@ pub const HEADERS: [&str; 24] = [
     "Horas hasta primera respuesta",
     "Horas hasta cierre",
     "Nota de resolución",
+    "Valoración",
+    "Comentario de valoración",
     "Prioridad",
     "Categoría",
     "Vencimiento asignación",
@@ -237,6 +239,12 @@ fn csv_row(out: &mut Vec<u8>, r: &ClosedRowRef<'_>, separator: u8, dates: &mut L
     csv_hours(out, r.created_at, r.closed_at, decimal_comma);
     out.push(separator);
     csv_text(out, r.resolution.unwrap_or(""), separator);
+    out.push(separator);
+    if let Some(score) = r.rating {
+        decimal(out, score.unsigned_abs(), 1);
+    }
+    out.push(separator);
+    csv_text(out, r.rating_comment.unwrap_or(""), separator);
     out.push(separator);
     out.extend_from_slice(r.priority.label().as_bytes());
     out.push(separator);
@@ -490,8 +498,8 @@ impl XlsxSink {
         let sheet = book.add_worksheet_with_constant_memory()?;
         sheet.set_name("Cerradas")?;
         let widths = [
-            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0, 10.0,
-            18.0, 17.0, 10.0, 12.0, 17.0, 10.0, 12.0, 17.0, 10.0, 12.0,
+            12.0, 28.0, 40.0, 22.0, 17.0, 17.0, 17.0, 17.0, 22.0, 12.0, 12.0, 12.0, 50.0, 11.0,
+            40.0, 10.0, 18.0, 17.0, 10.0, 12.0, 17.0, 10.0, 12.0, 17.0, 10.0, 12.0,
         ];
         for (i, w) in widths.iter().enumerate() {
             sheet.set_column_width(i as u16, *w)?;
@@ -555,10 +563,16 @@ impl XlsxSink {
         }
         sheet.write_number_with_format(row, 11, h(r.closed_at), number)?;
         sheet.write_string(row, 12, r.resolution.unwrap_or(""))?;
-        sheet.write_string(row, 13, r.priority.label())?;
-        sheet.write_string(row, 14, r.category.unwrap_or(""))?;
+        if let Some(score) = r.rating {
+            sheet.write_number(row, 13, score as f64)?;
+        }
+        if let Some(comment) = r.rating_comment {
+            sheet.write_string(row, 14, comment)?;
+        }
+        sheet.write_string(row, 15, r.priority.label())?;
+        sheet.write_string(row, 16, r.category.unwrap_or(""))?;
         for (i, ((due, met), secs)) in r.due.iter().zip(r.met()).zip(r.secs).enumerate() {
-            let col = 15 + 3 * i as u16;
+            let col = 17 + 3 * i as u16;
             if let Some(t) = due {
                 sheet.write_datetime_with_format(row, col, &lima(*t)?, date)?;
             }
@@ -685,6 +699,8 @@ mod tests {
                 hours(r.created_at, r.first_response_at, decimal_comma),
                 hours(r.created_at, Some(r.closed_at), decimal_comma),
                 neutralize(r.resolution.as_deref().unwrap_or("")),
+                r.rating.map(|s| s.to_string()).unwrap_or_default(),
+                neutralize(r.rating_comment.as_deref().unwrap_or("")),
                 r.priority.label().to_string(),
                 neutralize(r.category.as_deref().unwrap_or("")),
                 time(r.due[0]),
@@ -732,6 +748,8 @@ mod tests {
             closed_at: created_at + secs[2],
             closed_by: (id % 7 != 0).then(|| format!("{text} b")),
             resolution: (id % 2 == 0).then(|| text.to_string()),
+            rating: (id % 3 == 1).then_some(id % 5 + 1),
+            rating_comment: (id % 6 == 1).then(|| text.to_string()),
             priority: crate::domain::classification::Priority::ALL[id.rem_euclid(4) as usize],
             category: (id % 3 == 1).then(|| format!("{text} cat")),
             due: [
@@ -876,7 +894,7 @@ mod tests {
             .read_to_string(&mut sheet)
             .unwrap();
         assert_eq!(sheet.matches("<row ").count(), 51);
-        assert!(sheet.contains("<autoFilter ref=\"A1:X51\""));
+        assert!(sheet.contains("<autoFilter ref=\"A1:Z51\""));
         assert!(sheet.contains("<t>INC-000050</t>") && sheet.contains("Cámara ñandú"));
         // Ticket 1 was created at 2026-11-02 14:01 in Lima, assigned ten minutes later.
         assert!(sheet.contains("<v>46328.584027777"), "{sheet}");

@@ -2,12 +2,18 @@
 //! navigation, flash messages, formatting for people) live here.
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod dashboard;
 pub mod export;
+pub mod mailbox;
+pub mod notifications;
 pub mod quarantine;
 pub mod sla;
+pub mod sso;
+pub mod status;
 pub mod tickets;
+pub mod twofactor;
 
 use super::AppState;
 use super::error::{AppError, PageError};
@@ -16,7 +22,7 @@ use crate::domain::access::{Capability, may};
 use crate::domain::user::Role;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// What the layout needs: who is signed in, the CSRF token for the sign-out button, the
@@ -33,6 +39,8 @@ pub struct Chrome {
     pub section: &'static str,
     /// Must choose a new password first: the navigation would only bounce back here.
     pub locked: bool,
+    /// A warning on every page (administrators: the mailbox has been failing for 15 minutes).
+    pub alert: Option<String>,
 }
 
 impl Chrome {
@@ -47,6 +55,7 @@ impl Chrome {
             flash: user.session.as_ref().and_then(|s| s.flash.clone()),
             section,
             locked: user.user.must_change_password,
+            alert: user.session.as_ref().and_then(|s| s.alert.clone()),
         }
     }
 
@@ -81,7 +90,27 @@ pub async fn redirect_with_flash(
     Ok(Redirect::to(to).into_response())
 }
 
-pub async fn health(State(state): State<AppState>) -> Response {
+#[derive(serde::Deserialize, Default)]
+pub struct HealthQuery {
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+/// `GET /healthz` (200 `ok` / 503), or with `?detail=1` the JSON
+/// `{"status": "ok"|"degraded", "checks": {"database", "mail_fetch", "mail_send"}}`.
+pub async fn health(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let q: HealthQuery = raw
+        .and_then(|r| serde_urlencoded::from_str(&r).ok())
+        .unwrap_or_default();
+    let detail = q
+        .detail
+        .is_some_and(|d| matches!(d.as_str(), "1" | "true" | "yes"));
+    if detail {
+        return health_detail(&state).await;
+    }
     match state.services.health().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(e) => {
@@ -91,7 +120,83 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
+/// A `Set-Cookie` value: HttpOnly always, `Secure` when the site is served over HTTPS.
+pub fn cookie_header(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    secure: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `GET /healthz?detail=1`: each part's state as JSON.
+async fn health_detail(state: &AppState) -> Response {
+    use crate::domain::mailbox::{Direction, State as H};
+    use crate::domain::time::format_rfc3339;
+    use serde_json::json;
+    let database_ok = match state.services.health().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            false
+        }
+    };
+    let (fetch_on, send_on) = state.services.mail_directions();
+    let mut degraded = !database_ok;
+    let mail = |d: Direction, on: bool| async move {
+        let h = if database_ok {
+            state.services.mail_health(d).await.ok()
+        } else {
+            None
+        };
+        let status = match &h {
+            Some(h) => h.state(on),
+            None if !on => H::Disabled,
+            None => H::Unknown,
+        };
+        let h = h.unwrap_or_default();
+        (
+            status == H::Failing,
+            json!({
+                "status": status.as_str(),
+                "last_success_at": h.last_success_at.map(format_rfc3339),
+                "last_error": if status == H::Failing { h.last_error } else { None },
+                "failing_since": h.failing_since.map(format_rfc3339),
+            }),
+        )
+    };
+    let (fetch_failing, fetch) = mail(Direction::Fetch, fetch_on).await;
+    let (send_failing, send) = mail(Direction::Send, send_on).await;
+    degraded |= fetch_failing || send_failing;
+    let body = json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "checks": {
+            "database": {"status": if database_ok { "ok" } else { "failing" }},
+            "mail_fetch": fetch,
+            "mail_send": send,
+        }
+    });
+    let code = if database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
 const STYLESHEET: &str = include_str!("../../../static/app.css");
+/// The one script: a pasted screenshot becomes a file of the form (forms work without it).
+const SCRIPT: &str = include_str!("../../../static/app.js");
 
 pub async fn stylesheet() -> Response {
     (
@@ -104,7 +209,22 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
 pub async fn not_found(req: axum::extract::Request) -> Response {
     let (parts, _) = req.into_parts();
+    if parts.uri.path().starts_with("/s/") {
+        // A requester's mistyped link: their own page's 404, not the help desk's.
+        return status::missing();
+    }
     super::error::respond(&parts, AppError::not_found())
 }

@@ -1,20 +1,16 @@
-//! The mail channel's pages: the quarantine (administrator only: messages kept out of the
-//! ticket flow, each of which can be turned into a ticket by hand), attachment downloads
-//! (through the ticket's visibility: a ticket the user may not see has no attachments for
-//! them), and the attachments/related-tickets panel of a ticket's page.
+//! The quarantine (administrator only): messages kept out of the ticket flow, each of which
+//! can be turned into a ticket by hand. Attachment downloads are in `attachments`.
 
 use super::{Chrome, ok, redirect_with_flash};
-use crate::domain::ids::{TicketId, TicketNumber};
-use crate::domain::mail::{AttachmentInfo, human_size};
+use crate::domain::ids::TicketNumber;
+use crate::domain::mail::human_size;
 use crate::domain::time::format_lima;
-use crate::domain::user::Actor;
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
-use crate::web::extract::{Admin, CsrfForm, CurrentUser, TicketPath};
+use crate::web::extract::{Admin, CsrfForm, CurrentUser};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 pub struct QuarantineRow {
@@ -150,154 +146,5 @@ pub async fn quarantine_release(
             super::render(e.status, &page)
         }
         Err(e) => Err(PageError(e)),
-    }
-}
-
-/// An attachment, ready to list on a ticket's page.
-pub struct AttachmentView {
-    pub url: String,
-    pub filename: String,
-    pub size: String,
-    pub stored: bool,
-}
-
-/// A related ticket, ready to show.
-pub struct LinkView {
-    pub url: String,
-    pub number: String,
-    pub reason: String,
-}
-
-/// The mail panel of a ticket's page.
-#[derive(Default)]
-pub struct TicketMail {
-    pub attachments: Vec<AttachmentView>,
-    pub links: Vec<LinkView>,
-}
-
-impl TicketMail {
-    pub fn is_empty(&self) -> bool {
-        self.attachments.is_empty() && self.links.is_empty()
-    }
-}
-
-pub async fn ticket_mail(
-    state: &AppState,
-    actor: &Actor,
-    id: TicketId,
-) -> Result<TicketMail, PageError> {
-    let (attachments, links) = state.services.ticket_mail(actor, id).await?;
-    Ok(TicketMail {
-        attachments: attachments.iter().map(attachment_view).collect(),
-        links: links
-            .into_iter()
-            .map(|l| LinkView {
-                url: format!("/tickets/{}", l.other),
-                number: TicketNumber(l.other).to_string(),
-                reason: l.reason,
-            })
-            .collect(),
-    })
-}
-
-fn attachment_view(a: &AttachmentInfo) -> AttachmentView {
-    AttachmentView {
-        url: format!("/tickets/{}/attachments/{}", a.ticket, a.id),
-        filename: a.filename.clone(),
-        size: human_size(usize::try_from(a.size).unwrap_or(0)),
-        stored: a.stored,
-    }
-}
-
-/// `filename*=UTF-8''…` encoding (RFC 5987).
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Types a browser could run as a page are always served as plain downloads.
-fn served_type(stored: &str) -> String {
-    let t = stored.trim().to_ascii_lowercase();
-    let risky = t.contains("html") || t.contains("xml") || t.contains("javascript") || t.is_empty();
-    if risky || !t.is_ascii() || t.contains(['\r', '\n', ';', ',']) {
-        "application/octet-stream".to_string()
-    } else {
-        t
-    }
-}
-
-/// The `{attachment}` of `/tickets/{id}/attachments/{attachment}`.
-#[derive(Deserialize)]
-pub struct AttachmentName {
-    attachment: String,
-}
-
-pub async fn attachment_download(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    TicketPath(ticket): TicketPath,
-    Path(AttachmentName { attachment }): Path<AttachmentName>,
-) -> Result<Response, PageError> {
-    let id = attachment
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(AppError::not_found)?;
-    let (info, data) = state.services.attachment(&user.actor(), ticket, id).await?;
-    let ascii: String = info
-        .filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let disposition = format!(
-        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
-        ascii.replace(['"', '\\'], "_"),
-        percent_encode(&info.filename)
-    );
-    let mut response = data.into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&served_type(&info.content_type)) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_and_scripts_are_never_served_as_such() {
-        assert_eq!(served_type("text/html"), "application/octet-stream");
-        assert_eq!(served_type("image/svg+xml"), "application/octet-stream");
-        assert_eq!(served_type("application/pdf"), "application/pdf");
-        assert_eq!(
-            percent_encode("informe técnico.pdf"),
-            "informe%20t%C3%A9cnico.pdf"
-        );
     }
 }

@@ -1,24 +1,28 @@
 //! Incidencias: the list (with the hand-made ticket form for staff), one ticket with its
-//! timeline, and the action forms.
+//! timeline, and the action forms — among them the two of the conversation, a public reply to
+//! the requester and an internal note, which take files (`web::upload`).
 
+use super::attachments::FileView;
 use super::{Chrome, ok, redirect_with_flash, render};
 use crate::domain::classification::{CategoryId, Priority};
-use crate::domain::ids::{TicketId, UserId};
+use crate::domain::ids::{TicketId, TicketNumber, UserId};
+use crate::domain::mail::human_size;
 use crate::domain::sla;
-use crate::domain::ticket::{Available, NewTicket, Status, Ticket, available};
-use crate::domain::time::{age_in_words, format_lima};
-use crate::domain::timeline::{Event, EventKind};
+use crate::domain::ticket::{Available, MAX_SCORE, NewTicket, Status, Ticket, available};
+use crate::domain::time::{age_in_words, duration_words, format_lima};
+use crate::domain::timeline::{Event, EventKind, Visibility, waited};
 use crate::domain::user::User;
 use crate::service::sla::SlaView;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{AppError, PageError};
-use crate::web::extract::{CsrfForm, CurrentUser, Staff, TicketPath};
+use crate::web::extract::{CsrfForm, CurrentUser, Staff, TicketPath, tokens_match};
 use crate::web::query::{ListQuery, encode_cursor};
+use crate::web::upload::FilesForm;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 /// A row of a ticket list, ready to show.
@@ -136,27 +140,48 @@ pub struct ListPage {
     pub create: CreateInput,
     pub create_error: Option<String>,
     pub create_open: bool,
+    /// "Solicitante: x ✕": the requester filter and the list without it.
+    pub requester_chip: Option<(String, String)>,
 }
 
-fn next_url(q: &ListQuery, cursor: String) -> String {
+/// The list's address with these filters (empty ones left out).
+fn list_url(q: &ListQuery, requester: &str, cursor: &str) -> String {
     let pairs = [
         ("status", q.status.as_str()),
         ("technician", q.technician.as_str()),
+        ("requester", requester),
         ("q", q.q.as_str()),
         ("from", q.from.as_str()),
         ("to", q.to.as_str()),
         ("sort", q.sort.as_str()),
         ("sla", q.sla.as_str()),
-        ("cursor", cursor.as_str()),
+        ("cursor", cursor),
     ];
     let query = serde_urlencoded::to_string(
         pairs
             .iter()
-            .filter(|(_, v)| !v.is_empty())
+            .filter(|(_, v)| !v.trim().is_empty())
             .collect::<Vec<_>>(),
     )
     .unwrap_or_default();
-    format!("/?{query}")
+    if query.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{query}")
+    }
+}
+
+fn next_url(q: &ListQuery, cursor: String) -> String {
+    list_url(q, &q.requester, &cursor)
+}
+
+/// The list of one requester's tickets (the ticket page's "Otras incidencias de este
+/// solicitante").
+pub fn requester_url(address: &str) -> String {
+    format!(
+        "/?{}",
+        serde_urlencoded::to_string([("requester", address)]).unwrap_or_default()
+    )
 }
 
 async fn list_page(
@@ -191,6 +216,7 @@ async fn list_page(
     let filtered = [
         &query.status,
         &query.technician,
+        &query.requester,
         &query.q,
         &query.from,
         &query.to,
@@ -220,6 +246,8 @@ async fn list_page(
         technicians,
         filtered,
         filter_error,
+        requester_chip: (!query.requester.trim().is_empty())
+            .then(|| (query.requester.trim().to_string(), list_url(&query, "", ""))),
         create_open: create_error.is_some(),
         create,
         create_error,
@@ -272,12 +300,16 @@ pub async fn create(
 
 /// A timeline entry, ready to show.
 pub struct EventView {
+    pub id: i64,
     pub label: &'static str,
     pub kind: &'static str,
+    /// Public: the requester reads it too (their page, their e-mail); internal: staff only.
+    pub public: bool,
     pub actor: String,
     pub at: String,
     pub lines: Vec<String>,
     pub text: Option<String>,
+    pub files: Vec<FileView>,
 }
 
 fn status_label(s: &Option<String>) -> &'static str {
@@ -287,8 +319,13 @@ fn status_label(s: &Option<String>) -> &'static str {
         .unwrap_or("—")
 }
 
+/// "4 de 5", the way a rating reads everywhere.
+pub fn score_words(score: i64) -> String {
+    format!("{score} de {MAX_SCORE}")
+}
+
 impl EventView {
-    fn from_event(e: &Event) -> EventView {
+    fn from_event(e: &Event, files: Vec<FileView>) -> EventView {
         let d = &e.data;
         let mut lines = Vec::new();
         if d.from_status.is_some() || d.to_status.is_some() {
@@ -338,9 +375,14 @@ impl EventView {
                 _ => format!("{}: vence el {due}", target.label()),
             });
         }
+        if let Some(score) = d.score {
+            lines.push(format!("Valoración: {}", score_words(score)));
+        }
         EventView {
+            id: e.id,
             label: e.kind.label(),
             kind: e.kind.as_str(),
+            public: e.kind.visibility() == Visibility::Public,
             actor: e.actor.clone(),
             at: format_lima(e.at),
             lines,
@@ -348,6 +390,7 @@ impl EventView {
                 .body
                 .clone()
                 .or_else(|| d.resolution.clone().map(|r| format!("Resolución: {r}"))),
+            files,
         }
     }
 }
@@ -368,6 +411,46 @@ pub struct ActionInput {
     pub priority: String,
     #[serde(default)]
     pub category_id: String,
+    /// The reply form's "Esperar la respuesta del solicitante", kept when the page comes back.
+    #[serde(skip)]
+    pub wait: bool,
+    /// Files were sent with a form that came back: they must be attached again.
+    #[serde(skip)]
+    pub had_files: bool,
+}
+
+/// A related ticket, ready to show.
+pub struct LinkView {
+    pub url: String,
+    pub number: String,
+    pub reason: String,
+}
+
+/// The panel of files that came with no message we know of (older e-mails) and of related
+/// tickets.
+#[derive(Default)]
+pub struct TicketMail {
+    pub attachments: Vec<FileView>,
+    pub links: Vec<LinkView>,
+}
+
+impl TicketMail {
+    pub fn is_empty(&self) -> bool {
+        self.attachments.is_empty() && self.links.is_empty()
+    }
+}
+
+/// Time in "Esperando al usuario", ready to show.
+pub struct WaitView {
+    /// The wait going on: since when, and how long so far.
+    pub now: Option<(String, String)>,
+    pub total: String,
+}
+
+/// The requester's rating of the last close.
+pub struct RatingView {
+    pub score: String,
+    pub comment: Option<String>,
 }
 
 /// One service-level clock on the ticket's page.
@@ -389,7 +472,14 @@ pub struct ShowPage {
     pub version: i64,
     pub resolution: Option<String>,
     pub closed: String,
+    /// The requester as people know them, their address and their other tickets.
+    pub requester_name: Option<String>,
+    pub requester_url: String,
+    pub waiting: Option<WaitView>,
+    pub rating: Option<RatingView>,
     pub events: Vec<EventView>,
+    /// The files of the first message.
+    pub request_files: Vec<FileView>,
     pub can: Available,
     pub assign_options: Vec<Option_>,
     pub reassign_options: Vec<Option_>,
@@ -397,9 +487,14 @@ pub struct ShowPage {
     /// The action whose form failed, its message, and what the user typed.
     pub error_action: String,
     pub error: Option<String>,
+    /// The message belongs to the reply or note form, which is on the page (otherwise — a
+    /// ticket closed meanwhile — it shows at the top of the actions).
+    pub error_at_compose: bool,
     pub draft: ActionInput,
-    /// Attachments that came by e-mail and related tickets.
-    pub mail: super::quarantine::TicketMail,
+    /// What the reply and note forms take, in words.
+    pub files_hint: String,
+    /// Files with no message we know of, and related tickets.
+    pub mail: TicketMail,
     pub clocks: Vec<ClockView>,
     pub priority_options: Vec<Option_>,
     pub category_options: Vec<Option_>,
@@ -414,7 +509,7 @@ async fn show_page(
 ) -> Result<ShowPage, PageError> {
     let actor = user.actor();
     let (ticket, events) = state.services.ticket(&actor, id).await?;
-    let mail = super::quarantine::ticket_mail(state, &actor, id).await?;
+    let (attachments, links) = state.services.ticket_mail(&actor, id).await?;
     let can = available(&ticket.state(), &actor);
     let techs = if can.assign || can.reassign {
         state.services.active_technicians().await?
@@ -483,6 +578,23 @@ async fn show_page(
     } else {
         (Vec::new(), Vec::new())
     };
+    let at = state.services.now();
+    let files_of = |event: Option<i64>| -> Vec<FileView> {
+        attachments
+            .iter()
+            .filter(|a| a.event == event)
+            .map(|a| FileView::new(a, "/attachments"))
+            .collect()
+    };
+    let created = events
+        .iter()
+        .find(|e| e.kind == EventKind::Created)
+        .map(|e| e.id);
+    let known = |a: &crate::domain::mail::AttachmentInfo| {
+        a.event.is_some_and(|id| events.iter().any(|e| e.id == id))
+    };
+    let (since, total) = waited(&events, at);
+    let limits = crate::web::upload::UploadLimits::of(&state.config);
     Ok(ShowPage {
         clocks,
         priority_options,
@@ -492,16 +604,64 @@ async fn show_page(
         version: ticket.version,
         resolution: ticket.resolution.clone(),
         closed: ticket.closed_at.map(format_lima).unwrap_or_default(),
-        events: events.iter().map(EventView::from_event).collect(),
+        requester_name: ticket
+            .requester_name
+            .clone()
+            .filter(|n| !n.trim().is_empty()),
+        requester_url: requester_url(&ticket.requester),
+        waiting: (since.is_some() || total > 0).then(|| WaitView {
+            now: since.map(|s| (format_lima(s), duration_words(at - s))),
+            total: duration_words(total),
+        }),
+        rating: ticket.rating.map(|score| RatingView {
+            score: score_words(score),
+            comment: ticket
+                .rating_comment
+                .clone()
+                .filter(|c| !c.trim().is_empty()),
+        }),
+        request_files: files_of(created),
+        events: events
+            .iter()
+            .map(|e| {
+                let files = if Some(e.id) == created {
+                    Vec::new()
+                } else {
+                    files_of(Some(e.id))
+                };
+                EventView::from_event(e, files)
+            })
+            .collect(),
+        mail: TicketMail {
+            attachments: attachments
+                .iter()
+                .filter(|a| !known(a))
+                .map(|a| FileView::new(a, "/attachments"))
+                .collect(),
+            links: links
+                .into_iter()
+                .map(|l| LinkView {
+                    url: format!("/tickets/{}", l.other),
+                    number: TicketNumber(l.other).to_string(),
+                    reason: l.reason,
+                })
+                .collect(),
+        },
+        files_hint: format!(
+            "Hasta {} archivos, de {} cada uno como máximo.",
+            limits.files,
+            human_size(limits.file_bytes)
+        ),
         assign_options: technician_options(&techs, &draft.technician_id, None),
         reassign_options: technician_options(&techs, &draft.technician_id, ticket.assignee_id),
         is_technician: !Chrome::for_user(user, "").is_staff,
         ticket: TicketRow::from_ticket(&ticket, &view),
+        error_at_compose: (error_action == "reply" && can.reply)
+            || (error_action == "comment" && can.comment),
         can,
         error_action,
         error,
         draft,
-        mail,
     })
 }
 
@@ -549,8 +709,59 @@ pub struct ActionName {
     action: String,
 }
 
-/// One handler for every ticket form: the action's name picks the command; the domain
-/// decides whether this actor may, and the version refuses a stale view.
+/// What a failed form shows: the page again with the message at the form and what the user
+/// typed, or — for a ticket they may not see — the 404 page.
+async fn refused(
+    state: &AppState,
+    user: &CurrentUser,
+    id: TicketId,
+    action: String,
+    e: AppError,
+    draft: ActionInput,
+) -> Result<Response, PageError> {
+    if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
+        return Err(PageError(e));
+    }
+    let mut message = if e.status == StatusCode::CONFLICT && e.code == "conflict" {
+        "Alguien modificó esta incidencia mientras usted la veía: recargue la página (la versión actual se muestra abajo) y vuelva a intentar.".to_string()
+    } else {
+        e.message
+    };
+    if draft.had_files {
+        message.push_str(" Su texto se conservó; vuelva a adjuntar los archivos.");
+    }
+    let page = show_page(state, user, id, Some((action, message)), draft).await?;
+    render(e.status, &page)
+}
+
+/// After a change: back to the ticket with a confirmation, or to the list for a technician
+/// who passed it on and no longer sees it.
+async fn done(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &crate::service::auth::Session,
+    ticket: &Ticket,
+    message: &str,
+) -> Result<Response, PageError> {
+    let passed_on = !crate::domain::access::is_staff(user.user.role)
+        && ticket.assignee_id != Some(user.user.id);
+    let to = if passed_on {
+        "/".to_string()
+    } else {
+        format!("/tickets/{}", ticket.id)
+    };
+    redirect_with_flash(
+        state,
+        session,
+        &to,
+        &format!("{} ({})", message, ticket.number()),
+    )
+    .await
+}
+
+/// One handler for the ticket forms without files: the action's name picks the command; the
+/// domain decides whether this actor may, and the version refuses a stale view. (The reply and
+/// the note have routes of their own: `message`.)
 pub async fn act(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -571,12 +782,6 @@ pub async fn act(
                 "Incidencia reasignada.",
             )
         }),
-        "comment" => Ok((
-            Action::Comment {
-                body: form.body.clone(),
-            },
-            "Comentario agregado.",
-        )),
         "close" => Ok((
             Action::Close {
                 resolution: form.resolution.clone(),
@@ -608,33 +813,95 @@ pub async fn act(
         Err(e) => Err(e),
     };
     match result {
-        Ok((ticket, message)) => {
-            // A technician who passed the ticket on no longer sees it: back to their list.
-            let passed_on = !crate::domain::access::is_staff(user.user.role)
-                && ticket.assignee_id != Some(user.user.id);
-            let to = if passed_on {
-                "/".to_string()
+        Ok((ticket, message)) => done(&state, &user, &session, &ticket, message).await,
+        Err(e) => refused(&state, &user, id, action, e, form).await,
+    }
+}
+
+/// The two messages of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Message {
+    Reply,
+    Note,
+}
+
+/// `POST /tickets/{id}/reply`: a public reply, e-mailed to the requester with its files.
+pub async fn reply(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    TicketPath(id): TicketPath,
+    form: FilesForm,
+) -> Result<Response, PageError> {
+    message(&state, &user, id, Message::Reply, form).await
+}
+
+/// `POST /tickets/{id}/comment`: an internal note, with its files, for staff only.
+pub async fn comment(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    TicketPath(id): TicketPath,
+    form: FilesForm,
+) -> Result<Response, PageError> {
+    message(&state, &user, id, Message::Note, form).await
+}
+
+/// A reply or a note from the ticket's page (multipart with files, or a plain form): the CSRF
+/// token first, then the files' limits — a refused file brings the page back with the text
+/// kept and nothing written — then the one change function, with the files.
+async fn message(
+    state: &AppState,
+    user: &CurrentUser,
+    id: TicketId,
+    kind: Message,
+    form: FilesForm,
+) -> Result<Response, PageError> {
+    let Some(session) = user.session.clone() else {
+        return Ok(axum::response::Redirect::to("/login").into_response());
+    };
+    if !tokens_match(form.field("csrf_token"), &session.csrf_token) {
+        return Err(AppError::csrf().into());
+    }
+    let wait = kind == Message::Reply && form.checked("wait");
+    let draft = ActionInput {
+        version: form.field("version").to_string(),
+        body: form.field("body").to_string(),
+        wait,
+        had_files: form.had_files,
+        ..ActionInput::default()
+    };
+    let action_name = match kind {
+        Message::Reply => "reply",
+        Message::Note => "comment",
+    };
+    if let Some(e) = form.refusal() {
+        return refused(state, user, id, action_name.to_string(), e, draft).await;
+    }
+    let (action, confirmation) = match kind {
+        Message::Reply => (
+            Action::Reply {
+                body: draft.body.clone(),
+                wait,
+            },
+            if wait {
+                "Respuesta al solicitante registrada; se le enviará por correo y la incidencia queda Esperando al usuario."
             } else {
-                format!("/tickets/{}", ticket.id)
-            };
-            redirect_with_flash(
-                &state,
-                &session,
-                &to,
-                &format!("{} ({})", message, ticket.number()),
-            )
-            .await
-        }
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError(e)),
-        Err(e) if e.status.is_client_error() => {
-            let message = if e.status == StatusCode::CONFLICT && e.code == "conflict" {
-                "Alguien modificó esta incidencia mientras usted la veía: recargue la página (la versión actual se muestra abajo) y vuelva a intentar.".to_string()
-            } else {
-                e.message
-            };
-            let page = show_page(&state, &user, id, Some((action, message)), form).await?;
-            render(e.status, &page)
-        }
-        Err(e) => Err(PageError(e)),
+                "Respuesta al solicitante registrada; se le enviará por correo."
+            },
+        ),
+        Message::Note => (
+            Action::Comment {
+                body: draft.body.clone(),
+            },
+            "Nota interna agregada.",
+        ),
+    };
+    let version = draft.version.trim().parse::<i64>().ok();
+    match state
+        .services
+        .act_with_files(&user.actor(), id, version, action, form.files)
+        .await
+    {
+        Ok(ticket) => done(state, user, &session, &ticket, confirmation).await,
+        Err(e) => refused(state, user, id, action_name.to_string(), e.into(), draft).await,
     }
 }

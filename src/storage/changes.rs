@@ -1,0 +1,155 @@
+//! Live news of ticket writes, for the event stream (`GET /events`). Each committed
+//! `TicketWrite` becomes a `TicketChanged`, delivered to every instance within a second:
+//! on PostgreSQL through `NOTIFY` sent in the write's own transaction (so only committed
+//! writes are announced, to every instance's `LISTEN`), on SQLite — one instance — straight
+//! from the writer after the commit. Subscribers get a broadcast receiver; a slow one misses
+//! news (it is told to reload), it never holds the writer back.
+
+use super::{Backend, Conn, Result};
+use crate::domain::ids::{TicketId, UserId};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// The `NOTIFY` channel.
+pub const CHANNEL: &str = "soporte_tickets";
+/// How many pieces of news a slow subscriber may fall behind before it is told to reload.
+const BACKLOG: usize = 1024;
+
+/// One ticket that changed: enough for a list to update a row, a count, or say who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketChanged {
+    /// The id of the write's last timeline event: the stream's order and resume point.
+    pub seq: i64,
+    pub ticket: TicketId,
+    pub status: String,
+    pub version: i64,
+    pub assignee: Option<UserId>,
+    /// Who had it before the write (a ticket passed away from someone concerns them too).
+    pub previous_assignee: Option<UserId>,
+    /// The last event's kind, and who wrote it.
+    pub kind: String,
+    pub actor: String,
+    pub actor_id: Option<UserId>,
+    pub created: bool,
+}
+
+impl TicketChanged {
+    /// Whether a technician (`me`) may hear of it: tickets they have, or just had.
+    pub fn concerns(&self, me: UserId) -> bool {
+        self.assignee == Some(me) || self.previous_assignee == Some(me)
+    }
+}
+
+/// The news hub of one process.
+#[derive(Debug)]
+pub struct Changes {
+    sender: broadcast::Sender<TicketChanged>,
+    /// PostgreSQL: the URL to `LISTEN` on, and whether the listener runs.
+    listen: Option<(super::Url, Mutex<bool>)>,
+}
+
+impl Changes {
+    pub fn new(backend: Backend, url: &super::Url) -> Arc<Changes> {
+        let (sender, _) = broadcast::channel(BACKLOG);
+        Arc::new(Changes {
+            sender,
+            listen: (backend == Backend::Postgres).then(|| (url.clone(), Mutex::new(false))),
+        })
+    }
+
+    /// News from now on. On PostgreSQL the first subscriber starts this process's listener.
+    pub fn subscribe(self: &Arc<Self>) -> broadcast::Receiver<TicketChanged> {
+        let receiver = self.sender.subscribe();
+        if let Some((url, started)) = &self.listen
+            && let Ok(mut started) = started.lock()
+            && !*started
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            *started = true;
+            tokio::spawn(listen(url.clone(), Arc::downgrade(self)));
+        }
+        receiver
+    }
+
+    /// Announces committed writes (SQLite; on PostgreSQL the listener does it).
+    pub fn publish(&self, news: impl IntoIterator<Item = TicketChanged>) {
+        for n in news {
+            // No subscriber is no error.
+            let _ = self.sender.send(n);
+        }
+    }
+}
+
+/// PostgreSQL: relays every notification on `CHANNEL` to this process's subscribers, until
+/// the hub is gone. A lost connection is made again (news sent meanwhile is lost; clients
+/// that miss a piece still reload on their next reconnect).
+async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect(url.expose()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "the live-update listener could not connect; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "failed to LISTEN for live updates; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        }
+        loop {
+            let Some(hub) = hub.upgrade() else {
+                return;
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(30), listener.recv()).await {
+                Ok(Ok(n)) => match serde_json::from_str::<Vec<TicketChanged>>(n.payload()) {
+                    Ok(news) => hub.publish(news),
+                    Err(e) => tracing::warn!(error = %e, "an unreadable live-update payload"),
+                },
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the live-update listener lost its connection");
+                    break;
+                }
+                // Nothing for a while: look again whether anyone still listens.
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// The news of the writes after `after` (a reconnecting stream's Last-Event-ID), at most
+/// `limit`, each with its ticket as it is now.
+pub async fn since(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<TicketChanged>> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.ticket_id, e.kind, e.actor, e.actor_id, e.data, t.status, t.version, t.assignee_id \
+         FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let data: String = r.try_get("data")?;
+            let data: crate::domain::timeline::EventData =
+                serde_json::from_str(&data).unwrap_or_default();
+            let kind: String = r.try_get("kind")?;
+            Ok(TicketChanged {
+                seq: r.try_get("id")?,
+                ticket: TicketId(r.try_get("ticket_id")?),
+                status: r.try_get("status")?,
+                version: r.try_get("version")?,
+                assignee: r.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+                previous_assignee: data.from_assignee,
+                created: kind == "created",
+                kind,
+                actor: r.try_get("actor")?,
+                actor_id: r.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
+            })
+        })
+        .collect()
+}
