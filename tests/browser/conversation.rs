@@ -39,10 +39,12 @@ return {{ taken: event.defaultPrevented, files: [...input.files].map(f => f.name
     )
 }
 
-/// Waits until every image in `scope` has loaded (a thumbnail that failed has no width).
+/// Waits until every image in `scope` has loaded (a thumbnail that failed has no width),
+/// scrolling each into view: thumbnails load lazily, as a person scrolls to them.
 async fn images_loaded(b: &Browser, scope: &str) -> usize {
     let script = format!(
         "const imgs = [...document.querySelectorAll({})]; \
+         imgs.forEach(i => {{ if (!i.complete) i.scrollIntoView({{block: 'center'}}); }}); \
          return imgs.length > 0 && imgs.every(i => i.complete) ? imgs.filter(i => i.naturalWidth > 0).length : -1",
         serde_json::json!(format!("{scope} img"))
     );
