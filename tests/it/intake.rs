@@ -459,6 +459,8 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
         kinds,
         [
             "created",
+            "sla_warning",
+            "classified",
             "assigned",
             "replied",
             "customer_message",
@@ -467,7 +469,7 @@ async fn same_story(url: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
             "rated"
         ]
     );
-    assert_eq!(timeline[3].data.to_status.as_deref(), Some("en_atencion"));
+    assert_eq!(timeline[5].data.to_status.as_deref(), Some("en_atencion"));
     let pool = store.pool();
     let mut out = Vec::new();
     for (what, sql) in [
