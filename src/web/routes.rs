@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
     // Signed in (CurrentUser): every role; tickets are filtered by the actor's scope.
     // Creating by hand (POST /) and assign/reopen take `Staff`.
     let signed_in = Router::new()
-        .route("/", get(pages::tickets::list).post(pages::tickets::create))
+        .route("/", get(pages::queue::list).post(pages::queue::create))
         .route("/tickets/{id}", get(pages::tickets::show))
         .route("/dashboard", get(pages::dashboard::show))
         .route("/events", get(events::stream))

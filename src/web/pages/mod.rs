@@ -9,6 +9,7 @@ pub mod export;
 pub mod mailbox;
 pub mod notifications;
 pub mod quarantine;
+pub mod queue;
 pub mod sla;
 pub mod sso;
 pub mod status;
