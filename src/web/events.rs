@@ -2,28 +2,39 @@
 //! person, with the same visibility as the list (a technician hears only their own tickets).
 //! Each event's id is its sequence number, so a browser that reconnects with
 //! `Last-Event-ID` gets what it missed; a comment every 15 s keeps proxies from closing it.
+//! `?after=N` does the same for a new stream that resumes another one (the browser tab that
+//! takes over the shared stream, `static/js/live.js`): an EventSource cannot set the header
+//! on its first request. The header wins when both are given.
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::CurrentUser;
 use crate::service::live::LiveItem;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
 
+#[derive(serde::Deserialize, Default)]
+pub struct Resume {
+    #[serde(default)]
+    after: String,
+}
+
 pub async fn stream(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
+    Query(resume): Query<Resume>,
 ) -> Result<Response, ApiError> {
+    let position = |v: &str| v.trim().parse::<i64>().ok().filter(|n| *n >= 0);
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|n| *n >= 0);
+        .and_then(position)
+        .or_else(|| position(&resume.after));
     let live = state.services.live(&user.actor(), after).await?;
     let stopping = state.stopping.clone();
     let events = futures_util::stream::unfold(

@@ -31,6 +31,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 #[derive(Debug, Clone, Default)]
 pub struct Chrome {
     pub signed_in: bool,
+    /// The signed-in person's id (0 when nobody is): the page's scripts tell "assigned to
+    /// me" from the live stream's events with it.
+    pub user_id: i64,
     pub user_name: String,
     pub role_label: &'static str,
     pub is_staff: bool,
@@ -48,6 +51,7 @@ impl Chrome {
     pub fn for_user(user: &CurrentUser, section: &'static str) -> Chrome {
         Chrome {
             signed_in: true,
+            user_id: user.user.id.0,
             user_name: user.user.name.clone(),
             role_label: user.user.role.label(),
             is_staff: may(user.user.role, Capability::Dispatch),
@@ -196,8 +200,13 @@ async fn health_detail(state: &AppState) -> Response {
 }
 
 const STYLESHEET: &str = include_str!("../../../static/app.css");
-/// The one script: a pasted screenshot becomes a file of the form (forms work without it).
-const SCRIPT: &str = include_str!("../../../static/app.js");
+/// The one script, served as `/static/app.js`, made of one file per concern under
+/// `static/js/`: a pasted screenshot becomes a file of the form; live updates share one
+/// event stream per browser. Every page works without it.
+const SCRIPT: &str = concat!(
+    include_str!("../../../static/js/paste.js"),
+    include_str!("../../../static/js/live.js"),
+);
 
 pub async fn stylesheet() -> Response {
     (

@@ -93,7 +93,11 @@ pub(super) fn status_options(selected: &str) -> Vec<Option_> {
         .collect()
 }
 
-pub(super) fn technician_options(techs: &[User], selected: &str, except: Option<UserId>) -> Vec<Option_> {
+pub(super) fn technician_options(
+    techs: &[User],
+    selected: &str,
+    except: Option<UserId>,
+) -> Vec<Option_> {
     techs
         .iter()
         .filter(|t| Some(t.id) != except)
@@ -291,4 +295,3 @@ pub async fn create(
         Err(e) => Err(PageError(e)),
     }
 }
-

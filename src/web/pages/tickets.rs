@@ -2,6 +2,7 @@
 //! the requester and an internal note, which take files (`web::upload`).
 
 use super::attachments::FileView;
+use super::queue::{Option_, TicketRow, requester_url, technician_options};
 use super::{Chrome, ok, redirect_with_flash, render};
 use crate::domain::classification::{CategoryId, Priority};
 use crate::domain::ids::{TicketId, TicketNumber, UserId};
@@ -20,7 +21,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use super::queue::{Option_, TicketRow, requester_url, technician_options};
 
 /// A timeline entry, ready to show.
 pub struct EventView {
