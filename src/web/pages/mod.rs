@@ -199,13 +199,22 @@ async fn health_detail(state: &AppState) -> Response {
     (code, axum::Json(body)).into_response()
 }
 
-const STYLESHEET: &str = include_str!("../../../static/app.css");
+/// The one stylesheet, served as `/static/app.css`: the base, then the queue's and the
+/// ticket page's own rules.
+const STYLESHEET: &str = concat!(
+    include_str!("../../../static/css/base.css"),
+    include_str!("../../../static/css/queue.css"),
+    include_str!("../../../static/css/ticket.css"),
+);
 /// The one script, served as `/static/app.js`, made of one file per concern under
 /// `static/js/`: a pasted screenshot becomes a file of the form; live updates share one
 /// event stream per browser. Every page works without it.
 const SCRIPT: &str = concat!(
     include_str!("../../../static/js/paste.js"),
     include_str!("../../../static/js/live.js"),
+    include_str!("../../../static/js/queue.js"),
+    include_str!("../../../static/js/ticket.js"),
+    include_str!("../../../static/js/keys.js"),
 );
 
 pub async fn stylesheet() -> Response {

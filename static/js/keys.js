@@ -1,0 +1,1 @@
+// Keyboard: j/k/Enter/a/c/r, / and ? (issue #15).

@@ -1,0 +1,1 @@
+// The ticket page: live "Actualizada por ..." banner, drafts kept (issue #15).
