@@ -124,6 +124,8 @@ pub struct Services {
     pub(crate) connect: std::sync::Arc<connect::Connect>,
     /// This instance's copy of the service-level settings.
     pub(crate) sla: sla::SlaCache,
+    /// The dashboards computed since the last change.
+    pub(crate) dashboards: std::sync::Arc<reports::DashboardCache>,
 }
 
 impl Services {
@@ -135,6 +137,7 @@ impl Services {
             writer,
             connect: Default::default(),
             sla: sla::SlaCache::default(),
+            dashboards: Default::default(),
         }
     }
 

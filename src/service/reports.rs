@@ -76,7 +76,69 @@ pub struct Dashboard {
     pub generated_at: i64,
 }
 
+/// How long (by the service's clock) a computed dashboard may be shown while nothing
+/// changes: its ages and open clocks are as of `generated_at`.
+pub const DASHBOARD_FRESH_SECS: i64 = 30;
+/// Periods and people whose dashboards are kept at once (the oldest is dropped).
+const DASHBOARDS_KEPT: usize = 64;
+
+/// Which dashboard: the period and whose figures.
+type DashboardKey = (i64, i64, Option<i64>);
+
+/// A computed dashboard and what it was computed from.
+struct Computed {
+    /// The process's change count and the database's stamp, both read before the figures.
+    generation: u64,
+    stamp: (i64, i64),
+    dashboard: Dashboard,
+}
+
+type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Computed>>>;
+
+/// The dashboards this instance computed, kept until something changes: computed once per
+/// change rather than once per request, and never shown after a change (see `dashboard`).
+#[derive(Default)]
+pub struct DashboardCache {
+    slots: std::sync::Mutex<(u64, BTreeMap<DashboardKey, (u64, Slot)>)>,
+}
+
+impl std::fmt::Debug for DashboardCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DashboardCache")
+    }
+}
+
+impl DashboardCache {
+    /// The slot of one dashboard (one computation at a time in it).
+    fn slot(&self, key: DashboardKey) -> Slot {
+        let Ok(mut guard) = self.slots.lock() else {
+            return Slot::default();
+        };
+        let (clock, slots) = &mut *guard;
+        *clock += 1;
+        let used = *clock;
+        if let Some((last, slot)) = slots.get_mut(&key) {
+            *last = used;
+            return slot.clone();
+        }
+        if slots.len() >= DASHBOARDS_KEPT
+            && let Some(oldest) = slots.iter().min_by_key(|(_, (u, _))| *u).map(|(k, _)| *k)
+        {
+            slots.remove(&oldest);
+        }
+        let slot = Slot::default();
+        slots.insert(key, (used, slot.clone()));
+        slot
+    }
+}
+
 impl Services {
+    /// The dashboard of `period` as `actor` may see it. Computed once per change: a computed
+    /// one is shown again while this process has seen no commit or notification
+    /// (`Changes::generation`), the database's stamp (newest event, settings revision) has
+    /// not moved — that catches other processes' writes too — and it is under
+    /// `DASHBOARD_FRESH_SECS` old; the technicians' names are read fresh each time. Requests
+    /// that arrive while it is being computed wait for that one computation.
     pub async fn dashboard(&self, actor: &Actor, period: Period) -> Result<Dashboard> {
         let role = actor.role().unwrap_or(Role::Technician);
         let technician = if may(role, Capability::SeeAllFigures) {
@@ -84,6 +146,67 @@ impl Services {
         } else {
             actor.user_id()
         };
+        let changes = self.store.changes();
+        changes.watch();
+        let slot = self
+            .dashboards
+            .slot((period.from, period.to, technician.map(|t| t.0)));
+        let mut kept = slot.lock().await;
+        let generation = changes.generation();
+        let stamp = {
+            let mut conn = self.store.read().await?;
+            reports::stamp(&mut conn).await?
+        };
+        let now = self.now();
+        if let Some(c) = kept.as_ref()
+            && c.generation == generation
+            && c.stamp == stamp
+            && (c.dashboard.generated_at..c.dashboard.generated_at + DASHBOARD_FRESH_SECS)
+                .contains(&now)
+        {
+            let mut d = c.dashboard.clone();
+            let mut conn = self.store.read().await?;
+            let users = crate::storage::users::list(&mut conn, Some(Role::Technician)).await?;
+            d.technicians = users
+                .into_iter()
+                .filter(|u| technician.is_none_or(|t| t == u.id))
+                .map(|u| {
+                    let figures = c.dashboard.technicians.iter().find(|t| t.id == u.id);
+                    TechnicianFigures {
+                        id: u.id,
+                        name: u.name,
+                        active: u.active,
+                        ..figures.cloned().unwrap_or(TechnicianFigures {
+                            id: u.id,
+                            name: String::new(),
+                            active: u.active,
+                            open: 0,
+                            closed: 0,
+                            assign: Summary::default(),
+                            response: Summary::default(),
+                            close: Summary::default(),
+                            csat: Csat::default(),
+                        })
+                    }
+                })
+                .collect();
+            return Ok(d);
+        }
+        let dashboard = self.compute_dashboard(actor, period, technician).await?;
+        *kept = Some(Computed {
+            generation,
+            stamp,
+            dashboard: dashboard.clone(),
+        });
+        Ok(dashboard)
+    }
+
+    async fn compute_dashboard(
+        &self,
+        actor: &Actor,
+        period: Period,
+        technician: Option<UserId>,
+    ) -> Result<Dashboard> {
         let backend = self.store.backend();
         let now = self.now();
         let mut conn = self.store.read().await?;

@@ -9,6 +9,7 @@ use super::{Backend, Conn, Result};
 use crate::domain::ids::{TicketId, UserId};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -46,6 +47,10 @@ impl TicketChanged {
 #[derive(Debug)]
 pub struct Changes {
     sender: broadcast::Sender<TicketChanged>,
+    /// Counts what this process knows changed: each commit of its writer, each notification
+    /// from another instance, each (re)connection of the listener (news may have been lost).
+    /// A cache that read it before reading the database is stale once it moved.
+    generation: AtomicU64,
     /// PostgreSQL: the URL to `LISTEN` on, and whether the listener runs.
     listen: Option<(super::Url, Mutex<bool>)>,
 }
@@ -55,6 +60,7 @@ impl Changes {
         let (sender, _) = broadcast::channel(BACKLOG);
         Arc::new(Changes {
             sender,
+            generation: AtomicU64::new(0),
             listen: (backend == Backend::Postgres).then(|| (url.clone(), Mutex::new(false))),
         })
     }
@@ -62,6 +68,13 @@ impl Changes {
     /// News from now on. On PostgreSQL the first subscriber starts this process's listener.
     pub fn subscribe(self: &Arc<Self>) -> broadcast::Receiver<TicketChanged> {
         let receiver = self.sender.subscribe();
+        self.watch();
+        receiver
+    }
+
+    /// Makes sure other instances' writes reach this process (on PostgreSQL, starts the
+    /// listener once; SQLite has one instance).
+    pub fn watch(self: &Arc<Self>) {
         if let Some((url, started)) = &self.listen
             && let Ok(mut started) = started.lock()
             && !*started
@@ -70,11 +83,21 @@ impl Changes {
             *started = true;
             tokio::spawn(listen(url.clone(), Arc::downgrade(self)));
         }
-        receiver
+    }
+
+    /// Where this process's count of changes stands (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Something was committed (or news may have been missed).
+    pub fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Announces committed writes (SQLite; on PostgreSQL the listener does it).
     pub fn publish(&self, news: impl IntoIterator<Item = TicketChanged>) {
+        self.touch();
         for n in news {
             // No subscriber is no error.
             let _ = self.sender.send(n);
@@ -86,6 +109,7 @@ impl Changes {
 /// the hub is gone. A lost connection is made again (news sent meanwhile is lost; clients
 /// that miss a piece still reload on their next reconnect).
 async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
+    let mut reconnected = false;
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect(url.expose()).await {
             Ok(l) => l,
@@ -100,6 +124,14 @@ async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             continue;
         }
+        // Whatever was sent while the connection was lost is lost: caches start again.
+        if reconnected {
+            match hub.upgrade() {
+                Some(hub) => hub.touch(),
+                None => return,
+            }
+        }
+        reconnected = true;
         loop {
             let Some(hub) = hub.upgrade() else {
                 return;

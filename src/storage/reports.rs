@@ -29,6 +29,19 @@ fn parse_numbers(text: Option<String>) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// Where the data the dashboard reads stands: the newest timeline event and the service
+/// levels' settings revision. Both only grow; read before the figures, an older stamp than
+/// the database's means the figures may be behind.
+pub async fn stamp(conn: &mut Conn) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM ticket_events) AS event, \
+         (SELECT COALESCE(MAX(revision), 0) FROM sla_revision) AS revision",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.try_get("event")?, row.try_get("revision")?))
+}
+
 /// Tickets now, per status and technician (0 = nobody).
 pub async fn counts(conn: &mut Conn) -> Result<Vec<(Status, Option<UserId>, i64)>> {
     let rows = sqlx::query("SELECT status, assignee_id, n FROM ticket_counts WHERE n <> 0")

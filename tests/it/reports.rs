@@ -299,7 +299,13 @@ async fn dashboard_figures_match_the_hand_worked_values(backend: Backend) {
     ] {
         assert!(html.contains(text), "dashboard shows {text:?}");
     }
-    assert!(!html.contains("<script"), "no script");
+    // Its charts need no script: the only one is the shared file every page may go without.
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script src=\"/static/app.js\" defer></script>")
+            .count(),
+        "no inline script"
+    );
 
     // A technician sees only their own figures.
     let t1b = s.app.browser_for(s.t1.clone()).await;
@@ -649,4 +655,86 @@ async fn the_dashboard_and_exports_need_a_session() {
     let r = c.get(app.url("/api/v1/dashboard")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let _ = Actor::System;
+}
+
+/// The dashboard is computed once per change, not once per request: shown again while
+/// nothing changed (its `generated_at` stays), computed anew as soon as a ticket changes —
+/// through this server, or through another process on the same database with its own writer
+/// — and after half a minute without changes (ages move); a technician added meanwhile is
+/// listed at once.
+async fn the_dashboard_is_computed_once_per_change(backend: Backend) {
+    let Some(app) = TestApp::spawn_at(backend, T0).await else {
+        return;
+    };
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    let actor = admin.actor();
+    let period =
+        || soporte::domain::metrics::Period::lima_days(None, None, T0).expect("the last 30 days");
+    let first = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!((first.generated_at, first.open_total), (T0, 0));
+
+    at(&app, 5).await;
+    let again = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!(again.generated_at, T0, "nothing changed: the same figures");
+    let tech = app.create_user(Role::Technician, "Nueva").await;
+    let listed = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!(listed.generated_at, T0);
+    assert!(
+        listed.technicians.iter().any(|t| t.id == tech.id),
+        "a new technician is listed without waiting for a change"
+    );
+
+    receive(&app, "Por este servidor").await;
+    let after = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!((after.generated_at, after.open_total), (T0 + 5, 1));
+
+    // Another process with its own writer and its own news (a second instance, or the
+    // command line) writes to the same database.
+    let other = soporte::service::Services::open(
+        &app.database_url,
+        soporte::service::Settings {
+            clock: app.clock.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    at(&app, 6).await;
+    let new = NewTicket::parse("otro@dominio.com", "Por otro proceso", "x").unwrap();
+    other.receive(&new, None).await.unwrap();
+    let seen = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!((seen.generated_at, seen.open_total), (T0 + 6, 2));
+    if backend == Backend::Postgres {
+        // Its notification reaches this server a moment later and counts as a change too.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let seen = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!((seen.generated_at, seen.open_total), (T0 + 6, 2));
+    other.close().await;
+
+    // Half a minute without changes: computed again, the backlog a little older.
+    at(
+        &app,
+        6 + soporte::service::reports::DASHBOARD_FRESH_SECS - 1,
+    )
+    .await;
+    let kept = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!(kept.generated_at, T0 + 6);
+    at(&app, 6 + soporte::service::reports::DASHBOARD_FRESH_SECS).await;
+    let aged = app.services.dashboard(&actor, period()).await.unwrap();
+    assert_eq!(
+        aged.generated_at,
+        T0 + 6 + soporte::service::reports::DASHBOARD_FRESH_SECS
+    );
+    assert!(aged.backlog.mean > seen.backlog.mean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_computed_once_per_change_sqlite() {
+    the_dashboard_is_computed_once_per_change(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_computed_once_per_change_postgres() {
+    the_dashboard_is_computed_once_per_change(Backend::Postgres).await;
 }

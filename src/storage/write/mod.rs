@@ -252,6 +252,15 @@ impl Executor {
                 }
             }
         };
+        if answers.is_ok() {
+            // Caches of this process see the commit (PostgreSQL's own news comes back later
+            // through the listener; a bulk load announces nothing).
+            match self {
+                Executor::Pooled(store, _) | Executor::Native { store, .. } => {
+                    store.changes().touch()
+                }
+            }
+        }
         let answers = answers.map(|all| {
             let mut all = all.into_iter();
             calls
