@@ -89,7 +89,7 @@ type DashboardKey = (i64, i64, Option<i64>);
 struct Computed {
     /// The process's change count and the database's stamp, both read before the figures.
     generation: u64,
-    stamp: (i64, i64),
+    stamp: (i64, i64, i64),
     dashboard: Dashboard,
 }
 
@@ -135,7 +135,7 @@ impl DashboardCache {
 impl Services {
     /// The dashboard of `period` as `actor` may see it. Computed once per change: a computed
     /// one is shown again while this process has seen no commit or notification
-    /// (`Changes::generation`), the database's stamp (newest event, settings revision) has
+    /// (`Changes::generation`), the database's stamp (newest event, settings revision, recomputes) has
     /// not moved — that catches other processes' writes too — and it is under
     /// `DASHBOARD_FRESH_SECS` old; the technicians' names are read fresh each time. Requests
     /// that arrive while it is being computed wait for that one computation.

@@ -289,6 +289,9 @@ impl Services {
                 break;
             }
         }
+        if changed > 0 {
+            store::mark_recomputed(&self.store).await?;
+        }
         Ok(changed)
     }
 

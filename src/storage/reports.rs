@@ -29,17 +29,23 @@ fn parse_numbers(text: Option<String>) -> Result<Vec<i64>> {
         .collect()
 }
 
-/// Where the data the dashboard reads stands: the newest timeline event and the service
-/// levels' settings revision. Both only grow; read before the figures, an older stamp than
-/// the database's means the figures may be behind.
-pub async fn stamp(conn: &mut Conn) -> Result<(i64, i64)> {
+/// Where the data the dashboard reads stands: the newest timeline event, the service levels'
+/// settings revision and how many recomputes rewrote clocks (they add no event). All only
+/// grow; read before the figures, an older stamp than the database's means the figures may
+/// be behind.
+pub async fn stamp(conn: &mut Conn) -> Result<(i64, i64, i64)> {
     let row = sqlx::query(
         "SELECT (SELECT COALESCE(MAX(id), 0) FROM ticket_events) AS event, \
-         (SELECT COALESCE(MAX(revision), 0) FROM sla_revision) AS revision",
+         (SELECT COALESCE(MAX(revision), 0) FROM sla_revision) AS revision, \
+         (SELECT COALESCE(MAX(recomputed), 0) FROM sla_revision) AS recomputed",
     )
     .fetch_one(conn)
     .await?;
-    Ok((row.try_get("event")?, row.try_get("revision")?))
+    Ok((
+        row.try_get("event")?,
+        row.try_get("revision")?,
+        row.try_get("recomputed")?,
+    ))
 }
 
 /// Tickets now, per status and technician (0 = nobody).

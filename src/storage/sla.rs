@@ -107,6 +107,17 @@ async fn bump(tx: &mut super::Tx) -> Result<i64> {
     )
 }
 
+/// Records that a recompute rewrote some tickets' clocks (no timeline event says so), for the
+/// dashboard's cache stamp.
+pub async fn mark_recomputed(store: &Store) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    sqlx::query("UPDATE sla_revision SET recomputed = recomputed + 1 WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Replaces the working hours; returns the new revision.
 pub async fn save_hours(store: &Store, hours: &[Hours]) -> Result<i64> {
     let mut tx = store.begin_write().await?;
