@@ -1114,3 +1114,309 @@ async fn the_list_filters_by_requester_with_a_chip(app: TestApp) {
     assert!(html.contains("El solicitante debe ser un correo electrónico válido."));
 }
 both_backends!(the_list_filters_by_requester_with_a_chip);
+
+/// The same scenario on both backends, with a clock the test sets, starting at `$start`.
+macro_rules! both_backends_at {
+    ($scenario:ident, $start:expr) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app =
+                    $crate::helpers::TestApp::spawn_at(soporte::storage::Backend::Sqlite, $start)
+                        .await
+                        .expect("sqlite app");
+                super::$scenario(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) =
+                    $crate::helpers::TestApp::spawn_at(soporte::storage::Backend::Postgres, $start)
+                        .await
+                {
+                    super::$scenario(app).await;
+                }
+            }
+        }
+    };
+}
+
+/// Mon 9 Nov 2026, 09:00 in Lima.
+const MONDAY_0900: i64 = 1_794_232_800;
+
+/// The conversation through the API: a reply (201, e-mailed, waiting), a note (never
+/// e-mailed), every timeline event marked public or internal, refusals that write nothing,
+/// and the requester filter with the requester's name.
+async fn the_api_replies_and_every_event_says_who_sees_it(app: TestApp) {
+    let (id, tech, admin) = assigned_ticket(&app).await;
+    let path = format!("/api/v1/tickets/{}", id.0);
+    let outbox = || rows(&app, "mail_outbox", id);
+    let sent_before = outbox().await;
+
+    let (s, t) = tech
+        .post_json(
+            &format!("{path}/replies"),
+            serde_json::json!({"body": "Reinicie el router, por favor.", "wait": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(t["status"], "en_espera");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM mail_outbox WHERE ticket_id = {} AND recipient = 'juan@dominio.pe' AND kind = 'reply'",
+            id.0
+        ))
+        .await,
+        1,
+        "the reply goes to the requester"
+    );
+    assert_eq!(outbox().await, sent_before + 1);
+
+    let (s, t) = tech
+        .post_json(
+            &format!("{path}/comments"),
+            serde_json::json!({"body": "Revisar el firewall de la sede."}),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {t}");
+    assert_eq!(outbox().await, sent_before + 1, "a note is never e-mailed");
+
+    let (s, t) = tech.get_json(&path).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(t["requester"], "juan@dominio.pe");
+    assert_eq!(t["requester_name"], "Juan Pérez");
+    let timeline = t["timeline"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> = timeline
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["visibility"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("created", "public"),
+            ("assigned", "internal"),
+            ("replied", "public"),
+            ("commented", "internal"),
+        ]
+    );
+    assert_eq!(
+        timeline[2]["data"]["body"],
+        "Reinicie el router, por favor."
+    );
+
+    // An empty reply, a reply to someone else's ticket: refused, nothing written.
+    let before = footprint(&app, id).await;
+    let (s, e) = tech
+        .post_json(
+            &format!("{path}/replies"),
+            serde_json::json!({"body": "  "}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().len() > 5);
+    let other = app
+        .browser_for(app.create_user(Role::Technician, "Otra Técnica").await)
+        .await;
+    let (s, _) = other
+        .post_json(
+            &format!("{path}/replies"),
+            serde_json::json!({"body": "Hola"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(footprint(&app, id).await, before);
+
+    // The requester filter: the address in any case, only that requester's tickets, and a
+    // technician still only sees their own.
+    let second = app
+        .intake("Juan Pérez <JUAN@dominio.pe>", "Otra vez la VPN", "Nada")
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.intake("maria@otra.pe", "Impresora", "No imprime").await;
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (s, list) = admin
+        .get_json("/api/v1/tickets?requester=Juan%40Dominio.pe")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(ids(&list), [second, id.0]);
+    let (_, list) = tech
+        .get_json("/api/v1/tickets?requester=juan%40dominio.pe")
+        .await;
+    assert_eq!(ids(&list), [id.0]);
+    let (s, e) = admin.get_json("/api/v1/tickets?requester=juan").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+}
+both_backends!(the_api_replies_and_every_event_says_who_sees_it);
+
+/// Ratings reach `GET /api/v1/dashboard` as `csat`, overall and per technician, and the
+/// requester's page stops answering 90 days after the close (not a day before).
+async fn ratings_reach_the_dashboard_json_and_the_link_ends_90_days_after_the_close(app: TestApp) {
+    let (id, tech, admin) = assigned_ticket(&app).await;
+    app.clock.set(MONDAY_0900 + 3_600);
+    let v = version(&app, id).await;
+    let r = tech
+        .post_form(
+            &format!("/tickets/{}/close", id.0),
+            &[("version", &v), ("resolution", "Listo.")],
+        )
+        .await;
+    assert_redirect_to(&r, &format!("/tickets/{}", id.0));
+    let closed_at = MONDAY_0900 + 3_600;
+    let token = status_token(&app, &admin.user, id).await;
+    let requester = TestApp::client();
+    let rate = app.url(&format!("/s/{token}/valorar"));
+    let html = requester
+        .get(format!("{rate}?puntaje=4"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_in(&html).unwrap();
+    let r = requester
+        .post(&rate)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("puntaje", "4"),
+            ("comentario", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let (s, d) = admin
+        .get_json("/api/v1/dashboard?from=2026-11-01&to=2026-11-30")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["csat"]["responses"], 1);
+    assert_eq!(d["csat"]["mean"], 4.0);
+    assert_eq!(
+        d["csat"]["by_score"],
+        serde_json::json!({"1": 0, "2": 0, "3": 0, "4": 1, "5": 0})
+    );
+    let mine = d["technicians"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == tech.user.id.0)
+        .unwrap_or_else(|| panic!("the technician's row: {d}"));
+    assert_eq!(mine["csat"]["responses"], 1);
+
+    let page = app.url(&format!("/s/{token}"));
+    let status_of = |at: i64| {
+        let (app, requester, page) = (&app, &requester, &page);
+        async move {
+            app.clock.set(at);
+            requester.get(page).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(status_of(closed_at + 89 * 86_400).await, StatusCode::OK);
+    assert_eq!(
+        status_of(closed_at + 90 * 86_400 - 60).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(closed_at + 90 * 86_400 + 60).await,
+        StatusCode::NOT_FOUND
+    );
+    // The rating form ends with it.
+    assert_eq!(
+        requester
+            .get(format!("{rate}?puntaje=5"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+both_backends_at!(
+    ratings_reach_the_dashboard_json_and_the_link_ends_90_days_after_the_close,
+    super::MONDAY_0900
+);
+
+/// Waiting for the requester pauses the resolution clock (no due while paused, the business
+/// minutes stand still) and their answer resumes it with the due moved by the time waited.
+async fn waiting_pauses_the_resolution_clock_until_the_requester_answers(app: TestApp) {
+    let (id, tech, admin) = assigned_ticket(&app).await;
+    let path = format!("/api/v1/tickets/{}", id.0);
+    let resolution = |t: &serde_json::Value| t["sla"]["resolution"].clone();
+    let at = |t: &serde_json::Value| {
+        t["due_at"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_second()
+    };
+    let (_, t) = tech.get_json(&path).await;
+    let due_before = at(&resolution(&t));
+    assert_eq!(resolution(&t)["state"], "running");
+
+    app.clock.set(MONDAY_0900 + 3_600);
+    let (s, t) = tech
+        .post_json(
+            &format!("{path}/replies"),
+            serde_json::json!({"body": "¿Qué versión de Windows usa?", "wait": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let r = resolution(&t);
+    assert_eq!(
+        (r["state"].as_str(), r["due_at"].is_null()),
+        (Some("paused"), true),
+        "{r}"
+    );
+    assert_eq!(r["elapsed_business_minutes"], 60);
+
+    // Two working hours later the clock has not moved.
+    app.clock.set(MONDAY_0900 + 3 * 3_600);
+    let (_, t) = tech.get_json(&path).await;
+    assert_eq!(resolution(&t)["elapsed_business_minutes"], 60);
+    assert_eq!(resolution(&t)["state"], "paused");
+
+    // The requester answers on their page: back at work, the due two hours later.
+    let token = status_token(&app, &admin.user, id).await;
+    let requester = TestApp::client();
+    let base = app.url(&format!("/s/{token}"));
+    let html = requester
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_in(&html).unwrap();
+    let r = requester
+        .post(&base)
+        .multipart(form(&[("body", "Windows 11."), ("csrf_token", &csrf)], &[]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let (_, t) = tech.get_json(&path).await;
+    assert_eq!(t["status"], "en_atencion");
+    let r = resolution(&t);
+    assert_eq!(r["state"], "running", "{r}");
+    assert_eq!(r["elapsed_business_minutes"], 60);
+    assert_eq!(at(&r) - due_before, 2 * 3_600, "{r}");
+}
+both_backends_at!(
+    waiting_pauses_the_resolution_clock_until_the_requester_answers,
+    super::MONDAY_0900
+);

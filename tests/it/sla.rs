@@ -927,6 +927,26 @@ async fn the_dashboard_and_export_report_met_and_missed(app: TestApp) {
             .iter()
             .any(|c| c["category"] == "Redes" && c["assignment"]["met"] == 1)
     );
+    // Both were "media": that priority carries both, the others nothing.
+    for p in sla["by_priority"].as_array().unwrap() {
+        let counted = p["assignment"]["met"].as_i64().unwrap()
+            + p["assignment"]["breached"].as_i64().unwrap();
+        if p["priority"] == "media" {
+            assert_eq!(
+                p["assignment"],
+                json!({"met": 1, "breached": 1, "pct_met": 50.0})
+            );
+        } else {
+            assert_eq!(counted, 0, "{p}");
+        }
+    }
+    assert!(
+        sla["by_priority"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["priority"] == "media")
+    );
     let by_tech = sla["by_technician"].as_array().unwrap();
     assert_eq!(by_tech[0]["technician"]["id"], tech.id.0);
     assert_eq!(sla["breached_more"], false);
