@@ -5,7 +5,9 @@
 #
 #   bash bench/ab.sh /tmp/soporte-before target/release/soporte
 #   N=100000 ROUNDS=3 D=5s bash bench/ab.sh OLD NEW
+#   PATHS="/api/v1/tickets?sort=due" bash bench/ab.sh OLD NEW   # other reads (both must know them)
 set -uo pipefail
+set -f  # the read paths hold "?"
 cd "$(dirname "$0")/.."
 OLD="$1"; NEW="$2"
 PORT="${PORT:-5098}"; BASE="http://127.0.0.1:$PORT"; D="${D:-10s}"
@@ -17,9 +19,9 @@ run() {
   RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$PORT" --database "$db" >"$work/log" 2>&1 & local srv=$!
   for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   local tok; tok="$("$bin" token create --email patricia.vargas@miempresa.com --database "$db")"
-  for path in /api/v1/dashboard /api/v1/tickets "/api/v1/tickets?sort=due" "/api/v1/tickets?sla=por_vencer&sort=due"; do
+  for path in ${PATHS:-/api/v1/dashboard /api/v1/tickets /api/v1/tickets?q=impresora&status=cerrado}; do
     wrk --latency -t1 -c1 -d"$D" -H "Authorization: Bearer $tok" "$BASE$path" > "$work/w" 2>&1
-    awk -v n="$name" -v p="$path" '/Requests\/sec/ {r=$2} /^ +50%/ {a=$2} /^ +99%/ {b=$2} END {printf "%s %-42s %8.0f req/s p50 %-9s p99 %s\n", n, p, r, a, b}' "$work/w"
+    awk -v n="$name" -v p="$path" '/Requests\/sec/ {r=$2} /^ +50%/ {a=$2} /^ +99%/ {b=$2} /Non-2xx/ {x="  NON-2XX: " $4} END {printf "%s %-42s %8.0f req/s p50 %-9s p99 %s%s\n", n, p, r, a, b, x}' "$work/w"
   done
   local s e; s=$(date +%s.%N); curl -s -H "Authorization: Bearer $tok" "$BASE/export/closed.csv" -o "$work/c.csv"; e=$(date +%s.%N)
   local rows=$(( $(wc -l <"$work/c.csv") - 1 ))
