@@ -1273,7 +1273,8 @@ impl Milestones {
 /// What a ticket list asks for. The actor's scope is applied on top by storage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketFilter {
-    pub status: Option<Status>,
+    /// Any of these statuses (none: every status).
+    pub statuses: Vec<Status>,
     /// Tickets of one requester (their address, lower case).
     pub requester: Option<String>,
     pub technician: Option<UserId>,
@@ -1285,16 +1286,30 @@ pub struct TicketFilter {
     pub from: Option<i64>,
     /// Created before (instant).
     pub to: Option<i64>,
-    /// Keyset cursor: the id of the last row of the previous page.
-    pub after: Option<i64>,
-    /// Ordered by the next due of a running clock, then the rest newest first (`sort=due`).
-    pub by_due: bool,
-    /// With `by_due`: the due of the last row of the previous page (with `after`); `None`
-    /// with `after` means the previous page ended among the tickets without a due.
-    pub after_due: Option<i64>,
+    /// The order (`?sort=`).
+    pub sort: super::queue::Sort,
+    /// Keyset position: the page after (or before) this row of the previous page.
+    pub cursor: Option<super::queue::ListCursor>,
     /// `sla=vencidas|por_vencer`, judged at `now`.
     pub sla: Option<super::sla::DueFilter>,
     pub now: i64,
+}
+
+impl TicketFilter {
+    /// Whether the filter is only statuses, a technician and (alone) the overdue filter:
+    /// what `ticket_counts` and the overdue index can count without reading tickets.
+    pub fn countable(&self) -> bool {
+        self.terms.is_empty()
+            && self.number.is_none()
+            && self.requester.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && match self.sla {
+                None => true,
+                Some(super::sla::DueFilter::Overdue) => self.statuses.is_empty(),
+                Some(super::sla::DueFilter::DueSoon) => false,
+            }
+    }
 }
 
 /// A new ticket's request, validated.
