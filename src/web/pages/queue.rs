@@ -224,6 +224,7 @@ pub fn range_words(pos: i64, shown: i64, total: Option<i64>, more: bool) -> Stri
 /// the position of the page's first row.
 fn list_url(q: &ListQuery, requester: &str, sort: &str, cursor: &str, pos: i64) -> String {
     let pos = if pos > 1 { pos.to_string() } else { String::new() };
+    let limit = q.limit.map(|l| l.to_string()).unwrap_or_default();
     let pairs = [
         ("view", q.view.as_str()),
         ("status", q.status.as_str()),
@@ -234,6 +235,7 @@ fn list_url(q: &ListQuery, requester: &str, sort: &str, cursor: &str, pos: i64) 
         ("to", q.to.as_str()),
         ("sort", sort),
         ("sla", q.sla.as_str()),
+        ("limit", limit.as_str()),
         ("cursor", cursor),
         ("pos", pos.as_str()),
     ];
