@@ -4,6 +4,7 @@
 
 use super::ids::UserId;
 use super::sla::DueFilter;
+pub use super::ticket::{ListCursor, Sort, priority_rank};
 use super::ticket::{Status, TicketFilter};
 use super::user::Role;
 
@@ -121,91 +122,6 @@ pub const OPEN: [Status; 5] = [
     Status::EnEspera,
     Status::Devuelto,
 ];
-
-/// The order of a list (`?sort=`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Sort {
-    /// `recientes`: the newest first (the highest number first).
-    #[default]
-    Newest,
-    /// `antiguas` (also `numero`): the oldest first, i.e. by number and by age.
-    Oldest,
-    /// `actividad`: the latest timeline event first.
-    Activity,
-    /// `prioridad`: Crítica first, then the newest.
-    Priority,
-    /// `due` (also `vencimiento`): the next due of a running clock first, then the rest
-    /// newest first.
-    Due,
-}
-
-impl Sort {
-    pub const ALL: [Sort; 5] = [
-        Sort::Newest,
-        Sort::Oldest,
-        Sort::Activity,
-        Sort::Priority,
-        Sort::Due,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sort::Newest => "recientes",
-            Sort::Oldest => "antiguas",
-            Sort::Activity => "actividad",
-            Sort::Priority => "prioridad",
-            Sort::Due => "due",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Sort> {
-        match s.trim() {
-            "" | "recientes" => Some(Sort::Newest),
-            "antiguas" | "numero" | "edad" => Some(Sort::Oldest),
-            "actividad" => Some(Sort::Activity),
-            "prioridad" => Some(Sort::Priority),
-            "due" | "vencimiento" => Some(Sort::Due),
-            _ => None,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Sort::Newest => "Más recientes",
-            Sort::Oldest => "Más antiguas",
-            Sort::Activity => "Último evento",
-            Sort::Priority => "Prioridad",
-            Sort::Due => "Próximas a vencer",
-        }
-    }
-
-    /// Whether the keyset carries a value besides the id (the due order's is optional: the
-    /// tickets without a running clock come last, by id).
-    pub fn keyed(self) -> bool {
-        matches!(self, Sort::Activity | Sort::Priority | Sort::Due)
-    }
-}
-
-/// Where a page starts: after (older side) or before (newer side) a row shown, named by its
-/// id and, in a keyed order, its sort value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListCursor {
-    pub id: i64,
-    pub key: Option<i64>,
-    /// The page before this row (the pager's "Más recientes"/"Anteriores").
-    pub before: bool,
-}
-
-/// The rank the priority order sorts on (Crítica highest).
-pub fn priority_rank(p: super::classification::Priority) -> i64 {
-    use super::classification::Priority as P;
-    match p {
-        P::Critica => 4,
-        P::Alta => 3,
-        P::Media => 2,
-        P::Baja => 1,
-    }
-}
 
 #[cfg(test)]
 mod tests {

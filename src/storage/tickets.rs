@@ -8,12 +8,12 @@ use crate::domain::classification::Priority;
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::sla::{DueFilter, SlaRow, StoredClock};
 use crate::domain::queue::{ListCursor, Sort};
-use crate::domain::ticket::{Status, Ticket, TicketFilter};
+use crate::domain::ticket::{Channel, Status, Ticket, TicketFilter};
 use crate::domain::timeline::{Event, EventKind};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-pub(crate) const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
+pub(crate) const SELECT: &str = "SELECT t.id, t.channel, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
      u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
      t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
      t.last_event_at, t.last_event_kind, t.queued_since, t.requester_name, t.waiting_since, \
@@ -55,8 +55,11 @@ fn sla_from_row(row: &AnyRow) -> Result<SlaRow> {
 
 pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let status: String = row.try_get("status")?;
+    let channel: String = row.try_get("channel")?;
     Ok(Ticket {
         id: TicketId(row.try_get("id")?),
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StorageError::Corrupt(format!("channel {channel}")))?,
         status: Status::parse(&status)
             .ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
         version: row.try_get("version")?,

@@ -31,6 +31,7 @@ pub fn ticket_json(t: &Ticket, view: &SlaView) -> Value {
         "number": t.number().to_string(),
         "status": t.status.as_str(),
         "status_label": t.status.label(),
+        "channel": t.channel.as_str(),
         "version": t.version,
         "subject": t.subject,
         "body": t.body,
@@ -131,6 +132,9 @@ pub struct CreateInput {
     subject: String,
     #[serde(default)]
     body: String,
+    /// `correo` (default), `telefono`, `presencial`.
+    #[serde(default)]
+    channel: String,
 }
 
 pub async fn create(
@@ -138,7 +142,10 @@ pub async fn create(
     Staff(user): Staff,
     ApiJson(input): ApiJson<CreateInput>,
 ) -> Result<Response, ApiError> {
-    let new = NewTicket::parse(&input.from, &input.subject, &input.body)?;
+    let new = NewTicket {
+        channel: crate::domain::ticket::Channel::parse_field(&input.channel)?,
+        ..NewTicket::parse(&input.from, &input.subject, &input.body)?
+    };
     let ticket = state.services.create_ticket(&user.actor(), &new).await?;
     let view = state.services.sla_view().await?;
     Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket, &view))).into_response())

@@ -6,7 +6,7 @@ use crate::domain::access::{Capability, may};
 use crate::domain::ids::UserId;
 use crate::domain::queue::{Sort, View};
 use crate::domain::sla;
-use crate::domain::ticket::{NewTicket, Status, Ticket, TicketFilter};
+use crate::domain::ticket::{Channel, NewTicket, Status, Ticket, TicketFilter};
 use crate::domain::time::{age_in_words, format_lima};
 use crate::domain::timeline::EventKind;
 use crate::domain::user::{Role, User};
@@ -30,6 +30,10 @@ pub struct TicketRow {
     /// Nobody has it (`nuevo`, `devuelto`): the list offers the technician picker.
     pub queued: bool,
     pub assignee_id: i64,
+    /// "Correo", "Teléfono", "Presencial".
+    pub channel_label: &'static str,
+    /// Came some other way than e-mail (the list then says how).
+    pub by_hand: bool,
     pub number: String,
     pub subject: String,
     pub requester: String,
@@ -65,6 +69,8 @@ impl TicketRow {
             version: t.version,
             queued: t.status.is_queued(),
             assignee_id: t.assignee_id.map(|u| u.0).unwrap_or(0),
+            channel_label: t.channel.label(),
+            by_hand: t.channel != Channel::Correo,
             number: t.number().to_string(),
             subject: t.subject.clone(),
             requester: t.requester.clone(),
@@ -132,6 +138,9 @@ pub struct CreateInput {
     pub subject: String,
     #[serde(default)]
     pub body: String,
+    /// `correo`, `telefono` or `presencial`.
+    #[serde(default)]
+    pub channel: String,
 }
 
 /// A view in the list's header: its link and count.
@@ -188,6 +197,7 @@ pub struct ListPage {
     pub create: CreateInput,
     pub create_error: Option<String>,
     pub create_open: bool,
+    pub channels: Vec<Option_>,
     /// "Solicitante: x ✕": the requester filter and the list without it.
     pub requester_chip: Option<(String, String)>,
 }
@@ -258,8 +268,7 @@ fn list_url(q: &ListQuery, requester: &str, sort: &str, cursor: &str, pos: i64) 
 pub fn requester_url(address: &str) -> String {
     format!(
         "/?{}",
-        serde_urlencoded::to_string([("view", "todas"), ("requester", address)])
-            .unwrap_or_default()
+        serde_urlencoded::to_string([("requester", address)]).unwrap_or_default()
     )
 }
 
@@ -431,6 +440,14 @@ async fn list_page(
             )
         }),
         create_open: create_error.is_some(),
+        channels: Channel::ALL
+            .iter()
+            .map(|c| Option_ {
+                value: c.as_str().to_string(),
+                label: c.label().to_string(),
+                selected: c.as_str() == create.channel.trim(),
+            })
+            .collect(),
         create,
         create_error,
         query,
@@ -452,7 +469,13 @@ pub async fn create(
     Staff(user): Staff,
     CsrfForm { session, form }: CsrfForm<CreateInput>,
 ) -> Result<Response, PageError> {
-    let result = match NewTicket::parse(&form.from, &form.subject, &form.body) {
+    let parsed = NewTicket::parse(&form.from, &form.subject, &form.body).and_then(|new| {
+        Ok(NewTicket {
+            channel: Channel::parse_field(&form.channel)?,
+            ..new
+        })
+    });
+    let result = match parsed {
         Ok(new) => state
             .services
             .create_ticket(&user.actor(), &new)
