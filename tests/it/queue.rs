@@ -648,3 +648,71 @@ async fn open_event_streams_are_a_gauge_in_metrics(app: TestApp) {
     assert!(closed, "the gauge goes back to 0 once the stream is gone");
 }
 crate::both_backends!(open_event_streams_are_a_gauge_in_metrics);
+
+async fn manual_entry_records_the_channel(app: TestApp) {
+    let d = app.signed_in(Role::Dispatcher, "Paty").await;
+    let r = d
+        .post_form(
+            "/",
+            &[
+                ("channel", "telefono"),
+                ("from", "ana@cliente.pe"),
+                ("subject", "Llamó: no imprime"),
+                ("body", "Por teléfono"),
+            ],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let id: i64 = location(&r)
+        .strip_prefix("/tickets/")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (_, v) = d.get_json(&format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(v["channel"], "telefono");
+    let (_, html) = d.get_html(&format!("/tickets/{id}")).await;
+    assert!(html.contains("<dt>Canal</dt><dd>Teléfono</dd>"), "{html}");
+    let (_, html) = d.get_html("/").await;
+    assert!(html.contains("ana@cliente.pe · Teléfono"), "{html}");
+    // The API takes it too; intake is always e-mail.
+    let (s, v) = d
+        .post_json(
+            "/api/v1/tickets",
+            json!({"from": "luis@cliente.pe", "subject": "Vino a la mesa", "channel": "presencial"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["channel"], "presencial");
+    let mailed = new_ticket(&app, "Por correo").await;
+    let (_, v) = d.get_json(&format!("/api/v1/tickets/{mailed}")).await;
+    assert_eq!(v["channel"], "correo");
+    // A channel that is not one: a Spanish message, nothing written.
+    let before = app.count("SELECT COUNT(*) FROM tickets").await;
+    let r = d
+        .post_form(
+            "/",
+            &[
+                ("channel", "fax"),
+                ("from", "ana@cliente.pe"),
+                ("subject", "x"),
+                ("body", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("El canal debe ser correo, teléfono o presencial.")
+    );
+    let (s, _) = d
+        .post_json(
+            "/api/v1/tickets",
+            json!({"from": "luis@cliente.pe", "subject": "x", "channel": "fax"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, before);
+}
+crate::both_backends!(manual_entry_records_the_channel);
