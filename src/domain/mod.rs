@@ -14,6 +14,7 @@ pub mod notify;
 pub mod oauth;
 pub mod oidc;
 pub mod projection;
+pub mod queue;
 pub mod search;
 pub mod secrets;
 pub mod sla;

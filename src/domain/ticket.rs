@@ -1089,6 +1089,9 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub id: super::ids::TicketId,
+    /// How it reached the help desk (e-mail, or typed in by a dispatcher after a call or a
+    /// visit).
+    pub channel: Channel,
     pub status: Status,
     pub version: i64,
     pub subject: String,
@@ -1270,10 +1273,96 @@ impl Milestones {
     }
 }
 
+/// The order of a list (`?sort=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// `recientes`: the newest first (the highest number first).
+    #[default]
+    Newest,
+    /// `antiguas` (also `numero`): the oldest first, i.e. by number and by age.
+    Oldest,
+    /// `actividad`: the latest timeline event first.
+    Activity,
+    /// `prioridad`: Crítica first, then the newest.
+    Priority,
+    /// `due` (also `vencimiento`): the next due of a running clock first, then the rest
+    /// newest first.
+    Due,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 5] = [
+        Sort::Newest,
+        Sort::Oldest,
+        Sort::Activity,
+        Sort::Priority,
+        Sort::Due,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "recientes",
+            Sort::Oldest => "antiguas",
+            Sort::Activity => "actividad",
+            Sort::Priority => "prioridad",
+            Sort::Due => "due",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s.trim() {
+            "" | "recientes" => Some(Sort::Newest),
+            "antiguas" | "numero" | "edad" => Some(Sort::Oldest),
+            "actividad" => Some(Sort::Activity),
+            "prioridad" => Some(Sort::Priority),
+            "due" | "vencimiento" => Some(Sort::Due),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Newest => "Más recientes",
+            Sort::Oldest => "Más antiguas",
+            Sort::Activity => "Último evento",
+            Sort::Priority => "Prioridad",
+            Sort::Due => "Próximas a vencer",
+        }
+    }
+
+    /// Whether the keyset carries a value besides the id (the due order's is optional: the
+    /// tickets without a running clock come last, by id).
+    pub fn keyed(self) -> bool {
+        matches!(self, Sort::Activity | Sort::Priority | Sort::Due)
+    }
+}
+
+/// Where a page starts: after (older side) or before (newer side) a row shown, named by its
+/// id and, in a keyed order, its sort value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub id: i64,
+    pub key: Option<i64>,
+    /// The page before this row (the pager's "Más recientes"/"Anteriores").
+    pub before: bool,
+}
+
+/// The rank the priority order sorts on (Crítica highest).
+pub fn priority_rank(p: super::classification::Priority) -> i64 {
+    use super::classification::Priority as P;
+    match p {
+        P::Critica => 4,
+        P::Alta => 3,
+        P::Media => 2,
+        P::Baja => 1,
+    }
+}
+
 /// What a ticket list asks for. The actor's scope is applied on top by storage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketFilter {
-    pub status: Option<Status>,
+    /// Any of these statuses (none: every status).
+    pub statuses: Vec<Status>,
     /// Tickets of one requester (their address, lower case).
     pub requester: Option<String>,
     pub technician: Option<UserId>,
@@ -1285,21 +1374,92 @@ pub struct TicketFilter {
     pub from: Option<i64>,
     /// Created before (instant).
     pub to: Option<i64>,
-    /// Keyset cursor: the id of the last row of the previous page.
-    pub after: Option<i64>,
-    /// Ordered by the next due of a running clock, then the rest newest first (`sort=due`).
-    pub by_due: bool,
-    /// With `by_due`: the due of the last row of the previous page (with `after`); `None`
-    /// with `after` means the previous page ended among the tickets without a due.
-    pub after_due: Option<i64>,
+    /// The order (`?sort=`).
+    pub sort: Sort,
+    /// Keyset position: the page after (or before) this row of the previous page.
+    pub cursor: Option<ListCursor>,
     /// `sla=vencidas|por_vencer`, judged at `now`.
     pub sla: Option<super::sla::DueFilter>,
     pub now: i64,
 }
 
+impl TicketFilter {
+    /// Whether the filter is only statuses, a technician and (alone) the overdue filter:
+    /// what `ticket_counts` and the overdue index can count without reading tickets.
+    pub fn countable(&self) -> bool {
+        self.terms.is_empty()
+            && self.number.is_none()
+            && self.requester.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && match self.sla {
+                None => true,
+                Some(super::sla::DueFilter::Overdue) => self.statuses.is_empty(),
+                Some(super::sla::DueFilter::DueSoon) => false,
+            }
+    }
+}
+
+/// How a ticket reached the help desk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Channel {
+    /// An e-mail (intake, the mailbox, or a dispatcher registering one by hand).
+    #[default]
+    Correo,
+    /// A phone call, typed in by a dispatcher.
+    Telefono,
+    /// Someone at the desk, typed in by a dispatcher.
+    Presencial,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Correo, Channel::Telefono, Channel::Presencial];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Correo => "correo",
+            Channel::Telefono => "telefono",
+            Channel::Presencial => "presencial",
+        }
+    }
+
+    /// The API's word; the accented one people type (`teléfono`) is accepted too.
+    pub fn parse(raw: &str) -> Option<Channel> {
+        match raw.trim().to_lowercase().as_str() {
+            "correo" => Some(Channel::Correo),
+            "telefono" | "teléfono" => Some(Channel::Telefono),
+            "presencial" => Some(Channel::Presencial),
+            _ => None,
+        }
+    }
+
+    /// The channel a form or a request sent, with the Spanish message for one that is not.
+    pub fn parse_field(raw: &str) -> Result<Channel, DomainError> {
+        match raw.trim() {
+            "" => Ok(Channel::Correo),
+            s => Channel::parse(s).ok_or_else(|| {
+                DomainError::validation(
+                    "channel",
+                    "El canal debe ser correo, teléfono o presencial.",
+                )
+            }),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Correo => "Correo",
+            Channel::Telefono => "Teléfono",
+            Channel::Presencial => "Presencial",
+        }
+    }
+}
+
 /// A new ticket's request, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTicket {
+    /// How it reached the help desk: `correo` for intake and unless the dispatcher says.
+    pub channel: Channel,
     pub requester: String,
     pub requester_name: Option<String>,
     pub subject: String,
@@ -1362,6 +1522,7 @@ impl NewTicket {
             ));
         }
         Ok(NewTicket {
+            channel: Channel::Correo,
             requester,
             requester_name,
             subject,

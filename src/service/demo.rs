@@ -332,6 +332,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
         DOMAINS[rng.below(DOMAINS.len())]
     );
     let new = NewTicket {
+        channel: Default::default(),
         requester: requester.clone(),
         requester_name: None,
         subject: subject.to_string(),
@@ -357,6 +358,7 @@ fn new_life(created: i64, now: i64, rng: &mut Rng, categories: &[i64]) -> Life {
                     created_by: None,
                     created_at: created,
                     requester_name: None,
+                    channel: new.channel,
                 }),
                 status: Status::Nuevo,
                 version: 1,

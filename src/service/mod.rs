@@ -9,6 +9,7 @@ pub mod live;
 pub mod mail;
 mod notices;
 pub mod ops;
+pub mod queue;
 pub mod reports;
 pub mod sla;
 pub mod status;

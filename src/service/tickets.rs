@@ -12,6 +12,7 @@ use crate::domain::figures::Before;
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::mail::Attachment;
 use crate::domain::projection;
+use crate::domain::queue::{ListCursor, Sort, priority_rank};
 use crate::domain::ticket::{Change, Command, NewTicket, Target, Ticket, TicketFilter, decide};
 use crate::domain::timeline::{Event, EventKind};
 use crate::domain::user::Actor;
@@ -53,24 +54,28 @@ pub enum Action {
     },
 }
 
-/// One page of a list and where the next one starts.
+/// One page of a list and where the pages beside it start.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Ticket>,
-    /// Where the next page starts.
-    pub next: Option<Cursor>,
-}
-
-/// The last row of a page: its id and, in the due order, its due (`None` once the page is
-/// among the tickets without one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub id: i64,
-    pub due: Option<i64>,
+    /// Where the next (older side) page starts.
+    pub next: Option<ListCursor>,
+    /// Where the previous (newer side) page ends.
+    pub prev: Option<ListCursor>,
 }
 
 pub const PAGE_SIZE: i64 = 25;
 pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// The value a row has in a keyed order (see `tickets::list`).
+fn sort_key(sort: Sort, t: &Ticket) -> Option<i64> {
+    match sort {
+        Sort::Newest | Sort::Oldest => None,
+        Sort::Activity => Some(t.last_event_at),
+        Sort::Priority => Some(priority_rank(t.sla.priority)),
+        Sort::Due => t.sla.due_at,
+    }
+}
 
 /// A change to make: who, on which ticket (as the actor's scope finds it), from which version
 /// they saw, what; and, for a customer's e-mail, the message's key and files.
@@ -122,13 +127,36 @@ impl Services {
         Ok((ticket, events))
     }
 
-    /// A page of the tickets the actor may see, newest first.
+    /// A page of the tickets the actor may see, in the filter's order, after or before the
+    /// filter's cursor.
+    ///
+    /// A filter with both a number and words (a bare "19995" typed in the search) finds the
+    /// ticket with that number if the actor may see it, else searches the words.
     pub async fn list_tickets(
         &self,
         actor: &Actor,
         filter: &TicketFilter,
         limit: i64,
     ) -> Result<Page> {
+        if filter.number.is_some() && !filter.terms.is_empty() {
+            let by_number = TicketFilter {
+                terms: Vec::new(),
+                ..filter.clone()
+            };
+            let page = self.page_of(actor, &by_number, limit).await?;
+            if !page.items.is_empty() {
+                return Ok(page);
+            }
+            let by_words = TicketFilter {
+                number: None,
+                ..filter.clone()
+            };
+            return self.page_of(actor, &by_words, limit).await;
+        }
+        self.page_of(actor, filter, limit).await
+    }
+
+    async fn page_of(&self, actor: &Actor, filter: &TicketFilter, limit: i64) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let filter = &TicketFilter {
             now: self.now(),
@@ -143,16 +171,31 @@ impl Services {
             limit + 1,
         )
         .await?;
-        let next = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|t| Cursor {
-                id: t.id.0,
-                due: if filter.by_due { t.sla.due_at } else { None },
-            })
-        } else {
-            None
+        let more = items.len() as i64 > limit;
+        let before = filter.cursor.is_some_and(|c| c.before);
+        if more {
+            // The extra row is the one farthest from the cursor.
+            if before {
+                items.remove(0);
+            } else {
+                items.truncate(limit as usize);
+            }
+        }
+        let at = |t: &Ticket, before: bool| ListCursor {
+            id: t.id.0,
+            key: sort_key(filter.sort, t),
+            before,
         };
-        Ok(Page { items, next })
+        let (has_prev, has_next) = if before {
+            (more, true)
+        } else {
+            (filter.cursor.is_some(), more)
+        };
+        Ok(Page {
+            next: items.last().filter(|_| has_next).map(|t| at(t, false)),
+            prev: items.first().filter(|_| has_prev).map(|t| at(t, true)),
+            items,
+        })
     }
 
     /// Applies an action. `seen_version` is the version the actor's view showed; a stale one

@@ -7,12 +7,13 @@ use crate::domain::access::TicketScope;
 use crate::domain::classification::Priority;
 use crate::domain::ids::{TicketId, UserId};
 use crate::domain::sla::{DueFilter, SlaRow, StoredClock};
-use crate::domain::ticket::{Status, Ticket, TicketFilter};
+use crate::domain::queue::{ListCursor, Sort};
+use crate::domain::ticket::{Channel, Status, Ticket, TicketFilter};
 use crate::domain::timeline::{Event, EventKind};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-pub(crate) const SELECT: &str = "SELECT t.id, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
+pub(crate) const SELECT: &str = "SELECT t.id, t.channel, t.status, t.version, t.subject, t.body, t.requester, t.assignee_id, \
      u.name AS assignee_name, COALESCE(u.active, 0) AS assignee_active, t.created_at, t.updated_at, \
      t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
      t.last_event_at, t.last_event_kind, t.queued_since, t.requester_name, t.waiting_since, \
@@ -54,8 +55,11 @@ fn sla_from_row(row: &AnyRow) -> Result<SlaRow> {
 
 pub(crate) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let status: String = row.try_get("status")?;
+    let channel: String = row.try_get("channel")?;
     Ok(Ticket {
         id: TicketId(row.try_get("id")?),
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StorageError::Corrupt(format!("channel {channel}")))?,
         status: Status::parse(&status)
             .ok_or_else(|| StorageError::Corrupt(format!("status {status}")))?,
         version: row.try_get("version")?,
@@ -160,13 +164,21 @@ pub async fn events(conn: &mut Conn, id: TicketId) -> Result<Vec<Event>> {
         .collect()
 }
 
-/// A page of tickets, newest first (by id: ids are handed out in arrival order), by keyset
-/// on the id: no OFFSET, no COUNT. A text search walks the full-text index backwards from the
-/// newest match and stops after one page.
+/// The priority's rank as SQL (the same expression as the `tickets_priority_rank` index).
+pub(crate) const PRIORITY_RANK: &str =
+    "(CASE t.priority WHEN 'critica' THEN 4 WHEN 'alta' THEN 3 WHEN 'media' THEN 2 ELSE 1 END)";
+
+/// A page of tickets in the filter's order, by keyset: no OFFSET, no COUNT. Each order reads
+/// an index range from the cursor on (`id`; `last_event_at, id`; the priority rank and id;
+/// `sla_due_at, id`), so a page costs the same on the first page and the thousandth. A text
+/// search walks the full-text index from the newest match and stops after one page.
 ///
-/// Ordered by due (`filter.by_due`): first the tickets with a running clock, the next due
-/// first (keyset on due and id, read from the partial index on `sla_due_at`), then the rest,
-/// newest first.
+/// With `filter.cursor.before` the page is the one before the cursor's row (read in the
+/// reverse order, then turned around), so the pager goes both ways.
+///
+/// Ordered by due (`Sort::Due`): first the tickets with a running clock, the next due first
+/// (keyset on due and id, read from the partial index on `sla_due_at`), then the rest,
+/// newest first. A cursor without a key sits among the rest.
 pub async fn list(
     conn: &mut Conn,
     backend: Backend,
@@ -174,66 +186,117 @@ pub async fn list(
     filter: &TicketFilter,
     limit: i64,
 ) -> Result<Vec<Ticket>> {
-    if !filter.by_due {
-        return list_part(conn, backend, scope, filter, Part::Newest, limit).await;
+    let cursor = filter.cursor;
+    let before = cursor.is_some_and(|c| c.before);
+    if filter.sort != Sort::Due {
+        let mut rows =
+            list_part(conn, backend, scope, filter, Part::Plain, before, cursor, limit).await?;
+        if before {
+            rows.reverse();
+        }
+        return Ok(rows);
     }
-    let mut out = Vec::new();
-    if filter.after.is_none() || filter.after_due.is_some() {
-        out = list_part(conn, backend, scope, filter, Part::Due, limit).await?;
-        // The due filters only ever match tickets with a running clock.
-        if out.len() as i64 >= limit || filter.sla.is_some() {
+    // The due order in two parts: the tickets with a due, then the rest.
+    let in_due_part = cursor.is_none_or(|c| c.key.is_some());
+    if !before {
+        let mut out = Vec::new();
+        if in_due_part {
+            out = list_part(conn, backend, scope, filter, Part::Due, false, cursor, limit).await?;
+            // The due filters only ever match tickets with a running clock.
+            if out.len() as i64 >= limit || filter.sla.is_some() {
+                return Ok(out);
+            }
+        }
+        if filter.sla.is_some() {
             return Ok(out);
         }
-    }
-    if filter.sla.is_some() {
+        let rest_cursor = if in_due_part { None } else { cursor };
+        let more = list_part(
+            conn,
+            backend,
+            scope,
+            filter,
+            Part::Undue,
+            false,
+            rest_cursor,
+            limit - out.len() as i64,
+        )
+        .await?;
+        out.extend(more);
         return Ok(out);
     }
-    let rest = TicketFilter {
-        after: if filter.after_due.is_some() {
-            None
-        } else {
-            filter.after
-        },
-        ..filter.clone()
-    };
-    let more = list_part(
-        conn,
-        backend,
-        scope,
-        &rest,
-        Part::Undue,
-        limit - out.len() as i64,
-    )
-    .await?;
-    out.extend(more);
+    // Backwards: from the cursor towards the start, then turned around.
+    let mut out = Vec::new();
+    if !in_due_part {
+        out = list_part(conn, backend, scope, filter, Part::Undue, true, cursor, limit).await?;
+    }
+    if (out.len() as i64) < limit {
+        let due_cursor = if in_due_part { cursor } else { None };
+        let more = list_part(
+            conn,
+            backend,
+            scope,
+            filter,
+            Part::Due,
+            true,
+            due_cursor,
+            limit - out.len() as i64,
+        )
+        .await?;
+        out.extend(more);
+    }
+    out.reverse();
     Ok(out)
 }
 
 /// Which part of a list one query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
-    /// Everything, newest first.
-    Newest,
+    /// Everything, in the filter's (non-due) order.
+    Plain,
     /// Tickets with a running clock, the next due first.
     Due,
     /// The others, newest first.
     Undue,
 }
 
+/// The order of one part: its key expression (none: the id alone) and whether it descends.
+fn part_order(sort: Sort, part: Part) -> (Option<&'static str>, bool) {
+    match (part, sort) {
+        (Part::Due, _) => (Some("t.sla_due_at"), false),
+        (Part::Undue, _) => (None, true),
+        (Part::Plain, Sort::Newest | Sort::Due) => (None, true),
+        (Part::Plain, Sort::Oldest) => (None, false),
+        (Part::Plain, Sort::Activity) => (Some("t.last_event_at"), true),
+        (Part::Plain, Sort::Priority) => (Some(PRIORITY_RANK), true),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn list_part(
     conn: &mut Conn,
     backend: Backend,
     scope: TicketScope,
     filter: &TicketFilter,
     part: Part,
+    backward: bool,
+    cursor: Option<ListCursor>,
     limit: i64,
 ) -> Result<Vec<Ticket>> {
+    let (key, descending) = part_order(filter.sort, part);
+    // Reading backwards flips the direction of the walk.
+    let desc = descending != backward;
     let mut args = Args::default();
     // The search comes first: on SQLite its parameter goes into the FROM clause.
     let mut from = "FROM tickets t".to_string();
-    let mut order = "t.id DESC".to_string();
+    let dir = if desc { "DESC" } else { "ASC" };
+    let mut order = match key {
+        Some(k) => format!("{k} {dir}, t.id {dir}"),
+        None => format!("t.id {dir}"),
+    };
     let mut sql_where = String::new();
-    let newest_search = backend == Backend::Sqlite && part != Part::Due;
+    // The newest-first walk of the FTS5 index: only when the list is by id, descending.
+    let newest_search = backend == Backend::Sqlite && key.is_none() && desc;
     if !filter.terms.is_empty() {
         if newest_search {
             let query = filter
@@ -243,8 +306,8 @@ async fn list_part(
                 .collect::<Vec<_>>()
                 .join(" ");
             let q = args.text(query);
-            let after = match filter.after {
-                Some(id) => format!(" AND rowid < {}", args.int(id)),
+            let after = match cursor {
+                Some(c) => format!(" AND rowid < {}", args.int(c.id)),
                 None => String::new(),
             };
             from = format!(
@@ -285,8 +348,14 @@ async fn list_part(
         return Ok(Vec::new());
     };
     sql_where += &scope_sql;
-    if let Some(status) = filter.status {
-        sql_where += &format!(" AND t.status = {}", args.text(status.as_str().to_string()));
+    if !filter.statuses.is_empty() {
+        let list = filter
+            .statuses
+            .iter()
+            .map(|s| args.text(s.as_str().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql_where += &format!(" AND t.status IN ({list})");
     }
     if let Some(requester) = &filter.requester {
         sql_where += &format!(" AND t.requester = {}", args.text(requester.clone()));
@@ -314,22 +383,22 @@ async fn list_part(
         None => {}
     }
     match part {
-        Part::Newest | Part::Undue => {
-            if part == Part::Undue {
-                sql_where += " AND t.sla_due_at IS NULL";
+        Part::Due => sql_where += " AND t.sla_due_at IS NOT NULL",
+        Part::Undue => sql_where += " AND t.sla_due_at IS NULL",
+        Part::Plain => {}
+    }
+    if let Some(c) = cursor {
+        let cmp = if desc { "<" } else { ">" };
+        match (key, c.key) {
+            (Some(k), Some(v)) => {
+                let (v, i) = (args.int(v), args.int(c.id));
+                sql_where += &format!(" AND ({k} {cmp} {v} OR ({k} = {v} AND t.id {cmp} {i}))");
             }
-            if let Some(id) = filter.after {
-                sql_where += &format!(" AND t.id < {}", args.int(id));
-            }
-        }
-        Part::Due => {
-            sql_where += " AND t.sla_due_at IS NOT NULL";
-            if let (Some(due), Some(id)) = (filter.after_due, filter.after) {
-                let (d, i) = (args.int(due), args.int(id));
-                sql_where +=
-                    &format!(" AND (t.sla_due_at > {d} OR (t.sla_due_at = {d} AND t.id > {i}))");
-            }
-            order = "t.sla_due_at, t.id".to_string();
+            // The newest-first search walk has its cursor inside the FROM clause already.
+            (None, _) if newest_search && !filter.terms.is_empty() => {}
+            (None, _) => sql_where += &format!(" AND t.id {cmp} {}", args.int(c.id)),
+            // A keyed part without a key in the cursor: the cursor is past this part.
+            (Some(_), None) => {}
         }
     }
     let lim = args.int(limit);
@@ -339,6 +408,31 @@ async fn list_part(
     let sql = format!("{select} WHERE 1 = 1{sql_where} ORDER BY {order} LIMIT {lim}");
     let rows = args.bind(sqlx::query(&sql)).fetch_all(conn).await?;
     rows.iter().map(ticket_from_row).collect()
+}
+
+/// How many tickets in the scope have a running clock past its due at `now`: a range of the
+/// partial index on `sla_due_at` (with the technician first for a technician's scope).
+pub async fn count_overdue(
+    conn: &mut Conn,
+    scope: TicketScope,
+    technician: Option<UserId>,
+    now: i64,
+) -> Result<i64> {
+    let mut args = Args::default();
+    let now = args.int(now);
+    let Some(scope_sql) = scope_clause(scope, &mut args) else {
+        return Ok(0);
+    };
+    let tech = match technician {
+        Some(t) => format!(" AND t.assignee_id = {}", args.int(t.0)),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+         AND t.sla_due_at < {now}{scope_sql}{tech}"
+    );
+    let row = args.bind(sqlx::query(&sql)).fetch_one(conn).await?;
+    Ok(row.try_get(0)?)
 }
 
 pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<TicketId>> {

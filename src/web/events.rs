@@ -37,9 +37,11 @@ pub async fn stream(
         .or_else(|| position(&resume.after));
     let live = state.services.live(&user.actor(), after).await?;
     let stopping = state.stopping.clone();
+    // Counted in /metrics (`soporte_event_streams_open`) for as long as the stream lives.
+    let open = state.metrics.stream_opened();
     let events = futures_util::stream::unfold(
-        (live, stopping),
-        |(mut live, mut stopping)| async move {
+        (live, stopping, open),
+        |(mut live, mut stopping, open)| async move {
             // The stream ends when the server begins to stop.
             let next = tokio::select! {
                 next = live.next() => next,
@@ -68,7 +70,10 @@ pub async fn stream(
                 }
                 LiveItem::Reload => Event::default().event("recargar").data("{}"),
             };
-            Some((Ok::<_, std::convert::Infallible>(event), (live, stopping)))
+            Some((
+                Ok::<_, std::convert::Infallible>(event),
+                (live, stopping, open),
+            ))
         },
     );
     Ok(Sse::new(events)

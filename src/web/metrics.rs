@@ -59,6 +59,9 @@ struct Series {
 pub struct Metrics {
     routes: Mutex<HashMap<String, [Series; METHODS.len()]>>,
     in_flight: AtomicI64,
+    /// Event streams (`GET /events`) open on this instance now; shared with each stream's
+    /// guard, which lives as long as the stream.
+    streams_open: std::sync::Arc<AtomicI64>,
     started_at: i64,
 }
 
@@ -67,6 +70,7 @@ impl Default for Metrics {
         Metrics {
             routes: Mutex::new(HashMap::new()),
             in_flight: AtomicI64::new(0),
+            streams_open: Default::default(),
             started_at: crate::domain::time::now(),
         }
     }
@@ -81,7 +85,22 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Counts an event stream as open until dropped (the stream ends or the client goes away).
+pub struct StreamOpen(std::sync::Arc<AtomicI64>);
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
+    /// A guard counting one open event stream, to keep inside the stream.
+    pub fn stream_opened(&self) -> StreamOpen {
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+        StreamOpen(self.streams_open.clone())
+    }
+
     pub fn start(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(&self.in_flight)
@@ -177,6 +196,13 @@ impl Metrics {
              # TYPE soporte_http_requests_in_flight gauge\n\
              soporte_http_requests_in_flight {}",
             self.in_flight.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP soporte_event_streams_open Event streams (GET /events) this instance holds open now.\n\
+             # TYPE soporte_event_streams_open gauge\n\
+             soporte_event_streams_open {}",
+            self.streams_open.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -344,6 +370,18 @@ mod tests {
         assert!(m.render(None).contains("soporte_http_requests_in_flight 1"));
         drop(g);
         assert!(m.render(None).contains("soporte_http_requests_in_flight 0"));
+    }
+
+    #[test]
+    fn open_streams_are_counted_while_their_guard_lives() {
+        let m = Metrics::default();
+        let a = m.stream_opened();
+        let b = m.stream_opened();
+        assert!(m.render(None).contains("soporte_event_streams_open 2"));
+        drop(a);
+        assert!(m.render(None).contains("soporte_event_streams_open 1"));
+        drop(b);
+        assert!(m.render(None).contains("soporte_event_streams_open 0"));
     }
 
     #[test]

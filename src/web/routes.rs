@@ -75,6 +75,10 @@ pub fn router(state: AppState) -> Router {
     // Creating by hand (POST /) and assign/reopen take `Staff`.
     let signed_in = Router::new()
         .route("/", get(pages::queue::list).post(pages::queue::create))
+        .route(
+            "/tickets/bulk",
+            get(pages::queue::bulk_get).post(pages::queue::bulk),
+        )
         .route("/tickets/{id}", get(pages::tickets::show))
         .route("/dashboard", get(pages::dashboard::show))
         .route("/events", get(events::stream))
@@ -183,6 +187,7 @@ pub fn router(state: AppState) -> Router {
             get(api::tickets::list).post(api::tickets::create),
         )
         .route("/api/v1/tickets/bulk", post(api::tickets::bulk))
+        .route("/api/v1/views", get(api::tickets::views))
         .route(
             "/api/v1/tickets/{id}",
             get(api::tickets::show).patch(api::tickets::patch),

@@ -17,5 +17,6 @@ mod conversation;
 mod dashboard;
 mod journeys;
 mod layout;
+mod queue;
 mod sign_in;
 mod sla;

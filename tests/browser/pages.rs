@@ -273,6 +273,7 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
             Who::Nobody,
         ),
         p("incidencias", "/", Who::Administrator),
+        p("incidencias-todas", "/?view=todas", Who::Administrator),
         p(
             "incidencia",
             &format!("/tickets/{}", s.worked.0),

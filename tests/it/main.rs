@@ -21,6 +21,7 @@ mod mail;
 mod mail_oauth;
 mod notify;
 mod ops;
+mod queue;
 mod reports;
 mod secrets;
 mod sla;

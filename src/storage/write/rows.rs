@@ -10,6 +10,7 @@ use crate::domain::ids::{TicketId, UserId};
 use crate::domain::mail::{Attachment, NewNotice};
 use crate::domain::projection::{CountDelta, Projection};
 use crate::domain::sla::{SlaDelta, SlaRow};
+use crate::domain::ticket::Channel;
 use crate::domain::ticket::{Change, Milestones, NewTicket, Status, Ticket};
 use crate::domain::timeline::{EventData, EventKind, NewEvent};
 use crate::domain::user::Actor;
@@ -34,6 +35,7 @@ pub const TICKETS: Table = Table {
         "created_by",
         "created_at",
         "requester_name",
+        "channel",
         "status",
         "version",
         "assignee_id",
@@ -71,8 +73,8 @@ pub const TICKETS: Table = Table {
 };
 
 /// The columns of `TICKETS` a change rewrites: those after the first `FIXED_COLUMNS`.
-const FIXED_COLUMNS: usize = 7;
-const TICKET_COLUMNS: usize = 38;
+const FIXED_COLUMNS: usize = 8;
+const TICKET_COLUMNS: usize = 39;
 
 pub const EVENTS: Table = Table {
     name: "ticket_events",
@@ -146,6 +148,7 @@ pub struct Fixed {
     pub created_by: Option<UserId>,
     pub created_at: i64,
     pub requester_name: Option<String>,
+    pub channel: Channel,
 }
 
 /// A ticket row: `fixed` for a new ticket, the rest for both a new ticket and a change.
@@ -218,6 +221,7 @@ impl TicketRow {
             f.created_by.map(|u| u.0).into(),
             f.created_at.into(),
             (&f.requester_name).into(),
+            Value::from(f.channel.as_str()),
         ]);
         self.changing(out);
         Some(())
@@ -311,6 +315,7 @@ impl TicketWrite {
                     created_by: actor.user_id(),
                     created_at: at,
                     requester_name: new.requester_name.clone(),
+                    channel: new.channel,
                 }),
                 status: Status::Nuevo,
                 version: 1,

@@ -68,7 +68,13 @@ pub fn spec() -> Value {
     intake_responses["202"] = json!({"description": "message/rfc822: respuesta automática, correo masivo o rebote, guardado en la cuarentena sin crear incidencia", "content": {"application/json": {"schema": {"type": "object", "required": ["quarantined", "quarantine_id", "code", "reason"], "properties": {"quarantined": {"type": "boolean"}, "quarantine_id": {"type": "integer"}, "code": {"type": "string"}, "reason": {"type": "string"}}}}}});
     let q = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
 
-    json!({
+    let ticket_page = json!({"type": "object", "required": ["items", "next_cursor"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}, "next_cursor": {"type": ["string", "null"]}, "prev_cursor": {"type": ["string", "null"], "description": "La página anterior (más recientes en el orden por omisión); null en la primera"}, "total": {"type": ["integer", "null"], "description": "Cuántas hay, cuando los contadores lo saben sin recorrer incidencias (una vista, estados y técnico); null con una búsqueda, fechas, solicitante o por_vencer"}}});
+    let views_path = json!({"get": {"summary": "Las vistas de la lista para su rol, con cuántas incidencias tiene cada una (la primera es su pantalla de inicio); un técnico cuenta solo las suyas",
+                "responses": simple("Vistas", json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["name", "label", "count"], "properties": {
+                    "name": {"type": "string", "enum": ["sin_asignar", "mias", "esperando", "vencidas", "abiertas", "cerradas", "todas"]},
+                    "label": {"type": "string", "example": "Sin asignar"}, "count": {"type": "integer"}}}}}}))}});
+
+    let mut spec = json!({
         "openapi": "3.1.0",
         "info": {"title": "soporte", "version": env!("CARGO_PKG_VERSION"), "description": "Mesa de ayuda: API JSON. Autenticación: Authorization: Bearer <token personal> o la sesión del navegador."},
         "components": {
@@ -97,7 +103,7 @@ pub fn spec() -> Value {
                     "state": {"type": "string", "enum": ["running", "paused", "stopped", "unknown"]}}},
                 "Event": {"type": "object", "required": ["kind", "actor", "at", "visibility", "data"], "properties": {"kind": {"type": "string"}, "label": {"type": "string"}, "actor": {"type": "string"}, "actor_id": {"type": ["integer", "null"]}, "at": {"type": "string", "format": "date-time"}, "visibility": {"type": "string", "enum": ["public", "internal"], "description": "public: lo ve el solicitante (su mensaje, respuestas, recordatorios, cierre, valoración); internal: solo el personal"}, "data": {"type": "object"}}},
                 "TicketWithTimeline": {"allOf": [{"$ref": "#/components/schemas/Ticket"}, {"type": "object", "required": ["timeline"], "properties": {"timeline": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}]},
-                "TicketPage": {"type": "object", "required": ["items", "next_cursor"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ticket"}}, "next_cursor": {"type": ["string", "null"]}}},
+                "TicketPage": ticket_page,
                 "Technician": {"type": "object", "required": ["id", "name", "email", "active"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}, "active": {"type": "boolean"}, "phone": {"type": ["string", "null"]}, "area": {"type": ["string", "null"]}}},
                 "Received": {"type": "object", "required": ["id", "number", "status"], "properties": {"id": {"type": "integer"}, "number": {"type": "string"}, "status": {"type": "string"}, "matched_by": {"type": "string", "description": "message/rfc822: el encabezado o la etiqueta del asunto que unió el mensaje a la incidencia"}, "linked_to": {"type": "string", "description": "message/rfc822: incidencia relacionada (el remitente no participa en ella)"}}}
             }
@@ -105,11 +111,11 @@ pub fn spec() -> Value {
         "security": [{"bearer": []}],
         "paths": {
             "/api/v1/tickets": {
-                "get": {"summary": "Incidencias visibles para usted, de la más reciente a la más antigua",
-                    "parameters": [q("status", "nuevo | asignado | en_atencion | en_espera | devuelto | cerrado"), q("technician", "id del técnico"), q("requester", "correo del solicitante"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido)"), q("cursor", "next_cursor de la página anterior"), q("limit", "1 a 100 (25)"), q("sort", "due: primero las que vencen antes (plazos en curso), luego las demás"), q("sla", "vencidas | por_vencer (pasado el 80 % del plazo, sin vencer)")],
+                "get": {"summary": "Incidencias visibles para usted, de la más reciente a la más antigua (o en el orden de «sort»)",
+                    "parameters": [q("view", "sin_asignar | mias | esperando | vencidas | abiertas | cerradas | todas (ver /api/v1/views); sin vista, todas"), q("status", "uno o varios separados por comas: nuevo,devuelto (nuevo | asignado | en_atencion | en_espera | devuelto | cerrado); reemplaza los estados de la vista"), q("technician", "id del técnico"), q("requester", "correo del solicitante"), q("q", "texto (asunto, mensaje, remitente, comentarios) o INC-000123; un número solo (19995) busca primero esa incidencia"), q("from", "aaaa-mm-dd (día de Lima)"), q("to", "aaaa-mm-dd (incluido); anterior a «from»: 400"), q("cursor", "next_cursor (la página siguiente) o prev_cursor (la anterior) de una página"), q("limit", "1 a 100 (25)"), q("sort", "recientes (por omisión) | antiguas (también numero, edad) | actividad (último evento) | prioridad (crítica primero) | due (primero las que vencen antes, luego las demás)"), q("sla", "vencidas | por_vencer (pasado el 80 % del plazo, sin vencer)")],
                     "responses": list_responses},
                 "post": {"summary": "Registrar una incidencia (administrador, derivador)",
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "subject"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string"}}}}}},
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "subject"], "properties": {"from": {"type": "string", "format": "email"}, "subject": {"type": "string", "maxLength": 255}, "body": {"type": "string"}, "channel": {"type": "string", "enum": ["correo", "telefono", "presencial"], "default": "correo"}}}}}},
                     "responses": create_responses}
             },
             "/api/v1/tickets/bulk": {"post": {"summary": "Una acción sobre varias incidencias (hasta 100): cada una por su cuenta, con su evento en la línea de tiempo; responde cuál se hizo y cuál no, y por qué",
@@ -148,7 +154,11 @@ pub fn spec() -> Value {
                 }},
                 "responses": intake_responses}}
         }
-    })
+    });
+    // Added after the literal: one more entry in it passes json!'s recursion limit.
+    spec["paths"]["/api/v1/views"] = views_path;
+    spec["components"]["schemas"]["Ticket"]["properties"]["channel"] = json!({"type": "string", "enum": ["correo", "telefono", "presencial"], "description": "Cómo llegó: correo (ingreso o buzón) o registrada a mano tras una llamada o visita"});
+    spec
 }
 
 pub async fn document() -> Response {

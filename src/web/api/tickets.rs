@@ -8,6 +8,7 @@ use crate::domain::time::format_rfc3339;
 use crate::domain::timeline::Event;
 use crate::domain::user::User;
 use crate::service::sla::SlaView;
+use crate::service::queue::BULK_MOST;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{ApiError, AppError};
@@ -30,6 +31,7 @@ pub fn ticket_json(t: &Ticket, view: &SlaView) -> Value {
         "number": t.number().to_string(),
         "status": t.status.as_str(),
         "status_label": t.status.label(),
+        "channel": t.channel.as_str(),
         "version": t.version,
         "subject": t.subject,
         "body": t.body,
@@ -67,20 +69,46 @@ pub fn technician_json(u: &User) -> Value {
     json!({"id": u.id.0, "name": u.name, "email": u.email, "active": u.active, "phone": u.phone, "area": u.area})
 }
 
+/// `GET /api/v1/tickets`: the filters of the list page (`view`, `status=a,b`, `sort`,
+/// `cursor`, …). Unlike the page, no view applies unless one is named. `prev_cursor` walks
+/// back towards the newer side; `total` is given when the counts can tell it (a view or
+/// statuses and a technician alone), else null.
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = query.to_filter()?;
+    let view = query.view(None)?;
+    let filter = query.to_filter_in(view, user.user.id)?;
+    let actor = user.actor();
     let page = state
         .services
-        .list_tickets(&user.actor(), &filter, query.limit.unwrap_or(PAGE_SIZE))
+        .list_tickets(&actor, &filter, query.limit.unwrap_or(PAGE_SIZE))
         .await?;
+    let total = state.services.count_tickets(&actor, &filter).await?;
     let view = state.services.sla_view().await?;
     Ok(axum::Json(json!({
         "items": page.items.iter().map(|t| ticket_json(t, &view)).collect::<Vec<_>>(),
         "next_cursor": page.next.map(encode_cursor),
+        "prev_cursor": page.prev.map(encode_cursor),
+        "total": total,
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/views`: the views of the caller's role with their counts, the home first
+/// (a technician's counts are of their own tickets).
+pub async fn views(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, ApiError> {
+    let counts = state.services.view_counts(&user.actor()).await?;
+    Ok(axum::Json(json!({
+        "items": counts.iter().map(|c| json!({
+            "name": c.view.as_str(),
+            "label": c.view.label(),
+            "count": c.count,
+        })).collect::<Vec<_>>(),
     }))
     .into_response())
 }
@@ -104,6 +132,9 @@ pub struct CreateInput {
     subject: String,
     #[serde(default)]
     body: String,
+    /// `correo` (default), `telefono`, `presencial`.
+    #[serde(default)]
+    channel: String,
 }
 
 pub async fn create(
@@ -111,7 +142,10 @@ pub async fn create(
     Staff(user): Staff,
     ApiJson(input): ApiJson<CreateInput>,
 ) -> Result<Response, ApiError> {
-    let new = NewTicket::parse(&input.from, &input.subject, &input.body)?;
+    let new = NewTicket {
+        channel: crate::domain::ticket::Channel::parse_field(&input.channel)?,
+        ..NewTicket::parse(&input.from, &input.subject, &input.body)?
+    };
     let ticket = state.services.create_ticket(&user.actor(), &new).await?;
     let view = state.services.sla_view().await?;
     Ok((StatusCode::CREATED, axum::Json(ticket_json(&ticket, &view))).into_response())
@@ -254,9 +288,6 @@ pub async fn reopen(
     act(state, user, id, input.version, Action::Reopen { reason }).await
 }
 
-/// Most tickets one bulk request may act on.
-const BULK_MOST: usize = 100;
-
 #[derive(Deserialize)]
 pub struct BulkInput {
     ids: Vec<i64>,
@@ -269,46 +300,35 @@ pub struct BulkInput {
     resolution: Option<String>,
 }
 
-/// `POST /api/v1/tickets/bulk` `{"ids": [..], "action": "assign"|"reassign"|"close"|"return",
-/// …}`: each ticket through the one write path on its own — each succeeds or fails alone,
-/// each success a timeline event — answered `{"items": [{"id", "ok", "error"}]}` in the order
-/// given (`error`: `{"code", "message"}` or null).
-pub async fn bulk(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ApiJson(input): ApiJson<BulkInput>,
-) -> Result<Response, ApiError> {
+/// A bulk action as the API and the list's form name it: `assign`, `reassign`, `close`,
+/// `return`, with the fields each needs.
+pub fn bulk_action(
+    action: &str,
+    technician_id: Option<i64>,
+    reason: Option<String>,
+    resolution: Option<String>,
+) -> Result<Action, AppError> {
     let invalid = |field: &'static str, message: &str| {
-        ApiError::from(crate::domain::DomainError::validation(field, message))
+        AppError::from(crate::domain::DomainError::validation(field, message))
     };
-    if input.ids.is_empty() {
-        return Err(invalid("ids", "Indique al menos una incidencia."));
-    }
-    if input.ids.len() > BULK_MOST {
-        return Err(invalid(
-            "ids",
-            &format!("A lo más {BULK_MOST} incidencias por solicitud."),
-        ));
-    }
     let technician = || {
-        input
-            .technician_id
+        technician_id
             .map(UserId)
             .ok_or_else(|| invalid("technician_id", "Falta el campo «technician_id»."))
     };
-    let action = match input.action.as_str() {
+    Ok(match action {
         "assign" => Action::Assign {
             technician: technician()?,
         },
         "reassign" => Action::Reassign {
             technician: technician()?,
-            reason: input.reason.clone().unwrap_or_default(),
+            reason: reason.unwrap_or_default(),
         },
         "close" => Action::Close {
-            resolution: input.resolution.clone().unwrap_or_default(),
+            resolution: resolution.unwrap_or_default(),
         },
         "return" => Action::Return {
-            reason: input.reason.clone().unwrap_or_default(),
+            reason: reason.unwrap_or_default(),
         },
         _ => {
             return Err(invalid(
@@ -316,23 +336,58 @@ pub async fn bulk(
                 "La acción debe ser assign, reassign, close o return.",
             ));
         }
-    };
-    let actor = user.actor();
-    let mut items = Vec::with_capacity(input.ids.len());
-    for raw in &input.ids {
-        let result = match TicketId::parse(&raw.to_string()) {
-            Some(id) => state
-                .services
-                .act(&actor, id, None, action.clone())
-                .await
-                .map_err(AppError::from),
-            None => Err(AppError::not_found()),
-        };
-        items.push(match result {
-            Ok(t) => json!({"id": raw, "ok": true, "error": null, "status": t.status.as_str(), "version": t.version}),
-            Err(e) => json!({"id": raw, "ok": false, "error": {"code": e.code, "message": e.message}}),
-        });
+    })
+}
+
+/// The ids of a bulk action: at least one, at most `BULK_MOST`, each once; an id that is not
+/// one (0, negative) is answered as a ticket that does not exist.
+pub fn bulk_ids(raw: &[i64]) -> Result<Vec<TicketId>, AppError> {
+    let invalid = |message: &str| AppError::from(DomainError::validation("ids", message));
+    if raw.is_empty() {
+        return Err(invalid("Indique al menos una incidencia."));
     }
+    if raw.len() > BULK_MOST {
+        return Err(invalid(&format!(
+            "A lo más {BULK_MOST} incidencias por solicitud."
+        )));
+    }
+    let mut out: Vec<TicketId> = Vec::with_capacity(raw.len());
+    for id in raw {
+        let id = TicketId(*id);
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /api/v1/tickets/bulk` `{"ids": [..], "action": "assign"|"reassign"|"close"|"return",
+/// …}`: each ticket through the one write path on its own (`Services::bulk`) — each succeeds
+/// or fails alone, each success a timeline event — answered `{"items": [{"id", "ok",
+/// "error"}]}` in the order given (`error`: `{"code", "message"}` or null).
+pub async fn bulk(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(input): ApiJson<BulkInput>,
+) -> Result<Response, ApiError> {
+    let ids = bulk_ids(&input.ids)?;
+    let action = bulk_action(
+        &input.action,
+        input.technician_id,
+        input.reason,
+        input.resolution,
+    )?;
+    let outcomes = state.services.bulk(&user.actor(), &ids, &action).await;
+    let items = outcomes
+        .into_iter()
+        .map(|o| match o.result {
+            Ok(t) => json!({"id": o.id.0, "ok": true, "error": null, "status": t.status.as_str(), "version": t.version}),
+            Err(e) => {
+                let e = AppError::from(e);
+                json!({"id": o.id.0, "ok": false, "error": {"code": e.code, "message": e.message}})
+            }
+        })
+        .collect::<Vec<_>>();
     Ok(axum::Json(json!({ "items": items })).into_response())
 }
 

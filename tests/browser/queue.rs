@@ -1,0 +1,201 @@
+//! The dispatcher's morning in a real browser: open "Sin asignar", mark five tickets and
+//! hand them to a technician through the confirmation page, and watch them leave the same
+//! view in a second browser, live, within a couple of seconds; the keys (j/k, ?); a second
+//! tab of one browser sharing its one event stream (read from the `/metrics` gauge); and
+//! screenshots of the queue at 1280 and 375 px.
+
+use crate::app::{App, PASSWORD};
+use crate::harness::{Browser, WAIT, screenshot_dir};
+use crate::journeys::sign_in;
+use soporte::domain::user::Role;
+use std::time::{Duration, Instant};
+
+/// `soporte_event_streams_open` as `/metrics` says now.
+async fn streams_open(app: &App) -> i64 {
+    let text = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("soporte_event_streams_open "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the gauge is in /metrics")
+}
+
+/// Waits (bounded) until the gauge reads `n`.
+async fn wait_streams(app: &App, n: i64) {
+    let start = Instant::now();
+    loop {
+        let now = streams_open(app).await;
+        if now == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "expected {n} open event streams, /metrics says {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn rows_shown(b: &Browser) -> i64 {
+    b.js("return document.querySelectorAll('table[data-queue] tbody tr[data-ticket]').length")
+        .await
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+async fn count_in_header(b: &Browser, view: &str) -> String {
+    b.js(&format!(
+        "const e = document.querySelector('[data-count=\"{view}\"]'); return e ? e.textContent : ''"
+    ))
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatchers_morning() {
+    let app = App::spawn().await;
+    let Some(paty) = Browser::open(&app.base, 1280).await else {
+        return;
+    };
+    let d = app
+        .user(
+            Role::Dispatcher,
+            "Paty Derivadora",
+            "paty@miempresa.com",
+            "",
+        )
+        .await;
+    let other = app
+        .user(Role::Dispatcher, "Raúl Derivador", "raul@miempresa.com", "")
+        .await;
+    let tech = app
+        .user(Role::Technician, "Carlos Ruiz", "carlos@miempresa.com", "Redes")
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let t = app
+            .ticket(
+                &d,
+                &format!("usuario{i}@cliente.pe"),
+                &format!("Sin conexión en la oficina {i}"),
+                "No hay red desde esta mañana.",
+            )
+            .await;
+        ids.push(t.id.0);
+    }
+
+    // Paty opens the help desk: her first screen is "Sin asignar", seven tickets.
+    sign_in(&paty, "/login", "paty@miempresa.com", PASSWORD).await;
+    paty.wait_path("/").await;
+    paty.wait_text("Sin asignar").await;
+    assert_eq!(count_in_header(&paty, "sin_asignar").await, "7");
+    assert_eq!(rows_shown(&paty).await, 7);
+    paty.wait_text("Carlos Ruiz (0 abiertas)").await;
+
+    // Raúl has the same view open in another browser.
+    let Some(raul) = Browser::open(&app.base, 1280).await else {
+        return;
+    };
+    sign_in(&raul, "/login", &other.email, PASSWORD).await;
+    raul.wait_path("/").await;
+    assert_eq!(rows_shown(&raul).await, 7);
+    // Each browser holds its one stream.
+    wait_streams(&app, 2).await;
+
+    // Screenshots of the queue at both widths (the layout checks run in layout.rs).
+    let dir = screenshot_dir();
+    for width in [1280, 375] {
+        paty.resize(width, 900).await;
+        paty.screenshot_full_page(&dir.join(format!("cola-sin-asignar-{width}.png")), width)
+            .await;
+    }
+    paty.resize(1280, 900).await;
+
+    // The keys: j moves a visible selection, ? shows the help.
+    paty.keys("jj").await;
+    let marked = paty
+        .js("const r = document.querySelector('tr.kbd-current'); return r ? r.getAttribute('data-ticket') : null")
+        .await;
+    assert_eq!(
+        marked.as_str().map(str::to_string),
+        Some(ids[5].to_string()),
+        "two rows down from the top (newest first)"
+    );
+    paty.keys("?").await;
+    paty.wait_text("Atajos de teclado").await;
+    paty.keys("\u{e00c}").await; // Escape
+    let hidden = paty
+        .js("const h = document.querySelector('.keys-help'); return !!h && h.hidden")
+        .await;
+    assert_eq!(hidden.as_bool(), Some(true));
+
+    // She marks the five oldest and hands them to Carlos.
+    for id in &ids[..5] {
+        paty.find(&format!("tr[data-ticket=\"{id}\"] input[type=\"checkbox\"]"))
+            .await
+            .click()
+            .await
+            .expect("mark a row");
+    }
+    paty.choose("#bulk-tech", "Carlos Ruiz (0 abiertas)").await;
+    paty.follow("main", "Derivar a…").await;
+    paty.wait_text("¿Derivar 5 incidencias a Carlos Ruiz?").await;
+    let started = Instant::now();
+    paty.follow("main", "Sí, derivar 5 incidencias").await;
+    paty.wait_text("5 incidencias derivadas a Carlos Ruiz").await;
+    assert_eq!(rows_shown(&paty).await, 2);
+
+    // Raúl's view loses them without a reload, within a couple of seconds.
+    let live = Instant::now();
+    loop {
+        if rows_shown(&raul).await == 2 && count_in_header(&raul, "sin_asignar").await == "2" {
+            break;
+        }
+        assert!(
+            live.elapsed() < Duration::from_secs(3),
+            "the second browser still shows {} rows and a count of {:?}",
+            rows_shown(&raul).await,
+            count_in_header(&raul, "sin_asignar").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    crate::harness::say(&format!(
+        "dispatcher's morning: the second browser saw the five leave {} ms after the confirmation was clicked ({} ms after Paty's page came back)",
+        started.elapsed().as_millis(),
+        live.elapsed().as_millis()
+    ));
+    // Nothing was reloaded: the rows left are the two newest.
+    let left = raul
+        .js("return [...document.querySelectorAll('table[data-queue] tbody tr[data-ticket]')].map(r => Number(r.getAttribute('data-ticket')))")
+        .await;
+    assert_eq!(left, serde_json::json!([ids[6], ids[5]]));
+
+    // A second tab of Raúl's browser shares his one stream: still two in all.
+    let tab = raul.client.new_window(true).await.expect("new tab");
+    raul.client
+        .switch_to_window(tab.handle)
+        .await
+        .expect("switch to the new tab");
+    raul.goto("/").await;
+    raul.wait_text("Sin asignar").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        streams_open(&app).await,
+        2,
+        "two tabs of one browser hold one stream"
+    );
+    // And the new tab hears the news through the first tab's stream: a new ticket shows as
+    // "1 incidencia nueva — mostrar", not slipped into the list.
+    app.ticket(&d, "nueva@cliente.pe", "Llegó una más", "x").await;
+    raul.wait_text("1 incidencia nueva — mostrar").await;
+    assert_eq!(rows_shown(&raul).await, 2);
+    let _ = tech;
+    paty.close().await;
+    raul.close().await;
+}
