@@ -122,6 +122,20 @@ impl Services {
         Ok((ticket, events))
     }
 
+    /// The oldest unassigned ticket other than `current`, for staff who may assign (`None`
+    /// for everyone else, and when the queue is empty).
+    pub async fn next_unassigned(
+        &self,
+        actor: &Actor,
+        current: TicketId,
+    ) -> Result<Option<TicketId>> {
+        if !crate::domain::access::actor_may(actor, Capability::Dispatch) {
+            return Ok(None);
+        }
+        let mut conn = self.store.read().await?;
+        Ok(tickets::next_unassigned(&mut conn, current).await?)
+    }
+
     /// A page of the tickets the actor may see, newest first.
     pub async fn list_tickets(
         &self,

@@ -163,7 +163,10 @@ pub struct DashboardPage {
     pub to: String,
     pub period_label: String,
     pub error: Option<String>,
+    /// The open statuses (the chart's bars).
     pub counts: Vec<StatusView>,
+    /// Every ticket closed so far, shown apart from the open ones.
+    pub closed_total: i64,
     pub open_total: i64,
     pub figures: Vec<Figure>,
     pub queue: Option<Figure>,
@@ -201,7 +204,9 @@ pub const BACKLOG_NOTE: &str =
 
 fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
     let now = d.generated_at;
-    let counts: Vec<StatusView> = d
+    // The open statuses are what the team works on now; the closed ones are every ticket ever
+    // closed, which would dwarf them on one scale: they are shown apart.
+    let (closed, counts): (Vec<StatusView>, Vec<StatusView>) = d
         .counts
         .iter()
         .map(|(s, n)| StatusView {
@@ -209,7 +214,8 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
             status: s.as_str(),
             n: *n,
         })
-        .collect();
+        .partition(|c| c.status == "cerrado");
+    let closed_total = closed.iter().map(|c| c.n).sum();
     let days: Vec<DayView> = d
         .daily
         .iter()
@@ -343,6 +349,7 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
         csat: csat_view(&d.csat),
         csat_note: CSAT_NOTE,
         counts,
+        closed_total,
         days,
         daily_chart,
         opened_word,

@@ -140,6 +140,8 @@ pub struct ListPage {
     pub create_open: bool,
     /// "Solicitante: x ✕": the requester filter and the list without it.
     pub requester_chip: Option<(String, String)>,
+    /// The support mailbox ("Registrar correo recibido en …"), from the configuration.
+    pub support_address: String,
 }
 
 /// The list's address with these filters (empty ones left out).
@@ -225,6 +227,7 @@ async fn list_page(
     .iter()
     .any(|v| !v.trim().is_empty());
     Ok(ListPage {
+        support_address: state.config.support_address.clone(),
         rows: page
             .items
             .iter()

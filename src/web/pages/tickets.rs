@@ -9,7 +9,7 @@ use crate::domain::ids::{TicketId, TicketNumber, UserId};
 use crate::domain::mail::human_size;
 use crate::domain::sla;
 use crate::domain::ticket::{Available, MAX_SCORE, Status, Ticket, available};
-use crate::domain::time::{duration_words, format_lima};
+use crate::domain::time::{duration_words, format_lima, span_words};
 use crate::domain::timeline::{Event, EventKind, Visibility, waited};
 use crate::service::tickets::Action;
 use crate::web::AppState;
@@ -34,6 +34,8 @@ pub struct EventView {
     pub lines: Vec<String>,
     pub text: Option<String>,
     pub files: Vec<FileView>,
+    /// The time since the step before, in words ("+2 h 5 min"); none for the first.
+    pub step: Option<String>,
 }
 
 fn status_label(s: &Option<String>) -> &'static str {
@@ -115,8 +117,61 @@ impl EventView {
                 .clone()
                 .or_else(|| d.resolution.clone().map(|r| format!("Resolución: {r}"))),
             files,
+            step: None,
         }
     }
+}
+
+/// What someone else did, as a clause of "Mientras escribía, …": who did what to the ticket.
+/// `None` for steps nobody needs to hear about (service-level notices).
+fn change_clause(e: &Event, me: Option<UserId>) -> Option<String> {
+    let who = if e.actor_id.is_some() && e.actor_id == me {
+        "usted".to_string()
+    } else {
+        e.actor.clone()
+    };
+    let to = e.data.to_assignee_name.as_deref().unwrap_or("otro técnico");
+    Some(match e.kind {
+        EventKind::Assigned => format!("{who} derivó la incidencia a {to}"),
+        EventKind::Reassigned => format!("{who} reasignó la incidencia a {to}"),
+        EventKind::Commented => format!("{who} agregó una nota interna"),
+        EventKind::Replied => format!("{who} respondió al solicitante"),
+        EventKind::Returned => format!("{who} devolvió la incidencia a la cola"),
+        EventKind::Closed => format!("{who} cerró la incidencia"),
+        EventKind::Reopened => format!("{who} reabrió la incidencia"),
+        EventKind::Classified => format!("{who} cambió la prioridad o la categoría"),
+        EventKind::CustomerMessage => "el solicitante escribió un mensaje".to_string(),
+        EventKind::Rated => "el solicitante valoró la atención".to_string(),
+        EventKind::Reminded => "se le recordó al solicitante que responda".to_string(),
+        EventKind::Created | EventKind::SlaWarning | EventKind::SlaBreach => return None,
+    })
+}
+
+/// The sentence that says what changed since the person opened the page (the events after
+/// `seen`, the last one their page showed): "Mientras escribía, Carlos Ruiz cerró la
+/// incidencia." At most three steps are named; `None` when nothing worth saying happened.
+pub fn what_changed(events: &[Event], seen: i64, me: Option<UserId>) -> Option<String> {
+    let mut clauses: Vec<String> = Vec::new();
+    for e in events.iter().filter(|e| e.id > seen) {
+        if let Some(c) = change_clause(e, me)
+            && !clauses.contains(&c)
+        {
+            clauses.push(c);
+        }
+    }
+    let more = clauses.len().saturating_sub(3);
+    clauses.truncate(3);
+    let listed = match clauses.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} y {last}", init.join(", ")),
+    };
+    let tail = match more {
+        0 => String::new(),
+        1 => " (y un cambio más)".to_string(),
+        n => format!(" (y {n} cambios más)"),
+    };
+    Some(format!("Mientras escribía, {listed}{tail}."))
 }
 
 #[derive(Default, Deserialize)]
@@ -135,6 +190,13 @@ pub struct ActionInput {
     pub priority: String,
     #[serde(default)]
     pub category_id: String,
+    /// The last timeline event the person's page showed: what changed after it is what the
+    /// conflict message tells.
+    #[serde(default)]
+    pub seen: String,
+    /// The close's second step: "1" closes, "volver" goes back to the page with the text kept.
+    #[serde(default)]
+    pub confirm: String,
     /// The reply form's "Esperar la respuesta del solicitante", kept when the page comes back.
     #[serde(skip)]
     pub wait: bool,
@@ -222,6 +284,15 @@ pub struct ShowPage {
     pub clocks: Vec<ClockView>,
     pub priority_options: Vec<Option_>,
     pub category_options: Vec<Option_>,
+    /// The last event shown: forms send it back as `seen`.
+    pub last_event: i64,
+    /// A closed ticket's whole life, in words ("3 días 4 h").
+    pub total: Option<String>,
+    /// "Siguiente sin asignar": the oldest unassigned ticket other than this one, for staff.
+    pub next_unassigned: Option<String>,
+    /// What the person typed in a form that is no longer on the page (the ticket was closed
+    /// meanwhile): shown to copy, never lost.
+    pub orphan_draft: Option<String>,
 }
 
 async fn show_page(
@@ -319,7 +390,44 @@ async fn show_page(
     };
     let (since, total) = waited(&events, at);
     let limits = crate::web::upload::UploadLimits::of(&state.config);
+    let next_unassigned = state
+        .services
+        .next_unassigned(&actor, id)
+        .await?
+        .map(|t| format!("/tickets/{t}"));
+    let orphan_draft = {
+        let (form_there, text) = match error_action.as_str() {
+            "close" => (can.close, &draft.resolution),
+            "reply" => (can.reply, &draft.body),
+            "comment" => (can.comment, &draft.body),
+            "return" => (can.return_to_queue, &draft.reason),
+            "reopen" => (can.reopen, &draft.reason),
+            "reassign" => (can.reassign, &draft.reason),
+            _ => (true, &draft.body),
+        };
+        (!form_there && !text.trim().is_empty()).then(|| text.clone())
+    };
+    let mut views: Vec<EventView> = Vec::with_capacity(events.len());
+    let mut previous: Option<i64> = None;
+    for e in &events {
+        let files = if Some(e.id) == created {
+            Vec::new()
+        } else {
+            files_of(Some(e.id))
+        };
+        let mut v = EventView::from_event(e, files);
+        v.step = previous.map(|p| format!("+{}", span_words(e.at - p)));
+        previous = Some(e.at);
+        views.push(v);
+    }
     Ok(ShowPage {
+        last_event: events.last().map(|e| e.id).unwrap_or(0),
+        total: ticket
+            .closed_at
+            .filter(|_| ticket.status == Status::Cerrado)
+            .map(|c| span_words(c - ticket.created_at)),
+        next_unassigned,
+        orphan_draft,
         clocks,
         priority_options,
         category_options,
@@ -345,17 +453,7 @@ async fn show_page(
                 .filter(|c| !c.trim().is_empty()),
         }),
         request_files: files_of(created),
-        events: events
-            .iter()
-            .map(|e| {
-                let files = if Some(e.id) == created {
-                    Vec::new()
-                } else {
-                    files_of(Some(e.id))
-                };
-                EventView::from_event(e, files)
-            })
-            .collect(),
+        events: views,
         mail: TicketMail {
             attachments: attachments
                 .iter()
@@ -446,8 +544,17 @@ async fn refused(
     if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
         return Err(PageError(e));
     }
-    let mut message = if e.status == StatusCode::CONFLICT && e.code == "conflict" {
-        "Alguien modificó esta incidencia mientras usted la veía: recargue la página (la versión actual se muestra abajo) y vuelva a intentar.".to_string()
+    let mut message = if e.status == StatusCode::CONFLICT {
+        // A real conflict: say what changed since the page was opened, from the timeline.
+        let seen = draft.seen.trim().parse::<i64>().unwrap_or(i64::MAX);
+        let (_, events) = state.services.ticket(&user.actor(), id).await?;
+        match what_changed(&events, seen, Some(user.user.id)) {
+            Some(sentence) => format!(
+                "{sentence} La incidencia se muestra como está ahora y su texto se conservó: revíselo antes de enviarlo otra vez."
+            ),
+            None if e.code == "conflict" => "Alguien modificó esta incidencia mientras usted la veía. Se muestra como está ahora y su texto se conservó: revíselo antes de enviarlo otra vez.".to_string(),
+            None => e.message,
+        }
     } else {
         e.message
     };
@@ -494,6 +601,33 @@ pub async fn act(
     CsrfForm { session, form }: CsrfForm<ActionInput>,
 ) -> Result<Response, PageError> {
     let version = form.version.trim().parse::<i64>().ok();
+    if action == "close" {
+        match form.confirm.as_str() {
+            "1" => {}
+            // "Volver sin cerrar": the page again, the resolution kept in its form.
+            "volver" => {
+                let page = show_page(
+                    &state,
+                    &user,
+                    id,
+                    Some(("close".to_string(), String::new())),
+                    form,
+                )
+                .await?;
+                return ok(&ShowPage {
+                    error: None,
+                    ..page
+                });
+            }
+            // The first step: confirm what cannot be undone (the requester is told), unless
+            // the form will be refused anyway — then the refusal explains at once.
+            _ => {
+                if let Some(page) = close_confirmation(&state, &user, id, version, &form).await? {
+                    return ok(&page);
+                }
+            }
+        }
+    }
     let built: Result<(Action, &str), AppError> = match action.as_str() {
         "assign" => technician(&form.technician_id)
             .map(|t| (Action::Assign { technician: t }, "Incidencia derivada.")),
@@ -540,6 +674,50 @@ pub async fn act(
         Ok((ticket, message)) => done(&state, &user, &session, &ticket, message).await,
         Err(e) => refused(&state, &user, id, action, e, form).await,
     }
+}
+
+/// The confirmation step of "Cerrar".
+#[derive(Template)]
+#[template(path = "tickets/confirm_close.html")]
+pub struct ConfirmClosePage {
+    pub chrome: Chrome,
+    pub id: i64,
+    pub number: String,
+    pub subject: String,
+    pub requester: String,
+    pub version: String,
+    pub seen: String,
+    pub resolution: String,
+}
+
+/// The confirmation page for a close that would go through: typed resolution, the version
+/// still current, and the person allowed to close. `None` sends the form on to be refused
+/// with its own message.
+async fn close_confirmation(
+    state: &AppState,
+    user: &CurrentUser,
+    id: TicketId,
+    version: Option<i64>,
+    form: &ActionInput,
+) -> Result<Option<ConfirmClosePage>, PageError> {
+    if form.resolution.trim().is_empty() {
+        return Ok(None);
+    }
+    let actor = user.actor();
+    let (ticket, _) = state.services.ticket(&actor, id).await?;
+    if version.is_some_and(|v| v != ticket.version) || !available(&ticket.state(), &actor).close {
+        return Ok(None);
+    }
+    Ok(Some(ConfirmClosePage {
+        chrome: Chrome::for_user(user, "tickets"),
+        id: ticket.id.0,
+        number: ticket.number().to_string(),
+        subject: ticket.subject.clone(),
+        requester: ticket.requester.clone(),
+        version: form.version.clone(),
+        seen: form.seen.clone(),
+        resolution: form.resolution.clone(),
+    }))
 }
 
 /// The two messages of the conversation.
@@ -589,6 +767,7 @@ async fn message(
     let draft = ActionInput {
         version: form.field("version").to_string(),
         body: form.field("body").to_string(),
+        seen: form.field("seen").to_string(),
         wait,
         had_files: form.had_files,
         ..ActionInput::default()
@@ -619,7 +798,10 @@ async fn message(
             "Nota interna agregada.",
         ),
     };
-    let version = draft.version.trim().parse::<i64>().ok();
+    // A message never conflicts with another change: it is added to the ticket as it is now
+    // (the version the page showed is not pinned). Only a ticket closed meanwhile, or no
+    // longer the person's, refuses it.
+    let version = None;
     match state
         .services
         .act_with_files(&user.actor(), id, version, action, form.files)
