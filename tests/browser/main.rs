@@ -19,3 +19,4 @@ mod journeys;
 mod layout;
 mod sign_in;
 mod sla;
+mod ticketpage;

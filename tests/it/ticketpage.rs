@@ -729,8 +729,8 @@ async fn the_status_chart_shows_open_statuses_apart_from_the_closed(app: TestApp
     );
     assert!(html.contains("Cerradas (desde el inicio)</span><strong>3</strong>"));
     assert!(
-        html.contains("class=\"chart-scroll\""),
-        "charts scroll on a phone"
+        html.contains("id=\"ch-daily-n-t\"") && html.contains("id=\"ch-status-n-t\""),
+        "each chart is also drawn for a phone's width"
     );
 }
 both_backends!(the_status_chart_shows_open_statuses_apart_from_the_closed);

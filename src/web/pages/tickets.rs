@@ -122,36 +122,46 @@ impl EventView {
     }
 }
 
-/// What someone else did, as a clause of "Mientras escribía, …": who did what to the ticket.
-/// `None` for steps nobody needs to hear about (service-level notices).
-fn change_clause(e: &Event, me: Option<UserId>) -> Option<String> {
+/// What someone did, for "Mientras escribía, …": who (empty when the clause names them
+/// itself) and what they did to the ticket. `None` for steps nobody needs to hear about
+/// (service-level notices).
+fn change_clause(e: &Event, me: Option<UserId>) -> Option<(String, String)> {
     let who = if e.actor_id.is_some() && e.actor_id == me {
         "usted".to_string()
     } else {
         e.actor.clone()
     };
     let to = e.data.to_assignee_name.as_deref().unwrap_or("otro técnico");
-    Some(match e.kind {
-        EventKind::Assigned => format!("{who} derivó la incidencia a {to}"),
-        EventKind::Reassigned => format!("{who} reasignó la incidencia a {to}"),
-        EventKind::Commented => format!("{who} agregó una nota interna"),
-        EventKind::Replied => format!("{who} respondió al solicitante"),
-        EventKind::Returned => format!("{who} devolvió la incidencia a la cola"),
-        EventKind::Closed => format!("{who} cerró la incidencia"),
-        EventKind::Reopened => format!("{who} reabrió la incidencia"),
-        EventKind::Classified => format!("{who} cambió la prioridad o la categoría"),
-        EventKind::CustomerMessage => "el solicitante escribió un mensaje".to_string(),
-        EventKind::Rated => "el solicitante valoró la atención".to_string(),
-        EventKind::Reminded => "se le recordó al solicitante que responda".to_string(),
+    let (who, what) = match e.kind {
+        EventKind::Assigned => (who, format!("derivó la incidencia a {to}")),
+        EventKind::Reassigned => (who, format!("reasignó la incidencia a {to}")),
+        EventKind::Commented => (who, "agregó una nota interna".to_string()),
+        EventKind::Replied => (who, "respondió al solicitante".to_string()),
+        EventKind::Returned => (who, "devolvió la incidencia a la cola".to_string()),
+        EventKind::Closed => (who, "cerró la incidencia".to_string()),
+        EventKind::Reopened => (who, "reabrió la incidencia".to_string()),
+        EventKind::Classified => (who, "cambió la prioridad o la categoría".to_string()),
+        EventKind::CustomerMessage => (String::new(), "el solicitante escribió".to_string()),
+        EventKind::Rated => (
+            String::new(),
+            "el solicitante valoró la atención".to_string(),
+        ),
+        EventKind::Reminded => (
+            String::new(),
+            "se le recordó al solicitante que responda".to_string(),
+        ),
         EventKind::Created | EventKind::SlaWarning | EventKind::SlaBreach => return None,
-    })
+    };
+    Some((who, what))
 }
 
 /// The sentence that says what changed since the person opened the page (the events after
-/// `seen`, the last one their page showed): "Mientras escribía, Carlos Ruiz cerró la
-/// incidencia." At most three steps are named; `None` when nothing worth saying happened.
+/// `seen`, the last one their page showed): "Mientras escribía, Carlos Ruiz agregó una nota
+/// interna y cerró la incidencia." A name is said once for the steps that follow each other;
+/// at most four steps are named. `None` when nothing worth saying happened.
 pub fn what_changed(events: &[Event], seen: i64, me: Option<UserId>) -> Option<String> {
-    let mut clauses: Vec<String> = Vec::new();
+    const NAMED: usize = 4;
+    let mut clauses: Vec<(String, String)> = Vec::new();
     for e in events.iter().filter(|e| e.id > seen) {
         if let Some(c) = change_clause(e, me)
             && !clauses.contains(&c)
@@ -159,9 +169,19 @@ pub fn what_changed(events: &[Event], seen: i64, me: Option<UserId>) -> Option<S
             clauses.push(c);
         }
     }
-    let more = clauses.len().saturating_sub(3);
-    clauses.truncate(3);
-    let listed = match clauses.as_slice() {
+    let more = clauses.len().saturating_sub(NAMED);
+    clauses.truncate(NAMED);
+    let mut parts: Vec<String> = Vec::new();
+    let mut previous: Option<&str> = None;
+    for (who, what) in &clauses {
+        parts.push(if who.is_empty() || previous == Some(who.as_str()) {
+            what.clone()
+        } else {
+            format!("{who} {what}")
+        });
+        previous = Some(who.as_str());
+    }
+    let listed = match parts.as_slice() {
         [] => return None,
         [one] => one.clone(),
         [init @ .., last] => format!("{} y {last}", init.join(", ")),
@@ -809,5 +829,55 @@ async fn message(
     {
         Ok(ticket) => done(state, user, &session, &ticket, confirmation).await,
         Err(e) => refused(state, user, id, action_name.to_string(), e.into(), draft).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::timeline::EventData;
+
+    fn event(id: i64, kind: EventKind, actor: (i64, &str), to: Option<&str>) -> Event {
+        Event {
+            id,
+            kind,
+            actor_id: Some(UserId(actor.0)),
+            actor: actor.1.to_string(),
+            at: id,
+            data: EventData {
+                to_assignee_name: to.map(str::to_string),
+                ..EventData::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_sentence_names_who_did_what_after_the_page_was_opened() {
+        let carlos = (7, "Carlos Ruiz");
+        let rosa = (8, "Rosa Lima");
+        let events = [
+            event(1, EventKind::Created, carlos, None),
+            event(2, EventKind::Assigned, carlos, Some("Ana Túpac")),
+            event(3, EventKind::Commented, carlos, None),
+            event(4, EventKind::Closed, carlos, None),
+            event(5, EventKind::Reassigned, rosa, Some("Luis Rojas")),
+        ];
+        assert_eq!(what_changed(&events, 5, None), None, "nothing new");
+        assert_eq!(
+            what_changed(&events[..4], 3, None).as_deref(),
+            Some("Mientras escribía, Carlos Ruiz cerró la incidencia.")
+        );
+        assert_eq!(
+            what_changed(&events, 2, None).as_deref(),
+            Some(
+                "Mientras escribía, Carlos Ruiz agregó una nota interna, cerró la incidencia y Rosa Lima reasignó la incidencia a Luis Rojas."
+            )
+        );
+        assert_eq!(
+            what_changed(&events[..4], 3, Some(UserId(7))).as_deref(),
+            Some("Mientras escribía, usted cerró la incidencia.")
+        );
+        let sla = [event(9, EventKind::SlaBreach, (0, "Sistema"), None)];
+        assert_eq!(what_changed(&sla, 0, None), None, "notices are not changes");
     }
 }
