@@ -561,6 +561,11 @@ async fn refused(
     e: AppError,
     draft: ActionInput,
 ) -> Result<Response, PageError> {
+    if e.status == StatusCode::NOT_FOUND
+        && let Some(page) = lost(state, user, id, &action, &draft).await?
+    {
+        return render(StatusCode::CONFLICT, &page);
+    }
     if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
         return Err(PageError(e));
     }
@@ -583,6 +588,46 @@ async fn refused(
     }
     let page = show_page(state, user, id, Some((action, message)), draft).await?;
     render(e.status, &page)
+}
+
+/// A technician's form for a ticket taken from them while they wrote.
+#[derive(Template)]
+#[template(path = "tickets/lost.html")]
+pub struct LostPage {
+    pub chrome: Chrome,
+    pub number: String,
+    pub sentence: String,
+    pub draft: String,
+}
+
+/// The page for a ticket the person held when they opened it and no longer sees (reassigned
+/// or returned meanwhile): what happened and their text to copy. `None` when the ticket was
+/// never theirs — then it does not exist for them (404).
+async fn lost(
+    state: &AppState,
+    user: &CurrentUser,
+    id: TicketId,
+    action: &str,
+    draft: &ActionInput,
+) -> Result<Option<LostPage>, PageError> {
+    let Some((number, events)) = state.services.lost_ticket(&user.actor(), id).await? else {
+        return Ok(None);
+    };
+    let seen = draft.seen.trim().parse::<i64>().unwrap_or(i64::MAX);
+    let sentence = what_changed(&events, seen, Some(user.user.id)).unwrap_or_else(|| {
+        "Mientras escribía, la incidencia dejó de estar a su cargo.".to_string()
+    });
+    let text = match action {
+        "close" => &draft.resolution,
+        "reply" | "comment" => &draft.body,
+        _ => &draft.reason,
+    };
+    Ok(Some(LostPage {
+        chrome: Chrome::for_user(user, "tickets"),
+        number,
+        sentence,
+        draft: text.clone(),
+    }))
 }
 
 /// After a change: back to the ticket with a confirmation, or to the list for a technician
@@ -724,7 +769,10 @@ async fn close_confirmation(
         return Ok(None);
     }
     let actor = user.actor();
-    let (ticket, _) = state.services.ticket(&actor, id).await?;
+    // A ticket gone from the person's view is explained by the refusal that follows.
+    let Ok((ticket, _)) = state.services.ticket(&actor, id).await else {
+        return Ok(None);
+    };
     if version.is_some_and(|v| v != ticket.version) || !available(&ticket.state(), &actor).close {
         return Ok(None);
     }
