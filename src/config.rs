@@ -201,6 +201,11 @@ pub struct ServeArgs {
     )]
     pub public_url: String,
 
+    /// The support mailbox people write to, shown to dispatchers in "Registrar correo
+    /// recibido en …"; unset, the address of --smtp-from.
+    #[arg(long, env = "SOPORTE_SUPPORT_ADDRESS")]
+    pub support_address: Option<String>,
+
     /// Days a ticket waits for its requester before they are reminded.
     #[arg(long, env = "SOPORTE_WAIT_REMIND_DAYS", default_value_t = 3)]
     pub wait_remind_days: i64,
@@ -527,6 +532,23 @@ impl Default for ConnectArgs {
     }
 }
 
+impl ServeArgs {
+    /// The support mailbox's address: `--support-address`, or the address inside
+    /// `--smtp-from` ("Soporte <atencion@miempresa.com>" → "atencion@miempresa.com").
+    pub fn support_address(&self) -> String {
+        let configured = self
+            .support_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        let raw = configured.unwrap_or(self.mail.smtp_from.as_str());
+        match (raw.rfind('<'), raw.rfind('>')) {
+            (Some(start), Some(end)) if start < end => raw[start + 1..end].trim().to_string(),
+            _ => raw.trim().to_string(),
+        }
+    }
+}
+
 impl Default for ServeArgs {
     fn default() -> Self {
         ServeArgs {
@@ -538,6 +560,7 @@ impl Default for ServeArgs {
             max_body_bytes: 2 * 1024 * 1024,
             metrics_token: None,
             public_url: "http://127.0.0.1:5000".to_string(),
+            support_address: None,
             wait_remind_days: 3,
             wait_close_days: 7,
             mail: MailArgs::default(),
@@ -554,6 +577,23 @@ mod tests {
     fn secrets_do_not_show_in_debug() {
         let s = Secret::new("postgres://u:hunter2@h/db");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_support_address_defaults_to_the_sender_of_notices() {
+        let cli = Cli::try_parse_from(["soporte"]).unwrap();
+        assert_eq!(cli.serve.support_address(), "atencion@miempresa.com");
+        let cli = Cli::try_parse_from(["soporte", "--smtp-from", "Mesa <mesa@acme.pe>"]).unwrap();
+        assert_eq!(cli.serve.support_address(), "mesa@acme.pe");
+        let cli = Cli::try_parse_from([
+            "soporte",
+            "--support-address",
+            "ayuda@acme.pe",
+            "--smtp-from",
+            "noreply@acme.pe",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.support_address(), "ayuda@acme.pe");
     }
 
     #[test]

@@ -229,9 +229,59 @@ pub fn duration_words(seconds: i64) -> String {
     }
 }
 
+/// `HH:MM` in Lima ("Bloqueada hasta 10:42").
+pub fn format_lima_time(ts: i64) -> String {
+    lima_civil(ts)
+        .map(|c| c.strftime("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// A span between two timeline steps or a ticket's whole life, in the two largest units
+/// people read at a glance: "45 s", "12 min", "2 h 5 min", "3 días 4 h", "1 día".
+pub fn span_words(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (d, h, m) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
+    let days = |d: i64| {
+        if d == 1 {
+            "1 día".to_string()
+        } else {
+            format!("{d} días")
+        }
+    };
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => days(d),
+        (d, h, _) => format!("{} {h} h", days(d)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_in_their_two_largest_units() {
+        assert_eq!(span_words(0), "0 s");
+        assert_eq!(span_words(45), "45 s");
+        assert_eq!(span_words(12 * 60 + 30), "12 min");
+        assert_eq!(span_words(2 * 3600), "2 h");
+        assert_eq!(span_words(2 * 3600 + 5 * 60 + 59), "2 h 5 min");
+        assert_eq!(span_words(86_400 + 59), "1 día");
+        assert_eq!(span_words(3 * 86_400 + 4 * 3600 + 600), "3 días 4 h");
+        assert_eq!(span_words(-5), "0 s");
+    }
+
+    #[test]
+    fn lima_time_of_day_is_five_hours_behind_utc() {
+        let ts = "2026-03-15T15:42:10Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second();
+        assert_eq!(format_lima_time(ts), "10:42");
+    }
 
     #[test]
     fn three_utc_is_ten_pm_the_previous_day_in_lima() {

@@ -9,10 +9,13 @@ use crate::domain::ticket::Command;
 use crate::domain::user::{
     Actor, Email, Role, User, check_new_password, parse_name, parse_optional_short,
 };
-use crate::storage::{sessions, tickets, users};
+use crate::storage::{accounts, sessions, throttle, tickets, users};
+use std::collections::HashMap;
 
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@miempresa.com";
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
+/// The sealing context of the one-time password kept on a session.
+const ISSUED_CONTEXT: &str = "sessions.issued";
 
 /// A person's details as typed into a form (validated here).
 #[derive(Debug, Clone, Default)]
@@ -222,6 +225,10 @@ impl Services {
         if !active {
             sessions::delete_for_user(&mut tx, id).await?;
         }
+        if active != user.active {
+            let kind = if active { "enabled" } else { "disabled" };
+            accounts::record(&mut tx, id, kind, Some((by.id, &by.name)), None, self.now()).await?;
+        }
         let user = users::find(&mut tx, id)
             .await?
             .ok_or(DomainError::NotFound)?;
@@ -262,8 +269,11 @@ impl Services {
 
     /// Sets a new password chosen by an administrator (typed, or generated and returned to
     /// show once); the user must change it at the next sign-in and their sessions end.
+    /// A reset also lifts a sign-in lock on the account (the person is about to use the new
+    /// password); both are recorded in the account's history.
     pub async fn reset_password(
         &self,
+        by: &User,
         id: UserId,
         typed: Option<String>,
     ) -> Result<Option<String>> {
@@ -279,11 +289,17 @@ impl Services {
         };
         let hash = hash_password(&plain).await?;
         let mut tx = self.store.begin_write().await?;
-        users::find(&mut tx, id)
+        let user = users::find(&mut tx, id)
             .await?
             .ok_or(DomainError::NotFound)?;
         users::set_password(&mut tx, id, &hash, true).await?;
         sessions::delete_for_user(&mut tx, id).await?;
+        let at = self.now();
+        let actor = Some((by.id, by.name.as_str()));
+        accounts::record(&mut tx, id, "password_reset", actor, None, at).await?;
+        if throttle::unlock_email(&mut tx, &user.email.to_lowercase(), at).await? {
+            accounts::record(&mut tx, id, "unlocked", actor, None, at).await?;
+        }
         tx.commit().await?;
         Ok(shown)
     }
@@ -299,6 +315,96 @@ impl Services {
         sessions::delete_for_user(&mut tx, user.id).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The accounts whose sign-in is locked now (too many failures), by lower-case e-mail,
+    /// with the instant the lock runs out.
+    pub async fn account_locks(&self) -> Result<HashMap<String, i64>> {
+        let mut conn = self.store.read().await?;
+        Ok(throttle::account_locks(&mut conn, self.now())
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// An administrator lifts the sign-in lock of an account (and its count of failures).
+    /// Returns the account and whether a lock was in force; a lift is recorded in the
+    /// account's history.
+    pub async fn unlock(&self, by: &User, id: UserId) -> Result<(User, bool)> {
+        let mut tx = self.store.begin_write().await?;
+        let user = users::find(&mut tx, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let at = self.now();
+        let lifted = throttle::unlock_email(&mut tx, &user.email.to_lowercase(), at).await?;
+        if lifted {
+            accounts::record(&mut tx, id, "unlocked", Some((by.id, &by.name)), None, at).await?;
+        }
+        tx.commit().await?;
+        Ok((user, lifted))
+    }
+
+    /// What was done to an account, newest first (its last 50 entries).
+    pub async fn account_history(&self, id: UserId) -> Result<Vec<accounts::AccountEvent>> {
+        let mut conn = self.store.read().await?;
+        Ok(accounts::history(&mut conn, id, 50).await?)
+    }
+
+    /// How many open tickets a user holds: what disabling them hands back to the queue.
+    pub async fn open_ticket_count(&self, id: UserId) -> Result<i64> {
+        let mut conn = self.store.read().await?;
+        Ok(tickets::open_assigned_count(&mut conn, id).await?)
+    }
+
+    /// Keeps a one-time password on the administrator's session for the page after the
+    /// redirect (sealed when a secret key is configured).
+    pub async fn keep_issued(
+        &self,
+        session: &super::auth::Session,
+        email: &str,
+        password: &str,
+    ) -> Result<()> {
+        let plain = format!("{email}\n{password}");
+        let stored = if self.has_secret_key() {
+            let sealed = self.seal(&plain, ISSUED_CONTEXT).map_err(|e| {
+                super::Error::Internal(format!("failed to seal a one-time password: {e:?}"))
+            })?;
+            format!("s:{sealed}")
+        } else {
+            format!("p:{plain}")
+        };
+        let mut tx = self.store.begin_write().await?;
+        sessions::set_issued(&mut tx, &session.id_hash, Some(&stored)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes the one-time password kept on the session: shown once, then gone.
+    pub async fn take_issued(
+        &self,
+        session: &super::auth::Session,
+    ) -> Result<Option<(String, String)>> {
+        let stored = {
+            let mut conn = self.store.read().await?;
+            sessions::issued(&mut conn, &session.id_hash).await?
+        };
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let mut tx = self.store.begin_write().await?;
+        sessions::set_issued(&mut tx, &session.id_hash, None).await?;
+        tx.commit().await?;
+        let plain = match stored.split_once(':') {
+            Some(("s", sealed)) => match self.unseal(sealed, ISSUED_CONTEXT) {
+                Ok(p) => p,
+                Err(_) => return Ok(None),
+            },
+            Some(("p", plain)) => plain.to_string(),
+            _ => return Ok(None),
+        };
+        Ok(plain
+            .split_once('\n')
+            .map(|(e, p)| (e.to_string(), p.to_string())))
     }
 
     /// Hands a user's open tickets back to the dispatch queue, each through the one change

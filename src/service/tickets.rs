@@ -127,6 +127,46 @@ impl Services {
         Ok((ticket, events))
     }
 
+    /// A ticket the actor can no longer see but once held (a technician whose ticket was
+    /// reassigned or returned while they wrote): its number and timeline, so the page can say
+    /// what happened. `None` for staff, and for a ticket that was never theirs (that one does
+    /// not exist for them).
+    pub async fn lost_ticket(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+    ) -> Result<Option<(String, Vec<Event>)>> {
+        let Some(me) = actor.user_id() else {
+            return Ok(None);
+        };
+        if crate::domain::access::actor_may(actor, Capability::Dispatch) {
+            return Ok(None);
+        }
+        let mut conn = self.store.read().await?;
+        let Some(ticket) = tickets::find(&mut conn, TicketScope::All, id).await? else {
+            return Ok(None);
+        };
+        let events = tickets::events(&mut conn, id).await?;
+        let held = events
+            .iter()
+            .any(|e| e.data.to_assignee == Some(me) || e.data.from_assignee == Some(me));
+        Ok(held.then(|| (ticket.number().to_string(), events)))
+    }
+
+    /// The oldest unassigned ticket other than `current`, for staff who may assign (`None`
+    /// for everyone else, and when the queue is empty).
+    pub async fn next_unassigned(
+        &self,
+        actor: &Actor,
+        current: TicketId,
+    ) -> Result<Option<TicketId>> {
+        if !crate::domain::access::actor_may(actor, Capability::Dispatch) {
+            return Ok(None);
+        }
+        let mut conn = self.store.read().await?;
+        Ok(tickets::next_unassigned(&mut conn, current).await?)
+    }
+
     /// A page of the tickets the actor may see, in the filter's order, after or before the
     /// filter's cursor.
     ///

@@ -3,6 +3,7 @@
 //! types. Reads and account writes take a connection so the service layer owns each
 //! transaction; every ticket write goes through `write::Writer`.
 
+pub mod accounts;
 pub mod backup;
 pub mod changes;
 pub mod demo;

@@ -127,3 +127,25 @@ pub async fn delete_idle(conn: &mut Conn, seen_before: i64) -> Result<u64> {
         .await?
         .rows_affected())
 }
+
+/// Keeps a one-time password (sealed or marked plain by the service) on the session until
+/// the next page takes it.
+pub async fn set_issued(conn: &mut Conn, id_hash: &str, issued: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET issued = $1 WHERE id_hash = $2")
+        .bind(issued)
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The one-time password kept on the session, if any.
+pub async fn issued(conn: &mut Conn, id_hash: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT issued FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}

@@ -77,3 +77,41 @@ pub async fn prune(conn: &mut Conn, before: i64) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// The accounts (by their `email:` key) locked until a later instant than `now`, with that
+/// instant: what Técnicos and Credenciales show.
+pub async fn account_locks(conn: &mut Conn, now: i64) -> Result<Vec<(String, i64)>> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT key, until_at FROM login_locks WHERE key LIKE 'email:%' AND until_at > $1",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let key: String = r.try_get("key")?;
+            Ok((
+                key.trim_start_matches("email:").to_string(),
+                r.try_get("until_at")?,
+            ))
+        })
+        .collect()
+}
+
+/// Lifts an account's lock and forgets its failures, so it starts over with a full count.
+/// Returns whether a lock that had not run out was lifted.
+pub async fn unlock_email(conn: &mut Conn, email: &str, now: i64) -> Result<bool> {
+    let lifted = sqlx::query("DELETE FROM login_locks WHERE key = $1 AND until_at > $2")
+        .bind(format!("email:{email}"))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM login_locks WHERE key = $1")
+        .bind(format!("email:{email}"))
+        .execute(&mut *conn)
+        .await?;
+    clear_for_email(conn, email).await?;
+    Ok(lifted > 0)
+}

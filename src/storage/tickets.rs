@@ -490,3 +490,27 @@ pub async fn waiting_since_before(
         })
         .collect()
 }
+
+/// The oldest unassigned ticket (`nuevo` or `devuelto`) other than `except`: the ticket
+/// page's "Siguiente sin asignar".
+pub async fn next_unassigned(conn: &mut Conn, except: TicketId) -> Result<Option<TicketId>> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT id FROM tickets WHERE status IN ('nuevo', 'devuelto') AND id <> $1 \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(except.0)
+    .fetch_optional(conn)
+    .await?
+    .map(TicketId))
+}
+
+/// How many open tickets a technician holds (what disabling them returns to the queue).
+pub async fn open_assigned_count(conn: &mut Conn, user: UserId) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tickets WHERE assignee_id = $1 \
+         AND status IN ('asignado', 'en_atencion', 'en_espera')",
+    )
+    .bind(user.0)
+    .fetch_one(conn)
+    .await?)
+}

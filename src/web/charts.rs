@@ -50,7 +50,22 @@ fn axis(max: i64) -> (i64, i64) {
 
 /// Two bars a day: opened and closed.
 pub fn opened_closed(days: &[(String, i64, i64)], opened_word: &str) -> Chart {
-    let (width, height) = (720.0, 220.0);
+    opened_closed_in(days, opened_word, 720.0, 8)
+}
+
+/// The same chart drawn for a phone (about 360 px): the same 11-unit labels then show at
+/// about their real size instead of shrinking to half, with fewer day labels.
+pub fn opened_closed_narrow(days: &[(String, i64, i64)], opened_word: &str) -> Chart {
+    opened_closed_in(days, opened_word, 360.0, 4)
+}
+
+fn opened_closed_in(
+    days: &[(String, i64, i64)],
+    opened_word: &str,
+    width: f64,
+    labels: usize,
+) -> Chart {
+    let height = 220.0;
     let max = days.iter().map(|(_, o, c)| (*o).max(*c)).max().unwrap_or(0);
     let (top, step) = axis(max);
     let plot_h = height - TOP - BOTTOM;
@@ -73,7 +88,7 @@ pub fn opened_closed(days: &[(String, i64, i64)], opened_word: &str) -> Chart {
         });
         v += step;
     }
-    let every = (days.len() / 8).max(1);
+    let every = days.len().div_ceil(labels.max(1)).max(1);
     for (i, (label, opened, closed)) in days.iter().enumerate() {
         let x = LEFT + i as f64 * slot;
         chart.bars.push(Bar {
@@ -105,9 +120,17 @@ pub fn opened_closed(days: &[(String, i64, i64)], opened_word: &str) -> Chart {
 
 /// Horizontal bars, one per category (e.g. tickets by status).
 pub fn horizontal(items: &[(String, &'static str, i64)]) -> Chart {
+    horizontal_in(items, 720.0)
+}
+
+/// The same bars drawn for a phone (about 360 px wide).
+pub fn horizontal_narrow(items: &[(String, &'static str, i64)]) -> Chart {
+    horizontal_in(items, 360.0)
+}
+
+fn horizontal_in(items: &[(String, &'static str, i64)], width: f64) -> Chart {
     let row = 30.0;
     let label_w = 150.0; // room for "Esperando al usuario"
-    let width = 720.0;
     let height = row * items.len().max(1) as f64 + 10.0;
     let max = items.iter().map(|(_, _, n)| *n).max().unwrap_or(0).max(1);
     let plot_w = width - label_w - 60.0;
@@ -164,5 +187,20 @@ mod tests {
         let tallest = c.bars.iter().map(|b| b.h).fold(0.0, f64::max);
         assert!((tallest - (220.0 - TOP - BOTTOM)).abs() < 1e-9);
         assert_eq!(c.bars[2].h, 0.0);
+    }
+
+    #[test]
+    fn the_phone_chart_fits_its_width_with_fewer_labels() {
+        let days: Vec<(String, i64, i64)> = (1..=30)
+            .map(|d| (format!("{d:02}/11/2026"), d, 30 - d))
+            .collect();
+        let wide = opened_closed(&days, "abiertas");
+        let narrow = opened_closed_narrow(&days, "abiertas");
+        assert_eq!(narrow.width, 360.0);
+        assert!(narrow.bars.iter().all(|b| b.x + b.w <= narrow.width));
+        assert!(narrow.x_labels.len() <= 4 && wide.x_labels.len() <= 8);
+        assert!(narrow.x_labels.len() >= 3);
+        let bars = horizontal_narrow(&[("Nuevo".into(), "bar-nuevo", 5)]);
+        assert!(bars.bars.iter().all(|b| b.x + b.w <= bars.width));
     }
 }

@@ -12,6 +12,9 @@ use serde_json::json;
 tokio::task_local! {
     /// The id of the request being served (set by the request-id middleware).
     pub static REQUEST_ID: String;
+    /// The layout of the signed-in session being served (set by the auth middleware), so an
+    /// error page keeps the person's menu.
+    pub static MENU: Option<Menu>;
 }
 
 pub fn request_id() -> String {
@@ -209,11 +212,48 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The error page (`templates/error.html`): standalone, no navigation, so it renders for
-/// anyone, signed in or not.
+/// What the layout (`base.html`) shows of a signed-in person on an error page: the same
+/// fields as `pages::Chrome`, which this module must not use (the pages use this one).
+#[derive(Debug, Clone, Default)]
+pub struct Menu {
+    pub signed_in: bool,
+    pub user_id: i64,
+    pub user_name: String,
+    pub role_label: &'static str,
+    pub is_staff: bool,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub flash: Option<String>,
+    pub section: &'static str,
+    pub locked: bool,
+    pub alert: Option<String>,
+}
+
+impl Menu {
+    pub fn for_session(session: &service::auth::Session) -> Menu {
+        use crate::domain::access::{Capability, may};
+        Menu {
+            signed_in: true,
+            user_id: session.user.id.0,
+            user_name: session.user.name.clone(),
+            role_label: session.user.role.label(),
+            is_staff: may(session.user.role, Capability::Dispatch),
+            is_admin: session.user.role == crate::domain::user::Role::Admin,
+            csrf: session.csrf_token.clone(),
+            flash: session.flash.clone(),
+            section: "",
+            locked: session.user.must_change_password,
+            alert: session.alert.clone(),
+        }
+    }
+}
+
+/// The error page (`templates/error.html`): the layout with the signed-in person's menu
+/// (from `MENU`), or none for anyone else.
 #[derive(askama::Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    pub chrome: Menu,
     pub title: &'static str,
     pub message: String,
     pub request_id: String,
@@ -241,11 +281,17 @@ impl IntoResponse for PageError {
                 StatusCode::PAYLOAD_TOO_LARGE => "Solicitud demasiado grande",
                 StatusCode::UNAUTHORIZED => "No se pudo ingresar",
                 StatusCode::SERVICE_UNAVAILABLE => "Servicio no disponible",
+                StatusCode::METHOD_NOT_ALLOWED => "Esta dirección es de un formulario",
                 s if s.is_server_error() => "Error interno",
                 _ => "Solicitud no válida",
             },
             message: e.message,
             request_id: request_id(),
+            chrome: MENU
+                .try_with(|m| m.clone())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         };
         let html = askama::Template::render(&page).unwrap_or_else(|_| "Error".to_string());
         (e.status, axum::response::Html(html)).into_response()

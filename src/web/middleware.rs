@@ -120,8 +120,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     } else {
         Auth::Anonymous
     };
+    let menu = match &auth {
+        Auth::Session(session) => Some(super::error::Menu::for_session(session)),
+        _ => None,
+    };
     req.extensions_mut().insert(auth);
-    next.run(req).await
+    super::error::MENU.scope(menu, next.run(req)).await
 }
 
 /// Marks every response of the requester's status page as not for search engines (the page

@@ -35,6 +35,8 @@ pub struct WebConfig {
     pub mail_limits: crate::domain::mail::MailLimits,
     /// The mail settings, for "Probar conexión" on `/admin/mail`.
     pub mail: crate::config::MailArgs,
+    /// The support mailbox's address ("Registrar correo recibido en …").
+    pub support_address: String,
 }
 
 impl WebConfig {
@@ -50,6 +52,7 @@ impl WebConfig {
                 .filter(|t| !t.expose().is_empty()),
             mail_limits: args.mail.limits.limits(),
             mail: args.mail.clone(),
+            support_address: args.support_address(),
         }
     }
 }

@@ -111,7 +111,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/admin/technicians/{id}/active",
-            post(pages::admin::technician_active),
+            get(pages::admin::technician_active_page).post(pages::admin::technician_active),
+        )
+        .route(
+            "/admin/technicians/{id}/unlock",
+            post(pages::admin::technician_unlock),
         )
         .route(
             "/admin/credentials",
@@ -123,7 +127,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/admin/credentials/{id}/active",
-            post(pages::admin::credential_active),
+            get(pages::admin::credential_active_page).post(pages::admin::credential_active),
+        )
+        .route(
+            "/admin/credentials/{id}/unlock",
+            post(pages::admin::credential_unlock),
         )
         .route(
             "/admin/credentials/{id}/role",
@@ -228,6 +236,9 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(api)
         .fallback(pages::not_found)
+        // A GET of a form's address (a bookmark, a reload after the browser dropped the
+        // POST): back to the page the form lives on, never a bare 405.
+        .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn(same_origin))
         .layer(DefaultBodyLimit::max(max_body))

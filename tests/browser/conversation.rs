@@ -191,7 +191,9 @@ async fn converse(app: &App, b: &Browser, width: u32, dispatcher: &User, ana: &U
         "Se reemplazó el disco y se reinstaló Windows.",
     )
     .await;
-    b.follow("form[contains(@action,'/close')]", "Cerrar").await;
+    b.follow("form[contains(@action,'/close')]", "Cerrar…")
+        .await;
+    b.follow("main", "Sí, cerrar la incidencia").await;
     b.wait_text("Incidencia cerrada.").await;
     assert_eq!(badge(b).await, "Cerrado");
     sign_out(b).await;

@@ -27,7 +27,11 @@ pub async fn administrator_reads_the_dashboard_and_exports(
              Number(e.querySelector('strong').textContent)); return c",
         )
         .await;
-    assert_eq!(counts["Cerrado"], closed.len(), "{counts}");
+    assert_eq!(
+        counts["Cerradas (desde el inicio)"],
+        closed.len(),
+        "{counts}"
+    );
     assert_eq!(counts["Abiertas"], open.len(), "{counts}");
     let text = b.text().await;
     for number in open {

@@ -103,7 +103,8 @@ async fn a_day_at_the_help_desk() {
         b.type_into("#phone", "987 654 321").await;
         b.type_into("#area", area).await;
         b.follow("main", "Crear técnico").await;
-        b.wait_text(&format!("Técnico {name} creado.")).await;
+        b.wait_text(&format!("Se creó la cuenta de técnico de {name}."))
+            .await;
         technician_passwords.push(issued_password(&b).await);
     }
     let list = b.text().await;
@@ -207,7 +208,9 @@ async fn a_day_at_the_help_desk() {
         "Se retiró una hoja atascada y se probó la impresión.",
     )
     .await;
-    b.follow("main", "Cerrar").await;
+    b.follow("main", "Cerrar…").await;
+    b.wait_text("¿Cerrar").await;
+    b.follow("main", "Sí, cerrar la incidencia").await;
     b.wait_text(&format!("Incidencia cerrada. ({printer_number})"))
         .await;
     assert_eq!(badge_on_page(&b).await, "Cerrado");

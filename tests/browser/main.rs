@@ -20,3 +20,4 @@ mod layout;
 mod queue;
 mod sign_in;
 mod sla;
+mod ticketpage;

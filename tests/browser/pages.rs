@@ -282,6 +282,16 @@ pub fn pages(s: &Seeded) -> Vec<Page> {
         p("tablero", "/dashboard", Who::Administrator),
         p("tecnicos", "/admin/technicians", Who::Administrator),
         p("credenciales", "/admin/credentials", Who::Administrator),
+        p(
+            "tecnico-historial",
+            &format!("/admin/technicians/{}", s.technician.id),
+            Who::Administrator,
+        ),
+        p(
+            "deshabilitar-confirmar",
+            &format!("/admin/technicians/{}/active", s.technician.id),
+            Who::Administrator,
+        ),
         p("categorias", "/admin/categories", Who::Administrator),
         p("calendario", "/admin/calendar", Who::Administrator),
         p("objetivos-sla", "/admin/sla", Who::Administrator),

@@ -47,6 +47,7 @@ async fn admin_sections_are_for_administrators_only(app: TestApp) {
                         ("email", "x@miempresa.com"),
                         ("role", "admin"),
                         ("active", "0"),
+                        ("confirm", "1"),
                         ("password", "nueva-clave-123"),
                     ],
                 )
@@ -106,8 +107,8 @@ async fn technicians_are_created_edited_disabled_and_enabled(app: TestApp) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let html = r.text().await.unwrap();
+    assert_redirect_to(&r, "/admin/technicians");
+    let (_, html) = admin.get_html("/admin/technicians").await;
     assert!(html.contains("Contraseña inicial de lucia@miempresa.com"));
     let start = html.find("class=\"secret\">").unwrap() + "class=\"secret\">".len();
     let generated = html[start..start + 16].to_string();
@@ -180,7 +181,7 @@ async fn technicians_are_created_edited_disabled_and_enabled(app: TestApp) {
     let r = admin
         .post_form(
             &format!("/admin/technicians/{}/active", tech.user.id),
-            &[("active", "0")],
+            &[("active", "0"), ("confirm", "1")],
         )
         .await;
     assert_redirect_to(&r, "/admin/technicians");
@@ -238,7 +239,7 @@ async fn disabling_a_technician_returns_their_open_tickets_to_the_queue(app: Tes
     let r = admin
         .post_form(
             &format!("/admin/technicians/{}/active", tech.id),
-            &[("active", "0")],
+            &[("active", "0"), ("confirm", "1")],
         )
         .await;
     assert_redirect_to(&r, "/admin/technicians");
@@ -272,7 +273,7 @@ async fn credentials_are_created_reset_disabled_and_the_last_admin_stays(app: Te
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_redirect_to(&r, "/admin/credentials");
     let c = TestApp::client();
     let r = app
         .sign_in(
@@ -325,8 +326,8 @@ async fn credentials_are_created_reset_disabled_and_the_last_admin_stays(app: Te
             &[("password", "")],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    assert_redirect_to(&r, "/admin/credentials");
+    let (_, html) = admin.get_html("/admin/credentials").await;
     let start = html.find("class=\"secret\">").unwrap() + "class=\"secret\">".len();
     let generated = html[start..start + 16].to_string();
     assert_redirect_to(
@@ -347,7 +348,7 @@ async fn credentials_are_created_reset_disabled_and_the_last_admin_stays(app: Te
     let r = admin
         .post_form(
             &format!("/admin/credentials/{}/active", diego.id),
-            &[("active", "0")],
+            &[("active", "0"), ("confirm", "1")],
         )
         .await;
     assert_redirect_to(&r, "/admin/credentials");
@@ -370,7 +371,7 @@ async fn credentials_are_created_reset_disabled_and_the_last_admin_stays(app: Te
     let r = admin
         .post_form(
             &format!("/admin/credentials/{}/active", default.id),
-            &[("active", "0")],
+            &[("active", "0"), ("confirm", "1")],
         )
         .await;
     assert_redirect_to(&r, "/admin/credentials");

@@ -304,7 +304,7 @@ async fn ids_are_read_once_and_only_in_their_own_spelling(app: TestApp) {
         let r = admin
             .post_form(
                 &format!("/admin/credentials/{bad}/active"),
-                &[("active", "0")],
+                &[("active", "0"), ("confirm", "1")],
             )
             .await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "credential {bad}");

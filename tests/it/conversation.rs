@@ -633,6 +633,7 @@ async fn the_rating_link_shows_and_only_the_form_records(app: TestApp) {
         .post_form(
             &format!("{page}/close"),
             &[
+                ("confirm", "1"),
                 ("version", &v),
                 ("resolution", "Se actualizó el cliente VPN."),
             ],
@@ -816,7 +817,7 @@ async fn a_reply_to_a_closed_ticket_changes_nothing(app: TestApp) {
     admin
         .post_form(
             &format!("{page}/close"),
-            &[("version", &v), ("resolution", "Listo")],
+            &[("confirm", "1"), ("version", &v), ("resolution", "Listo")],
         )
         .await;
     assert_eq!(status(&app, id).await, "cerrado");

@@ -26,5 +26,6 @@ mod reports;
 mod secrets;
 mod sla;
 mod sso;
+mod ticketpage;
 mod tickets;
 mod twofactor;

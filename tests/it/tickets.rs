@@ -92,7 +92,7 @@ async fn a_ticket_lives_its_whole_life_through_the_forms(app: TestApp) {
     let r = d
         .post_form(
             &format!("{page}/close"),
-            &[("resolution", "x"), ("version", "2")],
+            &[("confirm", "1"), ("resolution", "x"), ("version", "2")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -171,14 +171,18 @@ async fn a_ticket_lives_its_whole_life_through_the_forms(app: TestApp) {
     let r = t2
         .post_form(
             &format!("{page}/close"),
-            &[("resolution", ""), ("version", "6")],
+            &[("confirm", "1"), ("resolution", ""), ("version", "6")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let r = t2
         .post_form(
             &format!("{page}/close"),
-            &[("resolution", "Se cambió el cable"), ("version", "6")],
+            &[
+                ("confirm", "1"),
+                ("resolution", "Se cambió el cable"),
+                ("version", "6"),
+            ],
         )
         .await;
     assert_redirect_to(&r, &page);
@@ -203,6 +207,7 @@ async fn a_ticket_lives_its_whole_life_through_the_forms(app: TestApp) {
         .post_form(
             &format!("{page}/close"),
             &[
+                ("confirm", "1"),
                 ("resolution", "Cerrado por el administrador"),
                 ("version", "8"),
             ],
@@ -278,7 +283,9 @@ async fn a_stale_form_gets_a_reload_message(app: TestApp) {
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let html = r.text().await.unwrap();
-    assert!(html.contains("Alguien modificó esta incidencia") && html.contains("recargue"));
+    assert!(
+        html.contains("Alguien modificó esta incidencia") && html.contains("su texto se conservó")
+    );
     let (_, v) = d.get_json(&format!("/api/v1/tickets/{id}")).await;
     assert_eq!(v["assignee"]["id"], t1.id.0, "nothing was overwritten");
 }

@@ -2,7 +2,7 @@
 
 use super::{Chrome, ok, redirect_with_flash, render};
 use crate::domain::ids::UserId;
-use crate::domain::time::format_lima;
+use crate::domain::time::{format_lima, format_lima_time};
 use crate::domain::user::{Role, User};
 use crate::service::accounts::{InitialPassword, ProfileInput};
 use crate::web::AppState;
@@ -10,9 +10,12 @@ use crate::web::error::{AppError, PageError};
 use crate::web::extract::{Admin, CsrfForm, CurrentUser, UserPath};
 use askama::Template;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The locked accounts, by lower-case e-mail: until when, in Lima time.
+type Locks = HashMap<String, i64>;
 
 pub struct UserRow {
     pub id: i64,
@@ -26,11 +29,16 @@ pub struct UserRow {
     pub must_change: bool,
     pub last_login: String,
     pub is_self: bool,
+    /// "10:42" (Lima) while sign-in is locked after too many failures.
+    pub locked_until: Option<String>,
 }
 
 impl UserRow {
-    fn new(u: &User, me: UserId) -> UserRow {
+    fn new(u: &User, me: UserId, locks: &Locks) -> UserRow {
         UserRow {
+            locked_until: locks
+                .get(&u.email.to_lowercase())
+                .map(|until| format_lima_time(*until)),
             id: u.id.0,
             name: u.name.clone(),
             email: u.email.clone(),
@@ -100,6 +108,37 @@ pub struct TechniciansPage {
     pub issued: Option<Issued>,
 }
 
+/// The one-time password the last create or reset left on the session (then gone).
+async fn take_issued(state: &AppState, admin: &CurrentUser) -> Result<Option<Issued>, PageError> {
+    let Some(session) = admin.session.as_ref() else {
+        return Ok(None);
+    };
+    Ok(state
+        .services
+        .take_issued(session)
+        .await?
+        .map(|(email, password)| Issued { email, password }))
+}
+
+/// After a create or a reset: the password kept for the next page, then the redirect (a
+/// refresh shows the list, not the form again nor the password).
+async fn issued_then_redirect(
+    state: &AppState,
+    session: &crate::service::auth::Session,
+    shown: Option<String>,
+    email: &str,
+    to: &str,
+    message: &str,
+) -> Result<Response, PageError> {
+    if let Some(password) = shown {
+        state
+            .services
+            .keep_issued(session, email, &password)
+            .await?;
+    }
+    redirect_with_flash(state, session, to, message).await
+}
+
 async fn technicians_page(
     state: &AppState,
     admin: &CurrentUser,
@@ -108,11 +147,12 @@ async fn technicians_page(
     issued: Option<Issued>,
 ) -> Result<TechniciansPage, PageError> {
     let users = state.services.users(Some(Role::Technician)).await?;
+    let locks = state.services.account_locks().await?;
     Ok(TechniciansPage {
         chrome: Chrome::for_user(admin, "technicians"),
         rows: users
             .iter()
-            .map(|u| UserRow::new(u, admin.user.id))
+            .map(|u| UserRow::new(u, admin.user.id, &locks))
             .collect(),
         form,
         error,
@@ -124,13 +164,14 @@ pub async fn technicians(
     State(state): State<AppState>,
     Admin(admin): Admin,
 ) -> Result<Response, PageError> {
-    ok(&technicians_page(&state, &admin, UserForm::default(), None, None).await?)
+    let issued = take_issued(&state, &admin).await?;
+    ok(&technicians_page(&state, &admin, UserForm::default(), None, issued).await?)
 }
 
 pub async fn technician_create(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    CsrfForm { form, .. }: CsrfForm<UserForm>,
+    CsrfForm { session, form }: CsrfForm<UserForm>,
 ) -> Result<Response, PageError> {
     match state
         .services
@@ -139,14 +180,15 @@ pub async fn technician_create(
         .map_err(AppError::from)
     {
         Ok((user, shown)) => {
-            let mut page =
-                technicians_page(&state, &admin, UserForm::default(), None, None).await?;
-            page.chrome.flash = Some(format!("Técnico {} creado.", user.name));
-            page.issued = shown.map(|password| Issued {
-                email: user.email.clone(),
-                password,
-            });
-            render(StatusCode::CREATED, &page)
+            issued_then_redirect(
+                &state,
+                &session,
+                shown,
+                &user.email,
+                "/admin/technicians",
+                &format!("Se creó la cuenta de técnico de {}.", user.name),
+            )
+            .await
         }
         Err(e) if e.status.is_client_error() => {
             let page =
@@ -164,6 +206,35 @@ pub struct TechnicianEditPage {
     pub id: i64,
     pub form: UserForm,
     pub error: Option<String>,
+    /// What was done to the account ("Desbloqueada por Ana Túpac · 30/11/2026 10:30").
+    pub history: Vec<HistoryView>,
+}
+
+/// One entry of an account's history, ready to show.
+pub struct HistoryView {
+    pub what: String,
+    pub who: String,
+    pub at: String,
+}
+
+async fn history(state: &AppState, id: UserId) -> Result<Vec<HistoryView>, PageError> {
+    Ok(state
+        .services
+        .account_history(id)
+        .await?
+        .into_iter()
+        .map(|e| HistoryView {
+            what: match e.kind.as_str() {
+                "unlocked" => "Se levantó el bloqueo de ingreso".to_string(),
+                "password_reset" => "Se restableció la contraseña".to_string(),
+                "disabled" => "Se deshabilitó la cuenta".to_string(),
+                "enabled" => "Se habilitó la cuenta".to_string(),
+                other => other.to_string(),
+            },
+            who: e.actor_name,
+            at: format_lima(e.at),
+        })
+        .collect())
 }
 
 async fn technician(state: &AppState, id: UserId) -> Result<User, PageError> {
@@ -191,6 +262,7 @@ pub async fn technician_edit(
             ..UserForm::default()
         },
         error: None,
+        history: history(&state, id).await?,
     })
 }
 
@@ -223,6 +295,7 @@ pub async fn technician_update(
                 id: user.id.0,
                 form,
                 error: Some(e.message),
+                history: history(&state, user.id).await?,
             },
         ),
         Err(e) => Err(PageError(e)),
@@ -233,24 +306,127 @@ pub async fn technician_update(
 pub struct ActiveForm {
     #[serde(default)]
     active: String,
+    /// Disabling's second step: "1" once the confirmation page was read.
+    #[serde(default)]
+    confirm: String,
 }
 
+/// "Sus 4 incidencias abiertas volverán a la cola." (or the singular, or none).
+fn requeue_words(open: i64, done: bool) -> String {
+    match (open, done) {
+        (0, false) => "No tiene incidencias abiertas.".to_string(),
+        (1, false) => "Su incidencia abierta volverá a la cola.".to_string(),
+        (n, false) => format!("Sus {n} incidencias abiertas volverán a la cola."),
+        (0, true) => "No tenía incidencias abiertas.".to_string(),
+        (1, true) => "Su incidencia abierta volvió a la cola.".to_string(),
+        (n, true) => format!("Sus {n} incidencias abiertas volvieron a la cola."),
+    }
+}
+
+/// The confirmation page before an account is disabled.
+#[derive(Template)]
+#[template(path = "admin/confirm_disable.html")]
+pub struct ConfirmDisablePage {
+    pub chrome: Chrome,
+    pub name: String,
+    pub email: String,
+    /// Where the confirmed form posts, and where "Cancelar" goes back to.
+    pub action: String,
+    pub back: String,
+    pub consequence: String,
+}
+
+async fn confirm_disable(
+    state: &AppState,
+    admin: &CurrentUser,
+    user: &User,
+    section: &'static str,
+    list: &str,
+) -> Result<Response, PageError> {
+    let open = state.services.open_ticket_count(user.id).await?;
+    ok(&ConfirmDisablePage {
+        chrome: Chrome::for_user(admin, section),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        action: format!("{list}/{}/active", user.id),
+        back: list.to_string(),
+        consequence: requeue_words(open, false),
+    })
+}
+
+/// Enables, or — once confirmed — disables an account; an unconfirmed disable shows the
+/// confirmation page instead (nothing changes).
 async fn set_active(
     state: &AppState,
     admin: &CurrentUser,
-    id: UserId,
+    session: &crate::service::auth::Session,
+    user: &User,
     form: &ActiveForm,
-) -> Result<String, AppError> {
+    section: &'static str,
+    list: &str,
+) -> Result<Response, PageError> {
     let active = form.active == "1" || form.active == "true";
-    let user = state.services.set_active(&admin.user, id, active).await?;
-    Ok(if active {
-        format!("{} habilitado.", user.name)
+    if !active && form.confirm != "1" && user.active && user.id != admin.user.id {
+        return confirm_disable(state, admin, user, section, list).await;
+    }
+    let open = if active {
+        0
     } else {
-        format!(
-            "{} deshabilitado: sus sesiones terminaron y sus incidencias abiertas volvieron a la cola.",
-            user.name
-        )
-    })
+        state.services.open_ticket_count(user.id).await?
+    };
+    let message = match state
+        .services
+        .set_active(&admin.user, user.id, active)
+        .await
+    {
+        Ok(u) if active => format!("Se habilitó la cuenta de {}.", u.name),
+        Ok(u) => format!(
+            "Se deshabilitó la cuenta de {}: sus sesiones terminaron. {}",
+            u.name,
+            requeue_words(open, true)
+        ),
+        Err(e) => {
+            let e = AppError::from(e);
+            if !e.status.is_client_error() {
+                return Err(PageError(e));
+            }
+            e.message
+        }
+    };
+    redirect_with_flash(state, session, list, &message).await
+}
+
+/// `GET /admin/{technicians|credentials}/{id}/active`: the confirmation page for an
+/// active account (what the "Deshabilitar…" link opens), the list for a disabled one.
+async fn active_page(
+    state: &AppState,
+    admin: &CurrentUser,
+    user: &User,
+    section: &'static str,
+    list: &str,
+) -> Result<Response, PageError> {
+    if !user.active || user.id == admin.user.id {
+        return Ok(Redirect::to(list).into_response());
+    }
+    confirm_disable(state, admin, user, section, list).await
+}
+
+pub async fn technician_active_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    UserPath(id): UserPath,
+) -> Result<Response, PageError> {
+    let user = technician(&state, id).await?;
+    active_page(&state, &admin, &user, "technicians", "/admin/technicians").await
+}
+
+pub async fn credential_active_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    UserPath(id): UserPath,
+) -> Result<Response, PageError> {
+    let user = state.services.user(id).await?;
+    active_page(&state, &admin, &user, "credentials", "/admin/credentials").await
 }
 
 pub async fn technician_active(
@@ -260,13 +436,60 @@ pub async fn technician_active(
     CsrfForm { session, form }: CsrfForm<ActiveForm>,
 ) -> Result<Response, PageError> {
     let user = technician(&state, id).await?;
-    let message = match set_active(&state, &admin, user.id, &form).await {
-        Ok(m) => m,
-        Err(e) if e.status.is_client_error() => e.message,
-        Err(e) => return Err(PageError(e)),
-    };
-    redirect_with_flash(&state, &session, "/admin/technicians", &message).await
+    set_active(
+        &state,
+        &admin,
+        &session,
+        &user,
+        &form,
+        "technicians",
+        "/admin/technicians",
+    )
+    .await
 }
+
+/// "Desbloquear": lifts a sign-in lock; recorded in the account's history.
+async fn unlock(
+    state: &AppState,
+    admin: &CurrentUser,
+    session: &crate::service::auth::Session,
+    id: UserId,
+    list: &str,
+) -> Result<Response, PageError> {
+    let (user, lifted) = state.services.unlock(&admin.user, id).await?;
+    let message = if lifted {
+        format!(
+            "Se desbloqueó la cuenta de {}: ya puede volver a ingresar.",
+            user.name
+        )
+    } else {
+        format!("La cuenta de {} no estaba bloqueada.", user.name)
+    };
+    redirect_with_flash(state, session, list, &message).await
+}
+
+pub async fn technician_unlock(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    UserPath(id): UserPath,
+    CsrfForm { session, .. }: CsrfForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    let user = technician(&state, id).await?;
+    unlock(&state, &admin, &session, user.id, "/admin/technicians").await
+}
+
+pub async fn credential_unlock(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    UserPath(id): UserPath,
+    CsrfForm { session, .. }: CsrfForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    unlock(&state, &admin, &session, id, "/admin/credentials").await
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Default, Deserialize)]
+pub struct EmptyForm {}
 
 #[derive(Template)]
 #[template(path = "admin/credentials.html")]
@@ -286,11 +509,12 @@ async fn credentials_page(
     issued: Option<Issued>,
 ) -> Result<CredentialsPage, PageError> {
     let users = state.services.users(None).await?;
+    let locks = state.services.account_locks().await?;
     Ok(CredentialsPage {
         chrome: Chrome::for_user(admin, "credentials"),
         rows: users
             .iter()
-            .map(|u| UserRow::new(u, admin.user.id))
+            .map(|u| UserRow::new(u, admin.user.id, &locks))
             .collect(),
         form,
         error,
@@ -306,13 +530,14 @@ pub async fn credentials(
         role: "technician".to_string(),
         ..UserForm::default()
     };
-    ok(&credentials_page(&state, &admin, form, None, None).await?)
+    let issued = take_issued(&state, &admin).await?;
+    ok(&credentials_page(&state, &admin, form, None, issued).await?)
 }
 
 pub async fn credential_create(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    CsrfForm { form, .. }: CsrfForm<UserForm>,
+    CsrfForm { session, form }: CsrfForm<UserForm>,
 ) -> Result<Response, PageError> {
     let role = match Role::parse(&form.role) {
         Some(r @ (Role::Dispatcher | Role::Technician)) => Ok(r),
@@ -331,21 +556,19 @@ pub async fn credential_create(
     };
     match result {
         Ok((user, shown)) => {
-            let reset = UserForm {
-                role: "technician".to_string(),
-                ..UserForm::default()
-            };
-            let mut page = credentials_page(&state, &admin, reset, None, None).await?;
-            page.chrome.flash = Some(format!(
-                "Credencial creada para {} ({}). Deberá cambiar la contraseña al ingresar.",
-                user.email,
-                user.role.label()
-            ));
-            page.issued = shown.map(|password| Issued {
-                email: user.email.clone(),
-                password,
-            });
-            render(StatusCode::CREATED, &page)
+            issued_then_redirect(
+                &state,
+                &session,
+                shown,
+                &user.email,
+                "/admin/credentials",
+                &format!(
+                    "Credencial creada para {} ({}). Deberá cambiar la contraseña al ingresar.",
+                    user.email,
+                    user.role.label()
+                ),
+            )
+            .await
         }
         Err(e) if e.status.is_client_error() => {
             let page =
@@ -366,27 +589,28 @@ pub async fn credential_reset(
     State(state): State<AppState>,
     Admin(admin): Admin,
     UserPath(id): UserPath,
-    CsrfForm { form, .. }: CsrfForm<ResetForm>,
+    CsrfForm { session, form }: CsrfForm<ResetForm>,
 ) -> Result<Response, PageError> {
     let user = state.services.user(id).await?;
     match state
         .services
-        .reset_password(id, Some(form.password))
+        .reset_password(&admin.user, id, Some(form.password))
         .await
         .map_err(AppError::from)
     {
         Ok(shown) => {
-            let mut page =
-                credentials_page(&state, &admin, UserForm::default(), None, None).await?;
-            page.chrome.flash = Some(format!(
-                "Contraseña de {} restablecida: deberá cambiarla al ingresar.",
-                user.email
-            ));
-            page.issued = shown.map(|password| Issued {
-                email: user.email.clone(),
-                password,
-            });
-            ok(&page)
+            issued_then_redirect(
+                &state,
+                &session,
+                shown,
+                &user.email,
+                "/admin/credentials",
+                &format!(
+                    "Contraseña de {} restablecida: deberá cambiarla al ingresar (si la cuenta estaba bloqueada, ya no lo está).",
+                    user.email
+                ),
+            )
+            .await
         }
         Err(e) if e.status.is_client_error() => {
             let page = credentials_page(
@@ -409,12 +633,17 @@ pub async fn credential_active(
     UserPath(id): UserPath,
     CsrfForm { session, form }: CsrfForm<ActiveForm>,
 ) -> Result<Response, PageError> {
-    let message = match set_active(&state, &admin, id, &form).await {
-        Ok(m) => m,
-        Err(e) if e.status.is_client_error() => e.message,
-        Err(e) => return Err(PageError(e)),
-    };
-    redirect_with_flash(&state, &session, "/admin/credentials", &message).await
+    let user = state.services.user(id).await?;
+    set_active(
+        &state,
+        &admin,
+        &session,
+        &user,
+        &form,
+        "credentials",
+        "/admin/credentials",
+    )
+    .await
 }
 
 #[derive(Deserialize)]

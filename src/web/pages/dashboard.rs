@@ -6,7 +6,9 @@ use crate::domain::metrics::{Csat, Period, Summary};
 use crate::domain::time::{age_in_words, duration_words, format_lima};
 use crate::service::reports::Dashboard;
 use crate::web::AppState;
-use crate::web::charts::{Chart, horizontal, opened_closed};
+use crate::web::charts::{
+    Chart, horizontal, horizontal_narrow, opened_closed, opened_closed_narrow,
+};
 use crate::web::error::{AppError, PageError};
 use crate::web::extract::CurrentUser;
 use crate::web::query::date_range;
@@ -163,7 +165,10 @@ pub struct DashboardPage {
     pub to: String,
     pub period_label: String,
     pub error: Option<String>,
+    /// The open statuses (the chart's bars).
     pub counts: Vec<StatusView>,
+    /// Every ticket closed so far, shown apart from the open ones.
+    pub closed_total: i64,
     pub open_total: i64,
     pub figures: Vec<Figure>,
     pub queue: Option<Figure>,
@@ -182,6 +187,9 @@ pub struct DashboardPage {
     pub csat_note: &'static str,
     pub days: Vec<DayView>,
     pub daily_chart: Chart,
+    /// The same charts drawn for a phone's width (shown instead below 600 px).
+    pub daily_chart_narrow: Chart,
+    pub status_chart_narrow: Chart,
     /// "Abiertas" (arrivals) for staff; "Recibidas" (handed to them) for a technician.
     pub opened_word: &'static str,
     pub opened_legend: &'static str,
@@ -201,7 +209,9 @@ pub const BACKLOG_NOTE: &str =
 
 fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
     let now = d.generated_at;
-    let counts: Vec<StatusView> = d
+    // The open statuses are what the team works on now; the closed ones are every ticket ever
+    // closed, which would dwarf them on one scale: they are shown apart.
+    let (closed, counts): (Vec<StatusView>, Vec<StatusView>) = d
         .counts
         .iter()
         .map(|(s, n)| StatusView {
@@ -209,7 +219,8 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
             status: s.as_str(),
             n: *n,
         })
-        .collect();
+        .partition(|c| c.status == "cerrado");
+    let closed_total = closed.iter().map(|c| c.n).sum();
     let days: Vec<DayView> = d
         .daily
         .iter()
@@ -224,32 +235,31 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
     } else {
         ("Abiertas", "Abiertas (llegadas)")
     };
-    let daily_chart = opened_closed(
-        &days
-            .iter()
-            .map(|v| (v.day.clone(), v.opened, v.closed))
-            .collect::<Vec<_>>(),
-        &opened_word.to_lowercase(),
-    );
-    let status_chart = horizontal(
-        &counts
-            .iter()
-            .map(|c| {
-                (
-                    c.label.to_string(),
-                    match c.status {
-                        "nuevo" => "bar-nuevo",
-                        "asignado" => "bar-asignado",
-                        "en_atencion" => "bar-en_atencion",
-                        "en_espera" => "bar-en_espera",
-                        "devuelto" => "bar-devuelto",
-                        _ => "bar-cerrado",
-                    },
-                    c.n,
-                )
-            })
-            .collect::<Vec<_>>(),
-    );
+    let per_day = days
+        .iter()
+        .map(|v| (v.day.clone(), v.opened, v.closed))
+        .collect::<Vec<_>>();
+    let daily_chart = opened_closed(&per_day, &opened_word.to_lowercase());
+    let daily_chart_narrow = opened_closed_narrow(&per_day, &opened_word.to_lowercase());
+    let by_status = counts
+        .iter()
+        .map(|c| {
+            (
+                c.label.to_string(),
+                match c.status {
+                    "nuevo" => "bar-nuevo",
+                    "asignado" => "bar-asignado",
+                    "en_atencion" => "bar-en_atencion",
+                    "en_espera" => "bar-en_espera",
+                    "devuelto" => "bar-devuelto",
+                    _ => "bar-cerrado",
+                },
+                c.n,
+            )
+        })
+        .collect::<Vec<_>>();
+    let status_chart = horizontal(&by_status);
+    let status_chart_narrow = horizontal_narrow(&by_status);
     DashboardPage {
         own: d.technician.is_some(),
         from: d.period.from_day.to_string(),
@@ -343,8 +353,11 @@ fn build(d: &Dashboard, chrome: Chrome, q: &PeriodQuery) -> DashboardPage {
         csat: csat_view(&d.csat),
         csat_note: CSAT_NOTE,
         counts,
+        closed_total,
         days,
         daily_chart,
+        daily_chart_narrow,
+        status_chart_narrow,
         opened_word,
         opened_legend,
         status_chart,

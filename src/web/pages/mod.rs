@@ -239,6 +239,41 @@ pub async fn script() -> Response {
         .into_response()
 }
 
+/// The page a form's address belongs to: `/tickets/5/comment` → `/tickets/5`,
+/// `/admin/credentials/3/reset` → `/admin/credentials`, `/account/2fa/setup` → `/account/2fa`.
+pub fn form_home(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["tickets", id, _, ..] => Some(format!("/tickets/{id}")),
+        ["admin", section, _, ..] | ["account", section, _, ..] => {
+            Some(format!("/{}/{section}", parts[0]))
+        }
+        _ => None,
+    }
+}
+
+/// A route exists but not for this method (usually a GET of an address that only takes
+/// forms): a GET goes to the page the form lives on; anything else gets a Spanish page (or
+/// the API's JSON error), never a browser's bare 405.
+pub async fn method_not_allowed(req: axum::extract::Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let get = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+    if get
+        && !super::error::wants_json(&parts)
+        && let Some(home) = form_home(parts.uri.path())
+    {
+        return Redirect::to(&home).into_response();
+    }
+    super::error::respond(
+        &parts,
+        AppError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Esta dirección solo recibe formularios enviados desde la aplicación. Vuelva a la página y envíe el formulario desde allí.",
+        ),
+    )
+}
+
 pub async fn not_found(req: axum::extract::Request) -> Response {
     let (parts, _) = req.into_parts();
     if parts.uri.path().starts_with("/s/") {

@@ -200,6 +200,8 @@ pub struct ListPage {
     pub channels: Vec<Option_>,
     /// "Solicitante: x ✕": the requester filter and the list without it.
     pub requester_chip: Option<(String, String)>,
+    /// The support mailbox ("Registrar correo recibido en …"), from the configuration.
+    pub support_address: String,
 }
 
 /// `1234567` → `1.234.567` (Peru writes thousands with a point in this app's words).
@@ -368,6 +370,7 @@ async fn list_page(
         sort_due.aria = "ascending";
     }
     Ok(ListPage {
+        support_address: state.config.support_address.clone(),
         views: counts
             .iter()
             .map(|c| ViewLink {

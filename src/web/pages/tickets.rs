@@ -9,7 +9,7 @@ use crate::domain::ids::{TicketId, TicketNumber, UserId};
 use crate::domain::mail::human_size;
 use crate::domain::sla;
 use crate::domain::ticket::{Available, MAX_SCORE, Status, Ticket, available};
-use crate::domain::time::{duration_words, format_lima};
+use crate::domain::time::{duration_words, format_lima, span_words};
 use crate::domain::timeline::{Event, EventKind, Visibility, waited};
 use crate::service::tickets::Action;
 use crate::web::AppState;
@@ -34,6 +34,8 @@ pub struct EventView {
     pub lines: Vec<String>,
     pub text: Option<String>,
     pub files: Vec<FileView>,
+    /// The time since the step before, in words ("+2 h 5 min"); none for the first.
+    pub step: Option<String>,
 }
 
 fn status_label(s: &Option<String>) -> &'static str {
@@ -115,8 +117,81 @@ impl EventView {
                 .clone()
                 .or_else(|| d.resolution.clone().map(|r| format!("Resolución: {r}"))),
             files,
+            step: None,
         }
     }
+}
+
+/// What someone did, for "Mientras escribía, …": who (empty when the clause names them
+/// itself) and what they did to the ticket. `None` for steps nobody needs to hear about
+/// (service-level notices).
+fn change_clause(e: &Event, me: Option<UserId>) -> Option<(String, String)> {
+    let who = if e.actor_id.is_some() && e.actor_id == me {
+        "usted".to_string()
+    } else {
+        e.actor.clone()
+    };
+    let to = e.data.to_assignee_name.as_deref().unwrap_or("otro técnico");
+    let (who, what) = match e.kind {
+        EventKind::Assigned => (who, format!("derivó la incidencia a {to}")),
+        EventKind::Reassigned => (who, format!("reasignó la incidencia a {to}")),
+        EventKind::Commented => (who, "agregó una nota interna".to_string()),
+        EventKind::Replied => (who, "respondió al solicitante".to_string()),
+        EventKind::Returned => (who, "devolvió la incidencia a la cola".to_string()),
+        EventKind::Closed => (who, "cerró la incidencia".to_string()),
+        EventKind::Reopened => (who, "reabrió la incidencia".to_string()),
+        EventKind::Classified => (who, "cambió la prioridad o la categoría".to_string()),
+        EventKind::CustomerMessage => (String::new(), "el solicitante escribió".to_string()),
+        EventKind::Rated => (
+            String::new(),
+            "el solicitante valoró la atención".to_string(),
+        ),
+        EventKind::Reminded => (
+            String::new(),
+            "se le recordó al solicitante que responda".to_string(),
+        ),
+        EventKind::Created | EventKind::SlaWarning | EventKind::SlaBreach => return None,
+    };
+    Some((who, what))
+}
+
+/// The sentence that says what changed since the person opened the page (the events after
+/// `seen`, the last one their page showed): "Mientras escribía, Carlos Ruiz agregó una nota
+/// interna y cerró la incidencia." A name is said once for the steps that follow each other;
+/// at most four steps are named. `None` when nothing worth saying happened.
+pub fn what_changed(events: &[Event], seen: i64, me: Option<UserId>) -> Option<String> {
+    const NAMED: usize = 4;
+    let mut clauses: Vec<(String, String)> = Vec::new();
+    for e in events.iter().filter(|e| e.id > seen) {
+        if let Some(c) = change_clause(e, me)
+            && !clauses.contains(&c)
+        {
+            clauses.push(c);
+        }
+    }
+    let more = clauses.len().saturating_sub(NAMED);
+    clauses.truncate(NAMED);
+    let mut parts: Vec<String> = Vec::new();
+    let mut previous: Option<&str> = None;
+    for (who, what) in &clauses {
+        parts.push(if who.is_empty() || previous == Some(who.as_str()) {
+            what.clone()
+        } else {
+            format!("{who} {what}")
+        });
+        previous = Some(who.as_str());
+    }
+    let listed = match parts.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} y {last}", init.join(", ")),
+    };
+    let tail = match more {
+        0 => String::new(),
+        1 => " (y un cambio más)".to_string(),
+        n => format!(" (y {n} cambios más)"),
+    };
+    Some(format!("Mientras escribía, {listed}{tail}."))
 }
 
 #[derive(Default, Deserialize)]
@@ -135,6 +210,13 @@ pub struct ActionInput {
     pub priority: String,
     #[serde(default)]
     pub category_id: String,
+    /// The last timeline event the person's page showed: what changed after it is what the
+    /// conflict message tells.
+    #[serde(default)]
+    pub seen: String,
+    /// The close's second step: "1" closes, "volver" goes back to the page with the text kept.
+    #[serde(default)]
+    pub confirm: String,
     /// The reply form's "Esperar la respuesta del solicitante", kept when the page comes back.
     #[serde(skip)]
     pub wait: bool,
@@ -222,6 +304,15 @@ pub struct ShowPage {
     pub clocks: Vec<ClockView>,
     pub priority_options: Vec<Option_>,
     pub category_options: Vec<Option_>,
+    /// The last event shown: forms send it back as `seen`.
+    pub last_event: i64,
+    /// A closed ticket's whole life, in words ("3 días 4 h").
+    pub total: Option<String>,
+    /// "Siguiente sin asignar": the oldest unassigned ticket other than this one, for staff.
+    pub next_unassigned: Option<String>,
+    /// What the person typed in a form that is no longer on the page (the ticket was closed
+    /// meanwhile): shown to copy, never lost.
+    pub orphan_draft: Option<String>,
 }
 
 async fn show_page(
@@ -319,7 +410,44 @@ async fn show_page(
     };
     let (since, total) = waited(&events, at);
     let limits = crate::web::upload::UploadLimits::of(&state.config);
+    let next_unassigned = state
+        .services
+        .next_unassigned(&actor, id)
+        .await?
+        .map(|t| format!("/tickets/{t}"));
+    let orphan_draft = {
+        let (form_there, text) = match error_action.as_str() {
+            "close" => (can.close, &draft.resolution),
+            "reply" => (can.reply, &draft.body),
+            "comment" => (can.comment, &draft.body),
+            "return" => (can.return_to_queue, &draft.reason),
+            "reopen" => (can.reopen, &draft.reason),
+            "reassign" => (can.reassign, &draft.reason),
+            _ => (true, &draft.body),
+        };
+        (!form_there && !text.trim().is_empty()).then(|| text.clone())
+    };
+    let mut views: Vec<EventView> = Vec::with_capacity(events.len());
+    let mut previous: Option<i64> = None;
+    for e in &events {
+        let files = if Some(e.id) == created {
+            Vec::new()
+        } else {
+            files_of(Some(e.id))
+        };
+        let mut v = EventView::from_event(e, files);
+        v.step = previous.map(|p| format!("+{}", span_words(e.at - p)));
+        previous = Some(e.at);
+        views.push(v);
+    }
     Ok(ShowPage {
+        last_event: events.last().map(|e| e.id).unwrap_or(0),
+        total: ticket
+            .closed_at
+            .filter(|_| ticket.status == Status::Cerrado)
+            .map(|c| span_words(c - ticket.created_at)),
+        next_unassigned,
+        orphan_draft,
         clocks,
         priority_options,
         category_options,
@@ -345,17 +473,7 @@ async fn show_page(
                 .filter(|c| !c.trim().is_empty()),
         }),
         request_files: files_of(created),
-        events: events
-            .iter()
-            .map(|e| {
-                let files = if Some(e.id) == created {
-                    Vec::new()
-                } else {
-                    files_of(Some(e.id))
-                };
-                EventView::from_event(e, files)
-            })
-            .collect(),
+        events: views,
         mail: TicketMail {
             attachments: attachments
                 .iter()
@@ -443,11 +561,25 @@ async fn refused(
     e: AppError,
     draft: ActionInput,
 ) -> Result<Response, PageError> {
+    if e.status == StatusCode::NOT_FOUND
+        && let Some(page) = lost(state, user, id, &action, &draft).await?
+    {
+        return render(StatusCode::CONFLICT, &page);
+    }
     if e.status == StatusCode::NOT_FOUND || !e.status.is_client_error() {
         return Err(PageError(e));
     }
-    let mut message = if e.status == StatusCode::CONFLICT && e.code == "conflict" {
-        "Alguien modificó esta incidencia mientras usted la veía: recargue la página (la versión actual se muestra abajo) y vuelva a intentar.".to_string()
+    let mut message = if e.status == StatusCode::CONFLICT {
+        // A real conflict: say what changed since the page was opened, from the timeline.
+        let seen = draft.seen.trim().parse::<i64>().unwrap_or(i64::MAX);
+        let (_, events) = state.services.ticket(&user.actor(), id).await?;
+        match what_changed(&events, seen, Some(user.user.id)) {
+            Some(sentence) => format!(
+                "{sentence} La incidencia se muestra como está ahora y su texto se conservó: revíselo antes de enviarlo otra vez."
+            ),
+            None if e.code == "conflict" => "Alguien modificó esta incidencia mientras usted la veía. Se muestra como está ahora y su texto se conservó: revíselo antes de enviarlo otra vez.".to_string(),
+            None => e.message,
+        }
     } else {
         e.message
     };
@@ -456,6 +588,46 @@ async fn refused(
     }
     let page = show_page(state, user, id, Some((action, message)), draft).await?;
     render(e.status, &page)
+}
+
+/// A technician's form for a ticket taken from them while they wrote.
+#[derive(Template)]
+#[template(path = "tickets/lost.html")]
+pub struct LostPage {
+    pub chrome: Chrome,
+    pub number: String,
+    pub sentence: String,
+    pub draft: String,
+}
+
+/// The page for a ticket the person held when they opened it and no longer sees (reassigned
+/// or returned meanwhile): what happened and their text to copy. `None` when the ticket was
+/// never theirs — then it does not exist for them (404).
+async fn lost(
+    state: &AppState,
+    user: &CurrentUser,
+    id: TicketId,
+    action: &str,
+    draft: &ActionInput,
+) -> Result<Option<LostPage>, PageError> {
+    let Some((number, events)) = state.services.lost_ticket(&user.actor(), id).await? else {
+        return Ok(None);
+    };
+    let seen = draft.seen.trim().parse::<i64>().unwrap_or(i64::MAX);
+    let sentence = what_changed(&events, seen, Some(user.user.id)).unwrap_or_else(|| {
+        "Mientras escribía, la incidencia dejó de estar a su cargo.".to_string()
+    });
+    let text = match action {
+        "close" => &draft.resolution,
+        "reply" | "comment" => &draft.body,
+        _ => &draft.reason,
+    };
+    Ok(Some(LostPage {
+        chrome: Chrome::for_user(user, "tickets"),
+        number,
+        sentence,
+        draft: text.clone(),
+    }))
 }
 
 /// After a change: back to the ticket with a confirmation, or to the list for a technician
@@ -494,6 +666,33 @@ pub async fn act(
     CsrfForm { session, form }: CsrfForm<ActionInput>,
 ) -> Result<Response, PageError> {
     let version = form.version.trim().parse::<i64>().ok();
+    if action == "close" {
+        match form.confirm.as_str() {
+            "1" => {}
+            // "Volver sin cerrar": the page again, the resolution kept in its form.
+            "volver" => {
+                let page = show_page(
+                    &state,
+                    &user,
+                    id,
+                    Some(("close".to_string(), String::new())),
+                    form,
+                )
+                .await?;
+                return ok(&ShowPage {
+                    error: None,
+                    ..page
+                });
+            }
+            // The first step: confirm what cannot be undone (the requester is told), unless
+            // the form will be refused anyway — then the refusal explains at once.
+            _ => {
+                if let Some(page) = close_confirmation(&state, &user, id, version, &form).await? {
+                    return ok(&page);
+                }
+            }
+        }
+    }
     let built: Result<(Action, &str), AppError> = match action.as_str() {
         "assign" => technician(&form.technician_id)
             .map(|t| (Action::Assign { technician: t }, "Incidencia derivada.")),
@@ -540,6 +739,53 @@ pub async fn act(
         Ok((ticket, message)) => done(&state, &user, &session, &ticket, message).await,
         Err(e) => refused(&state, &user, id, action, e, form).await,
     }
+}
+
+/// The confirmation step of "Cerrar".
+#[derive(Template)]
+#[template(path = "tickets/confirm_close.html")]
+pub struct ConfirmClosePage {
+    pub chrome: Chrome,
+    pub id: i64,
+    pub number: String,
+    pub subject: String,
+    pub requester: String,
+    pub version: String,
+    pub seen: String,
+    pub resolution: String,
+}
+
+/// The confirmation page for a close that would go through: typed resolution, the version
+/// still current, and the person allowed to close. `None` sends the form on to be refused
+/// with its own message.
+async fn close_confirmation(
+    state: &AppState,
+    user: &CurrentUser,
+    id: TicketId,
+    version: Option<i64>,
+    form: &ActionInput,
+) -> Result<Option<ConfirmClosePage>, PageError> {
+    if form.resolution.trim().is_empty() {
+        return Ok(None);
+    }
+    let actor = user.actor();
+    // A ticket gone from the person's view is explained by the refusal that follows.
+    let Ok((ticket, _)) = state.services.ticket(&actor, id).await else {
+        return Ok(None);
+    };
+    if version.is_some_and(|v| v != ticket.version) || !available(&ticket.state(), &actor).close {
+        return Ok(None);
+    }
+    Ok(Some(ConfirmClosePage {
+        chrome: Chrome::for_user(user, "tickets"),
+        id: ticket.id.0,
+        number: ticket.number().to_string(),
+        subject: ticket.subject.clone(),
+        requester: ticket.requester.clone(),
+        version: form.version.clone(),
+        seen: form.seen.clone(),
+        resolution: form.resolution.clone(),
+    }))
 }
 
 /// The two messages of the conversation.
@@ -589,6 +835,7 @@ async fn message(
     let draft = ActionInput {
         version: form.field("version").to_string(),
         body: form.field("body").to_string(),
+        seen: form.field("seen").to_string(),
         wait,
         had_files: form.had_files,
         ..ActionInput::default()
@@ -619,7 +866,10 @@ async fn message(
             "Nota interna agregada.",
         ),
     };
-    let version = draft.version.trim().parse::<i64>().ok();
+    // A message never conflicts with another change: it is added to the ticket as it is now
+    // (the version the page showed is not pinned). Only a ticket closed meanwhile, or no
+    // longer the person's, refuses it.
+    let version = None;
     match state
         .services
         .act_with_files(&user.actor(), id, version, action, form.files)
@@ -627,5 +877,55 @@ async fn message(
     {
         Ok(ticket) => done(state, user, &session, &ticket, confirmation).await,
         Err(e) => refused(state, user, id, action_name.to_string(), e.into(), draft).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::timeline::EventData;
+
+    fn event(id: i64, kind: EventKind, actor: (i64, &str), to: Option<&str>) -> Event {
+        Event {
+            id,
+            kind,
+            actor_id: Some(UserId(actor.0)),
+            actor: actor.1.to_string(),
+            at: id,
+            data: EventData {
+                to_assignee_name: to.map(str::to_string),
+                ..EventData::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_sentence_names_who_did_what_after_the_page_was_opened() {
+        let carlos = (7, "Carlos Ruiz");
+        let rosa = (8, "Rosa Lima");
+        let events = [
+            event(1, EventKind::Created, carlos, None),
+            event(2, EventKind::Assigned, carlos, Some("Ana Túpac")),
+            event(3, EventKind::Commented, carlos, None),
+            event(4, EventKind::Closed, carlos, None),
+            event(5, EventKind::Reassigned, rosa, Some("Luis Rojas")),
+        ];
+        assert_eq!(what_changed(&events, 5, None), None, "nothing new");
+        assert_eq!(
+            what_changed(&events[..4], 3, None).as_deref(),
+            Some("Mientras escribía, Carlos Ruiz cerró la incidencia.")
+        );
+        assert_eq!(
+            what_changed(&events, 2, None).as_deref(),
+            Some(
+                "Mientras escribía, Carlos Ruiz agregó una nota interna, cerró la incidencia y Rosa Lima reasignó la incidencia a Luis Rojas."
+            )
+        );
+        assert_eq!(
+            what_changed(&events[..4], 3, Some(UserId(7))).as_deref(),
+            Some("Mientras escribía, usted cerró la incidencia.")
+        );
+        let sla = [event(9, EventKind::SlaBreach, (0, "Sistema"), None)];
+        assert_eq!(what_changed(&sla, 0, None), None, "notices are not changes");
     }
 }
