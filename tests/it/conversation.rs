@@ -1270,7 +1270,7 @@ async fn ratings_reach_the_dashboard_json_and_the_link_ends_90_days_after_the_cl
     let r = tech
         .post_form(
             &format!("/tickets/{}/close", id.0),
-            &[("version", &v), ("resolution", "Listo.")],
+            &[("version", &v), ("resolution", "Listo."), ("confirm", "1")],
         )
         .await;
     assert_redirect_to(&r, &format!("/tickets/{}", id.0));
