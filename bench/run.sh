@@ -9,6 +9,7 @@
 #   bash bench/run.sh                      # both backends, 1,000,000 tickets
 #   N=100000 BACKENDS=sqlite bash bench/run.sh
 #   SKIP_DEMO=1 BACKENDS=postgres bash bench/run.sh   # reuse the soporte_bench database
+#   BIN=/tmp/soporte-old bash bench/run.sh           # a binary built elsewhere (no build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-1000000}"
@@ -20,8 +21,10 @@ PG_BENCH="${PG_BENCH:-postgres://postgres@127.0.0.1:5432/soporte_bench}"
 BASE="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
-cargo build --release -q
-BIN="$PWD/target/release/soporte"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q
+  BIN="$PWD/target/release/soporte"
+fi
 WORK="$(mktemp -d)"
 SERVER=""
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
