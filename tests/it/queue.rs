@@ -716,3 +716,61 @@ async fn manual_entry_records_the_channel(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, before);
 }
 crate::both_backends!(manual_entry_records_the_channel);
+
+/// The reads behind the views and the orders are index ranges, not scans: the query planner
+/// of each backend says which index it reads (PostgreSQL with sequential scans discouraged,
+/// since a test database is small enough that a scan would win).
+async fn the_counts_and_orders_read_their_indexes(app: TestApp) {
+    use sqlx::Row;
+    let mut conn = app.store.pool().acquire().await.unwrap();
+    let (explain, column) = match app.backend {
+        soporte::storage::Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+        soporte::storage::Backend::Postgres => {
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            ("EXPLAIN ", "QUERY PLAN")
+        }
+    };
+    let rank = "(CASE t.priority WHEN 'critica' THEN 4 WHEN 'alta' THEN 3 WHEN 'media' THEN 2 ELSE 1 END)";
+    for (sql, index) in [
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+             AND t.sla_due_at < 100 AND t.assignee_id = 3"
+                .to_string(),
+            "tickets_sla_due_assignee",
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+             AND t.sla_due_at < 100"
+                .to_string(),
+            "tickets_sla_due",
+        ),
+        (
+            "SELECT t.id FROM tickets t WHERE (t.last_event_at < 100 OR (t.last_event_at = 100 AND t.id < 7)) \
+             ORDER BY t.last_event_at DESC, t.id DESC LIMIT 26"
+                .to_string(),
+            "tickets_last_event",
+        ),
+        (
+            format!("SELECT t.id FROM tickets t ORDER BY {rank} DESC, t.id DESC LIMIT 26"),
+            "tickets_priority_rank",
+        ),
+    ] {
+        let full = format!("{explain}{sql}");
+        let rows = sqlx::query(&full)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(column).unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|l| l.contains(index)),
+            "{sql}\nreads {plan:#?}, not {index}"
+        );
+    }
+}
+crate::both_backends!(the_counts_and_orders_read_their_indexes);

@@ -166,6 +166,8 @@ pub struct ListPage {
     pub rows: Vec<TicketRow>,
     pub query: ListQuery,
     pub views: Vec<ViewLink>,
+    /// Nobody may see any ticket yet (the "Todas" count is 0).
+    pub nothing_at_all: bool,
     /// The view shown (its name), empty when none.
     pub view: &'static str,
     /// The statuses the list holds, for the live script (`nuevo,devuelto`; empty: any).
@@ -379,6 +381,9 @@ async fn list_page(
             })
             .collect(),
         view: view.map(View::as_str).unwrap_or(""),
+        nothing_at_all: counts
+            .iter()
+            .any(|c| c.view == View::Todas && c.count == 0),
         live_statuses: filter
             .statuses
             .iter()
