@@ -75,7 +75,12 @@ async fn the_dispatchers_morning() {
         .user(Role::Dispatcher, "Raúl Derivador", "raul@miempresa.com", "")
         .await;
     let tech = app
-        .user(Role::Technician, "Carlos Ruiz", "carlos@miempresa.com", "Redes")
+        .user(
+            Role::Technician,
+            "Carlos Ruiz",
+            "carlos@miempresa.com",
+            "Redes",
+        )
         .await;
     let mut ids = Vec::new();
     for i in 0..7 {
@@ -137,18 +142,22 @@ async fn the_dispatchers_morning() {
 
     // She marks the five oldest and hands them to Carlos.
     for id in &ids[..5] {
-        paty.find(&format!("tr[data-ticket=\"{id}\"] input[type=\"checkbox\"]"))
-            .await
-            .click()
-            .await
-            .expect("mark a row");
+        paty.find(&format!(
+            "tr[data-ticket=\"{id}\"] input[type=\"checkbox\"]"
+        ))
+        .await
+        .click()
+        .await
+        .expect("mark a row");
     }
     paty.choose("#bulk-tech", "Carlos Ruiz (0 abiertas)").await;
     paty.follow("main", "Derivar a…").await;
-    paty.wait_text("¿Derivar 5 incidencias a Carlos Ruiz?").await;
+    paty.wait_text("¿Derivar 5 incidencias a Carlos Ruiz?")
+        .await;
     let started = Instant::now();
     paty.follow("main", "Sí, derivar 5 incidencias").await;
-    paty.wait_text("5 incidencias derivadas a Carlos Ruiz").await;
+    paty.wait_text("5 incidencias derivadas a Carlos Ruiz")
+        .await;
     assert_eq!(rows_shown(&paty).await, 2);
 
     // Raúl's view loses them without a reload, within a couple of seconds.
@@ -192,7 +201,8 @@ async fn the_dispatchers_morning() {
     );
     // And the new tab hears the news through the first tab's stream: a new ticket shows as
     // "1 incidencia nueva — mostrar", not slipped into the list.
-    app.ticket(&d, "nueva@cliente.pe", "Llegó una más", "x").await;
+    app.ticket(&d, "nueva@cliente.pe", "Llegó una más", "x")
+        .await;
     raul.wait_text("1 incidencia nueva — mostrar").await;
     assert_eq!(rows_shown(&raul).await, 2);
     let _ = tech;

@@ -160,7 +160,11 @@ async fn views_count_for_each_role_and_each_role_starts_on_its_home(app: TestApp
         ]
     );
     assert_eq!(v["items"][0]["label"], "Sin asignar");
-    assert_eq!(count_of(&v, "sin_asignar"), Some(3), "two new + one returned");
+    assert_eq!(
+        count_of(&v, "sin_asignar"),
+        Some(3),
+        "two new + one returned"
+    );
     assert_eq!(count_of(&v, "esperando"), Some(1));
     assert_eq!(count_of(&v, "abiertas"), Some(6));
     assert_eq!(count_of(&v, "cerradas"), Some(1));
@@ -170,7 +174,11 @@ async fn views_count_for_each_role_and_each_role_starts_on_its_home(app: TestApp
     let (_, v) = tito.get_json("/api/v1/views").await;
     assert_eq!(v["items"][0]["name"], "mias");
     assert_eq!(v["items"][0]["label"], "Mis abiertas");
-    assert_eq!(count_of(&v, "mias"), Some(2), "assigned + waiting, his own only");
+    assert_eq!(
+        count_of(&v, "mias"),
+        Some(2),
+        "assigned + waiting, his own only"
+    );
     assert_eq!(count_of(&v, "cerradas"), Some(1));
     assert_eq!(count_of(&v, "todas"), Some(3));
     assert_eq!(count_of(&v, "sin_asignar"), None, "not a technician's view");
@@ -182,7 +190,9 @@ async fn views_count_for_each_role_and_each_role_starts_on_its_home(app: TestApp
         html.contains(r#"href="/?view=sin_asignar" data-view="sin_asignar" aria-current="page">Sin asignar <span class="view-count" data-count="sin_asignar">3</span>"#),
         "{html}"
     );
-    assert!(html.contains("Sin red") && html.contains("Impresora") && html.contains("Caso devuelto"));
+    assert!(
+        html.contains("Sin red") && html.contains("Impresora") && html.contains("Caso devuelto")
+    );
     assert!(!html.contains("Caso asignado") && !html.contains("Caso cerrado"));
     assert!(html.contains("1–3 de 3"));
     // The technician's is "Mis abiertas".
@@ -290,7 +300,9 @@ async fn the_pager_goes_both_ways_in_every_order(app: TestApp) {
             seen.extend(ids_of(&v));
             last = v.clone();
             match v["next_cursor"].as_str() {
-                Some(c) => url = format!("/api/v1/tickets?view=todas&sort={sort}&limit=3&cursor={c}"),
+                Some(c) => {
+                    url = format!("/api/v1/tickets?view=todas&sort={sort}&limit=3&cursor={c}")
+                }
                 None => break,
             }
         }
@@ -733,7 +745,8 @@ async fn the_counts_and_orders_read_their_indexes(app: TestApp) {
             ("EXPLAIN ", "QUERY PLAN")
         }
     };
-    let rank = "(CASE t.priority WHEN 'critica' THEN 4 WHEN 'alta' THEN 3 WHEN 'media' THEN 2 ELSE 1 END)";
+    let rank =
+        "(CASE t.priority WHEN 'critica' THEN 4 WHEN 'alta' THEN 3 WHEN 'media' THEN 2 ELSE 1 END)";
     for (sql, index) in [
         (
             "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \

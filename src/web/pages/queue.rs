@@ -129,7 +129,6 @@ pub(super) fn technician_options(
         .collect()
 }
 
-
 #[derive(Default, Deserialize)]
 pub struct CreateInput {
     #[serde(default)]
@@ -209,7 +208,7 @@ pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
@@ -235,7 +234,11 @@ pub fn range_words(pos: i64, shown: i64, total: Option<i64>, more: bool) -> Stri
 /// The list's address with these filters (empty ones left out), the view, the cursor and
 /// the position of the page's first row.
 fn list_url(q: &ListQuery, requester: &str, sort: &str, cursor: &str, pos: i64) -> String {
-    let pos = if pos > 1 { pos.to_string() } else { String::new() };
+    let pos = if pos > 1 {
+        pos.to_string()
+    } else {
+        String::new()
+    };
     let limit = q.limit.map(|l| l.to_string()).unwrap_or_default();
     let pairs = [
         ("view", q.view.as_str()),
@@ -337,9 +340,15 @@ async fn list_page(
     let shown = page.items.len() as i64;
     let sort = filter.sort;
     let sort_str = query.sort.trim().to_string();
-    let next_url = page
-        .next
-        .map(|c| list_url(&query, &query.requester, &sort_str, &encode_cursor(c), pos + shown));
+    let next_url = page.next.map(|c| {
+        list_url(
+            &query,
+            &query.requester,
+            &sort_str,
+            &encode_cursor(c),
+            pos + shown,
+        )
+    });
     let prev_url = page.prev.map(|c| {
         let back = (pos - limit).max(1);
         // The first page has no cursor: its address is the list's own.
@@ -381,9 +390,7 @@ async fn list_page(
             })
             .collect(),
         view: view.map(View::as_str).unwrap_or(""),
-        nothing_at_all: counts
-            .iter()
-            .any(|c| c.view == View::Todas && c.count == 0),
+        nothing_at_all: counts.iter().any(|c| c.view == View::Todas && c.count == 0),
         live_statuses: filter
             .statuses
             .iter()
@@ -766,7 +773,11 @@ pub async fn bulk(
         if !message.is_empty() {
             message.push(' ');
         }
-        message += &format!("No se pudo con {}: {}", incidencias(failed.len()), failed.join("; "));
+        message += &format!(
+            "No se pudo con {}: {}",
+            incidencias(failed.len()),
+            failed.join("; ")
+        );
     }
     redirect_with_flash(&state, &session, &back, &message).await
 }
