@@ -105,14 +105,20 @@
       var pick = form ? form.querySelector('select') : null;
       if (!form || !pick || !pick.value) {
         var who = ev.assignee ? (names[ev.assignee] || (String(ev.assignee) === me ? 'Usted' : 'Asignada')) : 'Sin asignar';
-        if (form && ev.assignee) form.remove();
-        var span = tech.querySelector('span.who');
-        if (!span && !form) {
-          span = document.createElement('span');
-          span.className = 'who';
-          tech.appendChild(span);
+        // An untouched picker goes once someone has the ticket.
+        if (form && ev.assignee) {
+          form.remove();
+          form = null;
         }
-        if (span) span.textContent = who;
+        if (!form) {
+          var span = tech.querySelector('span.who');
+          if (!span) {
+            span = document.createElement('span');
+            span.className = 'who';
+            tech.appendChild(span);
+          }
+          span.textContent = who;
+        }
       }
     }
     flash(row, 'changed');

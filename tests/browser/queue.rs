@@ -139,6 +139,25 @@ async fn the_dispatchers_morning() {
         .js("const h = document.querySelector('.keys-help'); return !!h && h.hidden")
         .await;
     assert_eq!(hidden.as_bool(), Some(true));
+    // `a` goes to the marked row's technician picker; `/` to the search, where typing `j`
+    // is text, not a move.
+    paty.keys("a").await;
+    assert_eq!(
+        paty.js("return document.activeElement && document.activeElement.id")
+            .await,
+        serde_json::json!(format!("pick-{}", ids[5]))
+    );
+    paty.keys("\u{e00c}").await;
+    paty.js("document.activeElement.blur()").await;
+    paty.keys("/").await;
+    paty.keys("jk").await;
+    assert_eq!(
+        paty.js("return [document.activeElement.id, document.activeElement.value]")
+            .await,
+        serde_json::json!(["q", "jk"])
+    );
+    paty.js("const q = document.getElementById('q'); q.value = ''; q.blur()")
+        .await;
 
     // She marks the five oldest and hands them to Carlos.
     for id in &ids[..5] {
@@ -205,7 +224,49 @@ async fn the_dispatchers_morning() {
         .await;
     raul.wait_text("1 incidencia nueva — mostrar").await;
     assert_eq!(rows_shown(&raul).await, 2);
-    let _ = tech;
+    // On "Todas abiertas" a ticket that changes is updated in place: its status badge and
+    // technician, without a reload.
+    raul.goto("/?view=abiertas").await;
+    raul.wait_text("Todas abiertas").await;
+    raul.js("window.__same_page = true").await;
+    app.act(
+        &d,
+        soporte::domain::ids::TicketId(ids[6]),
+        soporte::service::tickets::Action::Assign {
+            technician: tech.id,
+        },
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let cell = raul
+            .js(&format!(
+                "const r = document.querySelector('tr[data-ticket=\"{}\"]'); \
+                 return r ? [r.querySelector('td.state .badge').textContent, r.querySelector('td.tech').innerText.trim(), window.__same_page === true] : null",
+                ids[6]
+            ))
+            .await;
+        if cell == serde_json::json!(["Asignado", "Carlos Ruiz", true]) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the row reads {cell}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // On a ticket's page, `c` goes to the internal note and `r` to the reply.
+    paty.goto(&format!("/tickets/{}", ids[0])).await;
+    paty.wait_text("Nota interna").await;
+    paty.keys("c").await;
+    assert_eq!(
+        paty.js("return document.activeElement.id").await,
+        serde_json::json!("comment_body")
+    );
+    paty.js("document.activeElement.blur()").await;
+    paty.keys("r").await;
+    assert_eq!(
+        paty.js("return document.activeElement.id").await,
+        serde_json::json!("reply_body")
+    );
     paty.close().await;
     raul.close().await;
 }
