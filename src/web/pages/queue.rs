@@ -349,14 +349,16 @@ async fn list_page(
             pos + shown,
         )
     });
+    // The page before is read backwards from this page's first row (not the list's first
+    // page, which may have grown meanwhile).
     let prev_url = page.prev.map(|c| {
-        let back = (pos - limit).max(1);
-        // The first page has no cursor: its address is the list's own.
-        if back == 1 && !c.before {
-            list_url(&query, &query.requester, &sort_str, "", 1)
-        } else {
-            list_url(&query, &query.requester, &sort_str, &encode_cursor(c), back)
-        }
+        list_url(
+            &query,
+            &query.requester,
+            &sort_str,
+            &encode_cursor(c),
+            (pos - limit).max(1),
+        )
     });
     let sort_link = |s: Sort, toggle: Option<Sort>| {
         let (target, aria) = match toggle {
