@@ -600,6 +600,18 @@ async fn overdue_tickets_are_counted_from_the_index_for_each_scope(app: TestApp)
         },
     )
     .await;
+    // A closed one has no running clock: never overdue.
+    let admin = app.create_user(Role::Admin, "Ada").await;
+    let done = new_ticket(&app, "Resuelta").await;
+    act(
+        &app,
+        &admin,
+        done,
+        Action::Close {
+            resolution: "Listo".into(),
+        },
+    )
+    .await;
     // A week later every running clock is past its due.
     app.clock.advance(7 * 86_400);
     let fresh = new_ticket(&app, "Recién llegada").await;
