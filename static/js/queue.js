@@ -49,12 +49,14 @@
   // --- The list itself. ---
   var nav = document.querySelector('nav.views');
   if (!nav) return;
+  // The list's rows (none when it is empty) and what it holds (on the news line, which
+  // is there either way).
   var table = document.querySelector('table[data-queue]');
-  var statuses = table ? (table.getAttribute('data-statuses') || '').split(',').filter(Boolean) : [];
-  var mine = !!(table && table.hasAttribute('data-mine'));
-  var exact = !!(table && table.hasAttribute('data-exact'));
-  var view = table ? table.getAttribute('data-view') : '';
   var news = document.querySelector('[data-live-news]');
+  var statuses = news ? (news.getAttribute('data-statuses') || '').split(',').filter(Boolean) : [];
+  var mine = !!(news && news.hasAttribute('data-mine'));
+  var exact = !!(news && news.hasAttribute('data-exact'));
+  var view = news ? news.getAttribute('data-view') : '';
   var newsButton = news ? news.querySelector('[data-live-show]') : null;
   var fresh = {};
 

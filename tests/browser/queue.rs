@@ -270,3 +270,95 @@ async fn the_dispatchers_morning() {
     paty.close().await;
     raul.close().await;
 }
+
+/// A technician on "Mis abiertas" who asked to be told («Avisarme…») gets a browser
+/// notification when a ticket is assigned to them, and the list offers it as new without
+/// slipping it in. The page's Notification is replaced by a recorder (a headless browser
+/// shows no notifications); what is checked is when the page asks for one and with what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_is_told_of_a_ticket_assigned_to_them() {
+    let app = App::spawn().await;
+    let Some(b) = Browser::open(&app.base, 1280).await else {
+        return;
+    };
+    let d = app
+        .user(
+            Role::Dispatcher,
+            "Paty Derivadora",
+            "paty@miempresa.com",
+            "",
+        )
+        .await;
+    let tech = app
+        .user(
+            Role::Technician,
+            "Carlos Ruiz",
+            "carlos@miempresa.com",
+            "Redes",
+        )
+        .await;
+    let t = app
+        .ticket(
+            &d,
+            "ana@cliente.pe",
+            "No imprime",
+            "La impresora no responde.",
+        )
+        .await;
+    sign_in(&b, "/login", "carlos@miempresa.com", PASSWORD).await;
+    b.wait_path("/").await;
+    b.wait_text("No tiene incidencias asignadas.").await;
+    wait_streams(&app, 1).await;
+    b.js(
+        "window.__notified = []; \
+         window.Notification = function (title, options) { window.__notified.push([title, options.body]); }; \
+         window.Notification.permission = 'default'; \
+         window.Notification.requestPermission = function () { \
+           window.Notification.permission = 'granted'; return Promise.resolve('granted'); };",
+    )
+    .await;
+    b.click_text("main", "Avisarme cuando me asignen una incidencia")
+        .await;
+    b.wait_text("Le avisaremos cuando le asignen una incidencia.")
+        .await;
+
+    app.act(
+        &d,
+        t.id,
+        soporte::service::tickets::Action::Assign {
+            technician: tech.id,
+        },
+    )
+    .await;
+    b.wait_text("1 incidencia nueva — mostrar").await;
+    assert_eq!(rows_shown(&b).await, 0, "nothing slipped in");
+    let start = Instant::now();
+    loop {
+        let got = b.js("return window.__notified").await;
+        if got.as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(
+                got,
+                serde_json::json!([[
+                    format!("{} asignada a usted", t.number()),
+                    "Paty Derivadora: Derivada"
+                ]])
+            );
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no notification asked for");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The count follows (read again from /api/v1/views).
+    let start = Instant::now();
+    while count_in_header(&b, "mias").await != "1" {
+        assert!(
+            start.elapsed() < WAIT,
+            "the count of «Mis abiertas» stays 0"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // «mostrar» brings the first page with it.
+    b.follow("main", "1 incidencia nueva — mostrar").await;
+    assert_eq!(rows_shown(&b).await, 1);
+    b.close().await;
+}
