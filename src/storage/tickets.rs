@@ -6,8 +6,8 @@ use super::{Backend, Conn, Result, StorageError};
 use crate::domain::access::TicketScope;
 use crate::domain::classification::Priority;
 use crate::domain::ids::{TicketId, UserId};
-use crate::domain::sla::{DueFilter, SlaRow, StoredClock};
 use crate::domain::queue::{ListCursor, Sort};
+use crate::domain::sla::{DueFilter, SlaRow, StoredClock};
 use crate::domain::ticket::{Channel, Status, Ticket, TicketFilter};
 use crate::domain::timeline::{Event, EventKind};
 use sqlx::Row;
@@ -189,8 +189,17 @@ pub async fn list(
     let cursor = filter.cursor;
     let before = cursor.is_some_and(|c| c.before);
     if filter.sort != Sort::Due {
-        let mut rows =
-            list_part(conn, backend, scope, filter, Part::Plain, before, cursor, limit).await?;
+        let mut rows = list_part(
+            conn,
+            backend,
+            scope,
+            filter,
+            Part::Plain,
+            before,
+            cursor,
+            limit,
+        )
+        .await?;
         if before {
             rows.reverse();
         }
@@ -201,7 +210,17 @@ pub async fn list(
     if !before {
         let mut out = Vec::new();
         if in_due_part {
-            out = list_part(conn, backend, scope, filter, Part::Due, false, cursor, limit).await?;
+            out = list_part(
+                conn,
+                backend,
+                scope,
+                filter,
+                Part::Due,
+                false,
+                cursor,
+                limit,
+            )
+            .await?;
             // The due filters only ever match tickets with a running clock.
             if out.len() as i64 >= limit || filter.sla.is_some() {
                 return Ok(out);
@@ -228,7 +247,17 @@ pub async fn list(
     // Backwards: from the cursor towards the start, then turned around.
     let mut out = Vec::new();
     if !in_due_part {
-        out = list_part(conn, backend, scope, filter, Part::Undue, true, cursor, limit).await?;
+        out = list_part(
+            conn,
+            backend,
+            scope,
+            filter,
+            Part::Undue,
+            true,
+            cursor,
+            limit,
+        )
+        .await?;
     }
     if (out.len() as i64) < limit {
         let due_cursor = if in_due_part { cursor } else { None };

@@ -4,9 +4,9 @@
 
 use super::error::AppError;
 use crate::domain::ids::{TicketNumber, UserId};
+use crate::domain::queue::{ListCursor, Sort, View};
 use crate::domain::search::terms;
 use crate::domain::sla::DueFilter;
-use crate::domain::queue::{ListCursor, Sort, View};
 use crate::domain::ticket::{Status, TicketFilter};
 use crate::domain::time::{lima_range, parse_date};
 use axum::http::StatusCode;
@@ -52,7 +52,12 @@ pub struct ListQuery {
 /// `pos` as given, 1 when missing or not a number (it only labels the page).
 fn lenient_pos<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let raw = String::deserialize(d)?;
-    Ok(raw.trim().parse::<i64>().ok().filter(|p| *p > 0).unwrap_or(1))
+    Ok(raw
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|p| *p > 0)
+        .unwrap_or(1))
 }
 
 fn invalid(message: &str) -> AppError {
@@ -205,9 +210,7 @@ impl ListQuery {
             }
         }
         filter.sort = Sort::parse(&self.sort).ok_or_else(|| {
-            invalid(
-                "El orden no es válido (recientes, antiguas, actividad, prioridad o due).",
-            )
+            invalid("El orden no es válido (recientes, antiguas, actividad, prioridad o due).")
         })?;
         let sla = self.sla.trim();
         if !sla.is_empty() {

@@ -49,12 +49,14 @@
   // --- The list itself. ---
   var nav = document.querySelector('nav.views');
   if (!nav) return;
+  // The list's rows (none when it is empty) and what it holds (on the news line, which
+  // is there either way).
   var table = document.querySelector('table[data-queue]');
-  var statuses = table ? (table.getAttribute('data-statuses') || '').split(',').filter(Boolean) : [];
-  var mine = !!(table && table.hasAttribute('data-mine'));
-  var exact = !!(table && table.hasAttribute('data-exact'));
-  var view = table ? table.getAttribute('data-view') : '';
   var news = document.querySelector('[data-live-news]');
+  var statuses = news ? (news.getAttribute('data-statuses') || '').split(',').filter(Boolean) : [];
+  var mine = !!(news && news.hasAttribute('data-mine'));
+  var exact = !!(news && news.hasAttribute('data-exact'));
+  var view = news ? news.getAttribute('data-view') : '';
   var newsButton = news ? news.querySelector('[data-live-show]') : null;
   var fresh = {};
 
@@ -105,14 +107,20 @@
       var pick = form ? form.querySelector('select') : null;
       if (!form || !pick || !pick.value) {
         var who = ev.assignee ? (names[ev.assignee] || (String(ev.assignee) === me ? 'Usted' : 'Asignada')) : 'Sin asignar';
-        if (form && ev.assignee) form.remove();
-        var span = tech.querySelector('span.who');
-        if (!span && !form) {
-          span = document.createElement('span');
-          span.className = 'who';
-          tech.appendChild(span);
+        // An untouched picker goes once someone has the ticket.
+        if (form && ev.assignee) {
+          form.remove();
+          form = null;
         }
-        if (span) span.textContent = who;
+        if (!form) {
+          var span = tech.querySelector('span.who');
+          if (!span) {
+            span = document.createElement('span');
+            span.className = 'who';
+            tech.appendChild(span);
+          }
+          span.textContent = who;
+        }
       }
     }
     flash(row, 'changed');

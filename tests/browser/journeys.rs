@@ -157,8 +157,11 @@ async fn a_day_at_the_help_desk() {
     b.wait_text(&format!("Incidencia derivada. ({vpn_number})"))
         .await;
 
-    // The queue shows both, assigned, with their age in words.
+    // Back on the queue (her home is «Sin asignar»: both have left it), «Todas abiertas»
+    // shows both, assigned, with their age in words.
     b.follow("main", "← Incidencias").await;
+    b.wait_text("No hay incidencias sin asignar.").await;
+    b.follow("nav[@class='views']", "Todas abiertas 2").await;
     let list = b.text().await;
     assert!(
         list.contains("La impresora del 3er piso no imprime"),
@@ -227,6 +230,10 @@ async fn a_day_at_the_help_desk() {
         .await;
     let list = b.text().await;
     assert!(!list.contains("No conecta la VPN"), "{list}");
+    // Her home is «Mis abiertas»: the closed printer ticket is under «Cerradas».
+    assert!(!list.contains(&printer_number), "{list}");
+    b.follow("nav[@class='views']", "Cerradas 1").await;
+    let list = b.text().await;
     assert!(list.contains(&printer_number), "{list}");
 
     // The colleague's ticket, by its address: it does not exist for her.

@@ -75,7 +75,12 @@ async fn the_dispatchers_morning() {
         .user(Role::Dispatcher, "Raúl Derivador", "raul@miempresa.com", "")
         .await;
     let tech = app
-        .user(Role::Technician, "Carlos Ruiz", "carlos@miempresa.com", "Redes")
+        .user(
+            Role::Technician,
+            "Carlos Ruiz",
+            "carlos@miempresa.com",
+            "Redes",
+        )
         .await;
     let mut ids = Vec::new();
     for i in 0..7 {
@@ -134,21 +139,44 @@ async fn the_dispatchers_morning() {
         .js("const h = document.querySelector('.keys-help'); return !!h && h.hidden")
         .await;
     assert_eq!(hidden.as_bool(), Some(true));
+    // `a` goes to the marked row's technician picker; `/` to the search, where typing `j`
+    // is text, not a move.
+    paty.keys("a").await;
+    assert_eq!(
+        paty.js("return document.activeElement && document.activeElement.id")
+            .await,
+        serde_json::json!(format!("pick-{}", ids[5]))
+    );
+    paty.keys("\u{e00c}").await;
+    paty.js("document.activeElement.blur()").await;
+    paty.keys("/").await;
+    paty.keys("jk").await;
+    assert_eq!(
+        paty.js("return [document.activeElement.id, document.activeElement.value]")
+            .await,
+        serde_json::json!(["q", "jk"])
+    );
+    paty.js("const q = document.getElementById('q'); q.value = ''; q.blur()")
+        .await;
 
     // She marks the five oldest and hands them to Carlos.
     for id in &ids[..5] {
-        paty.find(&format!("tr[data-ticket=\"{id}\"] input[type=\"checkbox\"]"))
-            .await
-            .click()
-            .await
-            .expect("mark a row");
+        paty.find(&format!(
+            "tr[data-ticket=\"{id}\"] input[type=\"checkbox\"]"
+        ))
+        .await
+        .click()
+        .await
+        .expect("mark a row");
     }
     paty.choose("#bulk-tech", "Carlos Ruiz (0 abiertas)").await;
     paty.follow("main", "Derivar a…").await;
-    paty.wait_text("¿Derivar 5 incidencias a Carlos Ruiz?").await;
+    paty.wait_text("¿Derivar 5 incidencias a Carlos Ruiz?")
+        .await;
     let started = Instant::now();
     paty.follow("main", "Sí, derivar 5 incidencias").await;
-    paty.wait_text("5 incidencias derivadas a Carlos Ruiz").await;
+    paty.wait_text("5 incidencias derivadas a Carlos Ruiz")
+        .await;
     assert_eq!(rows_shown(&paty).await, 2);
 
     // Raúl's view loses them without a reload, within a couple of seconds.
@@ -192,10 +220,145 @@ async fn the_dispatchers_morning() {
     );
     // And the new tab hears the news through the first tab's stream: a new ticket shows as
     // "1 incidencia nueva — mostrar", not slipped into the list.
-    app.ticket(&d, "nueva@cliente.pe", "Llegó una más", "x").await;
+    app.ticket(&d, "nueva@cliente.pe", "Llegó una más", "x")
+        .await;
     raul.wait_text("1 incidencia nueva — mostrar").await;
     assert_eq!(rows_shown(&raul).await, 2);
-    let _ = tech;
+    // On "Todas abiertas" a ticket that changes is updated in place: its status badge and
+    // technician, without a reload.
+    raul.goto("/?view=abiertas").await;
+    raul.wait_text("Todas abiertas").await;
+    raul.js("window.__same_page = true").await;
+    app.act(
+        &d,
+        soporte::domain::ids::TicketId(ids[6]),
+        soporte::service::tickets::Action::Assign {
+            technician: tech.id,
+        },
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let cell = raul
+            .js(&format!(
+                "const r = document.querySelector('tr[data-ticket=\"{}\"]'); \
+                 return r ? [r.querySelector('td.state .badge').textContent, r.querySelector('td.tech').innerText.trim(), window.__same_page === true] : null",
+                ids[6]
+            ))
+            .await;
+        if cell == serde_json::json!(["Asignado", "Carlos Ruiz", true]) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the row reads {cell}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // On a ticket's page, `c` goes to the internal note and `r` to the reply.
+    paty.goto(&format!("/tickets/{}", ids[0])).await;
+    paty.wait_text("Nota interna").await;
+    paty.keys("c").await;
+    assert_eq!(
+        paty.js("return document.activeElement.id").await,
+        serde_json::json!("comment_body")
+    );
+    paty.js("document.activeElement.blur()").await;
+    paty.keys("r").await;
+    assert_eq!(
+        paty.js("return document.activeElement.id").await,
+        serde_json::json!("reply_body")
+    );
     paty.close().await;
     raul.close().await;
+}
+
+/// A technician on "Mis abiertas" who asked to be told («Avisarme…») gets a browser
+/// notification when a ticket is assigned to them, and the list offers it as new without
+/// slipping it in. The page's Notification is replaced by a recorder (a headless browser
+/// shows no notifications); what is checked is when the page asks for one and with what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_is_told_of_a_ticket_assigned_to_them() {
+    let app = App::spawn().await;
+    let Some(b) = Browser::open(&app.base, 1280).await else {
+        return;
+    };
+    let d = app
+        .user(
+            Role::Dispatcher,
+            "Paty Derivadora",
+            "paty@miempresa.com",
+            "",
+        )
+        .await;
+    let tech = app
+        .user(
+            Role::Technician,
+            "Carlos Ruiz",
+            "carlos@miempresa.com",
+            "Redes",
+        )
+        .await;
+    let t = app
+        .ticket(
+            &d,
+            "ana@cliente.pe",
+            "No imprime",
+            "La impresora no responde.",
+        )
+        .await;
+    sign_in(&b, "/login", "carlos@miempresa.com", PASSWORD).await;
+    b.wait_path("/").await;
+    b.wait_text("No tiene incidencias asignadas.").await;
+    wait_streams(&app, 1).await;
+    b.js(
+        "window.__notified = []; \
+         window.Notification = function (title, options) { window.__notified.push([title, options.body]); }; \
+         window.Notification.permission = 'default'; \
+         window.Notification.requestPermission = function () { \
+           window.Notification.permission = 'granted'; return Promise.resolve('granted'); };",
+    )
+    .await;
+    b.click_text("main", "Avisarme cuando me asignen una incidencia")
+        .await;
+    b.wait_text("Le avisaremos cuando le asignen una incidencia.")
+        .await;
+
+    app.act(
+        &d,
+        t.id,
+        soporte::service::tickets::Action::Assign {
+            technician: tech.id,
+        },
+    )
+    .await;
+    b.wait_text("1 incidencia nueva — mostrar").await;
+    assert_eq!(rows_shown(&b).await, 0, "nothing slipped in");
+    let start = Instant::now();
+    loop {
+        let got = b.js("return window.__notified").await;
+        if got.as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(
+                got,
+                serde_json::json!([[
+                    format!("{} asignada a usted", t.number()),
+                    "Paty Derivadora: Derivada"
+                ]])
+            );
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no notification asked for");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The count follows (read again from /api/v1/views).
+    let start = Instant::now();
+    while count_in_header(&b, "mias").await != "1" {
+        assert!(
+            start.elapsed() < WAIT,
+            "the count of «Mis abiertas» stays 0"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // «mostrar» brings the first page with it.
+    b.follow("main", "1 incidencia nueva — mostrar").await;
+    assert_eq!(rows_shown(&b).await, 1);
+    b.close().await;
 }

@@ -160,7 +160,11 @@ async fn views_count_for_each_role_and_each_role_starts_on_its_home(app: TestApp
         ]
     );
     assert_eq!(v["items"][0]["label"], "Sin asignar");
-    assert_eq!(count_of(&v, "sin_asignar"), Some(3), "two new + one returned");
+    assert_eq!(
+        count_of(&v, "sin_asignar"),
+        Some(3),
+        "two new + one returned"
+    );
     assert_eq!(count_of(&v, "esperando"), Some(1));
     assert_eq!(count_of(&v, "abiertas"), Some(6));
     assert_eq!(count_of(&v, "cerradas"), Some(1));
@@ -170,7 +174,11 @@ async fn views_count_for_each_role_and_each_role_starts_on_its_home(app: TestApp
     let (_, v) = tito.get_json("/api/v1/views").await;
     assert_eq!(v["items"][0]["name"], "mias");
     assert_eq!(v["items"][0]["label"], "Mis abiertas");
-    assert_eq!(count_of(&v, "mias"), Some(2), "assigned + waiting, his own only");
+    assert_eq!(
+        count_of(&v, "mias"),
+        Some(2),
+        "assigned + waiting, his own only"
+    );
     assert_eq!(count_of(&v, "cerradas"), Some(1));
     assert_eq!(count_of(&v, "todas"), Some(3));
     assert_eq!(count_of(&v, "sin_asignar"), None, "not a technician's view");
@@ -182,7 +190,9 @@ async fn views_count_for_each_role_and_each_role_starts_on_its_home(app: TestApp
         html.contains(r#"href="/?view=sin_asignar" data-view="sin_asignar" aria-current="page">Sin asignar <span class="view-count" data-count="sin_asignar">3</span>"#),
         "{html}"
     );
-    assert!(html.contains("Sin red") && html.contains("Impresora") && html.contains("Caso devuelto"));
+    assert!(
+        html.contains("Sin red") && html.contains("Impresora") && html.contains("Caso devuelto")
+    );
     assert!(!html.contains("Caso asignado") && !html.contains("Caso cerrado"));
     assert!(html.contains("1–3 de 3"));
     // The technician's is "Mis abiertas".
@@ -290,7 +300,9 @@ async fn the_pager_goes_both_ways_in_every_order(app: TestApp) {
             seen.extend(ids_of(&v));
             last = v.clone();
             match v["next_cursor"].as_str() {
-                Some(c) => url = format!("/api/v1/tickets?view=todas&sort={sort}&limit=3&cursor={c}"),
+                Some(c) => {
+                    url = format!("/api/v1/tickets?view=todas&sort={sort}&limit=3&cursor={c}")
+                }
                 None => break,
             }
         }
@@ -588,6 +600,18 @@ async fn overdue_tickets_are_counted_from_the_index_for_each_scope(app: TestApp)
         },
     )
     .await;
+    // A closed one has no running clock: never overdue.
+    let admin = app.create_user(Role::Admin, "Ada").await;
+    let done = new_ticket(&app, "Resuelta").await;
+    act(
+        &app,
+        &admin,
+        done,
+        Action::Close {
+            resolution: "Listo".into(),
+        },
+    )
+    .await;
     // A week later every running clock is past its due.
     app.clock.advance(7 * 86_400);
     let fresh = new_ticket(&app, "Recién llegada").await;
@@ -716,3 +740,62 @@ async fn manual_entry_records_the_channel(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, before);
 }
 crate::both_backends!(manual_entry_records_the_channel);
+
+/// The reads behind the views and the orders are index ranges, not scans: the query planner
+/// of each backend says which index it reads (PostgreSQL with sequential scans discouraged,
+/// since a test database is small enough that a scan would win).
+async fn the_counts_and_orders_read_their_indexes(app: TestApp) {
+    use sqlx::Row;
+    let mut conn = app.store.pool().acquire().await.unwrap();
+    let (explain, column) = match app.backend {
+        soporte::storage::Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+        soporte::storage::Backend::Postgres => {
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            ("EXPLAIN ", "QUERY PLAN")
+        }
+    };
+    let rank =
+        "(CASE t.priority WHEN 'critica' THEN 4 WHEN 'alta' THEN 3 WHEN 'media' THEN 2 ELSE 1 END)";
+    for (sql, index) in [
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+             AND t.sla_due_at < 100 AND t.assignee_id = 3"
+                .to_string(),
+            "tickets_sla_due_assignee",
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+             AND t.sla_due_at < 100"
+                .to_string(),
+            "tickets_sla_due",
+        ),
+        (
+            "SELECT t.id FROM tickets t WHERE (t.last_event_at < 100 OR (t.last_event_at = 100 AND t.id < 7)) \
+             ORDER BY t.last_event_at DESC, t.id DESC LIMIT 26"
+                .to_string(),
+            "tickets_last_event",
+        ),
+        (
+            format!("SELECT t.id FROM tickets t ORDER BY {rank} DESC, t.id DESC LIMIT 26"),
+            "tickets_priority_rank",
+        ),
+    ] {
+        let full = format!("{explain}{sql}");
+        let rows = sqlx::query(&full)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(column).unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|l| l.contains(index)),
+            "{sql}\nreads {plan:#?}, not {index}"
+        );
+    }
+}
+crate::both_backends!(the_counts_and_orders_read_their_indexes);

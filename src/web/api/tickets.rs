@@ -7,8 +7,8 @@ use crate::domain::ticket::{NewTicket, Ticket};
 use crate::domain::time::format_rfc3339;
 use crate::domain::timeline::Event;
 use crate::domain::user::User;
-use crate::service::sla::SlaView;
 use crate::service::queue::BULK_MOST;
+use crate::service::sla::SlaView;
 use crate::service::tickets::{Action, PAGE_SIZE};
 use crate::web::AppState;
 use crate::web::error::{ApiError, AppError};
@@ -98,10 +98,7 @@ pub async fn list(
 
 /// `GET /api/v1/views`: the views of the caller's role with their counts, the home first
 /// (a technician's counts are of their own tickets).
-pub async fn views(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Response, ApiError> {
+pub async fn views(State(state): State<AppState>, user: CurrentUser) -> Result<Response, ApiError> {
     let counts = state.services.view_counts(&user.actor()).await?;
     Ok(axum::Json(json!({
         "items": counts.iter().map(|c| json!({

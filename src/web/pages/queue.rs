@@ -129,7 +129,6 @@ pub(super) fn technician_options(
         .collect()
 }
 
-
 #[derive(Default, Deserialize)]
 pub struct CreateInput {
     #[serde(default)]
@@ -166,6 +165,8 @@ pub struct ListPage {
     pub rows: Vec<TicketRow>,
     pub query: ListQuery,
     pub views: Vec<ViewLink>,
+    /// Nobody may see any ticket yet (the "Todas" count is 0).
+    pub nothing_at_all: bool,
     /// The view shown (its name), empty when none.
     pub view: &'static str,
     /// The statuses the list holds, for the live script (`nuevo,devuelto`; empty: any).
@@ -209,7 +210,7 @@ pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
@@ -235,7 +236,11 @@ pub fn range_words(pos: i64, shown: i64, total: Option<i64>, more: bool) -> Stri
 /// The list's address with these filters (empty ones left out), the view, the cursor and
 /// the position of the page's first row.
 fn list_url(q: &ListQuery, requester: &str, sort: &str, cursor: &str, pos: i64) -> String {
-    let pos = if pos > 1 { pos.to_string() } else { String::new() };
+    let pos = if pos > 1 {
+        pos.to_string()
+    } else {
+        String::new()
+    };
     let limit = q.limit.map(|l| l.to_string()).unwrap_or_default();
     let pairs = [
         ("view", q.view.as_str()),
@@ -337,17 +342,25 @@ async fn list_page(
     let shown = page.items.len() as i64;
     let sort = filter.sort;
     let sort_str = query.sort.trim().to_string();
-    let next_url = page
-        .next
-        .map(|c| list_url(&query, &query.requester, &sort_str, &encode_cursor(c), pos + shown));
+    let next_url = page.next.map(|c| {
+        list_url(
+            &query,
+            &query.requester,
+            &sort_str,
+            &encode_cursor(c),
+            pos + shown,
+        )
+    });
+    // The page before is read backwards from this page's first row (not the list's first
+    // page, which may have grown meanwhile).
     let prev_url = page.prev.map(|c| {
-        let back = (pos - limit).max(1);
-        // The first page has no cursor: its address is the list's own.
-        if back == 1 && !c.before {
-            list_url(&query, &query.requester, &sort_str, "", 1)
-        } else {
-            list_url(&query, &query.requester, &sort_str, &encode_cursor(c), back)
-        }
+        list_url(
+            &query,
+            &query.requester,
+            &sort_str,
+            &encode_cursor(c),
+            (pos - limit).max(1),
+        )
     });
     let sort_link = |s: Sort, toggle: Option<Sort>| {
         let (target, aria) = match toggle {
@@ -382,6 +395,7 @@ async fn list_page(
             })
             .collect(),
         view: view.map(View::as_str).unwrap_or(""),
+        nothing_at_all: counts.iter().any(|c| c.view == View::Todas && c.count == 0),
         live_statuses: filter
             .statuses
             .iter()
@@ -764,7 +778,11 @@ pub async fn bulk(
         if !message.is_empty() {
             message.push(' ');
         }
-        message += &format!("No se pudo con {}: {}", incidencias(failed.len()), failed.join("; "));
+        message += &format!(
+            "No se pudo con {}: {}",
+            incidencias(failed.len()),
+            failed.join("; ")
+        );
     }
     redirect_with_flash(&state, &session, &back, &message).await
 }
