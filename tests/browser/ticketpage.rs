@@ -3,6 +3,7 @@
 //! without a reload, and a real conflict brings the page back with her draft and a sentence
 //! saying what changed. Screenshots of the banner and of the conflict at 1280 and 375 px.
 
+use crate::accessibility::page_problems;
 use crate::app::{App, PASSWORD};
 use crate::harness::{Browser, screenshot_dir};
 use crate::journeys::sign_in;
@@ -145,6 +146,9 @@ async fn the_technician_sees_changes_live_and_a_conflict_keeps_her_draft() {
             problems.push(format!("conflict page at {width} px: {p}"));
         }
     }
+    for p in page_problems(&b).await {
+        problems.push(format!("conflict page: {p}"));
+    }
     b.resize(1280, 900).await;
     // Sent again from the page as it is now: the confirmation, then closed.
     b.follow("form[contains(@action,'/close')]", "Cerrar…")
@@ -157,6 +161,9 @@ async fn the_technician_sees_changes_live_and_a_conflict_keeps_her_draft() {
         for p in layout_problems(&b).await {
             problems.push(format!("close confirmation at {width} px: {p}"));
         }
+    }
+    for p in page_problems(&b).await {
+        problems.push(format!("close confirmation: {p}"));
     }
     b.resize(1280, 900).await;
     assert!(
