@@ -12,6 +12,9 @@ use crate::domain::user::{
 use crate::storage::{accounts, sessions, throttle, tickets, users};
 use std::collections::HashMap;
 
+/// One entry of an account's history (what the pages show).
+pub use crate::storage::accounts::AccountEvent;
+
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@miempresa.com";
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
 /// The sealing context of the one-time password kept on a session.
@@ -345,9 +348,15 @@ impl Services {
     }
 
     /// What was done to an account, newest first (its last 50 entries).
-    pub async fn account_history(&self, id: UserId) -> Result<Vec<accounts::AccountEvent>> {
+    pub async fn account_history(&self, id: UserId) -> Result<Vec<AccountEvent>> {
         let mut conn = self.store.read().await?;
         Ok(accounts::history(&mut conn, id, 50).await?)
+    }
+
+    /// The latest entries of all accounts' histories (the last 200), newest first.
+    pub async fn recent_account_history(&self) -> Result<Vec<(UserId, AccountEvent)>> {
+        let mut conn = self.store.read().await?;
+        Ok(accounts::recent(&mut conn, 200).await?)
     }
 
     /// How many open tickets a user holds: what disabling them hands back to the queue.

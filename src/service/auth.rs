@@ -204,6 +204,38 @@ impl Services {
         Ok(())
     }
 
+    /// Keeps a result (`kind` names it) for the session's next page: a form that answers
+    /// with something to read redirects, and the page after the redirect takes it.
+    pub async fn keep_for_next_page(
+        &self,
+        session: &Session,
+        kind: &str,
+        text: &str,
+    ) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        sessions::set_kept(&mut tx, &session.id_hash, Some(&format!("{kind}\n{text}"))).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes the result of `kind` kept on the session: shown once, then gone.
+    pub async fn take_kept(&self, session: &Session, kind: &str) -> Result<Option<String>> {
+        let kept = {
+            let mut conn = self.store.read().await?;
+            sessions::kept(&mut conn, &session.id_hash).await?
+        };
+        let Some(kept) = kept else {
+            return Ok(None);
+        };
+        let mut tx = self.store.begin_write().await?;
+        sessions::set_kept(&mut tx, &session.id_hash, None).await?;
+        tx.commit().await?;
+        Ok(kept
+            .split_once('\n')
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, text)| text.to_string()))
+    }
+
     pub async fn logout(&self, session: &Session) -> Result<()> {
         let mut tx = self.store.begin_write().await?;
         sessions::delete(&mut tx, &session.id_hash).await?;

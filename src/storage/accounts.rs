@@ -57,3 +57,27 @@ pub async fn history(conn: &mut Conn, user: UserId, limit: i64) -> Result<Vec<Ac
         })
         .collect()
 }
+
+/// The latest entries of every account's history, newest first, with whose they are.
+pub async fn recent(conn: &mut Conn, limit: i64) -> Result<Vec<(UserId, AccountEvent)>> {
+    let rows = sqlx::query(
+        "SELECT user_id, kind, actor_name, detail, at FROM account_events \
+         ORDER BY at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                UserId(r.try_get("user_id")?),
+                AccountEvent {
+                    kind: r.try_get("kind")?,
+                    actor_name: r.try_get("actor_name")?,
+                    detail: r.try_get("detail")?,
+                    at: r.try_get("at")?,
+                },
+            ))
+        })
+        .collect()
+}

@@ -149,3 +149,24 @@ pub async fn issued(conn: &mut Conn, id_hash: &str) -> Result<Option<String>> {
             .flatten(),
     )
 }
+
+/// Keeps a result for the session's next page (`None` clears it).
+pub async fn set_kept(conn: &mut Conn, id_hash: &str, kept: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET kept = $1 WHERE id_hash = $2")
+        .bind(kept)
+        .bind(id_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The result kept on the session, if any.
+pub async fn kept(conn: &mut Conn, id_hash: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT kept FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}

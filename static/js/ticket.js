@@ -38,11 +38,12 @@
     var forms = document.querySelectorAll('main form[action^="/tickets/"]');
     for (var i = 0; i < forms.length; i++) {
       var f = forms[i];
-      if (f.hasAttribute('data-stale')) continue;
+      // A reply or a note never conflicts: only the forms that send the version are marked.
+      if (f.hasAttribute('data-stale') || /\/(reply|comment)$/.test(f.getAttribute('action'))) continue;
       f.setAttribute('data-stale', '');
       var hint = document.createElement('span');
       hint.className = 'stale-hint';
-      hint.textContent = 'La incidencia cambió desde que abrió la página: si este envío choca con el cambio, se le dirá qué cambió y su texto se conservará.';
+      hint.textContent = 'Cambió desde que abrió la página: si esto choca con el cambio, se le dirá qué pasó y su texto se conservará.';
       var button = f.querySelector('button[type=submit], button:not([type])');
       if (button && button.parentNode) button.parentNode.insertBefore(hint, button.nextSibling);
       else f.appendChild(hint);

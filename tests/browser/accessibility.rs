@@ -201,3 +201,20 @@ async fn the_keyboard_alone_signs_in_registers_and_assigns_a_ticket() {
     b.wait_text("Asignado").await;
     b.close().await;
 }
+
+/// Unlabelled fields and axe-core's serious or critical violations on the current page (for
+/// pages reached only by a form, such as a conflict or a confirmation). Without axe-core
+/// outside CI, only the labels are checked.
+pub async fn page_problems(b: &Browser) -> Vec<String> {
+    let mut problems = strings(b.js(UNLABELLED).await);
+    if let Some(axe) = axe_source() {
+        b.js(&format!("{axe}\nreturn null")).await;
+        let found = b
+            .client
+            .execute_async(RUN_AXE, Vec::new())
+            .await
+            .expect("axe run");
+        problems.extend(strings(found["serious"].clone()));
+    }
+    problems
+}

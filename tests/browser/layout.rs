@@ -47,7 +47,7 @@ for (const el of document.querySelectorAll(`main :is(${targets}), header :is(${t
 return problems;
 "#;
 
-async fn layout_problems(b: &Browser) -> Vec<String> {
+pub async fn layout_problems(b: &Browser) -> Vec<String> {
     match b.js(LAYOUT_PROBLEMS).await {
         Value::Array(a) => a
             .into_iter()

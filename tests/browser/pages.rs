@@ -76,6 +76,19 @@ pub async fn seed(app: &App) -> Seeded {
             "",
         )
         .await;
+    // Five wrong passwords (from an address of its own): Técnicos and Credenciales show a
+    // locked account with its «Desbloquear».
+    for _ in 0..5 {
+        let _ = app
+            .services
+            .sign_in(
+                "carla.mendoza@miempresa.com",
+                "equivocada-123",
+                "127.0.0.9",
+                None,
+            )
+            .await;
+    }
     let ana = app
         .user(
             Role::Technician,

@@ -3,9 +3,11 @@
 //! without a reload, and a real conflict brings the page back with her draft and a sentence
 //! saying what changed. Screenshots of the banner and of the conflict at 1280 and 375 px.
 
+use crate::accessibility::page_problems;
 use crate::app::{App, PASSWORD};
 use crate::harness::{Browser, screenshot_dir};
 use crate::journeys::sign_in;
+use crate::layout::layout_problems;
 use soporte::domain::classification::Priority;
 use soporte::domain::user::Role;
 use soporte::service::tickets::Action;
@@ -132,6 +134,7 @@ async fn the_technician_sees_changes_live_and_a_conflict_keeps_her_draft() {
     )
         .await;
     assert_eq!(value_of(&b, "#close_resolution").await, draft);
+    let mut problems = Vec::new();
     for width in [1280, 375] {
         b.resize(width, 900).await;
         b.screenshot_full_page(
@@ -139,12 +142,35 @@ async fn the_technician_sees_changes_live_and_a_conflict_keeps_her_draft() {
             width,
         )
         .await;
+        for p in layout_problems(&b).await {
+            problems.push(format!("conflict page at {width} px: {p}"));
+        }
+    }
+    for p in page_problems(&b).await {
+        problems.push(format!("conflict page: {p}"));
     }
     b.resize(1280, 900).await;
     // Sent again from the page as it is now: the confirmation, then closed.
     b.follow("form[contains(@action,'/close')]", "Cerrar…")
         .await;
     b.wait_text("¿Cerrar").await;
+    for width in [1280, 375] {
+        b.resize(width, 900).await;
+        b.screenshot_full_page(&dir.join(format!("cerrar-confirmar-{width}.png")), width)
+            .await;
+        for p in layout_problems(&b).await {
+            problems.push(format!("close confirmation at {width} px: {p}"));
+        }
+    }
+    for p in page_problems(&b).await {
+        problems.push(format!("close confirmation: {p}"));
+    }
+    b.resize(1280, 900).await;
+    assert!(
+        problems.is_empty(),
+        "layout problems:\n{}",
+        problems.join("\n")
+    );
     b.follow("main", "Sí, cerrar la incidencia").await;
     b.wait_text("Incidencia cerrada.").await;
     assert_eq!(

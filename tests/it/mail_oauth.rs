@@ -5,7 +5,7 @@
 //! (client credentials); tokens refreshed and the refresh token rotated, across a restart;
 //! the mailbox's health, the banner, the alert e-mail, `/healthz?detail=1` and `/metrics`.
 
-use crate::helpers::{Browser, TestApp, location};
+use crate::helpers::{Browser, TestApp, assert_redirect_to, location};
 use crate::idp::{CLIENT_ID, CLIENT_SECRET, DOVECOT_CLIENT, DOVECOT_SECRET, Idp, Person, walk};
 use crate::mail::{SmtpSink, eml};
 use crate::sso::on_both;
@@ -341,9 +341,12 @@ async fn a_connected_mailbox_works_by_oauth2_and_its_refresh_token_rotates_acros
     // Sending: "Probar conexión" reads the folder and sends through Dovecot's submission
     // service (XOAUTH2), which relays to the sink.
     let r = admin.post_form("/admin/mail/test", &[]).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let page = r.text().await.unwrap();
+    assert_redirect_to(&r, "/admin/mail");
+    let (_, page) = admin.get_html("/admin/mail").await;
     assert_eq!(page.matches("correcto.").count(), 2, "{page}");
+    // Shown once: a refresh neither tests again nor shows the result again.
+    let (_, again) = admin.get_html("/admin/mail").await;
+    assert!(!again.contains("Resultado de la prueba"), "{again}");
     assert!(page.contains("se envió un mensaje de prueba"), "{page}");
     let sent = sink.messages().await;
     assert!(
@@ -474,7 +477,8 @@ async fn a_mailbox_that_fails_says_so_everywhere_and_alerts_the_administrators(b
     let tech = app.signed_in(Role::Technician, "Técnico").await;
 
     let r = admin.post_form("/admin/mail/test", &[]).await;
-    let page = r.text().await.unwrap();
+    assert_redirect_to(&r, "/admin/mail");
+    let (_, page) = admin.get_html("/admin/mail").await;
     assert!(page.contains("rechazó el inicio de sesión"), "{page}");
     assert!(page.contains("se envió un mensaje de prueba"), "{page}");
 

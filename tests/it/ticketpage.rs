@@ -458,6 +458,12 @@ async fn the_administrator_sees_and_lifts_a_lock(app: TestApp) {
             .await
             .unwrap();
     assert_eq!(kinds, ["password_reset", "unlocked"]);
+    let (_, html) = admin.get_html("/admin/credentials").await;
+    assert!(
+        html.contains("Se restableció la contraseña · Carlos Ruiz")
+            && html.contains("Se levantó el bloqueo de ingreso · Carlos Ruiz"),
+        "Credenciales shows the latest changes of each account"
+    );
 
     // The lock runs out by itself after 15 minutes: the badge goes with it.
     lock_out(&app, &ana.email).await;

@@ -31,11 +31,14 @@ pub struct UserRow {
     pub is_self: bool,
     /// "10:42" (Lima) while sign-in is locked after too many failures.
     pub locked_until: Option<String>,
+    /// The latest entries of the account's history (Credenciales shows them).
+    pub history: Vec<HistoryView>,
 }
 
 impl UserRow {
     fn new(u: &User, me: UserId, locks: &Locks) -> UserRow {
         UserRow {
+            history: Vec::new(),
             locked_until: locks
                 .get(&u.email.to_lowercase())
                 .map(|until| format_lima_time(*until)),
@@ -217,13 +220,9 @@ pub struct HistoryView {
     pub at: String,
 }
 
-async fn history(state: &AppState, id: UserId) -> Result<Vec<HistoryView>, PageError> {
-    Ok(state
-        .services
-        .account_history(id)
-        .await?
-        .into_iter()
-        .map(|e| HistoryView {
+impl HistoryView {
+    fn new(e: crate::service::accounts::AccountEvent) -> HistoryView {
+        HistoryView {
             what: match e.kind.as_str() {
                 "unlocked" => "Se levantó el bloqueo de ingreso".to_string(),
                 "password_reset" => "Se restableció la contraseña".to_string(),
@@ -233,7 +232,17 @@ async fn history(state: &AppState, id: UserId) -> Result<Vec<HistoryView>, PageE
             },
             who: e.actor_name,
             at: format_lima(e.at),
-        })
+        }
+    }
+}
+
+async fn history(state: &AppState, id: UserId) -> Result<Vec<HistoryView>, PageError> {
+    Ok(state
+        .services
+        .account_history(id)
+        .await?
+        .into_iter()
+        .map(HistoryView::new)
         .collect())
 }
 
@@ -510,11 +519,21 @@ async fn credentials_page(
 ) -> Result<CredentialsPage, PageError> {
     let users = state.services.users(None).await?;
     let locks = state.services.account_locks().await?;
+    let mut recent: HashMap<UserId, Vec<HistoryView>> = HashMap::new();
+    for (user, e) in state.services.recent_account_history().await? {
+        let entries = recent.entry(user).or_default();
+        if entries.len() < 3 {
+            entries.push(HistoryView::new(e));
+        }
+    }
     Ok(CredentialsPage {
         chrome: Chrome::for_user(admin, "credentials"),
         rows: users
             .iter()
-            .map(|u| UserRow::new(u, admin.user.id, &locks))
+            .map(|u| UserRow {
+                history: recent.remove(&u.id).unwrap_or_default(),
+                ..UserRow::new(u, admin.user.id, &locks)
+            })
             .collect(),
         form,
         error,

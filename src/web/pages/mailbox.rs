@@ -123,12 +123,57 @@ fn page(
     }
 }
 
+/// What `session` keeps of a connection test between the POST and the page after it.
+const TEST_RESULT: &str = "mail_test";
+
+fn encode_checks(checks: &[CheckLine]) -> String {
+    serde_json::Value::Array(
+        checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "direction": c.direction.as_str(),
+                    "ok": c.ok,
+                    "message": c.message,
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn decode_checks(text: &str) -> Vec<CheckLine> {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|v| {
+            Some(CheckLine {
+                direction: crate::domain::mailbox::Direction::parse(v["direction"].as_str()?)?,
+                ok: v["ok"].as_bool()?,
+                message: v["message"].as_str()?.to_string(),
+            })
+        })
+        .collect()
+}
+
 pub async fn show(
     State(state): State<AppState>,
     Admin(admin): Admin,
 ) -> Result<Response, PageError> {
+    let checks = match admin.session.as_ref() {
+        Some(session) => state
+            .services
+            .take_kept(session, TEST_RESULT)
+            .await?
+            .map(|t| decode_checks(&t))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let status = state.services.mailbox_status().await?;
-    ok(&page(&admin, status, Vec::new(), None))
+    ok(&page(&admin, status, checks, None))
 }
 
 /// "Conectar buzón" (a link: the provider's page is on another site, which the page's
@@ -206,13 +251,18 @@ pub async fn disconnect(
 pub async fn test(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    CsrfForm { .. }: CsrfForm<serde::de::IgnoredAny>,
+    CsrfForm { session, .. }: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
     let checks =
         crate::mail::watch::test_connection(&state.services, &state.config.mail, &admin.user.email)
             .await;
-    let status = state.services.mailbox_status().await?;
-    ok(&page(&admin, status, checks, None))
+    // The result is kept for the page after the redirect: a refresh there does not test
+    // (and send a test message) again.
+    state
+        .services
+        .keep_for_next_page(&session, TEST_RESULT, &encode_checks(&checks))
+        .await?;
+    Ok(Redirect::to("/admin/mail").into_response())
 }
 
 async fn failed(state: &AppState, admin: &CurrentUser, e: AppError) -> Result<Response, PageError> {
