@@ -15,6 +15,9 @@ use crate::storage::identity as store_id;
 /// How long the second step may wait after a right password.
 pub const CHALLENGE_TTL_SECS: i64 = 300;
 const SEED_CONTEXT: &str = "user_totp.secret";
+/// What the session keeps between a form that issued recovery codes and the page after it.
+const KEPT_CODES: &str = "recovery_codes";
+const KEPT_CODES_CONTEXT: &str = "sessions.kept.recovery_codes";
 const ISSUER: &str = "Soporte";
 
 /// What the set-up page shows while the person scans the code.
@@ -118,6 +121,36 @@ impl Services {
         store_id::begin_totp(&mut tx, user.id, &sealed, self.now()).await?;
         tx.commit().await?;
         self.setup_of(user, &seed)
+    }
+
+    /// Keeps freshly issued recovery codes, sealed, on the session for the page after the
+    /// redirect: the form that made them redirects, so a refresh neither re-posts it nor
+    /// shows them again.
+    pub async fn keep_recovery_codes(
+        &self,
+        session: &super::auth::Session,
+        codes: &[String],
+    ) -> CResult<()> {
+        let sealed = self.seal(&codes.join(" "), KEPT_CODES_CONTEXT)?;
+        self.keep_for_next_page(session, KEPT_CODES, &sealed)
+            .await?;
+        Ok(())
+    }
+
+    /// The recovery codes kept on the session, taken: shown once, then gone (none when
+    /// nothing was kept).
+    pub async fn take_recovery_codes(
+        &self,
+        session: &super::auth::Session,
+    ) -> CResult<Vec<String>> {
+        let Some(sealed) = self.take_kept(session, KEPT_CODES).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .unseal(&sealed, KEPT_CODES_CONTEXT)?
+            .split(' ')
+            .map(str::to_string)
+            .collect())
     }
 
     /// Confirms the set-up with a code from the app; returns the ten recovery codes to show

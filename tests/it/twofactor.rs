@@ -66,8 +66,9 @@ pub async fn enrol(app: &TestApp, who: &Browser) -> (Vec<u8>, Vec<String>) {
     let r = who
         .post_form("/account/2fa/enable", &[("code", &code)])
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let page = r.text().await.unwrap();
+    // Post, then redirect: the codes wait on the session for the next page, once.
+    crate::helpers::assert_redirect_to(&r, "/account/2fa");
+    let (_, page) = who.get_html("/account/2fa").await;
     let list = between(&page, "<ol class=\"codes\" id=\"codigos\">", "</ol>").unwrap();
     let codes: Vec<String> = list
         .split("<li>")
@@ -80,6 +81,10 @@ pub async fn enrol(app: &TestApp, who: &Browser) -> (Vec<u8>, Vec<String>) {
     assert!(
         !page.contains(&secret_text),
         "the seed is never shown again"
+    );
+    assert!(
+        !page.contains("id=\"codigos\"") && !page.contains(&codes[0]),
+        "a refresh does not show the recovery codes again"
     );
     (seed, codes)
 }

@@ -204,7 +204,27 @@ pub async fn show(
     if let Some(r) = must_change_first(&session) {
         return Ok(r);
     }
-    page(&state, &session, StatusCode::OK, Vec::new(), None).await
+    let codes = state
+        .services
+        .take_recovery_codes(&session)
+        .await
+        .map_err(AppError::from)?;
+    page(&state, &session, StatusCode::OK, codes, None).await
+}
+
+/// After a form that issued recovery codes: they wait, sealed, on the session and the page
+/// after the redirect shows them once.
+async fn show_codes_next(
+    state: &AppState,
+    session: &Session,
+    codes: &[String],
+) -> Result<Response, PageError> {
+    state
+        .services
+        .keep_recovery_codes(session, codes)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Redirect::to("/account/2fa").into_response())
 }
 
 /// Starts a set-up (a new seed) and shows it.
@@ -235,14 +255,7 @@ pub async fn enable(
         return Ok(r);
     }
     match state.services.totp_enable(&session.user, &form.code).await {
-        Ok(codes) => {
-            // The session now has a second factor: reload it so the page says so.
-            let session = Session {
-                two_factor: true,
-                ..session
-            };
-            page(&state, &session, StatusCode::OK, codes, None).await
-        }
+        Ok(codes) => show_codes_next(&state, &session, &codes).await,
         Err(e) => {
             let e = AppError::from(e);
             if e.status.is_server_error() {
@@ -286,7 +299,7 @@ pub async fn recovery(
         .recovery_codes_renew(&session.user, &form.code)
         .await
     {
-        Ok(codes) => page(&state, &session, StatusCode::OK, codes, None).await,
+        Ok(codes) => show_codes_next(&state, &session, &codes).await,
         Err(e) => {
             let e = AppError::from(e);
             if e.status.is_server_error() {
