@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod architecture;
 mod auth;
+mod balancer;
 mod cli;
 mod conversation;
 mod demo;
