@@ -209,6 +209,20 @@ pub struct ServeArgs {
     #[arg(long, env = "SOPORTE_WAIT_CLOSE_DAYS", default_value_t = 7)]
     pub wait_close_days: i64,
 
+    /// A PostgreSQL streaming replica for reads (lists, search, dashboard, export);
+    /// repeatable, or comma-separated in the environment variable. Ignored on SQLite.
+    #[arg(
+        long = "database-replica",
+        env = "SOPORTE_DATABASE_REPLICAS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub database_replica: Vec<Secret>,
+
+    /// A replica that lags the primary by more than this many seconds is skipped.
+    #[arg(long, env = "SOPORTE_REPLICA_MAX_LAG_SECONDS", default_value_t = 5)]
+    pub replica_max_lag_seconds: u64,
+
     #[command(flatten)]
     pub mail: MailArgs,
 
@@ -540,6 +554,8 @@ impl Default for ServeArgs {
             public_url: "http://127.0.0.1:5000".to_string(),
             wait_remind_days: 3,
             wait_close_days: 7,
+            database_replica: Vec::new(),
+            replica_max_lag_seconds: 5,
             mail: MailArgs::default(),
             connect: ConnectArgs::default(),
         }

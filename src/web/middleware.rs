@@ -120,8 +120,19 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     } else {
         Auth::Anonymous
     };
+    // With read replicas: a signed-in person's change is remembered (where the primary's WAL
+    // stood after it), so their next reads wait for a replica that has it.
+    let writer = (!matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
+        .then(|| auth.user().map(|u| u.id))
+        .flatten();
     req.extensions_mut().insert(auth);
-    next.run(req).await
+    let response = next.run(req).await;
+    if let Some(user) = writer
+        && !response.status().is_server_error()
+    {
+        state.services.remember_write(user).await;
+    }
+    response
 }
 
 /// Marks every response of the requester's status page as not for search engines (the page

@@ -22,6 +22,7 @@ mod mail;
 mod mail_oauth;
 mod notify;
 mod ops;
+mod replicas;
 mod reports;
 mod secrets;
 mod sla;
