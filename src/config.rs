@@ -573,6 +573,36 @@ mod tests {
     }
 
     #[test]
+    fn read_replicas_repeat_and_lag_defaults_to_five_seconds() {
+        let cli = Cli::try_parse_from([
+            "soporte",
+            "--database-replica",
+            "postgres://u:clave@r1/soporte",
+            "--database-replica",
+            "postgres://u:clave@r2/soporte",
+        ])
+        .unwrap();
+        let r: Vec<&str> = cli
+            .serve
+            .database_replica
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(
+            r,
+            [
+                "postgres://u:clave@r1/soporte",
+                "postgres://u:clave@r2/soporte"
+            ]
+        );
+        assert_eq!(cli.serve.replica_max_lag_seconds, 5);
+        assert!(!format!("{:?}", cli.serve).contains("clave"));
+        let none = Cli::try_parse_from(["soporte", "--replica-max-lag-seconds", "2"]).unwrap();
+        assert!(none.serve.database_replica.is_empty());
+        assert_eq!(none.serve.replica_max_lag_seconds, 2);
+    }
+
+    #[test]
     fn defaults_match_the_design() {
         let cli = Cli::try_parse_from(["soporte"]).unwrap();
         assert_eq!(cli.serve.bind.to_string(), "127.0.0.1:5000");

@@ -305,3 +305,16 @@ async fn check(replicas: std::sync::Weak<Replicas>, primary: AnyPool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_is_named_without_its_credentials() {
+        let name = describe("postgres://soporte:hunter2@replica1.interno:5433/soporte");
+        assert_eq!(name, "replica1.interno:5433/soporte");
+        assert!(!describe("postgres://u:hunter2@h/db").contains("hunter2"));
+        assert!(!describe("no es una url:hunter2").contains("hunter2"));
+    }
+}
