@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-100000}"
-INSTANCES="${INSTANCES:-1 2 3}"
+INSTANCES="${INSTANCES:-direct 1 2 3}"
 DURATION="${DURATION:-10s}"
 PORT="${PORT:-5190}"                      # haproxy; the instances listen on PORT+1, PORT+2, …
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/test}"
@@ -119,15 +119,23 @@ tickets() { psql "${DB}" -tA -c "SELECT COUNT(*) FROM tickets"; }
 
 for k in $INSTANCES; do
   echo
-  start_instances "$k"
-  start_balancer "$k"
+  if [ "$k" = direct ]; then
+    start_instances 1
+    BASE="http://127.0.0.1:$((PORT + 1))"
+    label="1 instance, DIRECT (no balancer)"
+  else
+    BASE="http://127.0.0.1:$PORT"
+    start_instances "$k"
+    start_balancer "$k"
+    label="$k instance(s) behind haproxy"
+  fi
   # A browser session through the balancer's sign-in form, for the HTML list.
   JAR="$WORK/jar"; rm -f "$JAR"
   CSRF="$(curl -s -c "$JAR" "$BASE/login" | sed -n 's/.*name="csrf_token" value="\([0-9a-f]*\)".*/\1/p' | head -n1)"
   curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "email=$DEMO_USER" \
     --data-urlencode "password=$DEMO_PASSWORD" --data-urlencode "csrf_token=$CSRF" "$BASE/login"
   COOKIE="soporte_session=$(awk '$6 == "soporte_session" {print $7}' "$JAR")"
-  echo "== $k instance(s) behind haproxy, $(tickets) tickets; load average $(cut -d' ' -f1-3 /proc/loadavg) =="
+  echo "== $label, $(tickets) tickets; load average $(cut -d' ' -f1-3 /proc/loadavg) =="
   measure "GET /api/v1/tickets, 8 clients" -t2 -c8 -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/tickets"
   measure "GET /api/v1/dashboard, 8 clients" -t2 -c8 -d"$DURATION" -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/dashboard"
   measure "ticket list (HTML), 8 clients" -t2 -c8 -d"$DURATION" -H "Cookie: $COOKIE" "$BASE/"
