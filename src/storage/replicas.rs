@@ -25,9 +25,11 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The primary's WAL position as a byte offset (`pg_lsn` minus `0/0`).
 const PRIMARY_LSN: &str = "SELECT CAST(pg_current_wal_lsn() - '0/0'::pg_lsn AS BIGINT)";
-/// A replica's replayed position, and whether it is a replica at all.
+/// A replica's replayed position, whether it is a replica at all, and how long ago (ms) the
+/// primary committed the last transaction it replayed.
 const REPLAYED_LSN: &str = "SELECT CAST(pg_last_wal_replay_lsn() - '0/0'::pg_lsn AS BIGINT), \
-                            CAST(pg_is_in_recovery() AS INTEGER)";
+     CAST(pg_is_in_recovery() AS INTEGER), \
+     CAST(EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp())) * 1000 AS BIGINT)";
 
 /// What the last look at one replica found.
 #[derive(Debug, Clone, Copy, Default)]
@@ -231,6 +233,32 @@ pub async fn mark_of(conn: &mut Conn, user: UserId) -> Result<i64> {
     )
 }
 
+/// How far behind a replica is: nothing when it has replayed the primary's newest remembered
+/// position (an idle primary's last commit may be hours old: that is no lag); else the
+/// smaller of the age of the newest remembered primary position it has passed (precise to
+/// the check's period) and the age of the last commit it replayed (precise while the
+/// primary commits); `None` when neither is known (it is then skipped).
+fn lag(
+    seen: &VecDeque<(Instant, i64)>,
+    replayed: i64,
+    since_commit_ms: Option<i64>,
+    now: Instant,
+) -> Option<Duration> {
+    if seen.back().is_some_and(|(_, p)| *p <= replayed) {
+        return Some(Duration::ZERO);
+    }
+    let by_position = seen
+        .iter()
+        .rev()
+        .find(|(_, p)| *p <= replayed)
+        .map(|(t, _)| now.duration_since(*t));
+    let by_commit = since_commit_ms.map(|ms| Duration::from_millis(ms.max(0) as u64));
+    match (by_position, by_commit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Once a second: the primary's position (kept for a while, with when it was seen), then
 /// each replica's replayed position. A replica's lag is how long ago the primary stood where
 /// the replica stands now: 0 when it has replayed everything the primary had at this look
@@ -264,19 +292,14 @@ async fn check(replicas: std::sync::Weak<Replicas>, primary: AnyPool) {
         for replica in &replicas.list {
             let looked = tokio::time::timeout(CHECK_EVERY, async {
                 let mut conn = replica.pool.acquire().await?;
-                sqlx::query_as::<_, (Option<i64>, i32)>(REPLAYED_LSN)
+                sqlx::query_as::<_, (Option<i64>, i32, Option<i64>)>(REPLAYED_LSN)
                     .fetch_one(&mut *conn)
                     .await
             })
             .await;
             let health = match looked {
-                Ok(Ok((Some(replayed), 1))) => {
-                    // The newest primary position it has passed, and how old that is.
-                    let lag = seen
-                        .iter()
-                        .rev()
-                        .find(|(_, p)| *p <= replayed)
-                        .map(|(t, _)| now.duration_since(*t));
+                Ok(Ok((Some(replayed), 1, since_commit))) => {
+                    let lag = lag(&seen, replayed, since_commit, now);
                     Health {
                         usable: lag.is_some_and(|l| l <= replicas.max_lag),
                         replayed,
@@ -309,6 +332,40 @@ async fn check(replicas: std::sync::Weak<Replicas>, primary: AnyPool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lag_is_zero_when_caught_up_even_if_the_last_commit_is_old() {
+        let now = Instant::now();
+        let seen: VecDeque<(Instant, i64)> = [(now - Duration::from_secs(2), 100), (now, 100)]
+            .into_iter()
+            .collect();
+        assert_eq!(lag(&seen, 100, Some(3_600_000), now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn lag_behind_a_busy_primary_is_the_age_of_the_last_replayed_commit() {
+        let now = Instant::now();
+        let seen: VecDeque<(Instant, i64)> = [
+            (now - Duration::from_secs(3), 100),
+            (now - Duration::from_secs(2), 200),
+            (now - Duration::from_secs(1), 300),
+            (now, 400),
+        ]
+        .into_iter()
+        .collect();
+        // Passed the position of 2 s ago, last replayed commit 1.5 s old: 1.5 s.
+        assert_eq!(
+            lag(&seen, 250, Some(1_500), now),
+            Some(Duration::from_millis(1_500))
+        );
+        // After an idle spell the last replayed commit is old: the positions tell.
+        assert_eq!(
+            lag(&seen, 250, Some(600_000), now),
+            Some(Duration::from_secs(2))
+        );
+        // Behind everything remembered and nothing replayed yet: unknown, so skipped.
+        assert_eq!(lag(&seen, 50, None, now), None);
+    }
 
     #[test]
     fn a_replica_is_named_without_its_credentials() {

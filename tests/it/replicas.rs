@@ -374,3 +374,59 @@ async fn reads_go_to_a_streaming_replica_that_is_well_and_has_the_readers_own_ch
     }
     assert_eq!(app.services.replicas_in_use(), vec![false]);
 }
+
+/// A replica that never answered (wrong port, not started yet) is skipped from the start:
+/// lists, the dashboard and the export answer from the primary, with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_never_answers_is_skipped_from_the_start() {
+    let Some((url, name)) = fresh_pg_database().await else {
+        return;
+    };
+    let _drop = DropDatabase(name);
+    let args = ServeArgs {
+        database_replica: vec![Secret::new(format!(
+            "postgres://postgres@127.0.0.1:{}/nada",
+            free_port()
+        ))],
+        ..ServeArgs::default()
+    };
+    let app = TestApp::spawn_on_url(Backend::Postgres, &url, args).await;
+    let reader = app.create_user(Role::Dispatcher, "Lee").await;
+    let token = app.token_for(&reader).await;
+    app.intake("c@d.com", "Sin replica", "b").await;
+    for _ in 0..3 {
+        assert_eq!(
+            subjects(&app, &token, "").await,
+            vec!["Sin replica".to_string()]
+        );
+        for path in ["/api/v1/dashboard", "/export/closed.csv"] {
+            let r = TestApp::client()
+                .get(app.url(path))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert_eq!(app.services.replicas_in_use(), vec![false]);
+}
+
+/// SQLite has no replicas: the setting is ignored and everything reads the one file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_ignores_replica_settings() {
+    let args = ServeArgs {
+        database_replica: vec![Secret::new("postgres://postgres@127.0.0.1:1/nada")],
+        ..ServeArgs::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, args).await.unwrap();
+    let reader = app.create_user(Role::Dispatcher, "Lee").await;
+    let token = app.token_for(&reader).await;
+    app.intake("c@d.com", "En SQLite", "b").await;
+    assert_eq!(
+        subjects(&app, &token, "").await,
+        vec!["En SQLite".to_string()]
+    );
+    assert!(app.services.replicas_in_use().is_empty());
+}
