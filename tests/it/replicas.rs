@@ -2,11 +2,12 @@
 //! `pg_basebackup -R -X stream` of the local PostgreSQL into a temporary directory, started
 //! with Debian's `pg_ctl` of the server's own major version on a free port (as the `postgres`
 //! user when the test runs as root). The app is started with `--database-replica` pointing at
-//! it and `--replica-max-lag-seconds 3`, and the test shows: lists and search are served by
-//! the replica (a ticket the paused replica has not replayed is missing from them), a person
-//! who just made a change sees it at once (their reads go to the primary until a replica has
-//! replayed their write), a paused replica is skipped once it lags past the limit and used
-//! again after `pg_wal_replay_resume()`, and a stopped replica is skipped with no error.
+//! it and `--replica-max-lag-seconds 3`, and the test shows: lists, search and the dashboard
+//! are served by the replica (a ticket the paused replica has not replayed is missing from
+//! them), a person who just made a change sees it at once (their reads go to the primary
+//! until a replica has replayed their write), a paused replica is skipped once it lags past
+//! the limit and used again after `pg_wal_replay_resume()`, and a stopped replica is skipped
+//! with no error.
 //!
 //! Needs the primary to accept replication connections from 127.0.0.1 (`.ci/run` adds the
 //! `pg_hba.conf` line). Under `CI=true` anything missing fails; outside CI the test is
@@ -198,6 +199,18 @@ async fn subjects(app: &TestApp, token: &str, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// The dashboard's count of open tickets, as this person's reads see it.
+async fn open_on_dashboard(app: &TestApp, token: &str) -> i64 {
+    let r = TestApp::client()
+        .get(app.url("/api/v1/dashboard"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["open"].as_i64().unwrap()
+}
+
 async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done().await {
@@ -276,6 +289,7 @@ async fn reads_go_to_a_streaming_replica_that_is_well_and_has_the_readers_own_ch
     assert_eq!(s, StatusCode::CREATED, "{made}");
     let by_reader = subjects(&app, &reader_token, "").await;
     let searched = subjects(&app, &reader_token, "?q=impresora").await;
+    let reader_open = open_on_dashboard(&app, &reader_token).await;
     assert!(
         paused.elapsed() < Duration::from_secs(2),
         "the machine is too slow for this check ({:?})",
@@ -287,6 +301,7 @@ async fn reads_go_to_a_streaming_replica_that_is_well_and_has_the_readers_own_ch
         "the list came from the paused replica: {by_reader:?}"
     );
     assert!(searched.is_empty(), "search too: {searched:?}");
+    assert_eq!(reader_open, 1, "the dashboard too");
     // …while the person who just wrote sees their change at once (their reads wait for a
     // replica past their write: the primary, here), in the list and in search.
     let by_writer = subjects(&app, &writer_token, "").await;
@@ -299,6 +314,7 @@ async fn reads_go_to_a_streaming_replica_that_is_well_and_has_the_readers_own_ch
         searched.contains(&"Creada por quien escribe".to_string()),
         "{searched:?}"
     );
+    assert_eq!(open_on_dashboard(&app, &writer_token).await, 3);
 
     // Once it lags more than 3 s it is skipped: everyone reads the primary.
     wait_for(
