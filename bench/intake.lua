@@ -1,4 +1,6 @@
 -- wrk script: POST /intake/email with a distinct subject per request (the brief's JSON).
+-- Headers given to wrk with -H (e.g. "Authorization: Bearer <intake token>" when intake
+-- comes through a load balancer) are sent with every request.
 local counter = 0
 local thread_id = 0
 setup = function(thread)
@@ -10,5 +12,8 @@ request = function()
   local body = string.format(
     '{"from":"carga%d@cliente.pe","subject":"Prueba de carga %d-%d","body":"Mensaje de prueba de carga"}',
     counter, tid or 0, counter)
-  return wrk.format("POST", "/intake/email", {["Content-Type"] = "application/json"}, body)
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", "/intake/email", headers, body)
 end

@@ -214,6 +214,20 @@ pub struct ServeArgs {
     #[arg(long, env = "SOPORTE_WAIT_CLOSE_DAYS", default_value_t = 7)]
     pub wait_close_days: i64,
 
+    /// A PostgreSQL streaming replica for reads (lists, search, dashboard, export);
+    /// repeatable, or comma-separated in the environment variable. Ignored on SQLite.
+    #[arg(
+        long = "database-replica",
+        env = "SOPORTE_DATABASE_REPLICAS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub database_replica: Vec<Secret>,
+
+    /// A replica that lags the primary by more than this many seconds is skipped.
+    #[arg(long, env = "SOPORTE_REPLICA_MAX_LAG_SECONDS", default_value_t = 5)]
+    pub replica_max_lag_seconds: u64,
+
     #[command(flatten)]
     pub mail: MailArgs,
 
@@ -563,6 +577,8 @@ impl Default for ServeArgs {
             support_address: None,
             wait_remind_days: 3,
             wait_close_days: 7,
+            database_replica: Vec::new(),
+            replica_max_lag_seconds: 5,
             mail: MailArgs::default(),
             connect: ConnectArgs::default(),
         }
@@ -594,6 +610,36 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.serve.support_address(), "ayuda@acme.pe");
+    }
+
+    #[test]
+    fn read_replicas_repeat_and_lag_defaults_to_five_seconds() {
+        let cli = Cli::try_parse_from([
+            "soporte",
+            "--database-replica",
+            "postgres://u:clave@r1/soporte",
+            "--database-replica",
+            "postgres://u:clave@r2/soporte",
+        ])
+        .unwrap();
+        let r: Vec<&str> = cli
+            .serve
+            .database_replica
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(
+            r,
+            [
+                "postgres://u:clave@r1/soporte",
+                "postgres://u:clave@r2/soporte"
+            ]
+        );
+        assert_eq!(cli.serve.replica_max_lag_seconds, 5);
+        assert!(!format!("{:?}", cli.serve).contains("clave"));
+        let none = Cli::try_parse_from(["soporte", "--replica-max-lag-seconds", "2"]).unwrap();
+        assert!(none.serve.database_replica.is_empty());
+        assert_eq!(none.serve.replica_max_lag_seconds, 2);
     }
 
     #[test]

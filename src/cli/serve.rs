@@ -11,7 +11,16 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
         ..Settings::default()
     };
     let connect = crate::service::connect::Connect::from_args(&args)?;
-    let services = super::open(database, settings).await?.with_connect(connect);
+    let replicas: Vec<String> = args
+        .database_replica
+        .iter()
+        .map(|r| r.expose().to_string())
+        .collect();
+    let services = super::open(database, settings)
+        .await?
+        .with_connect(connect)
+        .with_replicas(&replicas, args.replica_max_lag_seconds)
+        .map_err(|e| format!("read replicas: {e}"))?;
     if services.ensure_admin().await.map_err(super::describe)? {
         tracing::warn!(
             "created the first administrator {}; sign in and choose a new password",

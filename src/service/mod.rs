@@ -1,6 +1,30 @@
 //! Use cases. Each public function owns its transaction and goes through `domain` for every
 //! decision and `storage` for every read and write. Web, mail and CLI call only this layer.
 
+/// Runs a read on a replica when one may serve `user` (`storage::replicas`), and once more on
+/// the primary if the replica fails half-way: a replica's trouble never reaches the user.
+/// `$read` is an expression over `$conn: &mut Conn` giving a storage `Result`.
+macro_rules! on_replica {
+    ($store:expr, $user:expr, |$conn:ident| $read:expr) => {{
+        let mut reader = $store.read_for($user).await?;
+        let replica = reader.replica();
+        let first = {
+            let $conn: &mut crate::storage::Conn = &mut reader;
+            $read
+        };
+        match (first, replica) {
+            (Err(e), Some(i)) => {
+                drop(reader);
+                $store.replica_failed(i, &e);
+                let mut primary = $store.read().await?;
+                let $conn: &mut crate::storage::Conn = &mut primary;
+                $read
+            }
+            (result, _) => result,
+        }
+    }};
+}
+
 pub mod accounts;
 pub mod auth;
 pub mod demo;
@@ -157,6 +181,28 @@ impl Services {
 
     pub async fn health(&self) -> Result<()> {
         Ok(self.store.ping().await?)
+    }
+
+    /// Sends lists, search, the dashboard and the export to these PostgreSQL read replicas
+    /// when they are well and caught up (`--database-replica`, `--replica-max-lag-seconds`).
+    pub fn with_replicas(mut self, urls: &[String], max_lag_seconds: u64) -> Result<Services> {
+        self.store = self
+            .store
+            .with_replicas(urls, std::time::Duration::from_secs(max_lag_seconds))?;
+        Ok(self)
+    }
+
+    /// `user` just made a change: their next reads wait for a replica that has it. A failure
+    /// here costs only a read from the primary later, so it is logged, not returned.
+    pub async fn remember_write(&self, user: crate::domain::ids::UserId) {
+        if let Err(e) = self.store.remember_write(user, self.now()).await {
+            tracing::warn!(error = %e, "failed to record a write's WAL position for read replicas");
+        }
+    }
+
+    /// Whether each configured read replica is in use now.
+    pub fn replicas_in_use(&self) -> Vec<bool> {
+        self.store.replicas_in_use()
     }
 
     pub fn backend(&self) -> crate::storage::Backend {

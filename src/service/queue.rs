@@ -55,20 +55,10 @@ impl Services {
         let role = actor.role().unwrap_or(Role::Technician);
         let me = actor.user_id().unwrap_or(UserId(0));
         let scope = ticket_scope(actor);
-        let mut conn = self.store.read().await?;
-        let rows = reports::counts(&mut conn).await?;
-        let mut out = Vec::new();
-        for view in View::for_role(role) {
-            let mut f = TicketFilter::default();
-            view.apply(&mut f, me);
-            let count = if f.sla == Some(DueFilter::Overdue) {
-                tickets::count_overdue(&mut conn, scope, f.technician, self.now()).await?
-            } else {
-                sum(&rows, scope, &f.statuses, f.technician)
-            };
-            out.push(ViewCount { view: *view, count });
-        }
-        Ok(out)
+        let now = self.now();
+        Ok(on_replica!(self.store, actor.user_id(), |conn| {
+            counts_of_views(conn, role, me, scope, now).await
+        })?)
     }
 
     /// How many tickets the filter finds, when the counts can tell without reading tickets
@@ -79,14 +69,10 @@ impl Services {
             return Ok(None);
         }
         let scope = ticket_scope(actor);
-        let mut conn = self.store.read().await?;
-        if filter.sla == Some(DueFilter::Overdue) {
-            return Ok(Some(
-                tickets::count_overdue(&mut conn, scope, filter.technician, self.now()).await?,
-            ));
-        }
-        let rows = reports::counts(&mut conn).await?;
-        Ok(Some(sum(&rows, scope, &filter.statuses, filter.technician)))
+        let now = self.now();
+        Ok(Some(on_replica!(self.store, actor.user_id(), |conn| {
+            count_of(conn, scope, filter, now).await
+        })?))
     }
 
     /// The active technicians, each with how many open tickets they have now (from
@@ -129,6 +115,43 @@ impl Services {
         }
         Ok(out)
     }
+}
+
+/// Each view's count for a role (read where `on_replica!` says).
+async fn counts_of_views(
+    conn: &mut crate::storage::Conn,
+    role: Role,
+    me: UserId,
+    scope: TicketScope,
+    now: i64,
+) -> crate::storage::Result<Vec<ViewCount>> {
+    let rows = reports::counts(conn).await?;
+    let mut out = Vec::new();
+    for view in View::for_role(role) {
+        let mut f = TicketFilter::default();
+        view.apply(&mut f, me);
+        let count = if f.sla == Some(DueFilter::Overdue) {
+            tickets::count_overdue(conn, scope, f.technician, now).await?
+        } else {
+            sum(&rows, scope, &f.statuses, f.technician)
+        };
+        out.push(ViewCount { view: *view, count });
+    }
+    Ok(out)
+}
+
+/// How many tickets a countable filter finds.
+async fn count_of(
+    conn: &mut crate::storage::Conn,
+    scope: TicketScope,
+    filter: &TicketFilter,
+    now: i64,
+) -> crate::storage::Result<i64> {
+    if filter.sla == Some(DueFilter::Overdue) {
+        return tickets::count_overdue(conn, scope, filter.technician, now).await;
+    }
+    let rows = reports::counts(conn).await?;
+    Ok(sum(&rows, scope, &filter.statuses, filter.technician))
 }
 
 #[cfg(test)]

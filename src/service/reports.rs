@@ -153,10 +153,10 @@ impl Services {
             .slot((period.from, period.to, technician.map(|t| t.0)));
         let mut kept = slot.lock().await;
         let generation = changes.generation();
-        let stamp = {
-            let mut conn = self.store.read().await?;
-            reports::stamp(&mut conn).await?
-        };
+        // Read where this person's reads go (a replica that has their own changes, or the
+        // primary): a dashboard kept from staler data than that is computed again.
+        let stamp = on_replica!(self.store, actor.user_id(), |conn| reports::stamp(conn)
+            .await)?;
         let now = self.now();
         if let Some(c) = kept.as_ref()
             && c.generation == generation
@@ -192,7 +192,11 @@ impl Services {
                 .collect();
             return Ok(d);
         }
-        let dashboard = self.compute_dashboard(actor, period, technician).await?;
+        let (stamp, dashboard) = on_replica!(self.store, actor.user_id(), |conn| {
+            self.compute_dashboard(conn, period.clone(), technician)
+                .await
+        })?;
+        let dashboard = self.with_sla(dashboard, actor).await?;
         *kept = Some(Computed {
             generation,
             stamp,
@@ -201,16 +205,17 @@ impl Services {
         Ok(dashboard)
     }
 
+    /// The dashboard's figures read on `c` (a replica or the primary), with the stamp of the
+    /// data they were read from; the service levels are added by `with_sla`.
     async fn compute_dashboard(
         &self,
-        actor: &Actor,
+        c: &mut crate::storage::Conn,
         period: Period,
         technician: Option<UserId>,
-    ) -> Result<Dashboard> {
+    ) -> Result<((i64, i64, i64), Dashboard)> {
         let backend = self.store.backend();
         let now = self.now();
-        let mut conn = self.store.read().await?;
-        let c = &mut *conn;
+        let stamp = reports::stamp(c).await?;
         let (from, to) = (period.from, period.to);
 
         // Everything dated in the period comes from the daily figures: about thirty rows per
@@ -373,33 +378,39 @@ impl Services {
                 active: u.active,
             })
             .collect();
-        drop(conn);
-        let sla = self.sla_report(actor, &period).await?;
+        Ok((
+            stamp,
+            Dashboard {
+                period,
+                technician,
+                counts,
+                open_total,
+                assign,
+                response,
+                close,
+                queue_wait,
+                waiting,
+                csat,
+                waiting_now,
+                longest_wait_now,
+                returned,
+                passed,
+                handoffs,
+                backlog,
+                backlog_buckets,
+                open_tickets,
+                technicians,
+                daily,
+                sla: Default::default(),
+                generated_at: now,
+            },
+        ))
+    }
 
-        Ok(Dashboard {
-            period,
-            technician,
-            counts,
-            open_total,
-            assign,
-            response,
-            close,
-            queue_wait,
-            waiting,
-            csat,
-            waiting_now,
-            longest_wait_now,
-            returned,
-            passed,
-            handoffs,
-            backlog,
-            backlog_buckets,
-            open_tickets,
-            technicians,
-            daily,
-            sla,
-            generated_at: now,
-        })
+    /// The service-level part of a dashboard (read from the primary: it is small).
+    async fn with_sla(&self, mut dashboard: Dashboard, actor: &Actor) -> Result<Dashboard> {
+        dashboard.sla = self.sla_report(actor, &dashboard.period).await?;
+        Ok(dashboard)
     }
 }
 
@@ -412,6 +423,8 @@ pub struct ExportScope {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub technician: Option<UserId>,
+    /// Who exports: their reads may go to a replica that has their own changes.
+    pub reader: Option<UserId>,
 }
 
 impl Services {
@@ -425,6 +438,7 @@ impl Services {
             } else {
                 actor.user_id()
             },
+            reader: actor.user_id(),
         }
     }
 
@@ -432,7 +446,15 @@ impl Services {
     /// blocking thread (it may wait on a slow client; `Break` stops the read). Gives the sink
     /// back for its last words.
     pub async fn each_closed<S: ClosedSink>(&self, scope: &ExportScope, sink: S) -> Result<S> {
-        Ok(reports::each_closed(&self.store, scope.from, scope.to, scope.technician, sink).await?)
+        Ok(reports::each_closed(
+            &self.store,
+            scope.from,
+            scope.to,
+            scope.technician,
+            scope.reader,
+            sink,
+        )
+        .await?)
     }
 
     /// The next chunk of the export after the ticket id `after` (0 to start).
@@ -442,15 +464,8 @@ impl Services {
         after: i64,
         limit: i64,
     ) -> Result<Vec<ClosedRow>> {
-        let mut conn = self.store.read().await?;
-        Ok(reports::closed_chunk(
-            &mut conn,
-            scope.from,
-            scope.to,
-            scope.technician,
-            after,
-            limit,
-        )
-        .await?)
+        Ok(on_replica!(self.store, scope.reader, |conn| {
+            reports::closed_chunk(conn, scope.from, scope.to, scope.technician, after, limit).await
+        })?)
     }
 }

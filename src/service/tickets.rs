@@ -202,15 +202,10 @@ impl Services {
             now: self.now(),
             ..filter.clone()
         };
-        let mut conn = self.store.read().await?;
-        let mut items = tickets::list(
-            &mut conn,
-            self.store.backend(),
-            ticket_scope(actor),
-            filter,
-            limit + 1,
-        )
-        .await?;
+        let backend = self.store.backend();
+        let mut items = on_replica!(self.store, actor.user_id(), |conn| {
+            tickets::list(conn, backend, ticket_scope(actor), filter, limit + 1).await
+        })?;
         let more = items.len() as i64 > limit;
         let before = filter.cursor.is_some_and(|c| c.before);
         if more {

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod mail;
 pub mod mailbox;
 pub mod notify;
+pub mod replicas;
 pub mod reports;
 pub mod sessions;
 pub mod sla;
@@ -113,6 +114,8 @@ pub struct Store {
     /// The SQLite URL, for the native connection a bulk load uses (`None` on PostgreSQL, so a
     /// URL with a password is never kept).
     sqlite_url: Option<std::sync::Arc<str>>,
+    /// PostgreSQL read replicas (`--database-replica`); empty on SQLite.
+    replicas: Option<std::sync::Arc<replicas::Replicas>>,
 }
 
 /// SQLite must be told to create a missing file.
@@ -164,7 +167,82 @@ impl Store {
             backend,
             changes,
             sqlite_url,
+            replicas: None,
         })
+    }
+
+    /// Reads that may go to a replica (lists, search, views, dashboard, export) go to these
+    /// PostgreSQL streaming replicas when they are well and caught up. SQLite has none: the
+    /// URLs are then ignored (said once in the log).
+    pub fn with_replicas(mut self, urls: &[String], max_lag: Duration) -> Result<Store> {
+        if urls.is_empty() {
+            return Ok(self);
+        }
+        if self.backend != Backend::Postgres {
+            tracing::warn!("--database-replica is for PostgreSQL; ignored on SQLite");
+            return Ok(self);
+        }
+        if urls
+            .iter()
+            .any(|u| Backend::from_url(u) != Some(Backend::Postgres))
+        {
+            return Err(StorageError::UnsupportedUrl);
+        }
+        let urls: Vec<Url> = urls.iter().map(|u| Url(u.as_str().into())).collect();
+        let replicas = replicas::Replicas::new(&urls, max_lag)?;
+        for u in &urls {
+            tracing::info!(replica = %replicas::describe(u.expose()), "read replica configured");
+        }
+        self.replicas = Some(std::sync::Arc::new(replicas));
+        Ok(self)
+    }
+
+    /// A connection for a read that a replica may serve: a well replica that has replayed
+    /// `user`'s last write, round-robin, else the primary.
+    pub async fn read_for(
+        &self,
+        user: Option<crate::domain::ids::UserId>,
+    ) -> Result<replicas::Reader> {
+        let Some(replicas) = &self.replicas else {
+            return Ok(replicas::Reader::primary(self.pool.acquire().await?));
+        };
+        replicas.watch(&self.pool);
+        let mark = match user {
+            Some(u) => {
+                let mut conn = self.pool.acquire().await?;
+                replicas::mark_of(&mut conn, u).await?
+            }
+            None => 0,
+        };
+        match replicas.pick(mark).await {
+            Some(reader) => Ok(reader),
+            None => Ok(replicas::Reader::primary(self.pool.acquire().await?)),
+        }
+    }
+
+    /// A read on a replica failed: it is skipped until it is found well again.
+    pub fn replica_failed(&self, replica: usize, error: &dyn std::fmt::Display) {
+        if let Some(r) = &self.replicas {
+            r.failed(replica, &error.to_string());
+        }
+    }
+
+    /// `user` just wrote: with replicas, remember where the primary's WAL stood, so their
+    /// next reads wait for a replica that has replayed it.
+    pub async fn remember_write(&self, user: crate::domain::ids::UserId, now: i64) -> Result<()> {
+        if self.replicas.is_none() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        replicas::mark(&mut conn, user, now).await
+    }
+
+    /// Whether each configured replica is in use now (empty without replicas).
+    pub fn replicas_in_use(&self) -> Vec<bool> {
+        self.replicas
+            .as_ref()
+            .map(|r| r.usable())
+            .unwrap_or_default()
     }
 
     /// The file of a SQLite database, for a native connection beside the pool; `None` on
@@ -264,6 +342,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(r) = &self.replicas {
+            r.close().await;
+        }
         self.pool.close().await;
     }
 }

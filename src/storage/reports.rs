@@ -394,10 +394,11 @@ pub async fn each_closed<S: ClosedSink>(
     from: Option<i64>,
     to: Option<i64>,
     technician: Option<UserId>,
+    reader: Option<UserId>,
     sink: S,
 ) -> Result<S> {
     let Some(path) = store.sqlite_file() else {
-        return chunked_each_closed(store, from, to, technician, sink).await;
+        return chunked_each_closed(store, from, to, technician, reader, sink).await;
     };
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
@@ -663,13 +664,28 @@ async fn chunked_each_closed<S: ClosedSink>(
     from: Option<i64>,
     to: Option<i64>,
     technician: Option<UserId>,
+    reader: Option<UserId>,
     mut sink: S,
 ) -> Result<S> {
     let mut after = 0;
     loop {
+        // Each chunk from a replica when one may serve the reader; a replica failing half-way
+        // is skipped and the chunk read again from the primary.
         let rows = {
-            let mut conn = store.read().await?;
-            closed_chunk(&mut conn, from, to, technician, after, EACH_CHUNK).await?
+            let mut conn = store.read_for(reader).await?;
+            let replica = conn.replica();
+            match (
+                closed_chunk(&mut conn, from, to, technician, after, EACH_CHUNK).await,
+                replica,
+            ) {
+                (Err(e), Some(i)) => {
+                    drop(conn);
+                    store.replica_failed(i, &e);
+                    let mut conn = store.read().await?;
+                    closed_chunk(&mut conn, from, to, technician, after, EACH_CHUNK).await?
+                }
+                (rows, _) => rows?,
+            }
         };
         let last = rows.len() < EACH_CHUNK as usize;
         after = rows.last().map(|r| r.id).unwrap_or(after);

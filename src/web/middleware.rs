@@ -124,8 +124,19 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Auth::Session(session) => Some(super::error::Menu::for_session(session)),
         _ => None,
     };
+    // With read replicas: a signed-in person's change is remembered (where the primary's WAL
+    // stood after it), so their next reads wait for a replica that has it.
+    let writer = (!matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
+        .then(|| auth.user().map(|u| u.id))
+        .flatten();
     req.extensions_mut().insert(auth);
-    super::error::MENU.scope(menu, next.run(req)).await
+    let response = super::error::MENU.scope(menu, next.run(req)).await;
+    if let Some(user) = writer
+        && !response.status().is_server_error()
+    {
+        state.services.remember_write(user).await;
+    }
+    response
 }
 
 /// Marks every response of the requester's status page as not for search engines (the page

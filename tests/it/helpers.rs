@@ -201,7 +201,16 @@ impl TestApp {
         )
         .with_connect(
             soporte::service::connect::Connect::from_args(args).expect("connection settings"),
-        );
+        )
+        .with_replicas(
+            &args
+                .database_replica
+                .iter()
+                .map(|r| r.expose().to_string())
+                .collect::<Vec<_>>(),
+            args.replica_max_lag_seconds,
+        )
+        .expect("read replicas");
         services.ensure_admin().await.expect("ensure admin");
         let server = soporte::web::build_on(listener, services.clone(), args);
         let addr = server.local_addr();

@@ -22,15 +22,15 @@ const ADMIN_EMAIL: &str = "operaciones@miempresa.com";
 const ADMIN_PASSWORD: &str = "clave-operaciones-1";
 
 /// A database for one test: a temp SQLite file, or a fresh PostgreSQL database dropped at the end.
-struct Db {
-    url: String,
-    backend: Backend,
+pub(crate) struct Db {
+    pub(crate) url: String,
+    pub(crate) backend: Backend,
     dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
 }
 
 impl Db {
-    async fn new(backend: Backend) -> Option<Db> {
+    pub(crate) async fn new(backend: Backend) -> Option<Db> {
         let (url, dir, pg_name) = fresh_database(backend).await?;
         Some(Db {
             url,
@@ -44,7 +44,7 @@ impl Db {
         self.dir.as_ref().expect("a SQLite test").path().join(name)
     }
 
-    async fn pool(&self) -> sqlx::AnyPool {
+    pub(crate) async fn pool(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
         sqlx::pool::PoolOptions::<sqlx::Any>::new()
             .max_connections(2)
@@ -105,7 +105,7 @@ fn assert_ok(out: &std::process::Output) {
 }
 
 /// An administrator made from the command line and a personal API token for them.
-fn admin_token(db: &str) -> String {
+pub(crate) fn admin_token(db: &str) -> String {
     assert_ok(&soporte(
         db,
         &[
@@ -198,6 +198,10 @@ impl Binary {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Sends a signal by name (`TERM`, `KILL`) with the system's `kill`.
@@ -505,7 +509,7 @@ on_both!(kill_9_mid_stream_loses_no_acknowledged_ticket_and_duplicates_none);
 // 2. Graceful shutdown on SIGTERM.
 
 /// Closed tickets written straight into the table, enough for an export of many megabytes.
-async fn insert_closed_tickets(db: &Db, n: i64) {
+pub(crate) async fn insert_closed_tickets(db: &Db, n: i64) {
     let columns = "status, subject, body, requester, created_at, updated_at, first_assigned_at, \
                    first_response_at, closed_at, resolution, last_event_at, last_event_kind";
     let values = "'cerrado', 'Exportación ' || n, 'cuerpo', 'cliente' || n || '@dominio.com', \
