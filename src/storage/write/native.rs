@@ -33,12 +33,12 @@ impl NativeConn {
         conn.execute_batch(match purpose {
             Purpose::Serve => {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
+                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;"
             }
             Purpose::Bulk => {
                 "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF; \
                  PRAGMA cache_size = -262144; PRAGMA synchronous = OFF; \
-                 PRAGMA wal_autocheckpoint = 0;"
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;"
             }
         })?;
         conn.set_prepared_statement_cache_capacity(96);
