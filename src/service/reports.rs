@@ -95,11 +95,15 @@ struct Computed {
 
 type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Computed>>>;
 
+/// A use counter, and per dashboard the count at its last use and its slot (the least
+/// recently used goes first when the cache is full).
+type Slots = (u64, BTreeMap<DashboardKey, (u64, Slot)>);
+
 /// The dashboards this instance computed, kept until something changes: computed once per
 /// change rather than once per request, and never shown after a change (see `dashboard`).
 #[derive(Default)]
 pub struct DashboardCache {
-    slots: std::sync::Mutex<(u64, BTreeMap<DashboardKey, (u64, Slot)>)>,
+    slots: std::sync::Mutex<Slots>,
 }
 
 impl std::fmt::Debug for DashboardCache {

@@ -3,6 +3,7 @@
 //! The error page's template is here too, so rendering an error needs nothing from `pages`
 //! (which use this module).
 
+use super::chrome::Chrome;
 use crate::domain::DomainError;
 use crate::service;
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ tokio::task_local! {
     pub static REQUEST_ID: String;
     /// The layout of the signed-in session being served (set by the auth middleware), so an
     /// error page keeps the person's menu.
-    pub static MENU: Option<Menu>;
+    pub static MENU: Option<Chrome>;
 }
 
 pub fn request_id() -> String {
@@ -212,48 +213,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// What the layout (`base.html`) shows of a signed-in person on an error page: the same
-/// fields as `pages::Chrome`, which this module must not use (the pages use this one).
-#[derive(Debug, Clone, Default)]
-pub struct Menu {
-    pub signed_in: bool,
-    pub user_id: i64,
-    pub user_name: String,
-    pub role_label: &'static str,
-    pub is_staff: bool,
-    pub is_admin: bool,
-    pub csrf: String,
-    pub flash: Option<String>,
-    pub section: &'static str,
-    pub locked: bool,
-    pub alert: Option<String>,
-}
-
-impl Menu {
-    pub fn for_session(session: &service::auth::Session) -> Menu {
-        use crate::domain::access::{Capability, may};
-        Menu {
-            signed_in: true,
-            user_id: session.user.id.0,
-            user_name: session.user.name.clone(),
-            role_label: session.user.role.label(),
-            is_staff: may(session.user.role, Capability::Dispatch),
-            is_admin: session.user.role == crate::domain::user::Role::Admin,
-            csrf: session.csrf_token.clone(),
-            flash: session.flash.clone(),
-            section: "",
-            locked: session.user.must_change_password,
-            alert: session.alert.clone(),
-        }
-    }
-}
-
 /// The error page (`templates/error.html`): the layout with the signed-in person's menu
 /// (from `MENU`), or none for anyone else.
 #[derive(askama::Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
-    pub chrome: Menu,
+    pub chrome: Chrome,
     pub title: &'static str,
     pub message: String,
     pub request_id: String,

@@ -121,7 +121,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Auth::Anonymous
     };
     let menu = match &auth {
-        Auth::Session(session) => Some(super::error::Menu::for_session(session)),
+        Auth::Session(session) => Some(super::chrome::Chrome::for_session(session, "")),
         _ => None,
     };
     // With read replicas: a signed-in person's change is remembered (where the primary's WAL

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod charts;
+pub mod chrome;
 pub mod error;
 pub mod events;
 pub mod extract;

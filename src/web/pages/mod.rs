@@ -26,46 +26,26 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-/// What the layout needs: who is signed in, the CSRF token for the sign-out button, the
-/// one-shot confirmation message, and which section is current.
-#[derive(Debug, Clone, Default)]
-pub struct Chrome {
-    pub signed_in: bool,
-    /// The signed-in person's id (0 when nobody is): the page's scripts tell "assigned to
-    /// me" from the live stream's events with it.
-    pub user_id: i64,
-    pub user_name: String,
-    pub role_label: &'static str,
-    pub is_staff: bool,
-    pub is_admin: bool,
-    pub csrf: String,
-    pub flash: Option<String>,
-    pub section: &'static str,
-    /// Must choose a new password first: the navigation would only bounce back here.
-    pub locked: bool,
-    /// A warning on every page (administrators: the mailbox has been failing for 15 minutes).
-    pub alert: Option<String>,
-}
+pub use super::chrome::Chrome;
 
 impl Chrome {
+    /// The layout for the person of a request: their session's, or (an API token has no
+    /// session) the same without a form token, flash or alert.
     pub fn for_user(user: &CurrentUser, section: &'static str) -> Chrome {
-        Chrome {
-            signed_in: true,
-            user_id: user.user.id.0,
-            user_name: user.user.name.clone(),
-            role_label: user.user.role.label(),
-            is_staff: may(user.user.role, Capability::Dispatch),
-            is_admin: user.user.role == Role::Admin,
-            csrf: user.csrf().to_string(),
-            flash: user.session.as_ref().and_then(|s| s.flash.clone()),
-            section,
-            locked: user.user.must_change_password,
-            alert: user.session.as_ref().and_then(|s| s.alert.clone()),
+        match &user.session {
+            Some(session) => Chrome::for_session(session, section),
+            None => Chrome {
+                signed_in: true,
+                user_id: user.user.id.0,
+                user_name: user.user.name.clone(),
+                role_label: user.user.role.label(),
+                is_staff: may(user.user.role, Capability::Dispatch),
+                is_admin: user.user.role == Role::Admin,
+                section,
+                locked: user.user.must_change_password,
+                ..Chrome::default()
+            },
         }
-    }
-
-    pub fn anonymous() -> Chrome {
-        Chrome::default()
     }
 }
 
