@@ -4,8 +4,8 @@
 //! input refused with the draft kept and nothing written, the requester filter and the
 //! dashboard's ratings and waiting time.
 
-use crate::both_backends;
-use crate::helpers::{Browser, TestApp, assert_redirect_to, location};
+use crate::helpers::{Browser, MONDAY_0900, TestApp, assert_redirect_to, location};
+use crate::{both_backends, both_backends_at};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use soporte::config::ServeArgs;
@@ -1121,34 +1121,6 @@ async fn the_list_filters_by_requester_with_a_chip(app: TestApp) {
 }
 both_backends!(the_list_filters_by_requester_with_a_chip);
 
-/// The same scenario on both backends, with a clock the test sets, starting at `$start`.
-macro_rules! both_backends_at {
-    ($scenario:ident, $start:expr) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app =
-                    $crate::helpers::TestApp::spawn_at(soporte::storage::Backend::Sqlite, $start)
-                        .await
-                        .expect("sqlite app");
-                super::$scenario(app).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) =
-                    $crate::helpers::TestApp::spawn_at(soporte::storage::Backend::Postgres, $start)
-                        .await
-                {
-                    super::$scenario(app).await;
-                }
-            }
-        }
-    };
-}
-
-/// Mon 9 Nov 2026, 09:00 in Lima.
-const MONDAY_0900: i64 = 1_794_232_800;
-
 /// The conversation through the API: a reply (201, e-mailed, waiting), a note (never
 /// e-mailed), every timeline event marked public or internal, refusals that write nothing,
 /// and the requester filter with the requester's name.
@@ -1352,7 +1324,7 @@ async fn ratings_reach_the_dashboard_json_and_the_link_ends_90_days_after_the_cl
 }
 both_backends_at!(
     ratings_reach_the_dashboard_json_and_the_link_ends_90_days_after_the_close,
-    super::MONDAY_0900
+    MONDAY_0900
 );
 
 /// Waiting for the requester pauses the resolution clock (no due while paused, the business
@@ -1424,5 +1396,5 @@ async fn waiting_pauses_the_resolution_clock_until_the_requester_answers(app: Te
 }
 both_backends_at!(
     waiting_pauses_the_resolution_clock_until_the_requester_answers,
-    super::MONDAY_0900
+    MONDAY_0900
 );

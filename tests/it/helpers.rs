@@ -457,3 +457,37 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Mon 9 Nov 2026, 09:00 in Lima: inside working hours, a start for clocked scenarios.
+pub const MONDAY_0900: i64 = 1_794_232_800;
+
+/// Runs one scenario on SQLite and on PostgreSQL, as two tests, each app's clock starting at
+/// `$start` (a constant of the calling module; the test sets the clock from there).
+#[macro_export]
+macro_rules! both_backends_at {
+    ($scenario:ident, $start:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn_at(
+                    soporte::storage::Backend::Sqlite,
+                    super::$start,
+                )
+                .await
+                .expect("sqlite app");
+                super::$scenario(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_at(
+                    soporte::storage::Backend::Postgres,
+                    super::$start,
+                )
+                .await
+                {
+                    super::$scenario(app).await;
+                }
+            }
+        }
+    };
+}

@@ -3,44 +3,13 @@
 //! list through a confirmation page, a bare number finding its ticket, a reversed date range,
 //! and the open event streams gauge — on both backends.
 
+use crate::both_backends_at;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use soporte::domain::ids::TicketId;
 use soporte::domain::user::{Role, User};
 use soporte::service::tickets::Action;
-
-/// Mon 9 Nov 2026, 09:00 in Lima (inside working hours).
-const MONDAY_0900: i64 = 1_794_232_800;
-
-/// Runs a scenario on both backends with the app's clock starting at a given instant.
-macro_rules! both_at {
-    ($scenario:ident, $start:ident) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn_at(
-                    soporte::storage::Backend::Sqlite,
-                    super::$start,
-                )
-                .await
-                .expect("sqlite app");
-                super::$scenario(app).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_at(
-                    soporte::storage::Backend::Postgres,
-                    super::$start,
-                )
-                .await
-                {
-                    super::$scenario(app).await;
-                }
-            }
-        }
-    };
-}
 
 fn ids_of(v: &Value) -> Vec<i64> {
     v["items"]
@@ -347,7 +316,7 @@ async fn the_pager_goes_both_ways_in_every_order(app: TestApp) {
     let (s, _) = d.get_json("/api/v1/tickets?sort=prioridad&cursor=12").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
-both_at!(the_pager_goes_both_ways_in_every_order, MONDAY_0900);
+both_backends_at!(the_pager_goes_both_ways_in_every_order, MONDAY_0900);
 
 async fn bulk_actions_from_the_list_confirm_then_say_what_was_done(app: TestApp) {
     let d = app.signed_in(Role::Dispatcher, "Paty").await;
@@ -631,7 +600,7 @@ async fn overdue_tickets_are_counted_from_the_index_for_each_scope(app: TestApp)
     assert!(html.contains("Atrasada de Tito") && !html.contains("Recién llegada"));
     let _ = fresh;
 }
-both_at!(
+both_backends_at!(
     overdue_tickets_are_counted_from_the_index_for_each_scope,
     MONDAY_0900
 );

@@ -4,6 +4,7 @@
 //! due times (and refusing bad input without changing anything), the list's due order and
 //! filters, the warnings job, the dashboard's figures and the export's columns.
 
+use crate::both_backends_at;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -18,35 +19,6 @@ pub fn lima(y: i16, m: i8, d: i8, h: i8, min: i8) -> i64 {
         .unwrap()
         .timestamp()
         .as_second()
-}
-
-/// Runs a scenario on both backends with the app's clock starting at a given Lima instant.
-macro_rules! both_at {
-    ($scenario:ident, $start:ident) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn_at(
-                    soporte::storage::Backend::Sqlite,
-                    super::$start,
-                )
-                .await
-                .expect("sqlite app");
-                super::$scenario(app).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_at(
-                    soporte::storage::Backend::Postgres,
-                    super::$start,
-                )
-                .await
-                {
-                    super::$scenario(app).await;
-                }
-            }
-        }
-    };
 }
 
 /// A JSON client with a user's token.
@@ -144,7 +116,7 @@ async fn a_new_ticket_is_media_with_three_business_clocks(app: TestApp) {
     assert_eq!(t["sla"]["assignment"]["met"], false);
     assert_eq!(t["sla"]["first_response"]["breached"], false);
 }
-both_at!(
+both_backends_at!(
     a_new_ticket_is_media_with_three_business_clocks,
     FRIDAY_1730
 );
@@ -305,7 +277,7 @@ async fn classifying_takes_the_version_and_leaves_a_timeline_event(app: TestApp)
         "La categoría «Redes» está deshabilitada."
     );
 }
-both_at!(
+both_backends_at!(
     classifying_takes_the_version_and_leaves_a_timeline_event,
     FRIDAY_1730
 );
@@ -538,7 +510,7 @@ async fn the_admin_edits_the_calendar_and_the_due_moves(app: TestApp) {
         0
     );
 }
-both_at!(the_admin_edits_the_calendar_and_the_due_moves, FRIDAY_1730);
+both_backends_at!(the_admin_edits_the_calendar_and_the_due_moves, FRIDAY_1730);
 
 async fn categories_are_created_renamed_and_disabled_by_administrators(app: TestApp) {
     let admin = app.signed_in(Role::Admin, "Admin").await;
@@ -593,9 +565,6 @@ async fn categories_are_created_renamed_and_disabled_by_administrators(app: Test
     );
 }
 crate::both_backends!(categories_are_created_renamed_and_disabled_by_administrators);
-
-// Mon 9 Nov 2026, 09:00 in Lima.
-const MONDAY_0900: i64 = 1_794_232_800;
 
 async fn the_list_sorts_by_due_and_filters_overdue_and_due_soon(app: TestApp) {
     assert_eq!(MONDAY_0900, lima(2026, 11, 9, 9, 0));
@@ -686,7 +655,7 @@ async fn the_list_sorts_by_due_and_filters_overdue_and_due_soon(app: TestApp) {
     assert!(html.contains("vence en 5 min"), "alta, due 09:33");
     assert!(html.contains("Crítica"));
 }
-both_at!(
+both_backends_at!(
     the_list_sorts_by_due_and_filters_overdue_and_due_soon,
     MONDAY_0900
 );
@@ -815,7 +784,7 @@ async fn warnings_and_breaches_go_once_inside_working_hours(app: TestApp) {
         .0;
     assert_eq!(t.version, 2);
 }
-both_at!(
+both_backends_at!(
     warnings_and_breaches_go_once_inside_working_hours,
     MONDAY_0900
 );
@@ -1024,7 +993,7 @@ async fn the_dashboard_and_export_report_met_and_missed(app: TestApp) {
     let row_b = lines.find(|l| l.contains(&format!("INC-{b:06}"))).unwrap();
     assert!(row_b.contains(",Media,,09/11/2026 12:00,No,90,"), "{row_b}");
 }
-both_at!(the_dashboard_and_export_report_met_and_missed, MONDAY_0900);
+both_backends_at!(the_dashboard_and_export_report_met_and_missed, MONDAY_0900);
 
 #[tokio::test]
 async fn the_shipped_holidays_are_the_migrations() {
@@ -1141,7 +1110,7 @@ async fn closed_tickets_keep_their_clocks_until_sla_recompute(app: TestApp) {
     let (ok, text) = run(&["sla", "recompute", "--since", "ayer"]);
     assert!(!ok && text.contains("no es una fecha"), "{text}");
 }
-both_at!(
+both_backends_at!(
     closed_tickets_keep_their_clocks_until_sla_recompute,
     MONDAY_0900
 );
