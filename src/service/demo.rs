@@ -731,7 +731,7 @@ impl Services {
             };
             for (name, sql) in again {
                 let t = std::time::Instant::now();
-                demo::run_maintenance(&mut conn, &sql).await?;
+                demo::run_maintenance(&mut conn, backend, &sql).await?;
                 tracing::debug!(what = %name, ms = t.elapsed().as_millis() as u64, "demo maintenance");
             }
             let t = std::time::Instant::now();

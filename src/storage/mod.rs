@@ -114,6 +114,9 @@ pub struct Store {
     /// The SQLite URL, for the native connection a bulk load uses (`None` on PostgreSQL, so a
     /// URL with a password is never kept).
     sqlite_url: Option<std::sync::Arc<str>>,
+    /// PostgreSQL's URL, for the connection a bulk load copies its rows on (`COPY` is not
+    /// the pool's); never printed (`Url`'s `Debug` hides it).
+    postgres_url: Option<Url>,
     /// PostgreSQL read replicas (`--database-replica`); empty on SQLite.
     replicas: Option<std::sync::Arc<replicas::Replicas>>,
 }
@@ -167,6 +170,7 @@ impl Store {
             backend,
             changes,
             sqlite_url,
+            postgres_url: (backend == Backend::Postgres).then(|| Url(url.into())),
             replicas: None,
         })
     }
@@ -257,6 +261,11 @@ impl Store {
         sqlx::sqlite::SqliteConnectOptions::from_str(url)
             .ok()
             .map(|o| o.get_filename().to_path_buf())
+    }
+
+    /// PostgreSQL's URL (for a bulk load's own connection); `None` on SQLite.
+    pub(crate) fn postgres_url(&self) -> Option<&Url> {
+        self.postgres_url.as_ref()
     }
 
     pub fn backend(&self) -> Backend {

@@ -75,6 +75,19 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
         soporte::storage::Backend::Postgres => app.count("SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('tickets_created', 'ticket_events_handoffs', 'tickets_status_id')").await,
     };
     assert_eq!(indexes, 3);
+    if app.backend == soporte::storage::Backend::Postgres {
+        // The search index, dropped for the load, is back and holds every ticket's document.
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'ticket_search_doc'")
+                .await,
+            1
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id")
+                .await,
+            2_000
+        );
+    }
     // The demo staff can sign in and use everything.
     let c = TestApp::client();
     let r = app

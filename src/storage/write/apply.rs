@@ -86,7 +86,14 @@ pub(crate) async fn apply<E: Exec>(
         .zip(&live)
         .filter(|(w, live)| w.is_new() && **live)
         .count();
-    let mut fresh = next_ids(e, Ids::Tickets, creating).await?.into_iter();
+    let events: usize = writes
+        .iter()
+        .zip(&live)
+        .filter(|(_, live)| **live)
+        .map(|(w, _)| w.events.len())
+        .sum();
+    let (fresh, event_ids) = next_ids(e, creating, events).await?;
+    let mut fresh = fresh.into_iter();
     let mut ids = Vec::with_capacity(writes.len());
     for (w, live) in writes.iter().zip(&live) {
         ids.push(match live {
@@ -104,8 +111,6 @@ pub(crate) async fn apply<E: Exec>(
         .collect();
 
     insert_tickets(e, sql, &written).await?;
-    let events = written.iter().map(|(_, w)| w.events.len()).sum();
-    let event_ids = next_ids(e, Ids::Events, events).await?;
     write_search(e, sql, &written).await?;
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
     add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
@@ -201,13 +206,12 @@ async fn notify<E: Exec>(e: &mut E, news: &[TicketChanged]) -> Result<()> {
             payload = longer;
             end += 1;
         }
-        e.rows(
-            "SELECT CAST(1 AS BIGINT) FROM (SELECT pg_notify($1, $2)) n",
+        e.later(
+            "SELECT pg_notify($1, $2)",
             &[
                 super::super::changes::CHANNEL.into(),
                 payload.as_str().into(),
             ],
-            &[Kind::Int],
         )
         .await?;
         start = end;
@@ -239,13 +243,16 @@ fn flat_sized<'a, const N: usize>(
 async fn insert<E: Exec>(
     e: &mut E,
     sql: &mut Statements,
-    table: &Table,
+    table: &'static Table,
     (width, values): (usize, Vec<Value<'_>>),
 ) -> Result<()> {
+    if let Some(rows) = e.copy_rows() {
+        return rows.add(table, width, &values);
+    }
     let mut done = 0;
     for size in rows::statement_sizes(values.len() / width.max(1), e.max_rows()) {
         let text = sql.insert(table, size, e.backend());
-        e.run(text, &values[done * width..(done + size) * width])
+        e.later(text, &values[done * width..(done + size) * width])
             .await?;
         done += size;
     }
@@ -284,41 +291,69 @@ enum Ids {
     Events,
 }
 
-/// `n` new ids. SQLite's write transaction is exclusive, so they are the largest + 1, …: the
-/// very numbers SQLite itself gives rows inserted in order without one (a rowid table's
-/// new row gets the largest rowid + 1), so the rows are inserted without it and SQLite
-/// appends them instead of seeking each one (`numbered_by_sqlite`); PostgreSQL takes them from
-/// the table's sequence and they are inserted as they are.
-async fn next_ids<E: Exec>(e: &mut E, table: Ids, n: usize) -> Result<Vec<i64>> {
-    if n == 0 {
-        return Ok(Vec::new());
+/// `tickets` new ticket ids and `events` new event ids, in order. SQLite's write transaction
+/// is exclusive, so they are the largest + 1, …: the very numbers SQLite itself gives rows
+/// inserted in order without one (a rowid table's new row gets the largest rowid + 1), so the
+/// rows are inserted without it and SQLite appends them instead of seeking each one
+/// (`numbered_by_sqlite`); PostgreSQL takes both from the tables' sequences in one query and
+/// they are inserted as they are.
+async fn next_ids<E: Exec>(
+    e: &mut E,
+    tickets: usize,
+    events: usize,
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    if tickets == 0 && events == 0 {
+        return Ok((Vec::new(), Vec::new()));
     }
-    let (max, next) = match table {
-        Ids::Tickets => (
-            "SELECT MAX(id) FROM tickets",
-            "SELECT nextval('tickets_id_seq') FROM generate_series(1, $1)",
-        ),
-        Ids::Events => (
-            "SELECT MAX(id) FROM ticket_events",
-            "SELECT nextval('ticket_events_id_seq') FROM generate_series(1, $1)",
-        ),
-    };
     match e.backend() {
         Backend::Sqlite => {
-            let max = e
-                .rows(max, &[], &[Kind::Int])
-                .await?
-                .first()
-                .and_then(|r| r[0].int())
-                .unwrap_or(0);
-            Ok((1..=n as i64).map(|i| max + i).collect())
+            let mut out = Vec::with_capacity(2);
+            for (max, n) in [
+                ("SELECT MAX(id) FROM tickets", tickets),
+                ("SELECT MAX(id) FROM ticket_events", events),
+            ] {
+                let max = if n == 0 {
+                    0
+                } else {
+                    e.rows(max, &[], &[Kind::Int])
+                        .await?
+                        .first()
+                        .and_then(|r| r[0].int())
+                        .unwrap_or(0)
+                };
+                out.push((1..=n as i64).map(|i| max + i).collect::<Vec<i64>>());
+            }
+            let events = out.pop().unwrap_or_default();
+            Ok((out.pop().unwrap_or_default(), events))
         }
-        Backend::Postgres => Ok(e
-            .rows(next, &[(n as i64).into()], &[Kind::Int])
-            .await?
-            .iter()
-            .filter_map(|r| r[0].int())
-            .collect()),
+        Backend::Postgres => {
+            let found = e
+                .rows(
+                    "SELECT CAST(1 AS BIGINT), nextval('tickets_id_seq') FROM generate_series(1, $1) \
+                     UNION ALL \
+                     SELECT CAST(2 AS BIGINT), nextval('ticket_events_id_seq') FROM generate_series(1, $2)",
+                    &[(tickets as i64).into(), (events as i64).into()],
+                    &[Kind::Int, Kind::Int],
+                )
+                .await?;
+            let (mut t, mut ev) = (Vec::with_capacity(tickets), Vec::with_capacity(events));
+            for row in found {
+                match (row[0].int(), row[1].int()) {
+                    (Some(1), Some(id)) => t.push(id),
+                    (Some(2), Some(id)) => ev.push(id),
+                    _ => {}
+                }
+            }
+            // A sequence hands out increasing numbers within one session.
+            t.sort_unstable();
+            ev.sort_unstable();
+            if t.len() != tickets || ev.len() != events {
+                return Err(StorageError::Corrupt(
+                    "the sequences handed out too few ids".into(),
+                ));
+            }
+            Ok((t, ev))
+        }
     }
 }
 
@@ -396,7 +431,7 @@ async fn write_search<E: Exec>(
             // One row a statement: FTS5 flushes its pending terms at every statement's
             // savepoint, so a multi-row statement would only make more, smaller segments.
             for (id, doc) in &docs {
-                e.run(
+                e.later(
                     "INSERT INTO ticket_search (rowid, doc) VALUES ($1, $2)",
                     &[(*id).into(), doc.as_str().into()],
                 )
@@ -419,7 +454,8 @@ async fn write_search<E: Exec>(
     };
     for (id, w) in changed {
         for text in &w.search {
-            e.run(append, &[text.as_str().into(), (*id).into()]).await?;
+            e.later(append, &[text.as_str().into(), (*id).into()])
+                .await?;
         }
     }
     Ok(())
@@ -440,7 +476,7 @@ async fn add_counts<'a, E: Exec>(
         }
     }
     for ((status, assignee), n) in sums.into_iter().filter(|(_, n)| *n != 0) {
-        e.run(
+        e.later(
             "INSERT INTO ticket_counts (status, assignee_id, n) VALUES ($1, $2, $3) \
              ON CONFLICT (status, assignee_id) DO UPDATE SET n = ticket_counts.n + excluded.n",
             &[
@@ -480,7 +516,7 @@ async fn add_figures<'a, E: Exec>(
         groups[at].1.push(d);
     }
     for (day, n) in arrivals {
-        e.run(
+        e.later(
             "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (day, figure) DO UPDATE SET n = daily_figures.n + excluded.n",
             &[
@@ -501,7 +537,7 @@ async fn add_figures<'a, E: Exec>(
     for ((day, figure), deltas) in groups {
         // The row exists before it is locked, so two writers of a new day's row queue on it
         // instead of both finding nothing and the second overwriting the first.
-        e.run(
+        e.later(
             "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, 0, $3) \
              ON CONFLICT (day, figure) DO NOTHING",
             &[day.into(), figure.code().into(), Value::Blob(Some(&[]))],
@@ -531,7 +567,7 @@ async fn add_figures<'a, E: Exec>(
             }
         }
         let packed = pack(figure, &row.people)?;
-        e.run(
+        e.later(
             "UPDATE daily_figures SET n = $1, people = $2 WHERE day = $3 AND figure = $4",
             &[
                 row.n.into(),
@@ -569,7 +605,7 @@ async fn add_sla_figures<'a, E: Exec>(
         }
     };
     for ((day, target), deltas) in groups {
-        e.run(
+        e.later(
             "INSERT INTO sla_figures (day, target, n, entries) VALUES ($1, $2, 0, $3) \
              ON CONFLICT (day, target) DO NOTHING",
             &[day.into(), target.code().into(), Value::Blob(Some(&[]))],
@@ -598,7 +634,7 @@ async fn add_sla_figures<'a, E: Exec>(
             n += d.sign;
         }
         let packed = sla_pack(&row.entries)?;
-        e.run(
+        e.later(
             "UPDATE sla_figures SET n = $1, entries = $2 WHERE day = $3 AND target = $4",
             &[
                 n.into(),
@@ -695,7 +731,7 @@ async fn insert_dependents<E: Exec>(
         })
         .collect();
     for release in releases {
-        e.run(
+        e.later(
             "UPDATE mail_quarantine SET ticket_id = $1, released_by = $2, released_at = $3 \
              WHERE id = $4",
             &release,

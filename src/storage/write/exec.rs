@@ -101,6 +101,20 @@ pub trait Exec: Send {
     /// Runs a statement; returns how many rows it changed.
     fn run(&mut self, sql: &str, args: &[Value<'_>]) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Where rows to insert go instead of `INSERT` statements, if this executor loads them
+    /// otherwise (`copying::Copying`: PostgreSQL's `COPY`).
+    fn copy_rows(&mut self) -> Option<&mut super::copying::CopyRows> {
+        None
+    }
+
+    /// Runs a statement whose outcome the write path does not read (rows to insert, counters
+    /// to add to, news to announce). An executor may hold it and send it with the next
+    /// statement that needs an answer, or with the commit; an error it meets then fails that
+    /// statement, or the commit, instead.
+    fn later(&mut self, sql: &str, args: &[Value<'_>]) -> impl Future<Output = Result<()>> + Send {
+        async move { self.run(sql, args).await.map(|_| ()) }
+    }
+
     /// Runs a query; each row's columns are read as `kinds` says.
     fn rows(
         &mut self,

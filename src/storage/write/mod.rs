@@ -10,6 +10,7 @@
 //! `Writer` (the demo loader) commits each call on its own connection with bulk settings.
 
 mod apply;
+pub mod copying;
 pub mod exec;
 pub mod native;
 pub mod pooled;
@@ -154,6 +155,8 @@ enum Executor {
         _checkpointer: native::Checkpointer,
     },
     Pooled(Store, Statements),
+    /// PostgreSQL's bulk load: rows through `COPY` on a connection of its own.
+    Copying(Box<copying::Copying>, Store, Statements),
 }
 
 /// Calls (each a list of writes, committed all or nothing) handed to an executor, and handed
@@ -170,6 +173,7 @@ impl Executor {
         match self {
             Executor::Native { announce, .. } => *announce,
             Executor::Pooled(..) => true,
+            Executor::Copying(..) => false,
         }
     }
 
@@ -199,16 +203,21 @@ impl Executor {
         let (calls, answers) = match self {
             Executor::Pooled(store, statements) => {
                 let answers = async {
-                    let mut tx = store.begin_write().await?;
                     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
-                    let applied = apply(
-                        &mut pooled::Pooled::new(&mut tx, store.backend()),
-                        statements,
-                        &flat,
-                        announce,
-                    )
-                    .await?;
-                    tx.commit().await?;
+                    let applied = if store.backend() == Backend::Postgres {
+                        pooled::commit_postgres(store, statements, &flat, announce).await?
+                    } else {
+                        let mut tx = store.begin_write().await?;
+                        let applied = apply(
+                            &mut pooled::Pooled::new(&mut tx, store.backend()),
+                            statements,
+                            &flat,
+                            announce,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        applied
+                    };
                     // PostgreSQL's news went out with the commit; SQLite's goes out now.
                     if store.backend() == Backend::Sqlite {
                         store.changes().publish(applied.news);
@@ -216,6 +225,15 @@ impl Executor {
                     Ok(applied.answers)
                 }
                 .await;
+                (calls, answers)
+            }
+            Executor::Copying(copying, _, statements) => {
+                let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
+                let answers = copying
+                    .commit(statements, &flat)
+                    .await
+                    .map(|applied| applied.answers);
+                drop(flat);
                 (calls, answers)
             }
             Executor::Native {
@@ -256,9 +274,9 @@ impl Executor {
             // Caches of this process see the commit (PostgreSQL's own news comes back later
             // through the listener; a bulk load announces nothing).
             match self {
-                Executor::Pooled(store, _) | Executor::Native { store, .. } => {
-                    store.changes().touch()
-                }
+                Executor::Pooled(store, _)
+                | Executor::Native { store, .. }
+                | Executor::Copying(_, store, _) => store.changes().touch(),
             }
         }
         let answers = answers.map(|all| {
@@ -389,7 +407,8 @@ async fn commit_alone(exec: &mut Executor, writes: Vec<TicketWrite>) -> Result<V
 }
 
 /// A bulk load's connection: on a SQLite file a native connection with bulk settings and a
-/// checkpointer copying the WAL beside it; otherwise a pooled transaction per call.
+/// checkpointer copying the WAL beside it; on PostgreSQL a connection of its own that copies
+/// the rows in (`copying`).
 struct Bulk {
     executor: Executor,
 }
@@ -401,12 +420,22 @@ impl Bulk {
                 "a bulk load needs a SQLite file, not an in-memory database".to_string(),
             ));
         }
-        Ok(Bulk {
-            executor: Executor::open(store, native::Purpose::Bulk).await?,
-        })
+        let executor = match store.postgres_url() {
+            Some(url) => Executor::Copying(
+                Box::new(copying::Copying::open(url.expose()).await?),
+                store.clone(),
+                Statements::default(),
+            ),
+            None => Executor::open(store, native::Purpose::Bulk).await?,
+        };
+        Ok(Bulk { executor })
     }
 
     async fn finish(self, maintenance: Vec<(String, String)>) -> Result<bool> {
+        if let Executor::Copying(copying, ..) = self.executor {
+            copying.finish().await?;
+            return Ok(false);
+        }
         let Executor::Native {
             conn: Some(conn),
             _checkpointer: checkpointer,

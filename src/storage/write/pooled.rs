@@ -1,21 +1,110 @@
-//! The sqlx executor: statements on a connection of the pool, inside the caller's
-//! transaction. It serves PostgreSQL, and SQLite when there is no file for a native
-//! connection to open (an in-memory database).
+//! The sqlx executor: statements on a connection of the pool, inside a write transaction. It
+//! serves PostgreSQL, and SQLite when there is no file for a native connection to open (an
+//! in-memory database).
+//!
+//! On PostgreSQL it saves round trips: the statements whose answer the write path does not
+//! read (`Exec::later`: the rows of a batch, the counters, the news) are held, inlined as typed
+//! literals, and go in one message with the next statement that needs an answer or with the
+//! `COMMIT` (the simple query protocol takes several statements in one message). A plain
+//! intake batch is then three round trips whatever its size: `BEGIN` with the look-up of its
+//! keys, its new ids, and every row with the `COMMIT`.
 
-use super::super::{Backend, Conn, Result};
+use super::super::{Backend, Conn, Result, StorageError, Store};
+use super::apply::{Applied, apply};
 use super::exec::{Cell, Exec, Kind, Value};
+use super::rows::{Statements, TicketWrite};
+use futures_util::TryStreamExt;
 use sqlx::Row;
+use std::fmt::Write as _;
 
 /// A pooled connection with an open write transaction.
 pub struct Pooled<'c> {
     conn: &'c mut Conn,
     backend: Backend,
+    /// PostgreSQL: statements not sent yet, inlined, each ending in `;`, and how many.
+    held: String,
+    held_count: usize,
+    /// Whether anything was sent on this transaction yet.
+    sent: bool,
 }
 
 impl<'c> Pooled<'c> {
+    /// On a connection whose transaction the caller began (sqlx's `Transaction`).
     pub fn new(conn: &'c mut Conn, backend: Backend) -> Pooled<'c> {
-        Pooled { conn, backend }
+        Pooled {
+            conn,
+            backend,
+            held: String::new(),
+            held_count: 0,
+            sent: true,
+        }
     }
+
+    /// PostgreSQL, on a connection outside any transaction: the `BEGIN` is held, to go with
+    /// the first statement sent.
+    fn beginning(conn: &'c mut Conn) -> Pooled<'c> {
+        Pooled {
+            conn,
+            backend: Backend::Postgres,
+            held: "BEGIN;".to_string(),
+            held_count: 1,
+            sent: false,
+        }
+    }
+
+    fn holds(&self) -> bool {
+        self.backend == Backend::Postgres && self.held_count > 0
+    }
+
+    /// Sends what is held followed by `sql` (already inlined) in one message; returns the
+    /// rows and the count of changed rows of `sql` alone.
+    async fn send_with(&mut self, sql: &str) -> Result<(Vec<sqlx::any::AnyRow>, u64)> {
+        let skip = self.held_count;
+        let mut text = std::mem::take(&mut self.held);
+        self.held_count = 0;
+        text.push_str(sql);
+        self.sent = true;
+        let mut done = 0usize;
+        let mut rows = Vec::new();
+        let mut changed = 0;
+        for item in send(self.conn, &text).await? {
+            match item {
+                sqlx::Either::Left(result) => {
+                    if done == skip {
+                        changed = result.rows_affected();
+                    }
+                    done += 1;
+                }
+                sqlx::Either::Right(row) if done == skip => rows.push(row),
+                sqlx::Either::Right(_) => {}
+            }
+        }
+        Ok((rows, changed))
+    }
+
+    /// Sends what is held and `last` (`COMMIT`, say), and ends the transaction with it.
+    async fn finish(&mut self, last: &str) -> Result<()> {
+        self.send_with(last).await.map(|_| ())
+    }
+}
+
+/// What each statement of a message gave: its rows, then its outcome. (Boxed: the compiler
+/// cannot prove the stream's future `Send` for every lifetime inside the writer's future.)
+fn send<'a>(
+    conn: &'a mut Conn,
+    text: &'a str,
+) -> futures_util::future::BoxFuture<
+    'a,
+    std::result::Result<
+        Vec<sqlx::Either<sqlx::any::AnyQueryResult, sqlx::any::AnyRow>>,
+        sqlx::Error,
+    >,
+> {
+    Box::pin(async move {
+        sqlx::Executor::fetch_many(conn, sqlx::raw_sql(text))
+            .try_collect()
+            .await
+    })
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -31,21 +120,127 @@ fn bind<'q>(mut q: AnyQuery<'q>, args: &[Value<'q>]) -> AnyQuery<'q> {
     q
 }
 
+/// The rows a query returned, each column read as `kinds` says.
+pub(super) fn cells<R>(rows: &[R], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|row| {
+            kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| {
+                    Ok(match kind {
+                        Kind::Int => Cell::Int(row.try_get(i)?),
+                        Kind::Text => Cell::Text(row.try_get(i)?),
+                        Kind::Blob => Cell::Blob(row.try_get(i)?),
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `sql` with each `$n` replaced by its value as a typed PostgreSQL literal — the types the
+/// bound values have (`int8`, `text`, `bytea`), so the statement means what it means with
+/// parameters. Text goes in an escape string (`E'…'`, the same whatever
+/// `standard_conforming_strings` says); a NUL, which no PostgreSQL text may hold, is refused.
+pub(crate) fn inline(sql: &str, args: &[Value<'_>]) -> Result<String> {
+    let mut out = String::with_capacity(sql.len() + args.len() * 12);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let n: usize = after[..digits]
+            .parse()
+            .map_err(|_| StorageError::Corrupt(format!("bad placeholder in {sql}")))?;
+        let value = n
+            .checked_sub(1)
+            .and_then(|i| args.get(i))
+            .ok_or_else(|| StorageError::Corrupt(format!("no value for ${n} in {sql}")))?;
+        literal(&mut out, value)?;
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn literal(out: &mut String, value: &Value<'_>) -> Result<()> {
+    match *value {
+        Value::Int(None) => out.push_str("NULL::int8"),
+        Value::Text(None) => out.push_str("NULL::text"),
+        Value::Blob(None) => out.push_str("NULL::bytea"),
+        Value::Int(Some(i)) => {
+            let _ = write!(out, "({i})::int8");
+        }
+        Value::Text(Some(t)) => {
+            if t.contains('\0') {
+                return Err(StorageError::Corrupt(
+                    "a text to store holds a NUL character".to_string(),
+                ));
+            }
+            out.push_str("E'");
+            for c in t.chars() {
+                match c {
+                    '\'' => out.push_str("''"),
+                    '\\' => out.push_str("\\\\"),
+                    c => out.push(c),
+                }
+            }
+            out.push_str("'::text");
+        }
+        Value::Blob(Some(b)) => {
+            out.push_str("decode('");
+            for byte in b {
+                let _ = write!(out, "{byte:02x}");
+            }
+            out.push_str("', 'hex')");
+        }
+    }
+    Ok(())
+}
+
 impl Exec for Pooled<'_> {
     fn backend(&self) -> Backend {
         self.backend
     }
 
     fn max_rows(&self) -> usize {
-        // PostgreSQL takes at most 65,535 parameters a statement; a ticket row has ~20.
+        // PostgreSQL takes at most 65,535 parameters a statement; a ticket row has ~40.
         256
     }
 
     async fn run(&mut self, sql: &str, args: &[Value<'_>]) -> Result<u64> {
+        if self.holds() {
+            let text = inline(sql, args)?;
+            return Ok(self.send_with(&text).await?.1);
+        }
         let done = bind(sqlx::query(sql), args)
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn later(&mut self, sql: &str, args: &[Value<'_>]) -> Result<()> {
+        if self.backend != Backend::Postgres {
+            return self.run(sql, args).await.map(|_| ());
+        }
+        let text = inline(sql, args)?;
+        self.held.push_str(&text);
+        self.held.push(';');
+        self.held_count += 1;
+        Ok(())
     }
 
     async fn rows(
@@ -54,25 +249,61 @@ impl Exec for Pooled<'_> {
         args: &[Value<'_>],
         kinds: &[Kind],
     ) -> Result<Vec<Vec<Cell>>> {
+        if self.holds() {
+            let text = inline(sql, args)?;
+            let (rows, _) = self.send_with(&text).await?;
+            return cells(&rows, kinds);
+        }
         let rows = bind(sqlx::query(sql), args)
             .fetch_all(&mut *self.conn)
             .await?;
-        rows.iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| {
-                        Ok(match kind {
-                            Kind::Int => Cell::Int(row.try_get(i)?),
-                            Kind::Text => Cell::Text(row.try_get(i)?),
-                            Kind::Blob => Cell::Blob(row.try_get(i)?),
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
+        cells(&rows, kinds)
     }
+}
+
+/// A pooled PostgreSQL connection in a transaction begun by hand: unless the transaction
+/// was settled (committed or rolled back), the connection is closed when dropped, never
+/// handed back to the pool with a transaction open (a cancelled write, say).
+struct Settling {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    settled: bool,
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// PostgreSQL: a batch in a transaction of its own, its statements held and sent together
+/// (see the module's comment).
+pub(super) async fn commit_postgres(
+    store: &Store,
+    statements: &mut Statements,
+    writes: &[&TicketWrite],
+    announce: bool,
+) -> Result<Applied> {
+    let mut held = Settling {
+        conn: store.pool().acquire().await?,
+        settled: false,
+    };
+    let mut e = Pooled::beginning(&mut held.conn);
+    let done = match apply(&mut e, statements, writes, announce).await {
+        Ok(applied) => e.finish("COMMIT").await.map(|()| applied),
+        Err(err) => Err(err),
+    };
+    let sent = e.sent;
+    match &done {
+        Ok(_) => held.settled = true,
+        Err(_) if !sent => held.settled = true,
+        Err(_) => {
+            // Open or aborted: rolled back, or the connection is not used again.
+            held.settled = send(&mut held.conn, "ROLLBACK").await.is_ok();
+        }
+    }
+    done
 }
 
 /// Moves what the search index's pending list holds into the index proper (PostgreSQL).
@@ -81,4 +312,38 @@ pub async fn flush_search_pending(store: &super::super::Store) -> Result<()> {
         .fetch_one(store.pool())
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_values_are_typed_and_escaped() {
+        let sql = "INSERT INTO t (a, b, c, d, e) VALUES ($1, $2, $3, $4, $5), ($10, $1)";
+        let args = [
+            Value::Int(Some(-7)),
+            Value::Text(Some("it's a \\ back'slash")),
+            Value::Blob(Some(&[0, 255, 16])),
+            Value::Int(None),
+            Value::Text(None),
+            Value::Int(None),
+            Value::Int(None),
+            Value::Int(None),
+            Value::Int(None),
+            Value::Int(Some(12)),
+        ];
+        assert_eq!(
+            inline(sql, &args).unwrap(),
+            "INSERT INTO t (a, b, c, d, e) VALUES ((-7)::int8, E'it''s a \\\\ back''slash'::text, \
+             decode('00ff10', 'hex'), NULL::int8, NULL::text), ((12)::int8, (-7)::int8)"
+        );
+    }
+
+    #[test]
+    fn a_nul_or_a_missing_value_is_refused() {
+        assert!(inline("SELECT $1", &[Value::Text(Some("a\0b"))]).is_err());
+        assert!(inline("SELECT $2", &[Value::Int(Some(1))]).is_err());
+        assert_eq!(inline("SELECT 'x$'", &[]).unwrap(), "SELECT 'x$'");
+    }
 }
