@@ -301,6 +301,17 @@ fn part_order(sort: Sort, part: Part) -> (Option<&'static str>, bool) {
     }
 }
 
+/// The newest ids a PostgreSQL text search looks among first; each further look takes
+/// `WIDER` times as many, until a page is full or every ticket was looked at.
+const FIRST_WINDOW: i64 = 2_048;
+const WIDER: i64 = 16;
+
+/// One part of a list. A newest-first text search on PostgreSQL looks at the newest tickets
+/// first and widens its window until the page is full: a common word fills the page from
+/// the first few thousand tickets (checked row by row), instead of the planner reading the
+/// whole of the word's posting list from the search index and sorting millions of matches;
+/// a rare word's few matches come from the index in every window. (SQLite's FTS5 index is
+/// walked newest first and stops by itself.)
 #[allow(clippy::too_many_arguments)]
 async fn list_part(
     conn: &mut Conn,
@@ -311,6 +322,61 @@ async fn list_part(
     backward: bool,
     cursor: Option<ListCursor>,
     limit: i64,
+) -> Result<Vec<Ticket>> {
+    let (key, descending) = part_order(filter.sort, part);
+    let desc = descending != backward;
+    let windowed =
+        backend == Backend::Postgres && !filter.terms.is_empty() && key.is_none() && desc;
+    if !windowed {
+        return list_window(
+            conn, backend, scope, filter, part, backward, cursor, limit, None,
+        )
+        .await;
+    }
+    let top = match cursor {
+        Some(c) => c.id,
+        None => {
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM tickets")
+                .fetch_one(&mut *conn)
+                .await?;
+            max.unwrap_or(0) + 1
+        }
+    };
+    let mut span = FIRST_WINDOW;
+    loop {
+        let lower = top.saturating_sub(span);
+        let bounded = lower > 0;
+        let rows = list_window(
+            conn,
+            backend,
+            scope,
+            filter,
+            part,
+            backward,
+            cursor,
+            limit,
+            bounded.then_some(lower),
+        )
+        .await?;
+        if rows.len() as i64 >= limit || !bounded {
+            return Ok(rows);
+        }
+        span = span.saturating_mul(WIDER);
+    }
+}
+
+/// One query of a list part; `above`: only tickets with a larger id (a search's window).
+#[allow(clippy::too_many_arguments)]
+async fn list_window(
+    conn: &mut Conn,
+    backend: Backend,
+    scope: TicketScope,
+    filter: &TicketFilter,
+    part: Part,
+    backward: bool,
+    cursor: Option<ListCursor>,
+    limit: i64,
+    above: Option<i64>,
 ) -> Result<Vec<Ticket>> {
     let (key, descending) = part_order(filter.sort, part);
     // Reading backwards flips the direction of the walk.
@@ -365,8 +431,16 @@ async fn list_part(
                         .map(|t| format!("{t}:*"))
                         .collect::<Vec<_>>()
                         .join(" & ");
+                    let window = match above {
+                        Some(lower) => {
+                            let lower = args.int(lower);
+                            sql_where += &format!(" AND t.id > {lower}");
+                            format!(" AND ticket_id > {lower}")
+                        }
+                        None => String::new(),
+                    };
                     sql_where += &format!(
-                        " AND t.id IN (SELECT ticket_id FROM ticket_search WHERE doc @@ to_tsquery('simple', {}))",
+                        " AND t.id IN (SELECT ticket_id FROM ticket_search WHERE doc @@ to_tsquery('simple', {}){window})",
                         args.text(query)
                     );
                 }
@@ -435,7 +509,12 @@ async fn list_part(
         .replace("t.body,", "SUBSTR(t.body, 1, 200) AS body,")
         .replace("FROM tickets t", &from);
     let sql = format!("{select} WHERE 1 = 1{sql_where} ORDER BY {order} LIMIT {lim}");
-    let rows = args.bind(sqlx::query(&sql)).fetch_all(conn).await?;
+    // A window is planned with its bounds in view (not as a cached generic plan): how many
+    // ids it spans decides between checking rows one by one and the search index.
+    let rows = args
+        .bind(sqlx::query(&sql).persistent(above.is_none()))
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(ticket_from_row).collect()
 }
 

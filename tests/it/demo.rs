@@ -211,3 +211,86 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
     assert_eq!(t["id"], 2_001);
 }
 both_backends!(demo_data_is_consistent_and_usable);
+
+/// A search pages through every match, newest first, whatever the word's frequency. (On
+/// PostgreSQL a search looks among the newest 2,048 tickets first and widens its window until
+/// the page is full: six thousand tickets take every path — a common word's page from the
+/// first window, a rarer one's after widening, a missing word's after looking everywhere.)
+async fn search_pages_hold_every_match_newest_first(app: TestApp) {
+    let options = DemoOptions {
+        rebuild_indexes_from: 1_000,
+        ..DemoOptions::new(6_000, 90, 11)
+    };
+    app.services.demo(&options).await.unwrap();
+    let user = app
+        .services
+        .user_by_email("patricia.vargas@miempresa.com")
+        .await
+        .unwrap();
+    let token = app.token_for(&user).await;
+    let client = TestApp::client();
+    let mut sizes = Vec::new();
+    for q in [
+        "impresora",
+        "quispe",
+        "ana quispe",
+        "anexo",
+        "palabrainexistente",
+    ] {
+        let terms: Vec<&str> = q.split(' ').collect();
+        let truth_sql = match app.backend {
+            soporte::storage::Backend::Sqlite => format!(
+                "SELECT rowid FROM ticket_search WHERE ticket_search MATCH '{}' ORDER BY rowid DESC",
+                terms
+                    .iter()
+                    .map(|t| format!("\"{t}\"*"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            soporte::storage::Backend::Postgres => format!(
+                "SELECT ticket_id FROM ticket_search WHERE doc @@ to_tsquery('simple', '{}') \
+                 ORDER BY ticket_id DESC",
+                terms
+                    .iter()
+                    .map(|t| format!("{t}:*"))
+                    .collect::<Vec<_>>()
+                    .join(" & ")
+            ),
+        };
+        let truth: Vec<i64> = sqlx::query_scalar(&truth_sql)
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+        let first = format!("/api/v1/tickets?q={}", q.replace(' ', "+"));
+        let mut path = first.clone();
+        let mut found: Vec<i64> = Vec::new();
+        for _ in 0..1_000 {
+            let r = client
+                .get(app.url(&path))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            found.extend(
+                v["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["id"].as_i64().unwrap()),
+            );
+            match v["next_cursor"].as_str() {
+                Some(c) => path = format!("{first}&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(found, truth, "every match of {q:?}, newest first");
+        sizes.push(truth.len());
+    }
+    // Common words, a rare pair, and nothing.
+    assert!(sizes[0] > 200 && sizes[1] > 200, "{sizes:?}");
+    assert!(sizes[2] > 0 && sizes[2] < 60, "{sizes:?}");
+    assert_eq!(sizes[4], 0);
+}
+both_backends!(search_pages_hold_every_match_newest_first);
