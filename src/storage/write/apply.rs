@@ -246,8 +246,8 @@ async fn insert<E: Exec>(
     table: &'static Table,
     (width, values): (usize, Vec<Value<'_>>),
 ) -> Result<()> {
-    if let Some(rows) = e.copy_rows() {
-        return rows.add(table, width, &values);
+    if let Some(copied) = e.copy(table, width, &values) {
+        return copied;
     }
     let mut done = 0;
     for size in rows::statement_sizes(values.len() / width.max(1), e.max_rows()) {

@@ -10,10 +10,8 @@
 //! half-way is loaded again; the caller makes the finished load durable.
 
 use super::super::{Result, StorageError};
-use super::apply::{Applied, apply};
-use super::exec::{Cell, Exec, Kind, Value};
+use super::exec::{Cell, Exec, Kind, Table, Value};
 use super::pooled::{cells, inline};
-use super::rows::{Statements, Table, TicketWrite};
 use futures_util::future::BoxFuture;
 use sqlx::Connection;
 use std::fmt::Write as _;
@@ -105,23 +103,27 @@ impl Copying {
         })
     }
 
-    /// A batch in one transaction: its statements, then its rows, table by table.
-    pub(crate) async fn commit(
-        &mut self,
-        statements: &mut Statements,
-        writes: &[&TicketWrite],
-    ) -> Result<Applied> {
-        exec(&mut self.conn, "BEGIN").await?;
+    /// Begins a batch's transaction.
+    pub async fn begin(&mut self) -> Result<()> {
         self.rows = CopyRows::default();
-        let done = match apply(self, statements, writes, false).await {
-            Ok(applied) => self.copy_all().await.map(|()| applied),
-            Err(e) => Err(e),
+        exec(&mut self.conn, "BEGIN").await.map(|_| ())
+    }
+
+    /// Ends the batch's transaction: if its statements went well (`ok`), its rows are copied,
+    /// table by table, and it commits; otherwise it is rolled back.
+    pub async fn end(&mut self, ok: bool) -> Result<()> {
+        let copied = match ok {
+            true => self.copy_all().await,
+            false => Ok(()),
         };
-        let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let end = if ok && copied.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
         let ended = exec(&mut self.conn, end).await;
-        let applied = done?;
-        ended?;
-        Ok(applied)
+        copied?;
+        ended.map(|_| ())
     }
 
     /// Makes the load durable: a commit that waits for the disk writes the log up to it,
@@ -239,8 +241,13 @@ impl Exec for Copying {
         256
     }
 
-    fn copy_rows(&mut self) -> Option<&mut CopyRows> {
-        Some(&mut self.rows)
+    fn copy(
+        &mut self,
+        table: &'static Table,
+        width: usize,
+        values: &[Value<'_>],
+    ) -> Option<Result<()>> {
+        Some(self.rows.add(table, width, values))
     }
 
     async fn run(&mut self, sql: &str, args: &[Value<'_>]) -> Result<u64> {

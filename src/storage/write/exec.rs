@@ -52,6 +52,16 @@ impl<'a> From<&'a [u8]> for Value<'a> {
     }
 }
 
+/// A table as the write path inserts into it: its name and its columns in binding order;
+/// `wrap` puts a column's placeholder inside an SQL expression on PostgreSQL (`{}` marks it).
+/// (`write::rows` has the tables.)
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+    pub pg_wrap: &'static [(usize, &'static str)],
+}
+
 /// The type of a column a query returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -101,9 +111,15 @@ pub trait Exec: Send {
     /// Runs a statement; returns how many rows it changed.
     fn run(&mut self, sql: &str, args: &[Value<'_>]) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Where rows to insert go instead of `INSERT` statements, if this executor loads them
-    /// otherwise (`copying::Copying`: PostgreSQL's `COPY`).
-    fn copy_rows(&mut self) -> Option<&mut super::copying::CopyRows> {
+    /// Takes rows of `table` (each `width` values in column order) to load them its own way
+    /// instead of `INSERT` statements (`copying::Copying`: PostgreSQL's `COPY`); `None` if
+    /// this executor inserts rows with statements.
+    fn copy(
+        &mut self,
+        _table: &'static Table,
+        _width: usize,
+        _values: &[Value<'_>],
+    ) -> Option<Result<()>> {
         None
     }
 

@@ -205,7 +205,7 @@ impl Executor {
                 let answers = async {
                     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
                     let applied = if store.backend() == Backend::Postgres {
-                        pooled::commit_postgres(store, statements, &flat, announce).await?
+                        commit_postgres(store, statements, &flat, announce).await?
                     } else {
                         let mut tx = store.begin_write().await?;
                         let applied = apply(
@@ -229,10 +229,13 @@ impl Executor {
             }
             Executor::Copying(copying, _, statements) => {
                 let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
-                let answers = copying
-                    .commit(statements, &flat)
-                    .await
-                    .map(|applied| applied.answers);
+                let answers = async {
+                    copying.begin().await?;
+                    let applied = apply(copying.as_mut(), statements, &flat, false).await;
+                    copying.end(applied.is_ok()).await?;
+                    applied.map(|applied| applied.answers)
+                }
+                .await;
                 drop(flat);
                 (calls, answers)
             }
@@ -288,6 +291,25 @@ impl Executor {
         });
         (calls, answers)
     }
+}
+
+/// PostgreSQL: a batch in a transaction of its own, on a pooled connection, its statements
+/// held and sent together (see `pooled`).
+async fn commit_postgres(
+    store: &Store,
+    statements: &mut Statements,
+    writes: &[&TicketWrite],
+    announce: bool,
+) -> Result<apply::Applied> {
+    let mut held = pooled::Settling::acquire(store).await?;
+    let mut e = pooled::Pooled::beginning(held.conn());
+    let done = match apply(&mut e, statements, writes, announce).await {
+        Ok(applied) => e.finish("COMMIT").await.map(|()| applied),
+        Err(err) => Err(err),
+    };
+    let ended = done.is_ok() || !e.sent();
+    held.settle(ended).await;
+    done
 }
 
 /// A batch on the native connection, in a transaction of its own. The write path is async

@@ -10,9 +10,7 @@
 //! keys, its new ids, and every row with the `COMMIT`.
 
 use super::super::{Backend, Conn, Result, StorageError, Store};
-use super::apply::{Applied, apply};
 use super::exec::{Cell, Exec, Kind, Value};
-use super::rows::{Statements, TicketWrite};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 use std::fmt::Write as _;
@@ -42,7 +40,7 @@ impl<'c> Pooled<'c> {
 
     /// PostgreSQL, on a connection outside any transaction: the `BEGIN` is held, to go with
     /// the first statement sent.
-    fn beginning(conn: &'c mut Conn) -> Pooled<'c> {
+    pub fn beginning(conn: &'c mut Conn) -> Pooled<'c> {
         Pooled {
             conn,
             backend: Backend::Postgres,
@@ -50,6 +48,11 @@ impl<'c> Pooled<'c> {
             held_count: 1,
             sent: false,
         }
+    }
+
+    /// Whether anything was sent on this transaction yet.
+    pub fn sent(&self) -> bool {
+        self.sent
     }
 
     fn holds(&self) -> bool {
@@ -83,7 +86,7 @@ impl<'c> Pooled<'c> {
     }
 
     /// Sends what is held and `last` (`COMMIT`, say), and ends the transaction with it.
-    async fn finish(&mut self, last: &str) -> Result<()> {
+    pub async fn finish(&mut self, last: &str) -> Result<()> {
         self.send_with(last).await.map(|_| ())
     }
 }
@@ -261,12 +264,32 @@ impl Exec for Pooled<'_> {
     }
 }
 
-/// A pooled PostgreSQL connection in a transaction begun by hand: unless the transaction
-/// was settled (committed or rolled back), the connection is closed when dropped, never
-/// handed back to the pool with a transaction open (a cancelled write, say).
-struct Settling {
+/// A pooled PostgreSQL connection for a transaction begun by hand (`Pooled::beginning`):
+/// unless the transaction was settled (committed or rolled back), the connection is closed
+/// when dropped, never handed back to the pool with a transaction open (a cancelled write,
+/// say).
+pub struct Settling {
     conn: sqlx::pool::PoolConnection<sqlx::Any>,
     settled: bool,
+}
+
+impl Settling {
+    pub async fn acquire(store: &Store) -> Result<Settling> {
+        Ok(Settling {
+            conn: store.pool().acquire().await?,
+            settled: false,
+        })
+    }
+
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    /// After the transaction: `ended` if it committed, or failed before anything was sent;
+    /// otherwise it is open or aborted and is rolled back (or the connection not reused).
+    pub async fn settle(&mut self, ended: bool) {
+        self.settled = ended || send(&mut self.conn, "ROLLBACK").await.is_ok();
+    }
 }
 
 impl Drop for Settling {
@@ -275,35 +298,6 @@ impl Drop for Settling {
             self.conn.close_on_drop();
         }
     }
-}
-
-/// PostgreSQL: a batch in a transaction of its own, its statements held and sent together
-/// (see the module's comment).
-pub(super) async fn commit_postgres(
-    store: &Store,
-    statements: &mut Statements,
-    writes: &[&TicketWrite],
-    announce: bool,
-) -> Result<Applied> {
-    let mut held = Settling {
-        conn: store.pool().acquire().await?,
-        settled: false,
-    };
-    let mut e = Pooled::beginning(&mut held.conn);
-    let done = match apply(&mut e, statements, writes, announce).await {
-        Ok(applied) => e.finish("COMMIT").await.map(|()| applied),
-        Err(err) => Err(err),
-    };
-    let sent = e.sent;
-    match &done {
-        Ok(_) => held.settled = true,
-        Err(_) if !sent => held.settled = true,
-        Err(_) => {
-            // Open or aborted: rolled back, or the connection is not used again.
-            held.settled = send(&mut held.conn, "ROLLBACK").await.is_ok();
-        }
-    }
-    done
 }
 
 /// Moves what the search index's pending list holds into the index proper (PostgreSQL).

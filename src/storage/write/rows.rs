@@ -16,14 +16,7 @@ use crate::domain::timeline::{EventData, EventKind, NewEvent};
 use crate::domain::user::Actor;
 use std::collections::HashMap;
 
-/// A table as the write path inserts into it: its name and its columns in binding order;
-/// `wrap` puts a column's placeholder inside an SQL expression on PostgreSQL (`{}` marks it).
-#[derive(Debug)]
-pub struct Table {
-    pub name: &'static str,
-    pub columns: &'static [&'static str],
-    pub pg_wrap: &'static [(usize, &'static str)],
-}
+pub use super::exec::Table;
 
 pub const TICKETS: Table = Table {
     name: "tickets",
