@@ -85,12 +85,18 @@ const DASHBOARDS_KEPT: usize = 64;
 /// Which dashboard: the period and whose figures.
 type DashboardKey = (i64, i64, Option<i64>);
 
+/// From this age on, a dashboard still shown is computed again in the background, so that
+/// nobody waits for it when it turns `DASHBOARD_FRESH_SECS` old.
+const REFRESH_AHEAD_SECS: i64 = 20;
+
 /// A computed dashboard and what it was computed from.
 struct Computed {
     /// The process's change count and the database's stamp, both read before the figures.
     generation: u64,
     stamp: (i64, i64, i64),
     dashboard: Dashboard,
+    /// A background computation of its successor is under way.
+    refreshing: bool,
 }
 
 type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Computed>>>;
@@ -162,12 +168,22 @@ impl Services {
         let stamp = on_replica!(self.store, actor.user_id(), |conn| reports::stamp(conn)
             .await)?;
         let now = self.now();
-        if let Some(c) = kept.as_ref()
+        if let Some(c) = kept.as_mut()
             && c.generation == generation
             && c.stamp == stamp
             && (c.dashboard.generated_at..c.dashboard.generated_at + DASHBOARD_FRESH_SECS)
                 .contains(&now)
         {
+            if now >= c.dashboard.generated_at + REFRESH_AHEAD_SECS && !c.refreshing {
+                c.refreshing = true;
+                let services = self.clone();
+                let (slot, period, reader) = (slot.clone(), period.clone(), actor.user_id());
+                tokio::spawn(async move {
+                    services
+                        .compute_into(slot, period, technician, reader, generation)
+                        .await
+                });
+            }
             let mut d = c.dashboard.clone();
             let mut conn = self.store.read().await?;
             let users = crate::storage::users::list(&mut conn, Some(Role::Technician)).await?;
@@ -196,21 +212,76 @@ impl Services {
                 .collect();
             return Ok(d);
         }
-        let (stamp, dashboard) = on_replica!(self.store, actor.user_id(), |conn| {
-            self.compute_dashboard(conn, period.clone(), technician)
-                .await
-        })?;
-        let dashboard = self.with_sla(dashboard, actor).await?;
-        *kept = Some(Computed {
-            generation,
-            stamp,
-            dashboard: dashboard.clone(),
-        });
+        let computed = self
+            .compute(period, technician, actor.user_id(), generation)
+            .await?;
+        let dashboard = computed.dashboard.clone();
+        *kept = Some(computed);
         Ok(dashboard)
     }
 
+    /// Computes a dashboard from the data as it is now (`generation`: the process's change
+    /// count read before), its reads where `reader`'s reads go.
+    async fn compute(
+        &self,
+        period: Period,
+        technician: Option<UserId>,
+        reader: Option<UserId>,
+        generation: u64,
+    ) -> Result<Computed> {
+        let (stamp, mut dashboard) = on_replica!(self.store, reader, |conn| {
+            self.compute_dashboard(conn, period.clone(), technician)
+                .await
+        })?;
+        // The service-level part is read from the primary: it is small.
+        dashboard.sla = self.sla_report_for(technician, &dashboard.period).await?;
+        Ok(Computed {
+            generation,
+            stamp,
+            dashboard,
+            refreshing: false,
+        })
+    }
+
+    /// Computes a dashboard in the background and keeps it in `slot` (taken only to store
+    /// it: requests meanwhile are answered with the one kept). A failure is logged; the next
+    /// request tries again.
+    async fn compute_into(
+        &self,
+        slot: Slot,
+        period: Period,
+        technician: Option<UserId>,
+        reader: Option<UserId>,
+        generation: u64,
+    ) {
+        let computed = self.compute(period, technician, reader, generation).await;
+        let mut kept = slot.lock().await;
+        match computed {
+            Ok(computed) => *kept = Some(computed),
+            Err(e) => {
+                tracing::warn!(error = %e, "the dashboard could not be computed in the background");
+                if let Some(c) = kept.as_mut() {
+                    c.refreshing = false;
+                }
+            }
+        }
+    }
+
+    /// Computes the dashboard people see first (everyone's, the last 30 days) so that the
+    /// first of them after a start does not wait for it.
+    pub async fn warm_dashboard(&self) {
+        let now = self.now();
+        let Ok(period) = Period::lima_days(None, None, now) else {
+            return;
+        };
+        let generation = self.store.changes().generation();
+        let slot = self.dashboards.slot((period.from, period.to, None));
+        self.compute_into(slot, period, None, None, generation)
+            .await;
+    }
+
     /// The dashboard's figures read on `c` (a replica or the primary), with the stamp of the
-    /// data they were read from; the service levels are added by `with_sla`.
+    /// data they were read from; the service levels are added by `compute`.
     async fn compute_dashboard(
         &self,
         c: &mut crate::storage::Conn,
@@ -409,12 +480,6 @@ impl Services {
                 generated_at: now,
             },
         ))
-    }
-
-    /// The service-level part of a dashboard (read from the primary: it is small).
-    async fn with_sla(&self, mut dashboard: Dashboard, actor: &Actor) -> Result<Dashboard> {
-        dashboard.sla = self.sla_report(actor, &dashboard.period).await?;
-        Ok(dashboard)
     }
 }
 

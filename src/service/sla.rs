@@ -619,6 +619,15 @@ impl Services {
             Some(r) if crate::domain::access::may(r, Capability::SeeAllFigures) => None,
             _ => actor.user_id(),
         };
+        self.sla_report_for(technician, period).await
+    }
+
+    /// The service-level report of one technician's tickets, or everyone's (`None`).
+    pub(crate) async fn sla_report_for(
+        &self,
+        technician: Option<UserId>,
+        period: &Period,
+    ) -> Result<SlaReport> {
         let mut conn = self.store.read().await?;
         let mut overall = [Tally::default(); 3];
         let mut by_priority: BTreeMap<Priority, [Tally; 3]> = BTreeMap::new();

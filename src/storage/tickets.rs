@@ -306,12 +306,15 @@ fn part_order(sort: Sort, part: Part) -> (Option<&'static str>, bool) {
 const FIRST_WINDOW: i64 = 2_048;
 const WIDER: i64 = 16;
 
-/// One part of a list. A newest-first text search on PostgreSQL looks at the newest tickets
-/// first and widens its window until the page is full: a common word fills the page from
+/// One part of a list. A newest-first text search looks at the newest tickets first. On
+/// PostgreSQL it widens its window until the page is full: a common word fills the page from
 /// the first few thousand tickets (checked row by row), instead of the planner reading the
 /// whole of the word's posting list from the search index and sorting millions of matches;
-/// a rare word's few matches come from the index in every window. (SQLite's FTS5 index is
-/// walked newest first and stops by itself.)
+/// a rare word's few matches come from the index in every window. On SQLite the newest
+/// 2,048 documents are checked row by row, and if they do not fill the page FTS5's index is
+/// walked newest first: a prefix query (every term is one) makes FTS5 merge the whole
+/// doclist of the matching words before its first row, so a common word's cost grew with
+/// the database.
 #[allow(clippy::too_many_arguments)]
 async fn list_part(
     conn: &mut Conn,
@@ -325,8 +328,7 @@ async fn list_part(
 ) -> Result<Vec<Ticket>> {
     let (key, descending) = part_order(filter.sort, part);
     let desc = descending != backward;
-    let windowed =
-        backend == Backend::Postgres && !filter.terms.is_empty() && key.is_none() && desc;
+    let windowed = !filter.terms.is_empty() && key.is_none() && desc;
     if !windowed {
         return list_window(
             conn, backend, scope, filter, part, backward, cursor, limit, None,
@@ -342,6 +344,30 @@ async fn list_part(
             max.unwrap_or(0) + 1
         }
     };
+    if backend == Backend::Sqlite {
+        let lower = top.saturating_sub(FIRST_WINDOW);
+        if lower > 0 {
+            let rows = list_window(
+                conn,
+                backend,
+                scope,
+                filter,
+                part,
+                backward,
+                cursor,
+                limit,
+                Some(lower),
+            )
+            .await?;
+            if rows.len() as i64 >= limit {
+                return Ok(rows);
+            }
+        }
+        return list_window(
+            conn, backend, scope, filter, part, backward, cursor, limit, None,
+        )
+        .await;
+    }
     let mut span = FIRST_WINDOW;
     loop {
         let lower = top.saturating_sub(span);
@@ -394,19 +420,34 @@ async fn list_window(
     let newest_search = backend == Backend::Sqlite && key.is_none() && desc;
     if !filter.terms.is_empty() {
         if newest_search {
-            let query = filter
-                .terms
-                .iter()
-                .map(|t| format!("\"{t}\"*"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let q = args.text(query);
+            // In a window, each document is checked as it is (a word starting with each
+            // term: the documents are folded words between single spaces, the terms folded
+            // alphanumerics, so LIKE needs no escape); otherwise FTS5's index is walked.
+            let matching = match above {
+                Some(lower) => {
+                    let mut checks = format!("rowid > {}", args.int(lower));
+                    for t in &filter.terms {
+                        checks +=
+                            &format!(" AND (' ' || doc) LIKE {}", args.text(format!("% {t}%")));
+                    }
+                    checks
+                }
+                None => {
+                    let query = filter
+                        .terms
+                        .iter()
+                        .map(|t| format!("\"{t}\"*"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    format!("ticket_search MATCH {}", args.text(query))
+                }
+            };
             let after = match cursor {
                 Some(c) => format!(" AND rowid < {}", args.int(c.id)),
                 None => String::new(),
             };
             from = format!(
-                "FROM (SELECT rowid AS rid FROM ticket_search WHERE ticket_search MATCH {q}{after} \
+                "FROM (SELECT rowid AS rid FROM ticket_search WHERE {matching}{after} \
                  ORDER BY rowid DESC) s JOIN tickets t ON t.id = s.rid"
             );
             order = "s.rid DESC".to_string();

@@ -272,10 +272,15 @@ const MERGE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 fn merge_search(conn: &rusqlite::Connection) {
     let step = || -> rusqlite::Result<()> {
         conn.busy_timeout(MERGE_WAIT)?;
+        let started = std::time::Instant::now();
         conn.execute(
             "INSERT INTO ticket_search (ticket_search, rank) VALUES ('merge', ?1)",
             [MERGE_PAGES],
         )?;
+        tracing::trace!(
+            us = started.elapsed().as_micros() as u64,
+            "search index merge step"
+        );
         Ok(())
     };
     if let Err(e) = step()
