@@ -652,6 +652,15 @@ impl Services {
         for (name, _) in &rebuild {
             demo::drop_index(&mut conn, name).await?;
         }
+        // PostgreSQL checks the foreign keys once, after the load.
+        let keys = if n >= options.rebuild_indexes_from {
+            demo::foreign_keys(&mut conn, backend).await?
+        } else {
+            Vec::new()
+        };
+        for (name, _) in &keys {
+            demo::drop_foreign_key(&mut conn, name).await?;
+        }
 
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<TicketWrite>>(2);
         let (span, seed) = (options.days.max(1) * 86_400, options.seed);
@@ -683,24 +692,32 @@ impl Services {
         let mut rebuilt = false;
         match Writer::bulk(&self.store).await {
             Ok(writer) => {
-                let (mut waiting, mut writing) =
-                    (std::time::Duration::ZERO, std::time::Duration::ZERO);
+                // Up to one batch in flight per lane of the writer (two on PostgreSQL).
+                let mut in_flight = futures_util::stream::FuturesUnordered::new();
+                let (mut waiting, started) = (std::time::Duration::ZERO, std::time::Instant::now());
+                let mut more = true;
                 loop {
-                    let t0 = std::time::Instant::now();
-                    let Some(batch) = receiver.recv().await else {
-                        break;
-                    };
-                    let t1 = std::time::Instant::now();
-                    waiting += t1 - t0;
-                    if let Err(e) = writer.commit(batch).await {
-                        written = Err(e);
-                        break;
+                    while more && in_flight.len() < writer.lanes() {
+                        let t0 = std::time::Instant::now();
+                        match receiver.recv().await {
+                            Some(batch) => in_flight.push(writer.commit(batch)),
+                            None => more = false,
+                        }
+                        waiting += t0.elapsed();
                     }
-                    writing += t1.elapsed();
+                    match futures_util::StreamExt::next(&mut in_flight).await {
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            written = Err(e);
+                            break;
+                        }
+                        None => break,
+                    }
                 }
+                drop(in_flight);
                 tracing::debug!(
                     waiting_ms = waiting.as_millis() as u64,
-                    writing_ms = writing.as_millis() as u64,
+                    total_ms = started.elapsed().as_millis() as u64,
                     "demo load"
                 );
                 // After a complete load the writer rebuilds the indexes itself (SQLite: on its
@@ -722,13 +739,15 @@ impl Services {
         let events = generator.await.map_err(|e| {
             super::Error::Internal(format!("failed to join the demo generator: {e}"))
         })?;
-        // Whatever happened, the indexes come back.
+        // Whatever happened, the indexes come back, and then the foreign keys (checked
+        // against every row, with the indexes there).
         let finished = async {
-            let again = if rebuilt {
+            let mut again = if rebuilt {
                 Vec::new()
             } else {
                 demo::after_load(backend, rebuild)
             };
+            again.extend(keys);
             for (name, sql) in again {
                 let t = std::time::Instant::now();
                 demo::run_maintenance(&mut conn, backend, &sql).await?;

@@ -41,6 +41,46 @@ pub async fn secondary_indexes(conn: &mut Conn, backend: Backend) -> Result<Vec<
 /// indexes whose keys arrive in order cost ~1 µs per insert, more than a sorted rebuild.)
 const KEPT_DURING_LOAD: [&str; 3] = ["tickets_open", "tickets_open_assignee", "tickets_queued"];
 
+/// PostgreSQL: the foreign keys of the bulk-loaded tables, as ("table.name", the statement
+/// that adds it back). Added back after the load, each is checked once for every row (one
+/// join) instead of by a trigger per row — seventeen a demo ticket, the load's largest cost.
+/// (SQLite's bulk connection loads with `foreign_keys = OFF`.)
+pub async fn foreign_keys(conn: &mut Conn, backend: Backend) -> Result<Vec<(String, String)>> {
+    if backend != Backend::Postgres {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT c.conrelid::regclass::text AS tbl, c.conname::text AS name, \
+         pg_get_constraintdef(c.oid) AS def FROM pg_constraint c WHERE c.contype = 'f' \
+         AND c.conrelid IN ('tickets'::regclass, 'ticket_events'::regclass, 'ticket_search'::regclass) \
+         ORDER BY 1, 2",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let (table, name, def): (String, String, String) =
+                (r.try_get("tbl")?, r.try_get("name")?, r.try_get("def")?);
+            Ok((
+                format!("{table}.{name}"),
+                format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"),
+            ))
+        })
+        .collect()
+}
+
+/// Drops a foreign key named as `foreign_keys` names it.
+pub async fn drop_foreign_key(conn: &mut Conn, qualified: &str) -> Result<()> {
+    let Some((table, name)) = qualified.split_once('.') else {
+        return Ok(());
+    };
+    // Names come from the database's own catalogue, never from input.
+    sqlx::raw_sql(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn drop_index(conn: &mut Conn, name: &str) -> Result<()> {
     // Index names come from the database's own catalogue, never from input.
     sqlx::raw_sql(&format!("DROP INDEX {name}"))

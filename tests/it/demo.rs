@@ -87,6 +87,15 @@ async fn demo_data_is_consistent_and_usable(app: TestApp) {
                 .await,
             2_000
         );
+        // The foreign keys set aside for the load are back, and checked.
+        assert_eq!(
+            app.count(
+                "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND convalidated \
+                 AND conrelid IN ('tickets'::regclass, 'ticket_events'::regclass, 'ticket_search'::regclass)"
+            )
+            .await,
+            7
+        );
     }
     // The demo staff can sign in and use everything.
     let c = TestApp::client();

@@ -112,10 +112,12 @@ pub(crate) async fn apply<E: Exec>(
 
     insert_tickets(e, sql, &written).await?;
     write_search(e, sql, &written).await?;
+    insert_dependents(e, sql, &written, &event_ids).await?;
+    // The rows every writer shares (counters, daily figures) last, so they stay locked for
+    // the shortest time before the commit.
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
     add_figures(e, written.iter().flat_map(|(_, w)| &w.figures)).await?;
     add_sla_figures(e, written.iter().flat_map(|(_, w)| &w.sla_figures)).await?;
-    insert_dependents(e, sql, &written, &event_ids).await?;
     let news = if announce {
         news_of(&written, &event_ids)
     } else {
@@ -475,6 +477,9 @@ async fn add_counts<'a, E: Exec>(
             None => sums.push((key, d.n)),
         }
     }
+    // In one order, so that two writers of these rows lock them in the same order (two
+    // instances, or a bulk load's lanes) instead of deadlocking.
+    sums.sort_by_key(|((status, assignee), _)| (status.as_str(), assignee.map(|u| u.0)));
     for ((status, assignee), n) in sums.into_iter().filter(|(_, n)| *n != 0) {
         e.later(
             "INSERT INTO ticket_counts (status, assignee_id, n) VALUES ($1, $2, $3) \
@@ -515,6 +520,9 @@ async fn add_figures<'a, E: Exec>(
         });
         groups[at].1.push(d);
     }
+    // Locked in one order (see `add_counts`).
+    arrivals.sort_unstable();
+    groups.sort_by_key(|((day, figure), _)| (*day, figure.code()));
     for (day, n) in arrivals {
         e.later(
             "INSERT INTO daily_figures (day, figure, n, people) VALUES ($1, $2, $3, $4) \
@@ -598,6 +606,7 @@ async fn add_sla_figures<'a, E: Exec>(
         });
         groups[at].1.push(d);
     }
+    groups.sort_by_key(|((day, target), _)| (*day, target.code()));
     let read = match e.backend() {
         Backend::Sqlite => "SELECT n, entries FROM sla_figures WHERE day = $1 AND target = $2",
         Backend::Postgres => {

@@ -251,6 +251,9 @@ impl Exec for Copying {
     }
 
     async fn run(&mut self, sql: &str, args: &[Value<'_>]) -> Result<u64> {
+        // The rows go first: what follows (counters every lane shares) is locked only from
+        // there to the commit.
+        self.copy_all().await?;
         let text = inline(sql, args)?;
         exec(&mut self.conn, &text).await
     }
@@ -261,6 +264,7 @@ impl Exec for Copying {
         args: &[Value<'_>],
         kinds: &[Kind],
     ) -> Result<Vec<Vec<Cell>>> {
+        self.copy_all().await?;
         let text = inline(sql, args)?;
         let rows = fetch(&mut self.conn, &text).await?;
         cells(&rows, kinds)

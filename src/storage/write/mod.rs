@@ -50,8 +50,8 @@ enum Route {
     Queue(mpsc::Sender<Job>),
     /// No runtime to run a task on: each call commits on its own pooled transaction.
     Direct(Store),
-    /// A bulk load's own connection.
-    Bulk(std::sync::Arc<Mutex<Option<Bulk>>>),
+    /// A bulk load's own connections.
+    Bulk(std::sync::Arc<Bulk>),
 }
 
 impl std::fmt::Debug for Route {
@@ -86,8 +86,18 @@ impl Writer {
     pub async fn bulk(store: &Store) -> Result<Writer> {
         let bulk = Bulk::open(store).await?;
         Ok(Writer {
-            route: Route::Bulk(std::sync::Arc::new(Mutex::new(Some(bulk)))),
+            route: Route::Bulk(std::sync::Arc::new(bulk)),
         })
+    }
+
+    /// How many calls this writer commits at the same time: a bulk load on PostgreSQL has
+    /// more than one connection; everything else commits one call after another (the
+    /// serving writer gathers concurrent calls into one commit instead).
+    pub fn lanes(&self) -> usize {
+        match &self.route {
+            Route::Bulk(bulk) => bulk.lanes.len(),
+            _ => 1,
+        }
     }
 
     /// Commits the writes together: all of them, or none. Returns what became of each, in
@@ -109,11 +119,13 @@ impl Writer {
             }
             Route::Direct(store) => commit_alone(&mut Executor::pooled(store), writes).await,
             Route::Bulk(bulk) => {
-                let mut guard = bulk.lock().await;
-                let bulk = guard
+                let lane = bulk.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % bulk.lanes.len().max(1);
+                let mut guard = bulk.lanes[lane].lock().await;
+                let executor = guard
                     .as_mut()
                     .ok_or_else(|| StorageError::Bulk("the bulk load is finished".to_string()))?;
-                let (_, outcome) = bulk.executor.commit(vec![writes]).await;
+                let (_, outcome) = executor.commit(vec![writes]).await;
                 Ok(outcome?.pop().unwrap_or_default())
             }
         }
@@ -124,9 +136,6 @@ impl Writer {
     /// whether it ran them (SQLite files); otherwise the caller runs them on the pool.
     pub async fn finish(self, maintenance: Vec<(String, String)>) -> Result<bool> {
         let Route::Bulk(bulk) = self.route else {
-            return Ok(false);
-        };
-        let Some(bulk) = bulk.lock().await.take() else {
             return Ok(false);
         };
         bulk.finish(maintenance).await
@@ -428,12 +437,17 @@ async fn commit_alone(exec: &mut Executor, writes: Vec<TicketWrite>) -> Result<V
     }
 }
 
-/// A bulk load's connection: on a SQLite file a native connection with bulk settings and a
-/// checkpointer copying the WAL beside it; on PostgreSQL a connection of its own that copies
-/// the rows in (`copying`).
+/// A bulk load's connections (lanes): on a SQLite file one native connection with bulk
+/// settings and a checkpointer copying the WAL beside it (SQLite has one writer); on
+/// PostgreSQL `COPY_LANES` connections of their own that copy the rows in (`copying`), so the
+/// server works on two batches at once (one connection's `COPY` keeps one core busy).
 struct Bulk {
-    executor: Executor,
+    lanes: Vec<Mutex<Option<Executor>>>,
+    next: std::sync::atomic::AtomicUsize,
 }
+
+/// PostgreSQL bulk connections: the machine this runs on has two cores.
+const COPY_LANES: usize = 2;
 
 impl Bulk {
     async fn open(store: &Store) -> Result<Bulk> {
@@ -442,33 +456,52 @@ impl Bulk {
                 "a bulk load needs a SQLite file, not an in-memory database".to_string(),
             ));
         }
-        let executor = match store.postgres_url() {
-            Some(url) => Executor::Copying(
-                Box::new(copying::Copying::open(url.expose()).await?),
-                store.clone(),
-                Statements::default(),
-            ),
-            None => Executor::open(store, native::Purpose::Bulk).await?,
-        };
-        Ok(Bulk { executor })
+        let mut lanes = Vec::new();
+        match store.postgres_url() {
+            Some(url) => {
+                for _ in 0..COPY_LANES {
+                    lanes.push(Mutex::new(Some(Executor::Copying(
+                        Box::new(copying::Copying::open(url.expose()).await?),
+                        store.clone(),
+                        Statements::default(),
+                    ))));
+                }
+            }
+            None => lanes.push(Mutex::new(Some(
+                Executor::open(store, native::Purpose::Bulk).await?,
+            ))),
+        }
+        Ok(Bulk {
+            lanes,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
-    async fn finish(self, maintenance: Vec<(String, String)>) -> Result<bool> {
-        if let Executor::Copying(copying, ..) = self.executor {
-            copying.finish().await?;
-            return Ok(false);
+    /// Ends the load on every lane; returns whether the native lane ran `maintenance`.
+    async fn finish(&self, maintenance: Vec<(String, String)>) -> Result<bool> {
+        let mut ran = false;
+        let mut maintenance = Some(maintenance);
+        for lane in &self.lanes {
+            let Some(executor) = lane.lock().await.take() else {
+                continue;
+            };
+            match executor {
+                Executor::Copying(copying, ..) => copying.finish().await?,
+                Executor::Native {
+                    conn: Some(conn),
+                    _checkpointer: checkpointer,
+                    ..
+                } => {
+                    // The checkpointer stops first: the final checkpoint is the loading
+                    // connection's.
+                    drop(checkpointer);
+                    let work = maintenance.take().unwrap_or_default();
+                    tokio::task::spawn_blocking(move || conn.finish_bulk(&work)).await??;
+                    ran = true;
+                }
+                _ => {}
+            }
         }
-        let Executor::Native {
-            conn: Some(conn),
-            _checkpointer: checkpointer,
-            ..
-        } = self.executor
-        else {
-            return Ok(false);
-        };
-        // The checkpointer stops first: the final checkpoint is the loading connection's.
-        drop(checkpointer);
-        tokio::task::spawn_blocking(move || conn.finish_bulk(&maintenance)).await??;
-        Ok(true)
+        Ok(ran)
     }
 }
