@@ -57,15 +57,16 @@ pub async fn run(database: &Secret, args: ServeArgs) -> Result<(), String> {
         },
     ));
     let chat = crate::chat::ChatTasks::spawn(&services, std::time::Duration::from_secs(5))?;
-    // The first dashboard after a start is ready before anyone asks (hundreds of
-    // milliseconds at ten million tickets).
+    // The dashboard most people open is kept computed (hundreds of milliseconds at ten
+    // million tickets).
     let warm = services.clone();
-    tokio::spawn(async move { warm.warm_dashboard().await });
+    let warm = tokio::spawn(async move { warm.keep_dashboard_warm().await });
     server
         .run_until(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
     chat.stop().await;
+    warm.abort();
     let _ = stop_sla.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), sla).await;
     mail.stop().await;

@@ -29,6 +29,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// From this many tickets on, secondary indexes are dropped and rebuilt after the load.
     pub rebuild_indexes_from: u64,
+    /// Tickets a batch (one transaction of the writer).
+    pub batch: u64,
 }
 
 impl DemoOptions {
@@ -38,6 +40,7 @@ impl DemoOptions {
             days,
             seed,
             rebuild_indexes_from: 50_000,
+            batch: CHUNK,
         }
     }
 }
@@ -663,7 +666,11 @@ impl Services {
         }
 
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<TicketWrite>>(2);
-        let (span, seed) = (options.days.max(1) * 86_400, options.seed);
+        let (span, seed, batch) = (
+            options.days.max(1) * 86_400,
+            options.seed,
+            options.batch.max(1),
+        );
         let generator = crate::cpu::run(move || {
             let start = now - span;
             let mut rng = Rng(seed);
@@ -671,7 +678,7 @@ impl Services {
             let slot = span as f64 / n.max(1) as f64;
             let mut k = 0u64;
             while k < n {
-                let size = CHUNK.min(n - k);
+                let size = batch.min(n - k);
                 let mut batch = Vec::with_capacity(size as usize);
                 for _ in 0..size {
                     let created = start + (k as f64 * slot) as i64 + (rng.unit() * slot) as i64;
