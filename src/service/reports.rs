@@ -278,7 +278,8 @@ impl Services {
             if let Ok(period) = Period::lima_days(None, None, now) {
                 let generation = self.store.changes().generation();
                 let slot = self.dashboards.slot((period.from, period.to, None));
-                self.compute_into(slot, period, None, None, generation).await;
+                self.compute_into(slot, period, None, None, generation)
+                    .await;
             }
             tokio::time::sleep(std::time::Duration::from_secs(REFRESH_AHEAD_SECS as u64)).await;
         }

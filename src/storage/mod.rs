@@ -263,6 +263,11 @@ impl Store {
             .map(|o| o.get_filename().to_path_buf())
     }
 
+    /// Whether reads may go to PostgreSQL read replicas (`--database-replica`).
+    pub(crate) fn has_replicas(&self) -> bool {
+        self.replicas.is_some()
+    }
+
     /// PostgreSQL's URL (for a bulk load's own connection); `None` on SQLite.
     pub(crate) fn postgres_url(&self) -> Option<&Url> {
         self.postgres_url.as_ref()

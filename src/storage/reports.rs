@@ -398,6 +398,9 @@ pub async fn each_closed<S: ClosedSink>(
     sink: S,
 ) -> Result<S> {
     let Some(path) = store.sqlite_file() else {
+        if let (Some(url), false) = (store.postgres_url(), store.has_replicas()) {
+            return copied_each_closed(url.expose(), from, to, technician, sink).await;
+        }
         return chunked_each_closed(store, from, to, technician, reader, sink).await;
     };
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
@@ -657,6 +660,137 @@ fn deliver<S: ClosedSink>(
         let _ = empty.send(batch);
     }
     Ok(sink)
+}
+
+/// PostgreSQL without replicas: one `COPY (SELECT …) TO STDOUT` on a connection of its own
+/// (one snapshot, rows in text as PostgreSQL writes them, no per-row decoding through sqlx's
+/// `Any` driver), parsed here and handed to the sink in batches on a blocking thread. With
+/// replicas the export reads keyset chunks where the reader's reads go
+/// (`chunked_each_closed`).
+async fn copied_each_closed<S: ClosedSink>(
+    url: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+    technician: Option<UserId>,
+    mut sink: S,
+) -> Result<S> {
+    use futures_util::TryStreamExt;
+    use sqlx::Connection;
+    // Only integers are put in the statement (COPY takes no parameters).
+    let mut filters = String::new();
+    if let Some(from) = from {
+        filters += &format!(" AND t.closed_at >= {from}");
+    }
+    if let Some(to) = to {
+        filters += &format!(" AND t.closed_at < {to}");
+    }
+    if let Some(t) = technician {
+        filters += &format!(" AND t.assignee_id = {}", t.0);
+    }
+    let sql = format!(
+        "COPY (SELECT t.id, t.requester, t.subject, u.name, t.created_at, t.first_assigned_at, \
+                t.first_response_at, t.closed_at, c.name, t.resolution, t.rating, t.rating_comment, \
+                t.priority, k.name, t.assignment_due_at, t.assignment_secs, t.response_due_at, \
+                t.response_secs, t.resolution_due_at, t.resolution_secs \
+         FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN users c ON c.id = t.closed_by \
+         LEFT JOIN categories k ON k.id = t.category_id \
+         WHERE t.status = 'cerrado'{filters} ORDER BY t.id) TO STDOUT"
+    );
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut stream = conn.copy_out_raw(&sql).await?;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut batch: Vec<ClosedRow> = Vec::with_capacity(BATCH_ROWS);
+    let mut done = false;
+    while !done {
+        let chunk = stream.try_next().await?;
+        match &chunk {
+            Some(bytes) => pending.extend_from_slice(bytes),
+            None => done = true,
+        }
+        let mut start = 0;
+        while let Some(at) = pending[start..].iter().position(|b| *b == b'\n') {
+            batch.push(copied_row(&pending[start..start + at])?);
+            start += at + 1;
+        }
+        pending.drain(..start);
+        if batch.len() >= BATCH_ROWS || (done && !batch.is_empty()) {
+            let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            let (back, flow) = tokio::task::spawn_blocking(move || {
+                let flow = rows.iter().try_for_each(|r| sink.row(&r.borrowed()));
+                (sink, flow)
+            })
+            .await?;
+            sink = back;
+            if flow.is_break() {
+                return Ok(sink);
+            }
+        }
+    }
+    Ok(sink)
+}
+
+/// One row of `COPY`'s text output: fields split by tabs, `\N` for null, backslash escapes.
+fn copied_row(line: &[u8]) -> Result<ClosedRow> {
+    let bad = || StorageError::Corrupt("an exported row could not be read".to_string());
+    let line = std::str::from_utf8(line).map_err(|_| bad())?;
+    let fields: Vec<Option<String>> = line
+        .split('\t')
+        .map(|f| {
+            if f == "\\N" {
+                return None;
+            }
+            if !f.contains('\\') {
+                return Some(f.to_string());
+            }
+            let mut out = String::with_capacity(f.len());
+            let mut chars = f.chars();
+            while let Some(c) = chars.next() {
+                if c != '\\' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('r') => out.push('\r'),
+                    Some('t') => out.push('\t'),
+                    Some('b') => out.push('\u{8}'),
+                    Some('f') => out.push('\u{c}'),
+                    Some('v') => out.push('\u{b}'),
+                    Some(other) => out.push(other),
+                    None => {}
+                }
+            }
+            Some(out)
+        })
+        .collect();
+    if fields.len() != 20 {
+        return Err(bad());
+    }
+    let int = |i: usize| -> Result<Option<i64>> {
+        fields[i]
+            .as_deref()
+            .map(|v| v.parse::<i64>().map_err(|_| bad()))
+            .transpose()
+    };
+    let text = |i: usize| fields[i].clone();
+    Ok(ClosedRow {
+        id: int(0)?.ok_or_else(bad)?,
+        requester: text(1).unwrap_or_default(),
+        subject: text(2).unwrap_or_default(),
+        technician: text(3),
+        created_at: int(4)?.unwrap_or_default(),
+        first_assigned_at: int(5)?,
+        first_response_at: int(6)?,
+        closed_at: int(7)?.unwrap_or_default(),
+        closed_by: text(8),
+        resolution: text(9),
+        rating: int(10)?,
+        rating_comment: text(11),
+        priority: priority_of(fields[12].as_deref().unwrap_or_default())?,
+        category: text(13),
+        due: [int(14)?, int(16)?, int(18)?],
+        secs: [int(15)?, int(17)?, int(19)?],
+    })
 }
 
 async fn chunked_each_closed<S: ClosedSink>(
