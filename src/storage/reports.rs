@@ -715,11 +715,7 @@ async fn copied_each_closed<S: ClosedSink>(
         pending.drain(..start);
         if batch.len() >= BATCH_ROWS || (done && !batch.is_empty()) {
             let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-            let (back, flow) = tokio::task::spawn_blocking(move || {
-                let flow = rows.iter().try_for_each(|r| sink.row(&r.borrowed()));
-                (sink, flow)
-            })
-            .await?;
+            let (back, flow) = hand_over(sink, rows).await?;
             sink = back;
             if flow.is_break() {
                 return Ok(sink);
@@ -793,6 +789,19 @@ fn copied_row(line: &[u8]) -> Result<ClosedRow> {
     })
 }
 
+/// Hands rows to the sink on a blocking thread (it may block on a slow client); gives it
+/// back with whether it wants more.
+async fn hand_over<S: ClosedSink>(
+    mut sink: S,
+    rows: Vec<ClosedRow>,
+) -> Result<(S, ControlFlow<()>)> {
+    Ok(tokio::task::spawn_blocking(move || {
+        let flow = rows.iter().try_for_each(|r| sink.row(&r.borrowed()));
+        (sink, flow)
+    })
+    .await?)
+}
+
 async fn chunked_each_closed<S: ClosedSink>(
     store: &Store,
     from: Option<i64>,
@@ -823,11 +832,7 @@ async fn chunked_each_closed<S: ClosedSink>(
         };
         let last = rows.len() < EACH_CHUNK as usize;
         after = rows.last().map(|r| r.id).unwrap_or(after);
-        let (back, flow) = tokio::task::spawn_blocking(move || {
-            let flow = rows.iter().try_for_each(|r| sink.row(&r.borrowed()));
-            (sink, flow)
-        })
-        .await?;
+        let (back, flow) = hand_over(sink, rows).await?;
         sink = back;
         if last || flow.is_break() {
             return Ok(sink);

@@ -344,30 +344,6 @@ async fn list_part(
             max.unwrap_or(0) + 1
         }
     };
-    if backend == Backend::Sqlite {
-        let lower = top.saturating_sub(FIRST_WINDOW);
-        if lower > 0 {
-            let rows = list_window(
-                conn,
-                backend,
-                scope,
-                filter,
-                part,
-                backward,
-                cursor,
-                limit,
-                Some(lower),
-            )
-            .await?;
-            if rows.len() as i64 >= limit {
-                return Ok(rows);
-            }
-        }
-        return list_window(
-            conn, backend, scope, filter, part, backward, cursor, limit, None,
-        )
-        .await;
-    }
     let mut span = FIRST_WINDOW;
     loop {
         let lower = top.saturating_sub(span);
@@ -387,7 +363,11 @@ async fn list_part(
         if rows.len() as i64 >= limit || !bounded {
             return Ok(rows);
         }
-        span = span.saturating_mul(WIDER);
+        // SQLite: after the first window, FTS5's own walk; PostgreSQL: a wider window.
+        span = match backend {
+            Backend::Sqlite => i64::MAX,
+            Backend::Postgres => span.saturating_mul(WIDER),
+        };
     }
 }
 

@@ -497,20 +497,7 @@ behind_haproxy!(the_event_stream_through_the_balancer_hears_changes_made_on_othe
 async fn concurrent_assignments_through_the_balancer_have_one_winner(cluster: Cluster) {
     let app = cluster.app();
     let admin = app.create_user(Role::Admin, "Admin").await;
-    let mut tokens = Vec::new();
-    let mut techs = Vec::new();
-    for i in 0..6 {
-        let d = app
-            .create_user(Role::Dispatcher, &format!("Derivador {i}"))
-            .await;
-        tokens.push(app.token_for(&d).await);
-        techs.push(
-            app.create_user(Role::Technician, &format!("Tecnico {i}"))
-                .await
-                .id
-                .0,
-        );
-    }
+    let (tokens, techs) = app.dispatchers_and_technicians(6).await;
     let admin_token = app.token_for(&admin).await;
     for round in 0..3 {
         let id = intake_at(cluster.url("/intake/email"), &format!("Carrera {round}")).await["id"]

@@ -348,6 +348,25 @@ impl TestApp {
             .await
             .expect("token")
     }
+
+    /// `n` dispatchers' API tokens and `n` technicians' ids ("Derivador i", "Tecnico i"): the
+    /// contenders of a race to assign one ticket.
+    pub async fn dispatchers_and_technicians(&self, n: usize) -> (Vec<String>, Vec<i64>) {
+        let (mut tokens, mut techs) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let d = self
+                .create_user(Role::Dispatcher, &format!("Derivador {i}"))
+                .await;
+            tokens.push(self.token_for(&d).await);
+            techs.push(
+                self.create_user(Role::Technician, &format!("Tecnico {i}"))
+                    .await
+                    .id
+                    .0,
+            );
+        }
+        (tokens, techs)
+    }
 }
 
 /// A signed-in browser: its cookie jar, its session's CSRF token, and who it is.

@@ -76,20 +76,7 @@ both_backends!(failures_split_between_instances_lock_the_account);
 async fn concurrent_assignments_through_both_instances_have_one_winner(a: TestApp) {
     let b = second_instance(&a).await;
     let admin = a.create_user(Role::Admin, "Admin").await;
-    let mut tokens = Vec::new();
-    let mut techs = Vec::new();
-    for i in 0..6 {
-        let d = a
-            .create_user(Role::Dispatcher, &format!("Derivador {i}"))
-            .await;
-        tokens.push(a.token_for(&d).await);
-        techs.push(
-            a.create_user(Role::Technician, &format!("Tecnico {i}"))
-                .await
-                .id
-                .0,
-        );
-    }
+    let (tokens, techs) = a.dispatchers_and_technicians(6).await;
     for round in 0..3 {
         let id = a.intake("c@d.com", &format!("Carrera {round}"), "b").await["id"]
             .as_i64()
