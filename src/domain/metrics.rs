@@ -262,64 +262,119 @@ impl Selection {
         }
     }
 
-    fn finish(mut self) -> Summary {
+    /// `None` when a wanted bucket gathered fewer values than its histogram counted.
+    fn finish(mut self) -> Option<Summary> {
         if self.n == 0 {
-            return Summary::default();
+            return Some(Summary::default());
         }
         let mut value = [0u32; 3];
         for (i, v) in value.iter_mut().enumerate() {
             // Ranks in the same bucket share the list gathered for the first of them.
             let src = (0..=i).find(|j| self.at[*j].0 == self.at[i].0).unwrap_or(i);
-            *v = *self.gathered[src].select_nth_unstable(self.at[i].1).1;
+            let (bucket, within) = self.at[i];
+            let gathered = &mut self.gathered[src];
+            if bucket >= BUCKETS || gathered.len() != self.hist[bucket] as usize {
+                return None;
+            }
+            *v = *gathered.select_nth_unstable(within).1;
         }
-        Summary {
+        Some(Summary {
             count: self.n,
             mean: Some(self.sum as f64 / self.n as f64),
             median: Some((value[0] as f64 + value[1] as f64) / 2.0),
             p90: Some(value[2] as f64),
+        })
+    }
+}
+
+/// Exact summaries of durations fed twice, overall and per person (0 = nobody, only
+/// counted overall), never holding the durations themselves: the first pass (`count`)
+/// builds each person's log-scale histogram and sum (the overall one is their sum);
+/// `prepare` locates the wanted ranks; the second pass (`offer`, the same durations again)
+/// keeps only the values in the buckets holding them, which `finish` selects exactly.
+#[derive(Default)]
+pub struct TwoPass {
+    each: std::collections::BTreeMap<i64, Selection>,
+    all: Option<Selection>,
+}
+
+impl TwoPass {
+    /// First pass: durations of `person`.
+    pub fn count(&mut self, person: i64, values: &[u32]) {
+        self.each
+            .entry(person)
+            .or_insert_with(Selection::new)
+            .count(values);
+    }
+
+    /// Between the passes.
+    pub fn prepare(&mut self) {
+        let mut all = Selection::new();
+        for sel in self.each.values_mut() {
+            all.n += sel.n;
+            all.sum += sel.sum;
+            for (t, c) in all.hist.iter_mut().zip(&sel.hist) {
+                *t += c;
+            }
+            sel.prepare();
         }
+        all.prepare();
+        self.all = Some(all);
+    }
+
+    /// Second pass: the same durations of `person` as in the first.
+    pub fn offer(&mut self, person: i64, values: &[u32]) {
+        let (Some(sel), Some(all)) = (self.each.get_mut(&person), self.all.as_mut()) else {
+            return;
+        };
+        for &v in values {
+            let b = bucket(v);
+            sel.offer(b, v);
+            all.offer(b, v);
+        }
+    }
+
+    /// The summary overall and per person (nobody left out). `None` if the second pass did
+    /// not bring back what the first counted (the durations changed between them).
+    pub fn finish(self) -> Option<(Summary, std::collections::BTreeMap<i64, Summary>)> {
+        let all = match self.all {
+            Some(all) => all.finish()?,
+            None => Summary::default(),
+        };
+        let mut per = std::collections::BTreeMap::new();
+        for (person, sel) in self.each {
+            let summary = sel.finish()?;
+            if person != 0 {
+                per.insert(person, summary);
+            }
+        }
+        Some((all, per))
     }
 }
 
 /// The same summary as `summarize`, exact, overall and per person (0 = nobody, only counted
 /// overall), over durations held in slices (one per day and person) that are never copied
-/// together. One pass builds each person's log-scale histogram and sum (the overall one is
-/// their sum); a second gathers only the values in the buckets holding the wanted ranks,
-/// which are then selected exactly.
+/// together (`TwoPass` over them).
 pub fn summarize_groups(
     groups: &std::collections::BTreeMap<i64, Vec<&[u32]>>,
 ) -> (Summary, std::collections::BTreeMap<i64, Summary>) {
-    let mut all = Selection::new();
-    let mut each: Vec<(i64, Selection)> = Vec::with_capacity(groups.len());
+    let mut two = TwoPass::default();
     for (person, parts) in groups {
-        let mut sel = Selection::new();
         for part in parts {
-            sel.count(part);
+            two.count(*person, part);
         }
-        all.n += sel.n;
-        all.sum += sel.sum;
-        for (t, c) in all.hist.iter_mut().zip(&sel.hist) {
-            *t += c;
-        }
-        sel.prepare();
-        each.push((*person, sel));
-    }
-    all.prepare();
-    for ((_, sel), parts) in each.iter_mut().zip(groups.values()) {
-        for part in parts {
-            for &v in *part {
-                let b = bucket(v);
-                sel.offer(b, v);
-                all.offer(b, v);
-            }
+        if parts.is_empty() {
+            two.count(*person, &[]);
         }
     }
-    let per = each
-        .into_iter()
-        .filter(|(person, _)| *person != 0)
-        .map(|(person, sel)| (person, sel.finish()))
-        .collect();
-    (all.finish(), per)
+    two.prepare();
+    for (person, parts) in groups {
+        for part in parts {
+            two.offer(*person, part);
+        }
+    }
+    // The same slices were offered as were counted: never `None`.
+    two.finish().unwrap_or_default()
 }
 
 /// `summarize_groups` for one list held in slices.

@@ -5,7 +5,7 @@ use super::{Result, Services};
 use crate::domain::access::{Capability, may};
 use crate::domain::figures::{Figure, lima_day};
 use crate::domain::ids::{TicketId, UserId};
-use crate::domain::metrics::{Csat, Period, Summary, age_buckets, summarize, summarize_groups};
+use crate::domain::metrics::{Csat, Period, Summary, TwoPass, age_buckets, summarize};
 use crate::domain::ticket::Status;
 use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role};
@@ -295,12 +295,18 @@ impl Services {
     ) -> Result<((i64, i64, i64), Dashboard)> {
         let backend = self.store.backend();
         let now = self.now();
+        // Every read below sees one snapshot: the durations are read twice and must be the
+        // same both times.
+        let mut snapshot = reports::snapshot(c, backend).await?;
+        let c: &mut crate::storage::Conn = &mut snapshot;
         let stamp = reports::stamp(c).await?;
         let (from, to) = (period.from, period.to);
+        let (from_day, to_day) = (lima_day(from), lima_day(to));
 
         // Everything dated in the period comes from the daily figures: about thirty rows per
         // figure and person, durations included, so the medians and percentiles are exact.
-        let rows = figures::read(c, lima_day(from), lima_day(to)).await?;
+        // They are read twice and never held: a first pass counts (and sums every count),
+        // a second gathers only the durations near the medians and 90th percentiles.
         let mine = |person: &i64| technician.is_none_or(|t| t.0 == *person);
         let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         let (mut returned, mut passed) = (0, 0);
@@ -312,9 +318,9 @@ impl Services {
         } else {
             Figure::Created
         };
-        // Per figure and person, the slices of durations of each day (not copied).
-        let mut parts: BTreeMap<Figure, BTreeMap<i64, Vec<&[u32]>>> = BTreeMap::new();
-        for row in &rows {
+        // Per figure with durations, its summaries overall and per person.
+        let mut parts: BTreeMap<Figure, TwoPass> = BTreeMap::new();
+        figures::each(c, from_day, to_day, false, |row| {
             let n: i64 = if technician.is_none() {
                 row.n
             } else {
@@ -346,21 +352,38 @@ impl Services {
                 per_day.entry(row.day).or_default().0 += n;
             }
             if row.figure.has_durations() {
-                let lists = parts.entry(row.figure).or_default();
+                let two = parts.entry(row.figure).or_default();
                 for (person, entry) in row.people.iter().filter(|(p, _)| mine(p)) {
-                    lists.entry(*person).or_default().push(&entry.secs);
+                    two.count(*person, &entry.secs);
                 }
             }
-        }
-        let summaries = |f: Figure| match parts.get(&f) {
-            Some(groups) => summarize_groups(groups),
-            None => Default::default(),
+        })
+        .await?;
+        parts.values_mut().for_each(TwoPass::prepare);
+        figures::each(c, from_day, to_day, true, |row| {
+            if let Some(two) = parts.get_mut(&row.figure) {
+                for (person, entry) in row.people.iter().filter(|(p, _)| mine(p)) {
+                    two.offer(*person, &entry.secs);
+                }
+            }
+        })
+        .await?;
+        let mut summaries = |f: Figure| -> Result<(Summary, BTreeMap<i64, Summary>)> {
+            match parts.remove(&f) {
+                Some(two) => two.finish().ok_or_else(|| {
+                    crate::storage::StorageError::Corrupt(
+                        "the daily figures changed inside one snapshot".to_string(),
+                    )
+                    .into()
+                }),
+                None => Ok(Default::default()),
+            }
         };
-        let (assign, assign_by) = summaries(Figure::Assign);
-        let (response, response_by) = summaries(Figure::Response);
-        let (close, close_by) = summaries(Figure::Close);
-        let (wait_summary, _) = summaries(Figure::Wait);
-        let (waiting, _) = summaries(Figure::Waiting);
+        let (assign, assign_by) = summaries(Figure::Assign)?;
+        let (response, response_by) = summaries(Figure::Response)?;
+        let (close, close_by) = summaries(Figure::Close)?;
+        let (wait_summary, _) = summaries(Figure::Wait)?;
+        let (waiting, _) = summaries(Figure::Waiting)?;
 
         let mut counts_by_status: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut open_by_tech: BTreeMap<i64, i64> = BTreeMap::new();
@@ -458,6 +481,7 @@ impl Services {
                 active: u.active,
             })
             .collect();
+        snapshot.commit().await?;
         Ok((
             stamp,
             Dashboard {

@@ -2,7 +2,7 @@
 //! total count and, per person, a count and the durations. The per-person part is packed in
 //! one blob as segments of big-endian u32: `person, n, then n durations` for duration
 //! figures, `person, n` for counts. Written with the ticket write it comes from
-//! (`storage::write`); read by the dashboard a month at a time (about 240 rows).
+//! (`storage::write`); read by the dashboard a month at a time (about 240 rows), twice.
 
 use super::{Conn, Result, StorageError};
 use crate::domain::figures::Figure;
@@ -63,27 +63,37 @@ pub fn unpack(figure: Figure, bytes: &[u8]) -> Result<BTreeMap<i64, Entry>> {
     Ok(people)
 }
 
-/// Every row of the days `[from_day, to_day)`.
-pub async fn read(conn: &mut Conn, from_day: i64, to_day: i64) -> Result<Vec<DailyRow>> {
-    let rows = sqlx::query(
+/// Visits every row of the days `[from_day, to_day)` (only figures with durations if
+/// `durations_only`) as it arrives, unpacked: at ten million tickets a month of durations
+/// is tens of megabytes, and none of it is kept here.
+pub async fn each(
+    conn: &mut Conn,
+    from_day: i64,
+    to_day: i64,
+    durations_only: bool,
+    mut visit: impl FnMut(DailyRow),
+) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query(
         "SELECT day, figure, n, people FROM daily_figures WHERE day >= $1 AND day < $2",
     )
     .bind(from_day)
     .bind(to_day)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let code: i64 = r.try_get("figure")?;
-            let figure = Figure::from_code(code)
-                .ok_or_else(|| StorageError::Corrupt(format!("figure {code}")))?;
-            let bytes: Vec<u8> = r.try_get("people")?;
-            Ok(DailyRow {
-                day: r.try_get("day")?,
-                figure,
-                n: r.try_get("n")?,
-                people: unpack(figure, &bytes)?,
-            })
-        })
-        .collect()
+    .fetch(conn);
+    while let Some(r) = rows.try_next().await? {
+        let code: i64 = r.try_get("figure")?;
+        let figure = Figure::from_code(code)
+            .ok_or_else(|| StorageError::Corrupt(format!("figure {code}")))?;
+        if durations_only && !figure.has_durations() {
+            continue;
+        }
+        let bytes: &[u8] = r.try_get("people")?;
+        visit(DailyRow {
+            day: r.try_get("day")?,
+            figure,
+            n: r.try_get("n")?,
+            people: unpack(figure, bytes)?,
+        });
+    }
+    Ok(())
 }
