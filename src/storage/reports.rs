@@ -29,14 +29,13 @@ fn parse_numbers(text: Option<String>) -> Result<Vec<i64>> {
         .collect()
 }
 
-/// Where the data the dashboard reads stands: the newest timeline event, the service levels'
-/// settings revision and how many recomputes rewrote clocks (they add no event). All only
-/// grow; read before the figures, an older stamp than the database's means the figures may
-
 /// A read transaction on `conn` in which every read sees one snapshot (SQLite's read
 /// transactions always do; on PostgreSQL, repeatable read, read only, which a replica also
 /// serves). Dropped without `commit` it is rolled back.
-pub async fn snapshot(conn: &mut Conn, backend: Backend) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+pub async fn snapshot(
+    conn: &mut Conn,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
     let mut tx = sqlx::Connection::begin(conn).await?;
     if backend == Backend::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -46,6 +45,9 @@ pub async fn snapshot(conn: &mut Conn, backend: Backend) -> Result<sqlx::Transac
     Ok(tx)
 }
 
+/// Where the data the dashboard reads stands: the newest timeline event, the service levels'
+/// settings revision and how many recomputes rewrote clocks (they add no event). All only
+/// grow; read before the figures, an older stamp than the database's means the figures may
 /// be behind.
 pub async fn stamp(conn: &mut Conn) -> Result<(i64, i64, i64)> {
     let row = sqlx::query(
