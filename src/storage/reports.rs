@@ -7,6 +7,7 @@ use crate::domain::classification::Priority;
 use crate::domain::ids::{TicketId, TicketNumber, UserId};
 use crate::domain::ticket::Status;
 use sqlx::Row;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 fn aggregate(backend: Backend, expr: &str) -> String {
@@ -614,7 +615,7 @@ fn sqlite_read_closed(
 }
 
 /// The staff's names by id (a few dozen people).
-struct Names(std::collections::HashMap<i64, String>);
+struct Names(HashMap<i64, String>);
 
 impl Names {
     fn get(&self, id: Option<i64>) -> Option<&str> {
@@ -703,16 +704,32 @@ async fn copied_each_closed<S: ClosedSink>(
     if let Some(t) = technician {
         filters += &format!(" AND t.assignee_id = {}", t.0);
     }
-    let sql = format!(
-        "COPY (SELECT t.id, t.requester, t.subject, u.name, t.created_at, t.first_assigned_at, \
-                t.first_response_at, t.closed_at, c.name, t.resolution, t.rating, t.rating_comment, \
-                t.priority, k.name, t.assignment_due_at, t.assignment_secs, t.response_due_at, \
-                t.response_secs, t.resolution_due_at, t.resolution_secs \
-         FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id LEFT JOIN users c ON c.id = t.closed_by \
-         LEFT JOIN categories k ON k.id = t.category_id \
-         WHERE t.status = 'cerrado'{filters} ORDER BY t.id) TO STDOUT"
-    );
+    // The names come from two small lookups in the same snapshot, not from three joins a
+    // row (PostgreSQL's backend is what limits this export: 38 s for the joined rows of ten
+    // million tickets against 28 s for the ticket's own columns).
     let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut conn)
+        .await?;
+    let names = |rows: Vec<(i64, String)>| Names(rows.into_iter().collect());
+    let people = names(
+        sqlx::query_as("SELECT id, name FROM users")
+            .fetch_all(&mut conn)
+            .await?,
+    );
+    let categories = names(
+        sqlx::query_as("SELECT id, name FROM categories")
+            .fetch_all(&mut conn)
+            .await?,
+    );
+    let sql = format!(
+        "COPY (SELECT t.id, t.requester, t.subject, t.assignee_id, t.created_at, \
+                t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \
+                t.rating, t.rating_comment, t.priority, t.category_id, t.assignment_due_at, \
+                t.assignment_secs, t.response_due_at, t.response_secs, t.resolution_due_at, \
+                t.resolution_secs \
+         FROM tickets t WHERE t.status = 'cerrado'{filters} ORDER BY t.id) TO STDOUT"
+    );
     let mut stream = conn.copy_out_raw(&sql).await?;
     let mut pending: Vec<u8> = Vec::new();
     let mut batch: Vec<ClosedRow> = Vec::with_capacity(BATCH_ROWS);
@@ -725,7 +742,7 @@ async fn copied_each_closed<S: ClosedSink>(
         }
         let mut start = 0;
         while let Some(at) = pending[start..].iter().position(|b| *b == b'\n') {
-            batch.push(copied_row(&pending[start..start + at])?);
+            batch.push(copied_row(&pending[start..start + at], &people, &categories)?);
             start += at + 1;
         }
         pending.drain(..start);
@@ -742,64 +759,72 @@ async fn copied_each_closed<S: ClosedSink>(
 }
 
 /// One row of `COPY`'s text output: fields split by tabs, `\N` for null, backslash escapes.
-fn copied_row(line: &[u8]) -> Result<ClosedRow> {
+/// The fields are read in place: only text fields become strings, one allocation each; the
+/// technician's, closer's and category's ids are looked up in `people` and `categories`.
+fn copied_row(
+    line: &[u8],
+    people: &Names,
+    categories: &Names,
+) -> Result<ClosedRow> {
     let bad = || StorageError::Corrupt("an exported row could not be read".to_string());
     let line = std::str::from_utf8(line).map_err(|_| bad())?;
-    let fields: Vec<Option<String>> = line
-        .split('\t')
-        .map(|f| {
-            if f == "\\N" {
-                return None;
-            }
-            if !f.contains('\\') {
-                return Some(f.to_string());
-            }
-            let mut out = String::with_capacity(f.len());
-            let mut chars = f.chars();
-            while let Some(c) = chars.next() {
-                if c != '\\' {
-                    out.push(c);
-                    continue;
-                }
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some('r') => out.push('\r'),
-                    Some('t') => out.push('\t'),
-                    Some('b') => out.push('\u{8}'),
-                    Some('f') => out.push('\u{c}'),
-                    Some('v') => out.push('\u{b}'),
-                    Some(other) => out.push(other),
-                    None => {}
-                }
-            }
-            Some(out)
-        })
-        .collect();
-    if fields.len() != 20 {
+    let mut fields = [""; 20];
+    let mut parts = line.split('\t');
+    for f in fields.iter_mut() {
+        *f = parts.next().ok_or_else(bad)?;
+    }
+    if parts.next().is_some() {
         return Err(bad());
     }
     let int = |i: usize| -> Result<Option<i64>> {
-        fields[i]
-            .as_deref()
-            .map(|v| v.parse::<i64>().map_err(|_| bad()))
-            .transpose()
+        match fields[i] {
+            "\\N" => Ok(None),
+            v => v.parse::<i64>().map(Some).map_err(|_| bad()),
+        }
     };
-    let text = |i: usize| fields[i].clone();
+    let text = |i: usize| -> Option<String> {
+        let f = fields[i];
+        if f == "\\N" {
+            return None;
+        }
+        if !f.contains('\\') {
+            return Some(f.to_string());
+        }
+        let mut out = String::with_capacity(f.len());
+        let mut chars = f.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('b') => out.push('\u{8}'),
+                Some('f') => out.push('\u{c}'),
+                Some('v') => out.push('\u{b}'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        }
+        Some(out)
+    };
     Ok(ClosedRow {
         id: int(0)?.ok_or_else(bad)?,
         requester: text(1).unwrap_or_default(),
         subject: text(2).unwrap_or_default(),
-        technician: text(3),
+        technician: people.get(int(3)?).map(str::to_string),
         created_at: int(4)?.unwrap_or_default(),
         first_assigned_at: int(5)?,
         first_response_at: int(6)?,
         closed_at: int(7)?.unwrap_or_default(),
-        closed_by: text(8),
+        closed_by: people.get(int(8)?).map(str::to_string),
         resolution: text(9),
         rating: int(10)?,
         rating_comment: text(11),
-        priority: priority_of(fields[12].as_deref().unwrap_or_default())?,
-        category: text(13),
+        priority: priority_of(fields[12])?,
+        category: categories.get(int(13)?).map(str::to_string),
         due: [int(14)?, int(16)?, int(18)?],
         secs: [int(15)?, int(17)?, int(19)?],
     })
