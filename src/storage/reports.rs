@@ -742,7 +742,11 @@ async fn copied_each_closed<S: ClosedSink>(
         }
         let mut start = 0;
         while let Some(at) = pending[start..].iter().position(|b| *b == b'\n') {
-            batch.push(copied_row(&pending[start..start + at], &people, &categories)?);
+            batch.push(copied_row(
+                &pending[start..start + at],
+                &people,
+                &categories,
+            )?);
             start += at + 1;
         }
         pending.drain(..start);
@@ -761,11 +765,7 @@ async fn copied_each_closed<S: ClosedSink>(
 /// One row of `COPY`'s text output: fields split by tabs, `\N` for null, backslash escapes.
 /// The fields are read in place: only text fields become strings, one allocation each; the
 /// technician's, closer's and category's ids are looked up in `people` and `categories`.
-fn copied_row(
-    line: &[u8],
-    people: &Names,
-    categories: &Names,
-) -> Result<ClosedRow> {
+fn copied_row(line: &[u8], people: &Names, categories: &Names) -> Result<ClosedRow> {
     let bad = || StorageError::Corrupt("an exported row could not be read".to_string());
     let line = std::str::from_utf8(line).map_err(|_| bad())?;
     let mut fields = [""; 20];
