@@ -646,24 +646,13 @@ impl Services {
         let now = self.now();
         let n = options.tickets;
         let mut conn = self.store.read().await?;
-        // A large load goes faster without the secondary indexes; they are rebuilt at the end.
-        let rebuild = if n >= options.rebuild_indexes_from {
-            demo::secondary_indexes(&mut conn, backend).await?
+        // A large load goes faster without the secondary indexes (rebuilt at the end) and,
+        // on PostgreSQL, checks the foreign keys once, after it.
+        let (rebuild, keys) = if n >= options.rebuild_indexes_from {
+            demo::set_aside(&mut conn, backend).await?
         } else {
-            Vec::new()
+            Default::default()
         };
-        for (name, _) in &rebuild {
-            demo::drop_index(&mut conn, name).await?;
-        }
-        // PostgreSQL checks the foreign keys once, after the load.
-        let keys = if n >= options.rebuild_indexes_from {
-            demo::foreign_keys(&mut conn, backend).await?
-        } else {
-            Vec::new()
-        };
-        for (name, _) in &keys {
-            demo::drop_foreign_key(&mut conn, name).await?;
-        }
 
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<TicketWrite>>(2);
         let (span, seed, batch) = (

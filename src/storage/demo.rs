@@ -8,7 +8,7 @@ use sqlx::Row;
 /// The secondary indexes of the bulk-loaded tables worth dropping before a large load, as the
 /// database itself defines them (so nothing here repeats the migrations), to be created again
 /// after it: building an index from sorted data beats millions of random index inserts.
-pub async fn secondary_indexes(conn: &mut Conn, backend: Backend) -> Result<Vec<(String, String)>> {
+async fn secondary_indexes(conn: &mut Conn, backend: Backend) -> Result<Vec<(String, String)>> {
     let sql = match backend {
         Backend::Sqlite => {
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
@@ -45,7 +45,7 @@ const KEPT_DURING_LOAD: [&str; 3] = ["tickets_open", "tickets_open_assignee", "t
 /// that adds it back). Added back after the load, each is checked once for every row (one
 /// join) instead of by a trigger per row — seventeen a demo ticket, the load's largest cost.
 /// (SQLite's bulk connection loads with `foreign_keys = OFF`.)
-pub async fn foreign_keys(conn: &mut Conn, backend: Backend) -> Result<Vec<(String, String)>> {
+async fn foreign_keys(conn: &mut Conn, backend: Backend) -> Result<Vec<(String, String)>> {
     if backend != Backend::Postgres {
         return Ok(Vec::new());
     }
@@ -70,7 +70,7 @@ pub async fn foreign_keys(conn: &mut Conn, backend: Backend) -> Result<Vec<(Stri
 }
 
 /// Drops a foreign key named as `foreign_keys` names it.
-pub async fn drop_foreign_key(conn: &mut Conn, qualified: &str) -> Result<()> {
+async fn drop_foreign_key(conn: &mut Conn, qualified: &str) -> Result<()> {
     let Some((table, name)) = qualified.split_once('.') else {
         return Ok(());
     };
@@ -81,12 +81,31 @@ pub async fn drop_foreign_key(conn: &mut Conn, qualified: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn drop_index(conn: &mut Conn, name: &str) -> Result<()> {
+async fn drop_index(conn: &mut Conn, name: &str) -> Result<()> {
     // Index names come from the database's own catalogue, never from input.
     sqlx::raw_sql(&format!("DROP INDEX {name}"))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Sets aside, before a large load, the secondary indexes and (PostgreSQL) the foreign keys
+/// of the bulk-loaded tables: dropped now, returned as `(indexes, foreign keys)` with the
+/// statements that make them again (`after_load` for the indexes; the keys after them, so
+/// they are checked against every row with the indexes there).
+pub async fn set_aside(
+    conn: &mut Conn,
+    backend: Backend,
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+    let indexes = secondary_indexes(conn, backend).await?;
+    for (name, _) in &indexes {
+        drop_index(conn, name).await?;
+    }
+    let keys = foreign_keys(conn, backend).await?;
+    for (name, _) in &keys {
+        drop_foreign_key(conn, name).await?;
+    }
+    Ok((indexes, keys))
 }
 
 /// What to run after a load that dropped `indexes`: each created again and, on SQLite, the
