@@ -94,6 +94,27 @@ mod tests {
     }
 
     #[test]
+    fn a_second_pass_that_differs_from_the_first_is_refused() {
+        let counted: Vec<u32> = (0..101).map(|i| i * 37 % 1000).collect();
+        let mut two = TwoPass::default();
+        two.count(4, &counted);
+        two.prepare();
+        // The median went missing between the passes (the data changed): no summary.
+        let without_median: Vec<u32> = counted.iter().copied().filter(|v| *v != 479).collect();
+        assert_eq!(without_median.len(), counted.len() - 1);
+        two.offer(4, &without_median);
+        assert_eq!(two.finish(), None);
+        // The same durations both times: the same summary as sorting them.
+        let mut two = TwoPass::default();
+        two.count(4, &counted);
+        two.prepare();
+        two.offer(4, &counted);
+        let (all, per) = two.finish().unwrap();
+        assert_eq!(all, summarize(counted.iter().map(|v| *v as i64).collect()));
+        assert_eq!(per[&4], all);
+    }
+
+    #[test]
     fn buckets_are_monotonic() {
         let mut last = 0;
         for v in (0..5000u32).chain([u32::MAX / 2, u32::MAX]) {
@@ -335,7 +356,8 @@ impl TwoPass {
     }
 
     /// The summary overall and per person (nobody left out). `None` if the second pass did
-    /// not bring back what the first counted (the durations changed between them).
+    /// not bring back, in a bucket holding a wanted rank, as many durations as the first
+    /// counted there (the durations changed between them).
     pub fn finish(self) -> Option<(Summary, std::collections::BTreeMap<i64, Summary>)> {
         let all = match self.all {
             Some(all) => all.finish()?,
