@@ -705,8 +705,8 @@ async fn copied_each_closed<S: ClosedSink>(
         filters += &format!(" AND t.assignee_id = {}", t.0);
     }
     // The names come from two small lookups in the same snapshot, not from three joins a
-    // row (PostgreSQL's backend is what limits this export: 38 s for the joined rows of ten
-    // million tickets against 28 s for the ticket's own columns).
+    // row (PostgreSQL's backend is what limits this export, and the joins were about a
+    // quarter of its work).
     let mut conn = sqlx::PgConnection::connect(url).await?;
     sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut conn)
