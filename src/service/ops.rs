@@ -3,7 +3,7 @@
 
 use super::{Result, Services, random_hex};
 use crate::domain::ticket::Status;
-use crate::storage::{Backend, StorageError, backup, reports};
+use crate::storage::{Backend, StorageError, backup, reports, write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -125,5 +125,11 @@ impl Services {
                 (*s, n)
             })
             .collect())
+    }
+
+    /// How the ticket writer's PostgreSQL transactions went since this process started (all
+    /// zero on SQLite).
+    pub fn write_counts(&self) -> write::WriteCounts {
+        self.store.write_counters().read()
     }
 }

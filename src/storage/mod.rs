@@ -119,6 +119,8 @@ pub struct Store {
     postgres_url: Option<Url>,
     /// PostgreSQL read replicas (`--database-replica`); empty on SQLite.
     replicas: Option<std::sync::Arc<replicas::Replicas>>,
+    /// How the ticket writer's PostgreSQL transactions went (`write::WriteCounts`).
+    write_counters: std::sync::Arc<write::Counters>,
 }
 
 /// SQLite must be told to create a missing file.
@@ -172,6 +174,7 @@ impl Store {
             sqlite_url,
             postgres_url: (backend == Backend::Postgres).then(|| Url(url.into())),
             replicas: None,
+            write_counters: Default::default(),
         })
     }
 
@@ -280,6 +283,11 @@ impl Store {
     /// Live news of ticket writes.
     pub fn changes(&self) -> &std::sync::Arc<changes::Changes> {
         &self.changes
+    }
+
+    /// The ticket writer's counters of its PostgreSQL transactions.
+    pub fn write_counters(&self) -> &write::Counters {
+        &self.write_counters
     }
 
     pub fn pool(&self) -> &AnyPool {

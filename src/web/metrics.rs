@@ -267,6 +267,7 @@ pub async fn metrics(
     let tickets: Option<Vec<(&str, i64)>> =
         counts.map(|c| c.iter().map(|(s, n)| (s.as_str(), *n)).collect());
     let mut body = state.metrics.render(tickets.as_deref());
+    body.push_str(&write_counters(state.services.write_counts()));
     body.push_str(&mail_gauges(&state).await);
     Ok((
         [(
@@ -276,6 +277,40 @@ pub async fn metrics(
         body,
     )
         .into_response())
+}
+
+/// The ticket writer's PostgreSQL transactions: how many, their round trips, and how many
+/// claimed their ids (one round trip) or had to ask for them after all.
+fn write_counters(c: crate::storage::write::WriteCounts) -> String {
+    let mut out = String::new();
+    for (name, help, n) in [
+        (
+            "soporte_ticket_write_transactions_total",
+            "PostgreSQL transactions of this instance's ticket writer.",
+            c.transactions,
+        ),
+        (
+            "soporte_ticket_write_round_trips_total",
+            "Messages those transactions sent to PostgreSQL, each one round trip.",
+            c.round_trips,
+        ),
+        (
+            "soporte_ticket_write_claimed_total",
+            "Batches that claimed their ticket and event ids instead of asking for them.",
+            c.claimed,
+        ),
+        (
+            "soporte_ticket_write_asked_again_total",
+            "Claimed batches PostgreSQL refused (another writer took ids, or a key was stored) and that were written again.",
+            c.asked_again,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}"
+        );
+    }
+    out
 }
 
 /// The mailbox's gauges: whether each direction's last attempt worked, and when it last

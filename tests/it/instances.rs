@@ -187,3 +187,163 @@ async fn one_message_delivered_to_both_instances_at_once_is_one_ticket(a: TestAp
     );
 }
 both_backends!(one_message_delivered_to_both_instances_at_once_is_one_ticket);
+
+/// Posts one intake and returns its status and ticket id.
+async fn intake(app: &TestApp, subject: &str, message_id: &str) -> (StatusCode, i64) {
+    let r = TestApp::client()
+        .post(app.url("/intake/email"))
+        .json(&json!({"from": "c@d.com", "subject": subject, "body": "b",
+                      "message_id": message_id}))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap())
+}
+
+async fn after_its_first_batch_an_intake_goes_to_postgresql_in_one_round_trip(a: TestApp) {
+    let (s, first) = intake(&a, "Primero", "<primero@dominio.com>").await;
+    assert_eq!(s, StatusCode::CREATED);
+    let before = a.services.write_counts();
+    let mut ids = vec![first];
+    for i in 0..10 {
+        let (s, id) = intake(
+            &a,
+            &format!("Uno a uno {i}"),
+            &format!("<uno-{i}@dominio.com>"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        ids.push(id);
+    }
+    let after = a.services.write_counts();
+    if a.backend == soporte::storage::Backend::Sqlite {
+        // SQLite's writer is not PostgreSQL's: nothing to count.
+        assert_eq!(after, Default::default());
+        return;
+    }
+    // Each intake alone: its batch claimed its ids and was one message.
+    assert_eq!(
+        after.transactions - before.transactions,
+        10,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(
+        after.round_trips - before.round_trips,
+        10,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(after.claimed - before.claimed, 10, "{before:?} {after:?}");
+    assert_eq!(after.asked_again, before.asked_again);
+    // The claimed ids are the sequence's own, in order, and every ticket has its event.
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    assert_eq!(
+        a.count(
+            "SELECT COUNT(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+                 WHERE t.subject LIKE 'Uno a uno %' AND e.kind = 'created'"
+        )
+        .await,
+        10
+    );
+    // A delivery seen before fails the claim (its key is stored): written again by asking,
+    // it answers with its first ticket, and nothing is written twice.
+    let (s, id) = intake(&a, "Uno a uno 3", "<uno-3@dominio.com>").await;
+    assert_eq!((s, id), (StatusCode::OK, ids[4]));
+    let again = a.services.write_counts();
+    assert_eq!(
+        again.asked_again - after.asked_again,
+        1,
+        "{after:?} {again:?}"
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM tickets WHERE subject = 'Uno a uno 3'")
+            .await,
+        1
+    );
+    // The next new ticket takes the very next id: the refused claim left no gap behind.
+    let (s, next) = intake(&a, "Después", "<despues@dominio.com>").await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(next, ids[10] + 1);
+    let metrics = TestApp::client()
+        .get(a.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("soporte_ticket_write_round_trips_total ")
+            && metrics.contains("soporte_ticket_write_asked_again_total 1\n"),
+        "{metrics}"
+    );
+}
+both_backends!(after_its_first_batch_an_intake_goes_to_postgresql_in_one_round_trip);
+
+async fn two_instances_taking_intake_at_once_hand_out_each_id_once(a: TestApp) {
+    let b = second_instance(&a).await;
+    // Each instance learns where the ids are, then the other one moves them.
+    for (i, app) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let (s, _) = intake(app, "Turnos", &format!("<turno-{i}@dominio.com>")).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(24));
+    let mut handles = Vec::new();
+    for i in 0..24 {
+        let app = if i % 2 == 0 {
+            a.url("/intake/email")
+        } else {
+            b.url("/intake/email")
+        };
+        let barrier = barrier.clone();
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let r = TestApp::client()
+                .post(app)
+                .json(
+                    &json!({"from": "c@d.com", "subject": "A la vez", "body": "b",
+                              "message_id": format!("<vez-{i}@dominio.com>")}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap())
+        }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        let (s, id) = h.await.unwrap();
+        assert_eq!(s, StatusCode::CREATED);
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 24);
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM tickets WHERE subject IN ('Turnos', 'A la vez')")
+            .await,
+        29
+    );
+    // Every ticket has exactly its one creation event, and no event id was used twice.
+    assert_eq!(
+        a.count(
+            "SELECT COUNT(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+                 WHERE t.subject IN ('Turnos', 'A la vez') AND e.kind = 'created'"
+        )
+        .await,
+        29
+    );
+    if a.backend == soporte::storage::Backend::Postgres {
+        // The sequences are past every id handed out, and the other instance's ids made
+        // claims fail that were then written by asking.
+        assert_eq!(
+            a.count("SELECT CAST(last_value AS BIGINT) FROM tickets_id_seq")
+                .await,
+            a.count("SELECT MAX(id) FROM tickets").await
+        );
+        let refused = a.services.write_counts().asked_again + b.services.write_counts().asked_again;
+        assert!(refused >= 2, "{refused}");
+    }
+}
+both_backends!(two_instances_taking_intake_at_once_hand_out_each_id_once);

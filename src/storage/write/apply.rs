@@ -29,12 +29,57 @@ enum Plan {
 /// Writes a batch on the executor's open transaction and returns what became of each write.
 /// The order: keys seen before, new ids, guards (a failed guard writes nothing of its write),
 /// then every table's rows for the whole batch in a few multi-row statements.
-/// What a batch did: each write's answer, and the live news of what was written (announced
-/// on PostgreSQL inside the transaction when `announce`, published by the caller after the
-/// commit on SQLite).
+/// What a batch did: each write's answer, the live news of what was written (announced on
+/// PostgreSQL inside the transaction when `announce`, published by the caller after the
+/// commit on SQLite), and the ids that come next after the ones it handed out.
 pub(crate) struct Applied {
     pub answers: Vec<Written>,
     pub news: Vec<TicketChanged>,
+    pub next: Next,
+}
+
+/// The next ticket id and the next event id the sequences will hand out, where known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Next {
+    pub ticket: Option<i64>,
+    pub event: Option<i64>,
+}
+
+/// How a batch finds its new ids and its repeated keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ids {
+    /// Asked for: the keys are looked up and the ids read from the sequences (SQLite: the
+    /// tables' largest ids), each an answer the next statements wait for. `lock`: first take
+    /// PostgreSQL's lock on the ticket sequences (`soporte_claim_ids`), held until the commit,
+    /// so a claim of another instance never meets ids handed out meanwhile.
+    Ask { lock: bool },
+    /// PostgreSQL, claimed without asking: the serving writer knows the ids that come next
+    /// (where its last batch ended) and claims them with the batch's first statement
+    /// (`soporte_claim_ids`, migration 0200, which takes the lock and fails if another writer
+    /// took ids since), and its keys are taken as new (a key stored before fails the unique
+    /// index). The rows then go in the same message: the batch is one round trip. A batch
+    /// that fails this way is written again with `Ask` by the caller.
+    Claim { ticket: i64, event: i64 },
+}
+
+/// PostgreSQL's transaction-scoped lock on the ticket and event sequences: the same two keys
+/// as `soporte_claim_ids` takes.
+const SEQUENCES_LOCK: &str = "SELECT pg_advisory_xact_lock(7565171, 1)";
+
+/// Whether a batch can claim its ids: nothing in it waits for an answer (no guard) and the
+/// ids it needs are known.
+pub(crate) fn claimable(writes: &[&TicketWrite], next: Next) -> Option<Ids> {
+    if writes.iter().any(|w| w.guard.is_some()) {
+        return None;
+    }
+    let tickets = writes.iter().any(|w| w.is_new());
+    let events = writes.iter().any(|w| !w.events.is_empty());
+    match (next.ticket, next.event) {
+        (Some(ticket), Some(event)) => Some(Ids::Claim { ticket, event }),
+        (Some(ticket), None) if !events => Some(Ids::Claim { ticket, event: 0 }),
+        (None, Some(event)) if !tickets => Some(Ids::Claim { ticket: 0, event }),
+        _ => None,
+    }
 }
 
 pub(crate) async fn apply<E: Exec>(
@@ -42,9 +87,16 @@ pub(crate) async fn apply<E: Exec>(
     sql: &mut Statements,
     writes: &[&TicketWrite],
     announce: bool,
+    how: Ids,
 ) -> Result<Applied> {
+    if how == (Ids::Ask { lock: true }) && e.backend() == Backend::Postgres {
+        e.later(SEQUENCES_LOCK, &[]).await?;
+    }
     let keys: Vec<&str> = writes.iter().filter_map(|w| w.key.as_deref()).collect();
-    let known = known_keys(e, &keys).await?;
+    let known = match how {
+        Ids::Ask { .. } => known_keys(e, &keys).await?,
+        Ids::Claim { .. } => HashMap::new(),
+    };
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
     let plans: Vec<Plan> = writes
         .iter()
@@ -92,7 +144,22 @@ pub(crate) async fn apply<E: Exec>(
         .filter(|(_, live)| **live)
         .map(|(w, _)| w.events.len())
         .sum();
-    let (fresh, event_ids) = next_ids(e, creating, events).await?;
+    let (fresh, event_ids) = match how {
+        Ids::Ask { .. } => next_ids(e, creating, events).await?,
+        Ids::Claim { ticket, event } => {
+            let keys: Vec<&str> = writes
+                .iter()
+                .zip(&plans)
+                .filter(|(_, p)| matches!(p, Plan::Write))
+                .filter_map(|(w, _)| w.key.as_deref())
+                .collect();
+            claim_ids(e, (ticket, creating), (event, events), &keys).await?
+        }
+    };
+    let next = Next {
+        ticket: fresh.last().map(|id| id + 1),
+        event: event_ids.last().map(|id| id + 1),
+    };
     let mut fresh = fresh.into_iter();
     let mut ids = Vec::with_capacity(writes.len());
     for (w, live) in writes.iter().zip(&live) {
@@ -159,7 +226,11 @@ pub(crate) async fn apply<E: Exec>(
         };
         out.push(answer);
     }
-    Ok(Applied { answers: out, news })
+    Ok(Applied {
+        answers: out,
+        news,
+        next,
+    })
 }
 
 /// The live news of the written tickets: each write's last event is its sequence number.
@@ -288,7 +359,7 @@ async fn known_keys<E: Exec>(e: &mut E, keys: &[&str]) -> Result<HashMap<String,
 /// A table whose ids the writer hands out itself, so the rows that point at a new row can be
 /// written in the same batch.
 #[derive(Clone, Copy)]
-enum Ids {
+enum Numbered {
     Tickets,
     Events,
 }
@@ -359,6 +430,41 @@ async fn next_ids<E: Exec>(
     }
 }
 
+/// PostgreSQL: claims `tickets.1` ids from `tickets.0` on and `events.1` from `events.0` on,
+/// with a statement the executor holds and sends with the rows: `soporte_claim_ids` fails
+/// the transaction, before it moves the sequences, if they are not where the writer expects
+/// them or one of `keys` is stored already.
+async fn claim_ids<E: Exec>(
+    e: &mut E,
+    tickets: (i64, usize),
+    events: (i64, usize),
+    keys: &[&str],
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    if e.backend() != Backend::Postgres {
+        return Err(StorageError::Corrupt(
+            "only PostgreSQL claims ids without asking".into(),
+        ));
+    }
+    let ((ticket, tickets), (event, events)) =
+        ((tickets.0, tickets.1 as i64), (events.0, events.1 as i64));
+    let keys = serde_json::to_string(keys).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    e.later(
+        "SELECT soporte_claim_ids($1, $2, $3, $4, CAST($5 AS JSONB))",
+        &[
+            ticket.into(),
+            tickets.into(),
+            event.into(),
+            events.into(),
+            keys.as_str().into(),
+        ],
+    )
+    .await?;
+    Ok((
+        (ticket..ticket + tickets).collect(),
+        (event..event + events).collect(),
+    ))
+}
+
 /// Whether a held message is still unreleased, locking its row until the commit.
 async fn unreleased<E: Exec>(e: &mut E, id: i64) -> Result<bool> {
     let text = match e.backend() {
@@ -376,13 +482,13 @@ fn bound_id(backend: Backend, id: i64) -> Option<i64> {
 }
 
 /// After rows numbered by SQLite: the table's largest id must be the last one handed out.
-async fn numbered_by_sqlite<E: Exec>(e: &mut E, table: Ids, last: Option<i64>) -> Result<()> {
+async fn numbered_by_sqlite<E: Exec>(e: &mut E, table: Numbered, last: Option<i64>) -> Result<()> {
     let (Backend::Sqlite, Some(last)) = (e.backend(), last) else {
         return Ok(());
     };
     let max = match table {
-        Ids::Tickets => "SELECT MAX(id) FROM tickets",
-        Ids::Events => "SELECT MAX(id) FROM ticket_events",
+        Numbered::Tickets => "SELECT MAX(id) FROM tickets",
+        Numbered::Events => "SELECT MAX(id) FROM ticket_events",
     };
     let found = e
         .rows(max, &[], &[Kind::Int])
@@ -412,7 +518,7 @@ async fn insert_tickets<E: Exec>(
     }
     let values = flat(values.into_iter());
     insert(e, sql, &rows::TICKETS, values).await?;
-    numbered_by_sqlite(e, Ids::Tickets, last).await
+    numbered_by_sqlite(e, Numbered::Tickets, last).await
 }
 
 /// New tickets' search documents and what changes add to theirs.
@@ -691,7 +797,7 @@ async fn insert_dependents<E: Exec>(
         event_ids.len(),
     );
     insert(e, sql, &rows::EVENTS, events).await?;
-    numbered_by_sqlite(e, Ids::Events, event_ids.last().copied()).await?;
+    numbered_by_sqlite(e, Numbered::Events, event_ids.last().copied()).await?;
     let keys =
         flat(each().filter_map(|(id, w)| w.key.as_deref().map(|k| rows::key_row(k, id, w.at))));
     insert(e, sql, &rows::INTAKE_KEYS, keys).await?;

@@ -17,8 +17,9 @@ pub mod pooled;
 pub mod rows;
 
 use super::{Backend, Result, StorageError, Store};
-use apply::apply;
+use apply::{Ids, Next, apply};
 use rows::{Statements, TicketWrite, Written};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub use rows::{EventRow, Fixed, TicketRow};
@@ -163,7 +164,8 @@ enum Executor {
         announce: bool,
         _checkpointer: native::Checkpointer,
     },
-    Pooled(Store, Statements),
+    /// With the ids that come next, as far as this executor knows (PostgreSQL).
+    Pooled(Store, Statements, Next),
     /// PostgreSQL's bulk load: rows through `COPY` on a connection of its own.
     Copying(Box<copying::Copying>, Store, Statements),
 }
@@ -174,7 +176,7 @@ type Calls = Vec<Vec<TicketWrite>>;
 
 impl Executor {
     fn pooled(store: &Store) -> Executor {
-        Executor::Pooled(store.clone(), Statements::default())
+        Executor::Pooled(store.clone(), Statements::default(), Next::default())
     }
 
     /// Whether its writes are announced as live news (a bulk load's are not).
@@ -210,11 +212,11 @@ impl Executor {
     async fn commit(&mut self, calls: Calls) -> (Calls, Result<Vec<Vec<Written>>>) {
         let announce = self.announces();
         let (calls, answers) = match self {
-            Executor::Pooled(store, statements) => {
+            Executor::Pooled(store, statements, next) => {
                 let answers = async {
                     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
                     let applied = if store.backend() == Backend::Postgres {
-                        commit_postgres(store, statements, &flat, announce).await?
+                        commit_postgres(store, statements, &flat, announce, next).await?
                     } else {
                         let mut tx = store.begin_write().await?;
                         let applied = apply(
@@ -222,6 +224,7 @@ impl Executor {
                             statements,
                             &flat,
                             announce,
+                            Ids::Ask { lock: false },
                         )
                         .await?;
                         tx.commit().await?;
@@ -240,7 +243,15 @@ impl Executor {
                 let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
                 let answers = async {
                     copying.begin().await?;
-                    let applied = apply(copying.as_mut(), statements, &flat, false).await;
+                    // The load's two connections ask for ids at once: no lock between them.
+                    let applied = apply(
+                        copying.as_mut(),
+                        statements,
+                        &flat,
+                        false,
+                        Ids::Ask { lock: false },
+                    )
+                    .await;
                     copying.end(applied.is_ok()).await?;
                     applied.map(|applied| applied.answers)
                 }
@@ -286,7 +297,7 @@ impl Executor {
             // Caches of this process see the commit (PostgreSQL's own news comes back later
             // through the listener; a bulk load announces nothing).
             match self {
-                Executor::Pooled(store, _)
+                Executor::Pooled(store, ..)
                 | Executor::Native { store, .. }
                 | Executor::Copying(_, store, _) => store.changes().touch(),
             }
@@ -303,22 +314,114 @@ impl Executor {
 }
 
 /// PostgreSQL: a batch in a transaction of its own, on a pooled connection, its statements
-/// held and sent together (see `pooled`).
+/// held and sent together (see `pooled`). A batch that can claims its ids and goes in one
+/// round trip; if the claim fails (another writer took ids since, or a key was stored
+/// before), nothing of it was written and it is written again asking for keys and ids.
 async fn commit_postgres(
     store: &Store,
     statements: &mut Statements,
     writes: &[&TicketWrite],
     announce: bool,
+    next: &mut Next,
+) -> Result<apply::Applied> {
+    if let Some(claim) = apply::claimable(writes, *next) {
+        store
+            .write_counters()
+            .claimed
+            .fetch_add(1, Ordering::Relaxed);
+        match attempt_postgres(store, statements, writes, announce, claim).await {
+            Ok(applied) => {
+                *next = ahead(*next, applied.next);
+                return Ok(applied);
+            }
+            // The server refused it: the transaction did not commit.
+            Err(StorageError::Db(sqlx::Error::Database(e))) => {
+                tracing::debug!(error = %e, "claimed ids refused; asking for them");
+                store
+                    .write_counters()
+                    .asked_again
+                    .fetch_add(1, Ordering::Relaxed);
+                *next = Next::default();
+            }
+            Err(e) => {
+                *next = Next::default();
+                return Err(e);
+            }
+        }
+    }
+    let applied =
+        attempt_postgres(store, statements, writes, announce, Ids::Ask { lock: true }).await;
+    *next = match &applied {
+        Ok(applied) => ahead(*next, applied.next),
+        Err(_) => Next::default(),
+    };
+    applied
+}
+
+/// What a writer knows comes next after a batch that handed out `done`'s ids.
+fn ahead(known: Next, done: Next) -> Next {
+    Next {
+        ticket: done.ticket.or(known.ticket),
+        event: done.event.or(known.event),
+    }
+}
+
+async fn attempt_postgres(
+    store: &Store,
+    statements: &mut Statements,
+    writes: &[&TicketWrite],
+    announce: bool,
+    how: Ids,
 ) -> Result<apply::Applied> {
     let mut held = pooled::Settling::acquire(store).await?;
     let mut e = pooled::Pooled::beginning(held.conn());
-    let done = match apply(&mut e, statements, writes, announce).await {
+    let done = match apply(&mut e, statements, writes, announce, how).await {
         Ok(applied) => e.finish("COMMIT").await.map(|()| applied),
         Err(err) => Err(err),
     };
+    let counters = store.write_counters();
+    counters.transactions.fetch_add(1, Ordering::Relaxed);
+    counters
+        .round_trips
+        .fetch_add(e.messages(), Ordering::Relaxed);
     let ended = done.is_ok() || !e.sent();
     held.settle(ended).await;
     done
+}
+
+/// The ticket writer's PostgreSQL transactions on one store since the process started: how
+/// many, the messages they sent, the batches that claimed their ids and those of them written
+/// again after a refused claim.
+#[derive(Debug, Default)]
+pub struct Counters {
+    transactions: AtomicU64,
+    round_trips: AtomicU64,
+    claimed: AtomicU64,
+    asked_again: AtomicU64,
+}
+
+impl Counters {
+    pub fn read(&self) -> WriteCounts {
+        WriteCounts {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+            claimed: self.claimed.load(Ordering::Relaxed),
+            asked_again: self.asked_again.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A reading of `Counters` (`GET /metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    /// Transactions (a batch written again after a refused claim counts twice).
+    pub transactions: u64,
+    /// Messages those transactions sent, each a round trip to the server.
+    pub round_trips: u64,
+    /// Batches that claimed their ids.
+    pub claimed: u64,
+    /// Claimed batches the server refused and that were written again asking for their ids.
+    pub asked_again: u64,
 }
 
 /// A batch on the native connection, in a transaction of its own. The write path is async
@@ -333,13 +436,19 @@ fn commit_native(
     use futures_util::FutureExt;
     conn.begin()?;
     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
-    let done = apply(&mut conn.executor(), statements, &flat, announce)
-        .now_or_never()
-        .unwrap_or_else(|| {
-            Err(StorageError::Bulk(
-                "the native SQLite writer waited".to_string(),
-            ))
-        });
+    let done = apply(
+        &mut conn.executor(),
+        statements,
+        &flat,
+        announce,
+        Ids::Ask { lock: false },
+    )
+    .now_or_never()
+    .unwrap_or_else(|| {
+        Err(StorageError::Bulk(
+            "the native SQLite writer waited".to_string(),
+        ))
+    });
     let done = done.and_then(|answers| conn.commit().map(|()| answers));
     if done.is_err() {
         conn.rollback();

@@ -5,9 +5,10 @@
 //! On PostgreSQL it saves round trips: the statements whose answer the write path does not
 //! read (`Exec::later`: the rows of a batch, the counters, the news) are held, inlined as typed
 //! literals, and go in one message with the next statement that needs an answer or with the
-//! `COMMIT` (the simple query protocol takes several statements in one message). A plain
-//! intake batch is then three round trips whatever its size: `BEGIN` with the look-up of its
-//! keys, its new ids, and every row with the `COMMIT`.
+//! `COMMIT` (the simple query protocol takes several statements in one message). A batch
+//! that asks for its keys and ids is three round trips whatever its size: `BEGIN` with the
+//! look-up of its keys, its new ids, and every row with the `COMMIT`; one that claims them
+//! (`apply::Ids::Claim`) is one: `BEGIN`, the claim, every row and the `COMMIT`.
 
 use super::super::{Backend, Conn, Result, StorageError, Store};
 use super::exec::{Cell, Exec, Kind, Value};
@@ -24,6 +25,8 @@ pub struct Pooled<'c> {
     held_count: usize,
     /// Whether anything was sent on this transaction yet.
     sent: bool,
+    /// Messages sent on this transaction (round trips).
+    messages: u64,
 }
 
 impl<'c> Pooled<'c> {
@@ -35,6 +38,7 @@ impl<'c> Pooled<'c> {
             held: String::new(),
             held_count: 0,
             sent: true,
+            messages: 0,
         }
     }
 
@@ -47,12 +51,18 @@ impl<'c> Pooled<'c> {
             held: "BEGIN;".to_string(),
             held_count: 1,
             sent: false,
+            messages: 0,
         }
     }
 
     /// Whether anything was sent on this transaction yet.
     pub fn sent(&self) -> bool {
         self.sent
+    }
+
+    /// How many messages (round trips) went out on this transaction.
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     fn holds(&self) -> bool {
@@ -67,6 +77,7 @@ impl<'c> Pooled<'c> {
         self.held_count = 0;
         text.push_str(sql);
         self.sent = true;
+        self.messages += 1;
         let mut done = 0usize;
         let mut rows = Vec::new();
         let mut changed = 0;
@@ -229,6 +240,7 @@ impl Exec for Pooled<'_> {
             let text = inline(sql, args)?;
             return Ok(self.send_with(&text).await?.1);
         }
+        self.messages += 1;
         let done = bind(sqlx::query(sql), args)
             .execute(&mut *self.conn)
             .await?;
@@ -257,6 +269,7 @@ impl Exec for Pooled<'_> {
             let (rows, _) = self.send_with(&text).await?;
             return cells(&rows, kinds);
         }
+        self.messages += 1;
         let rows = bind(sqlx::query(sql), args)
             .fetch_all(&mut *self.conn)
             .await?;
