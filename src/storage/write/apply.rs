@@ -55,10 +55,10 @@ pub(crate) enum Ids {
     Ask { lock: bool },
     /// PostgreSQL, claimed without asking: the serving writer knows the ids that come next
     /// (where its last batch ended) and claims them with the batch's first statement
-    /// (`soporte_claim_ids`, migration 0200, which takes the lock and fails if another writer
-    /// took ids since), and its keys are taken as new (a key stored before fails the unique
-    /// index). The rows then go in the same message: the batch is one round trip. A batch
-    /// that fails this way is written again with `Ask` by the caller.
+    /// (`soporte_claim_ids`, migration 0200, which takes the lock and fails, before it moves
+    /// the sequences, if another writer took ids since or one of the batch's keys is stored).
+    /// The rows go in the same message: the batch is one round trip. A batch that fails this
+    /// way is written again with `Ask` by the caller.
     Claim { ticket: i64, event: i64 },
 }
 
