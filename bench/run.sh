@@ -30,10 +30,13 @@
 #   OUT=/tmp/growth bash bench/run.sh                      # keep the result files, key<TAB>value
 #   SKIP_DEMO=1 BACKENDS=postgres SIZES=1000000 bash bench/run.sh  # reuse soporte_bench as is
 #   BIN=/tmp/soporte-old bash bench/run.sh                 # a binary built elsewhere (no build)
+#   PARTS=intake SKIP_DEMO=1 BACKENDS=postgres SIZES=1000000 bash bench/run.sh  # intake only
 #   SIZES="20000 50000" DURATION=2s INTAKE_LONG=5s bash bench/run.sh   # a quick check
 # The SQLite database lives in a directory under TMPDIR (~1.6 kB a ticket at 50,000: plan on
 # ~16 GB free at 10,000,000) and is deleted once its size is done; PostgreSQL's soporte_bench
-# (~3 kB a ticket) is dropped and created per size and kept after the run. Result files:
+# (~3 kB a ticket) is dropped and created per size and kept after the run. PARTS (default
+# "reads export intake") runs only the parts it names (the load always runs, SKIP_DEMO aside).
+# Result files:
 # $OUT/<backend>-<size>.txt (in the work directory, deleted, unless OUT is set).
 set -euo pipefail
 if [ -n "${OUT:-}" ]; then mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"; fi
@@ -43,6 +46,8 @@ BACKENDS="${BACKENDS:-sqlite postgres}"
 PORT="${PORT:-5099}"
 DURATION="${DURATION:-10s}"
 INTAKE_LONG="${INTAKE_LONG:-60s}"
+PARTS="${PARTS:-reads export intake}"
+part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 WRK_TIMEOUT="${WRK_TIMEOUT:-30s}"
 COMMON="${COMMON:-impresora}"
 RARE="${RARE:-quispe42}"
@@ -195,8 +200,11 @@ for backend in $BACKENDS; do
     printf "  %-52s %s\n" "database on disk" "$(bytes_human "$bytes")"
     record "database on disk, MB" "$(awk -v b="$bytes" 'BEGIN {printf "%.0f", b / 1e6}')"
 
-    start_server
     TOKEN="$("$BIN" token create --email patricia.vargas@miempresa.com --database "$DB")"
+    API=(-H "Authorization: Bearer $TOKEN")
+    HTML=()
+    if part reads; then
+    start_server
     # A browser session for the HTML pages, through the real sign-in form.
     JAR="$WORK/jar"; rm -f "$JAR"
     CSRF="$(curl -s -c "$JAR" "$BASE/login" | sed -n 's/.*name="csrf_token" value="\([0-9a-f]*\)".*/\1/p' | head -n1)"
@@ -235,13 +243,15 @@ for backend in $BACKENDS; do
     peak="$(rss_peak)"
     printf "  %-52s %d MB\n" "server RSS under load (8-client reads): peak" $((peak / 1024))
     record "server RSS, 8-client reads, peak MB" $((peak / 1024))
+    stop_server
+    fi
 
     # The export on a freshly started server, so its peak memory is the export's.
-    stop_server
+    if part export; then
     start_server
     before=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER/status")
     start=$(date +%s.%N)
-    curl -sf "${API[@]}" "${HTML[@]}" "$BASE/export/closed.csv" | wc -lc >"$WORK/export.count"
+    curl -sf "${API[@]}" "$BASE/export/closed.csv" | wc -lc >"$WORK/export.count"
     end=$(date +%s.%N)
     peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER/status")
     read -r lines bytes <"$WORK/export.count"
@@ -252,8 +262,10 @@ for backend in $BACKENDS; do
     record "CSV export, rows/s" "$(awk -v rows="$rows" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", rows / (e - s)}')"
     record "CSV export, server peak (VmHWM) MB" $((peak / 1024))
     stop_server
+    fi
 
     # Intake last: it adds tickets. Every answer wrk counted as 2xx must be a new ticket.
+    if part intake; then
     start_server
     tickets_before="$(all_tickets)"
     answered=0; not_ok=0
@@ -279,6 +291,7 @@ for backend in $BACKENDS; do
     if [ "$not_ok" -gt 0 ] || [ "$grew" -lt "$answered" ]; then verdict="MISSING TICKETS OR NON-2XX ANSWERS"; fi
     printf "  %-52s %s\n" "intake check" "$(commas "$answered") answers, $not_ok not 2xx; tickets grew by $(commas "$grew"): $verdict"
     stop_server
+    fi
     if [ -n "$DBFILE" ]; then rm -f "$DBFILE" "$DBFILE-wal" "$DBFILE-shm"; fi
   done
 done
