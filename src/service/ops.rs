@@ -3,7 +3,10 @@
 
 use super::{Result, Services, random_hex};
 use crate::domain::ticket::Status;
-use crate::storage::{Backend, StorageError, backup, reports, write};
+use crate::storage::{Backend, StorageError, backup, reports};
+
+/// How the ticket writer's PostgreSQL transactions went (`GET /metrics`).
+pub use crate::storage::write::WriteCounts;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -129,7 +132,7 @@ impl Services {
 
     /// How the ticket writer's PostgreSQL transactions went since this process started (all
     /// zero on SQLite).
-    pub fn write_counts(&self) -> write::WriteCounts {
+    pub fn write_counts(&self) -> WriteCounts {
         self.store.write_counters().read()
     }
 }

@@ -281,7 +281,7 @@ pub async fn metrics(
 
 /// The ticket writer's PostgreSQL transactions: how many, their round trips, and how many
 /// claimed their ids (one round trip) or had to ask for them after all.
-fn write_counters(c: crate::storage::write::WriteCounts) -> String {
+fn write_counters(c: crate::service::ops::WriteCounts) -> String {
     let mut out = String::new();
     for (name, help, n) in [
         (
