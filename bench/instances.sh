@@ -5,7 +5,8 @@
 # balancer. Prints one line per figure: reads at 8 clients (the API list, the API dashboard
 # with a token from `soporte token create`, the HTML list with a signed-in session), then
 # intake (bench/intake.lua, with the intake token) at 8 and 32 clients; the machine's load
-# average beside each configuration. A benchmark, not a test. Results: docs/PERFORMANCE.md.
+# average beside each configuration, and the instances' ticket writers' counters from
+# /metrics (transactions, round trips, claimed and refused claims). A benchmark, not a test. Results: docs/PERFORMANCE.md.
 #
 #   N=100000 bash bench/instances.sh
 #   SKIP_DEMO=1 bash bench/instances.sh          # reuse the soporte_bench_instances database
@@ -143,6 +144,18 @@ for k in $INSTANCES; do
     measure "intake, $c clients" -t2 -c"$c" -d"$DURATION" -s bench/intake.lua \
       -H "Authorization: Bearer $INTAKE_TOKEN" "$BASE/intake/email"
   done
+  # How each instance's ticket writer went: batches that claimed their ids in one round trip,
+  # and those refused because another instance had taken ids since (written again asking).
+  n=1; [ "$k" = direct ] || n="$k"
+  claimed=0; refused=0; trips=0; txs=0
+  for i in $(seq 1 "$n"); do
+    m="$(curl -fs "http://127.0.0.1:$((PORT + i))/metrics")"
+    claimed=$((claimed + $(echo "$m" | awk '$1 == "soporte_ticket_write_claimed_total" {print $2}')))
+    refused=$((refused + $(echo "$m" | awk '$1 == "soporte_ticket_write_asked_again_total" {print $2}')))
+    trips=$((trips + $(echo "$m" | awk '$1 == "soporte_ticket_write_round_trips_total" {print $2}')))
+    txs=$((txs + $(echo "$m" | awk '$1 == "soporte_ticket_write_transactions_total" {print $2}')))
+  done
+  echo "  ticket writers: $txs transactions, $trips round trips; $claimed batches claimed their ids, $refused of them refused and written again"
   echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   stop_balancer
   stop_instances
