@@ -149,11 +149,12 @@ for k in $INSTANCES; do
   n=1; [ "$k" = direct ] || n="$k"
   claimed=0; refused=0; trips=0; txs=0
   for i in $(seq 1 "$n"); do
-    m="$(curl -fs "http://127.0.0.1:$((PORT + i))/metrics")"
-    claimed=$((claimed + $(echo "$m" | awk '$1 == "soporte_ticket_write_claimed_total" {print $2}')))
-    refused=$((refused + $(echo "$m" | awk '$1 == "soporte_ticket_write_asked_again_total" {print $2}')))
-    trips=$((trips + $(echo "$m" | awk '$1 == "soporte_ticket_write_round_trips_total" {print $2}')))
-    txs=$((txs + $(echo "$m" | awk '$1 == "soporte_ticket_write_transactions_total" {print $2}')))
+    m="$(curl -fs "http://127.0.0.1:$((PORT + i))/metrics" || true)"
+    counter() { local v; v="$(echo "$m" | awk -v k="soporte_ticket_write_$1_total" '$1 == k {print $2}')"; echo "${v:-0}"; }
+    claimed=$((claimed + $(counter claimed)))
+    refused=$((refused + $(counter asked_again)))
+    trips=$((trips + $(counter round_trips)))
+    txs=$((txs + $(counter transactions)))
   done
   echo "  ticket writers: $txs transactions, $trips round trips; $claimed batches claimed their ids, $refused of them refused and written again"
   echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
