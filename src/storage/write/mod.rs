@@ -164,8 +164,8 @@ enum Executor {
         announce: bool,
         _checkpointer: native::Checkpointer,
     },
-    /// With the ids that come next, as far as this executor knows (PostgreSQL).
-    Pooled(Store, Statements, Next),
+    /// With what it knows of the ids that come next (PostgreSQL).
+    Pooled(Store, Statements, Claims),
     /// PostgreSQL's bulk load: rows through `COPY` on a connection of its own.
     Copying(Box<copying::Copying>, Store, Statements),
 }
@@ -176,7 +176,7 @@ type Calls = Vec<Vec<TicketWrite>>;
 
 impl Executor {
     fn pooled(store: &Store) -> Executor {
-        Executor::Pooled(store.clone(), Statements::default(), Next::default())
+        Executor::Pooled(store.clone(), Statements::default(), Claims::default())
     }
 
     /// Whether its writes are announced as live news (a bulk load's are not).
@@ -212,11 +212,11 @@ impl Executor {
     async fn commit(&mut self, calls: Calls) -> (Calls, Result<Vec<Vec<Written>>>) {
         let announce = self.announces();
         let (calls, answers) = match self {
-            Executor::Pooled(store, statements, next) => {
+            Executor::Pooled(store, statements, claims) => {
                 let answers = async {
                     let flat: Vec<&TicketWrite> = calls.iter().flatten().collect();
                     let applied = if store.backend() == Backend::Postgres {
-                        commit_postgres(store, statements, &flat, announce, next).await?
+                        commit_postgres(store, statements, &flat, announce, claims).await?
                     } else {
                         let mut tx = store.begin_write().await?;
                         let applied = apply(
@@ -313,6 +313,47 @@ impl Executor {
     }
 }
 
+/// What a PostgreSQL writer knows of its ids: where they go on, and, after claims were
+/// refused, how many batches ask for them before it claims again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Claims {
+    next: Next,
+    /// Batches still to ask before the next claim.
+    wait: u32,
+    /// Batches asked after the last refusal (doubled at each refusal in a row).
+    backoff: u32,
+}
+
+/// The most batches a writer asks for its ids after refused claims before trying a claim
+/// again.
+const MOST_ASKED: u32 = 64;
+
+impl Claims {
+    /// Whether this batch may try a claim (counts down the batches to ask first).
+    fn may_claim(&mut self) -> bool {
+        if self.wait > 0 {
+            self.wait -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// A claim went through: the next batch claims again.
+    fn claimed(&mut self, done: Next) {
+        self.next = ahead(self.next, done);
+        self.backoff = 0;
+    }
+
+    /// A claim was refused: what the writer knew is stale, and while other instances keep
+    /// taking ids (each refusal in a row doubles the wait, up to `MOST_ASKED`), batches ask
+    /// instead of costing a refused claim each.
+    fn refused(&mut self) {
+        self.next = Next::default();
+        self.backoff = (self.backoff * 2).clamp(1, MOST_ASKED);
+        self.wait = self.backoff;
+    }
+}
+
 /// PostgreSQL: a batch in a transaction of its own, on a pooled connection, its statements
 /// held and sent together (see `pooled`). A batch that can claims its ids and goes in one
 /// round trip; if the claim fails (another writer took ids since, or a key was stored
@@ -322,16 +363,20 @@ async fn commit_postgres(
     statements: &mut Statements,
     writes: &[&TicketWrite],
     announce: bool,
-    next: &mut Next,
+    claims: &mut Claims,
 ) -> Result<apply::Applied> {
-    if let Some(claim) = apply::claimable(writes, *next) {
+    let claim = match apply::claimable(writes, claims.next) {
+        Some(claim) if claims.may_claim() => Some(claim),
+        _ => None,
+    };
+    if let Some(claim) = claim {
         store
             .write_counters()
             .claimed
             .fetch_add(1, Ordering::Relaxed);
         match attempt_postgres(store, statements, writes, announce, claim).await {
             Ok(applied) => {
-                *next = ahead(*next, applied.next);
+                claims.claimed(applied.next);
                 return Ok(applied);
             }
             // The server refused it: the transaction did not commit.
@@ -341,18 +386,18 @@ async fn commit_postgres(
                     .write_counters()
                     .asked_again
                     .fetch_add(1, Ordering::Relaxed);
-                *next = Next::default();
+                claims.refused();
             }
             Err(e) => {
-                *next = Next::default();
+                claims.next = Next::default();
                 return Err(e);
             }
         }
     }
     let applied =
         attempt_postgres(store, statements, writes, announce, Ids::Ask { lock: true }).await;
-    *next = match &applied {
-        Ok(applied) => ahead(*next, applied.next),
+    claims.next = match &applied {
+        Ok(applied) => ahead(claims.next, applied.next),
         Err(_) => Next::default(),
     };
     applied
@@ -612,5 +657,47 @@ impl Bulk {
             }
         }
         Ok(ran)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Claims, MOST_ASKED, Next};
+
+    fn asked_before_claiming(c: &mut Claims) -> u32 {
+        let mut asked = 0;
+        while !c.may_claim() {
+            asked += 1;
+        }
+        asked
+    }
+
+    #[test]
+    fn refused_claims_make_the_writer_ask_for_longer_each_time_and_a_claim_resets_it() {
+        let mut c = Claims::default();
+        assert_eq!(
+            asked_before_claiming(&mut c),
+            0,
+            "a lone writer always claims"
+        );
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            c.refused();
+            assert_eq!(c.next, Next::default(), "a refusal forgets the stale ids");
+            waits.push(asked_before_claiming(&mut c));
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, MOST_ASKED, MOST_ASKED]);
+        let done = Next {
+            ticket: Some(41),
+            event: Some(97),
+        };
+        c.claimed(done);
+        assert_eq!(c.next, done);
+        c.refused();
+        assert_eq!(
+            asked_before_claiming(&mut c),
+            1,
+            "a claim that went through starts over"
+        );
     }
 }
