@@ -6,7 +6,8 @@
 # with a token from `soporte token create`, the HTML list with a signed-in session), then
 # intake (bench/intake.lua, with the intake token) at 8 and 32 clients; the machine's load
 # average beside each configuration, and the instances' ticket writers' counters from
-# /metrics (transactions, round trips, claimed and refused claims). A benchmark, not a test. Results: docs/PERFORMANCE.md.
+# /metrics (transactions, round trips, claimed and refused claims). Each round starts with
+# an ANALYZE, as autovacuum would have run one after the previous round's intake. A benchmark, not a test. Results: docs/PERFORMANCE.md.
 #
 #   N=100000 bash bench/instances.sh
 #   SKIP_DEMO=1 bash bench/instances.sh          # reuse the soporte_bench_instances database
@@ -120,6 +121,10 @@ tickets() { psql "${DB}" -tA -c "SELECT COUNT(*) FROM tickets"; }
 
 for k in $INSTANCES; do
   echo
+  # What autovacuum does on a production server: fresh statistics after the rounds before
+  # added their intake tickets (this machine's PostgreSQL runs with autovacuum off, and the
+  # plans of stale statistics read every open ticket for the dispatcher's queue).
+  psql "$DB" -q -c "ANALYZE"
   if [ "$k" = direct ]; then
     start_instances 1
     BASE="http://127.0.0.1:$((PORT + 1))"
