@@ -156,15 +156,7 @@ async fn one_message_delivered_to_both_instances_at_once_is_one_ticket(a: TestAp
         let (url, barrier) = (app.url("/intake/email"), barrier.clone());
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
-            let r = TestApp::client()
-                .post(url)
-                .json(&json!({"from": "c@d.com", "subject": "Doble", "body": "b",
-                              "message_id": "<doble@dominio.com>"}))
-                .send()
-                .await
-                .unwrap();
-            let s = r.status();
-            (s, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap())
+            intake_at(url, "Doble", "<doble@dominio.com>").await
         }));
     }
     let mut results = Vec::new();
@@ -190,8 +182,14 @@ both_backends!(one_message_delivered_to_both_instances_at_once_is_one_ticket);
 
 /// Posts one intake and returns its status and ticket id.
 async fn intake(app: &TestApp, subject: &str, message_id: &str) -> (StatusCode, i64) {
+    intake_at(app.url("/intake/email"), subject, message_id).await
+}
+
+/// Posts one intake to `url` (an instance's `/intake/email`) and returns its status and
+/// ticket id; owns its arguments, so a spawned task can call it.
+async fn intake_at(url: String, subject: &str, message_id: &str) -> (StatusCode, i64) {
     let r = TestApp::client()
-        .post(app.url("/intake/email"))
+        .post(url)
         .json(&json!({"from": "c@d.com", "subject": subject, "body": "b",
                       "message_id": message_id}))
         .send()
@@ -298,17 +296,7 @@ async fn two_instances_taking_intake_at_once_hand_out_each_id_once(a: TestApp) {
         let barrier = barrier.clone();
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
-            let r = TestApp::client()
-                .post(app)
-                .json(
-                    &json!({"from": "c@d.com", "subject": "A la vez", "body": "b",
-                              "message_id": format!("<vez-{i}@dominio.com>")}),
-                )
-                .send()
-                .await
-                .unwrap();
-            let s = r.status();
-            (s, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap())
+            intake_at(app, "A la vez", &format!("<vez-{i}@dominio.com>")).await
         }));
     }
     let mut ids = Vec::new();
