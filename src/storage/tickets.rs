@@ -398,6 +398,27 @@ async fn list_window(
     let mut sql_where = String::new();
     // The newest-first walk of the FTS5 index: only when the list is by id, descending.
     let newest_search = backend == Backend::Sqlite && key.is_none() && desc;
+    // SQLite's «Vencidas» (or due-soon) view in number order, for everyone's tickets and
+    // nothing else: a walk of the running clocks by number with the due in the index
+    // (`tickets_running_id`, SQLite only), which reads only the page's rows. SQLite is told
+    // so: a file that never had `ANALYZE` has no statistics for its planner, which then walks
+    // every ticket, and with them it chose this index anyway. Any other filter (a
+    // technician's, a status, dates) needs the row of each ticket walked, and is left to the
+    // planner.
+    if backend == Backend::Sqlite
+        && key.is_none()
+        && filter.sla.is_some()
+        && filter.terms.is_empty()
+        && filter.statuses.is_empty()
+        && filter.requester.is_none()
+        && filter.technician.is_none()
+        && filter.number.is_none()
+        && filter.from.is_none()
+        && filter.to.is_none()
+        && scope == TicketScope::All
+    {
+        from = "FROM tickets t INDEXED BY tickets_running_id".to_string();
+    }
     if !filter.terms.is_empty() {
         if newest_search {
             // In a window, each document is checked as it is (a word starting with each
