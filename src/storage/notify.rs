@@ -230,6 +230,10 @@ pub struct FeedEvent {
 }
 
 /// The next events after `after`, in commit-safe order (see the migration 0162 note).
+/// PostgreSQL's cursor is a row comparison, which the planner turns into where the walk of
+/// `ticket_events_tx (tx_id, id)` starts; written as `tx_id > $1 OR (tx_id = $1 AND id > $2)`
+/// it was only a filter, and every poll walked the whole timeline up to the cursor (seconds
+/// at ten million tickets, a PostgreSQL core kept busy while intake ran).
 pub async fn events_after(
     conn: &mut Conn,
     backend: Backend,
@@ -245,7 +249,7 @@ pub async fn events_after(
         Backend::Postgres => {
             "SELECT e.tx_id, e.id, e.ticket_id, e.at, e.kind, e.data, t.subject, t.status, \
              t.requester FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
-             WHERE (e.tx_id > $1 OR (e.tx_id = $1 AND e.id > $2)) \
+             WHERE (e.tx_id, e.id) > ($1, $2) \
                AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
              ORDER BY e.tx_id, e.id LIMIT $3"
         }
