@@ -535,9 +535,13 @@ async fn list_window(
     if let Some(c) = cursor {
         let cmp = if desc { "<" } else { ">" };
         match (key, c.key) {
+            // A row comparison: both planners start the walk of the order's index at the
+            // cursor. (Written as `k < v OR (k = v AND id < i)`, PostgreSQL only filtered
+            // with it and walked every row before the cursor, so a page of `?sort=actividad`
+            // cost more the deeper it was.)
             (Some(k), Some(v)) => {
                 let (v, i) = (args.int(v), args.int(c.id));
-                sql_where += &format!(" AND ({k} {cmp} {v} OR ({k} = {v} AND t.id {cmp} {i}))");
+                sql_where += &format!(" AND ({k}, t.id) {cmp} ({v}, {i})");
             }
             // The newest-first search walk has its cursor inside the FROM clause already.
             (None, _) if newest_search && !filter.terms.is_empty() => {}
