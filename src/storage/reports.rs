@@ -93,29 +93,61 @@ pub async fn oldest_queued(conn: &mut Conn) -> Result<Option<i64>> {
     .await?)
 }
 
-/// Creation instants of the open tickets (for backlog ages).
+/// Open tickets' creation instants read per query: one aggregated text value of at most this
+/// many numbers at a time.
+const OPEN_CHUNK: i64 = 65_536;
+
+/// Creation instants of the open tickets (for backlog ages), in no particular order.
+/// Each query aggregates the next `OPEN_CHUNK` of them, in the order of the open tickets'
+/// partial index (so the planner reads that index alone), into one text value, and says where
+/// the chunk ended for the next one's row comparison: the server holds the numbers and one
+/// chunk's text, never all of them as text (which, with a few million open tickets, cost the
+/// dashboard's computation hundreds of megabytes).
 pub async fn open_created(
     conn: &mut Conn,
     backend: Backend,
     technician: Option<UserId>,
 ) -> Result<Vec<i64>> {
+    open_created_by(conn, backend, technician, OPEN_CHUNK).await
+}
+
+/// `open_created` with `chunk` numbers per query (the tests take small chunks).
+pub async fn open_created_by(
+    conn: &mut Conn,
+    backend: Backend,
+    technician: Option<UserId>,
+    chunk: i64,
+) -> Result<Vec<i64>> {
     let tech = if technician.is_some() {
-        " AND assignee_id = $1"
+        " AND assignee_id = $4"
     } else {
         ""
     };
-    // Ordered like the open tickets' partial index, so the planner reads that index alone.
     let sql = format!(
-        "SELECT {} FROM (SELECT created_at FROM tickets \
-         WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
-         ORDER BY created_at, id) o",
+        "WITH o AS (SELECT created_at, id FROM tickets \
+           WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
+             AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3) \
+         SELECT (SELECT {} FROM o) AS created, \
+                (SELECT MAX(created_at) FROM o) AS last_at, \
+                (SELECT MAX(id) FROM o WHERE created_at = (SELECT MAX(created_at) FROM o)) AS last_id, \
+                (SELECT CAST(COUNT(*) AS BIGINT) FROM o) AS n",
         aggregate(backend, "created_at")
     );
-    let mut q = sqlx::query_scalar::<_, Option<String>>(&sql);
-    if let Some(t) = technician {
-        q = q.bind(t.0);
+    let mut out = Vec::new();
+    let (mut after_at, mut after_id) = (i64::MIN, i64::MIN);
+    loop {
+        let mut q = sqlx::query(&sql).bind(after_at).bind(after_id).bind(chunk);
+        if let Some(t) = technician {
+            q = q.bind(t.0);
+        }
+        let row = q.fetch_one(&mut *conn).await?;
+        out.extend(parse_numbers(row.try_get("created")?)?);
+        let n: i64 = row.try_get("n")?;
+        match (row.try_get("last_at")?, row.try_get("last_id")?) {
+            (Some(at), Some(id)) if n >= chunk => (after_at, after_id) = (at, id),
+            _ => return Ok(out),
+        }
     }
-    parse_numbers(q.fetch_one(conn).await?)
 }
 
 /// A return or pass to a colleague, with its reason.

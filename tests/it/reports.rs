@@ -751,3 +751,68 @@ async fn the_dashboard_is_computed_once_per_change_sqlite() {
 async fn the_dashboard_is_computed_once_per_change_postgres() {
     the_dashboard_is_computed_once_per_change(Backend::Postgres).await;
 }
+
+/// The dashboard's backlog ages read the open tickets' creation instants a chunk at a time:
+/// whatever the chunk, every open ticket once (closed ones never), ties on the same second
+/// included, for everyone and for one technician.
+async fn the_backlog_reads_every_open_ticket_in_chunks(app: TestApp) {
+    use sqlx::Row;
+    let admin = app.create_user(Role::Admin, "Ada").await;
+    let tech = app.create_user(Role::Technician, "Tito").await;
+    for i in 0..23_i64 {
+        // Tickets in the same second: the chunks' row comparison must split ties.
+        app.clock.set(T0 + i / 3);
+        let id = receive(&app, &format!("Caso {i}")).await;
+        let action = match i % 5 {
+            0 => Action::Close {
+                resolution: "Listo".into(),
+            },
+            1 | 2 => Action::Assign {
+                technician: tech.id,
+            },
+            _ => continue,
+        };
+        act(&app, &admin, id, action).await;
+    }
+    let mut conn = app.store.pool().acquire().await.unwrap();
+    let expected = |sql: &'static str| {
+        let pool = app.store.pool().clone();
+        async move {
+            let mut v: Vec<i64> = sqlx::query(sql)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<i64, _>(0).unwrap())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let all = expected("SELECT created_at FROM tickets WHERE status <> 'cerrado'").await;
+    let mine = expected(
+        "SELECT t.created_at FROM tickets t JOIN users u ON u.id = t.assignee_id \
+         WHERE t.status <> 'cerrado' AND u.name = 'Tito'",
+    )
+    .await;
+    assert_eq!((all.len(), mine.len()), (18, 10));
+    for chunk in [1, 2, 4, 7, 1_000] {
+        let mut got =
+            soporte::storage::reports::open_created_by(&mut conn, app.backend, None, chunk)
+                .await
+                .unwrap();
+        got.sort();
+        assert_eq!(got, all, "chunk {chunk}");
+        let mut got = soporte::storage::reports::open_created_by(
+            &mut conn,
+            app.backend,
+            Some(tech.id),
+            chunk,
+        )
+        .await
+        .unwrap();
+        got.sort();
+        assert_eq!(got, mine, "chunk {chunk}, the technician's");
+    }
+}
+both_backends!(the_backlog_reads_every_open_ticket_in_chunks);
