@@ -35,7 +35,9 @@
 #   SIZES="20000 50000" DURATION=2s INTAKE_LONG=5s bash bench/run.sh   # a quick check
 # The SQLite database lives in a directory under TMPDIR (~1.6 kB a ticket at 50,000: plan on
 # ~16 GB free at 10,000,000) and is deleted once its size is done; PostgreSQL's soporte_bench
-# (~3 kB a ticket) is dropped and created per size and kept after the run. PARTS (default
+# (~3 kB a ticket) is dropped and created per size and kept after the run: drop it before
+# `cargo test` (the read-replica test copies the whole cluster with pg_basebackup, and a
+# ten-million soporte_bench filled this machine's disk). PARTS (default
 # "reads export intake") runs only the parts it names (the load always runs, SKIP_DEMO aside).
 # Result files:
 # $OUT/<backend>-<size>.txt (in the work directory, deleted, unless OUT is set).
