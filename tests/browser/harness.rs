@@ -468,15 +468,22 @@ impl Browser {
     }
 
     /// Waits (up to `WAIT`) for a finished download and returns its path.
+    /// Chromium reserves the final name with an empty file when a download starts and
+    /// writes to `….crdownload` until it is done, so a file counts once it has bytes and no
+    /// partial download is left beside it.
     pub async fn downloaded(&self, suffix: &str) -> PathBuf {
         let start = Instant::now();
         loop {
             if let Ok(entries) = std::fs::read_dir(self.downloads.path()) {
-                for e in entries.flatten() {
-                    let p = e.path();
+                let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                let partial = paths
+                    .iter()
+                    .any(|p| p.to_string_lossy().ends_with(".crdownload"));
+                for p in &paths {
                     let name = p.to_string_lossy().to_string();
-                    if name.ends_with(suffix) {
-                        return p;
+                    let written = std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
+                    if name.ends_with(suffix) && written && !partial {
+                        return p.clone();
                     }
                 }
             }
