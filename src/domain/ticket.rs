@@ -1387,16 +1387,33 @@ impl TicketFilter {
     /// Whether the filter is only statuses, a technician and (alone) the overdue filter:
     /// what `ticket_counts` and the overdue index can count without reading tickets.
     pub fn countable(&self) -> bool {
-        self.terms.is_empty()
-            && self.number.is_none()
-            && self.requester.is_none()
-            && self.from.is_none()
-            && self.to.is_none()
+        !self.needs_rows()
             && match self.sla {
                 None => true,
                 Some(super::sla::DueFilter::Overdue) => self.statuses.is_empty(),
                 Some(super::sla::DueFilter::DueSoon) => false,
             }
+    }
+}
+
+impl TicketFilter {
+    /// Whether a condition only each ticket's row can answer is set: words, a number, a
+    /// requester, dates.
+    fn needs_rows(&self) -> bool {
+        !self.terms.is_empty()
+            || self.number.is_some()
+            || self.requester.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+    }
+
+    /// Whether the filter is a due filter (overdue or due soon) and nothing else: what the
+    /// index of the running clocks answers alone.
+    pub fn only_due(&self) -> bool {
+        self.sla.is_some()
+            && !self.needs_rows()
+            && self.statuses.is_empty()
+            && self.technician.is_none()
     }
 }
 

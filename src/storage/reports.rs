@@ -99,8 +99,8 @@ const OPEN_CHUNK: i64 = 65_536;
 
 /// Creation instants of the open tickets (for backlog ages), in no particular order.
 /// Each query aggregates the next `OPEN_CHUNK` of them, in the order of the open tickets'
-/// partial index (so the planner reads that index alone), into one text value, and says where
-/// the chunk ended for the next one's row comparison: the server holds the numbers and one
+/// partial index (so the planner reads that index alone, once: the chunk is materialized),
+/// into one text value, and says where the chunk ended for the next one's row comparison: the server holds the numbers and one
 /// chunk's text, never all of them as text (which, with a few million open tickets, cost the
 /// dashboard's computation hundreds of megabytes).
 pub async fn open_created(
@@ -124,12 +124,12 @@ pub async fn open_created_by(
         ""
     };
     let sql = format!(
-        "WITH o AS (SELECT created_at, id FROM tickets \
+        "WITH o AS MATERIALIZED (SELECT created_at, id FROM tickets \
            WHERE status IN ('nuevo', 'asignado', 'en_atencion', 'en_espera', 'devuelto'){tech} \
-             AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3) \
+             AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3), \
+         l AS (SELECT created_at, id FROM o ORDER BY created_at DESC, id DESC LIMIT 1) \
          SELECT (SELECT {} FROM o) AS created, \
-                (SELECT MAX(created_at) FROM o) AS last_at, \
-                (SELECT MAX(id) FROM o WHERE created_at = (SELECT MAX(created_at) FROM o)) AS last_id, \
+                (SELECT created_at FROM l) AS last_at, (SELECT id FROM l) AS last_id, \
                 (SELECT CAST(COUNT(*) AS BIGINT) FROM o) AS n",
         aggregate(backend, "created_at")
     );

@@ -405,17 +405,7 @@ async fn list_window(
     // every ticket, and with them it chose this index anyway. Any other filter (a
     // technician's, a status, dates) needs the row of each ticket walked, and is left to the
     // planner.
-    if backend == Backend::Sqlite
-        && key.is_none()
-        && filter.sla.is_some()
-        && filter.terms.is_empty()
-        && filter.statuses.is_empty()
-        && filter.requester.is_none()
-        && filter.technician.is_none()
-        && filter.number.is_none()
-        && filter.from.is_none()
-        && filter.to.is_none()
-        && scope == TicketScope::All
+    if backend == Backend::Sqlite && key.is_none() && filter.only_due() && scope == TicketScope::All
     {
         from = "FROM tickets t INDEXED BY tickets_running_id".to_string();
     }

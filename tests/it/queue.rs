@@ -595,20 +595,18 @@ async fn overdue_tickets_are_counted_from_the_index_for_each_scope(app: TestApp)
     assert_eq!(v["total"], 2);
     let (_, first) = d.get_json("/api/v1/tickets?view=vencidas&limit=1").await;
     assert_eq!(ids_of(&first), vec![mine]);
-    let next = first["next_cursor"].as_str().unwrap().to_string();
-    let (_, second) = d
-        .get_json(&format!(
-            "/api/v1/tickets?view=vencidas&limit=1&cursor={next}"
-        ))
-        .await;
+    let page_at = |cursor: &Value| {
+        let url = format!(
+            "/api/v1/tickets?view=vencidas&limit=1&cursor={}",
+            cursor.as_str().unwrap()
+        );
+        let d = &d;
+        async move { d.get_json(&url).await.1 }
+    };
+    let second = page_at(&first["next_cursor"]).await;
     assert_eq!(ids_of(&second), vec![late]);
     assert!(second["next_cursor"].is_null(), "{second}");
-    let prev = second["prev_cursor"].as_str().unwrap().to_string();
-    let (_, back) = d
-        .get_json(&format!(
-            "/api/v1/tickets?view=vencidas&limit=1&cursor={prev}"
-        ))
-        .await;
+    let back = page_at(&second["prev_cursor"]).await;
     assert_eq!(ids_of(&back), vec![mine]);
     let (_, v) = d
         .get_json("/api/v1/tickets?view=vencidas&sort=antiguas")
