@@ -185,36 +185,46 @@ impl Slapd {
         let conf = d.join("slapd.conf");
         let conf = conf.to_str().unwrap();
         run("slapadd", &["-f", conf, "-l", "data.ldif"], d);
-        let (port, tls_port, starttls_port) = (free_port(), free_port(), free_port());
-        let child = std::process::Command::new("/usr/sbin/slapd")
-            .args(["-f", conf, "-d", "0", "-h"])
-            .arg(format!(
-                "ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/ ldap://127.0.0.2:{starttls_port}/"
-            ))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut slapd = Slapd {
-            port,
-            tls_port,
-            starttls_port,
-            child,
-            dir,
-        };
-        for _ in 0..100 {
-            if let Ok(Some(status)) = slapd.child.try_wait() {
-                panic!("slapd exited: {status}");
+        // The ports are free when picked, but a test running beside this one may bind one
+        // before slapd does; slapd then exits at once, and it is started again on others.
+        for _ in 0..5 {
+            let (port, tls_port, starttls_port) = (free_port(), free_port(), free_port());
+            let mut child = std::process::Command::new("/usr/sbin/slapd")
+                .args(["-f", conf, "-d", "0", "-h"])
+                .arg(format!(
+                    "ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/ ldap://127.0.0.2:{starttls_port}/"
+                ))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut exited = false;
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    exited = true;
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
+                    && std::net::TcpStream::connect(("127.0.0.2", starttls_port)).is_ok()
+                {
+                    return Some(Slapd {
+                        port,
+                        tls_port,
+                        starttls_port,
+                        child,
+                        dir,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.2", starttls_port)).is_ok()
-            {
-                return Some(slapd);
+            if !exited {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("slapd did not listen within 10 s");
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("slapd did not listen within 10 s");
+        panic!("slapd exited at start five times (ports taken?)");
     }
 
     pub fn ca_file(&self) -> std::path::PathBuf {
