@@ -66,6 +66,10 @@ impl Services {
     pub async fn live(&self, actor: &Actor, after: Option<i64>) -> Result<Live> {
         // Subscribed before the replay is read: nothing falls between the two.
         let receiver = self.store.changes().subscribe();
+        // On PostgreSQL the first stream of this process starts the listener: wait for it (a
+        // bounded moment), or a write made just after the stream opened would go unheard.
+        // Should it not come up in time the stream still opens; its reconnection replays.
+        self.store.changes().ready(changes::LISTENER_WAIT).await;
         let mut pending = match after {
             Some(after) => {
                 let mut conn = self.store.read().await?;

@@ -157,7 +157,9 @@ impl Services {
             actor.user_id()
         };
         let changes = self.store.changes();
-        changes.watch();
+        // Other instances' writes are heard from here on (on PostgreSQL, once this process
+        // listens; its first `LISTEN` moves the generation, so wait for it before reading it).
+        changes.ready(crate::storage::changes::LISTENER_WAIT).await;
         let slot = self
             .dashboards
             .slot((period.from, period.to, technician.map(|t| t.0)));

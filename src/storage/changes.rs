@@ -17,6 +17,9 @@ use tokio::sync::broadcast;
 pub const CHANNEL: &str = "soporte_tickets";
 /// How many pieces of news a slow subscriber may fall behind before it is told to reload.
 const BACKLOG: usize = 1024;
+/// How long a reader waits for this process's listener to be listening (`Changes::ready`):
+/// time enough to connect to a database that answers; past it they go on without.
+pub const LISTENER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// One ticket that changed: enough for a list to update a row, a count, or say who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +56,9 @@ pub struct Changes {
     generation: AtomicU64,
     /// PostgreSQL: the URL to `LISTEN` on, and whether the listener runs.
     listen: Option<(super::Url, Mutex<bool>)>,
+    /// PostgreSQL: whether the listener is `LISTEN`ing right now (news sent before that is
+    /// not heard here).
+    listening: tokio::sync::watch::Sender<bool>,
 }
 
 impl Changes {
@@ -62,6 +68,7 @@ impl Changes {
             sender,
             generation: AtomicU64::new(0),
             listen: (backend == Backend::Postgres).then(|| (url.clone(), Mutex::new(false))),
+            listening: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -74,7 +81,7 @@ impl Changes {
 
     /// Makes sure other instances' writes reach this process (on PostgreSQL, starts the
     /// listener once; SQLite has one instance).
-    pub fn watch(self: &Arc<Self>) {
+    fn watch(self: &Arc<Self>) {
         if let Some((url, started)) = &self.listen
             && let Ok(mut started) = started.lock()
             && !*started
@@ -83,6 +90,21 @@ impl Changes {
             *started = true;
             tokio::spawn(listen(url.clone(), Arc::downgrade(self)));
         }
+    }
+
+    /// Waits (at most `wait`) until other instances' writes are heard here: on PostgreSQL
+    /// until the listener is `LISTEN`ing, so a stream opened now hears a write made just
+    /// after. Starts the listener if needed; SQLite hears everything at once.
+    pub async fn ready(self: &Arc<Self>, wait: std::time::Duration) -> bool {
+        if self.listen.is_none() {
+            return true;
+        }
+        self.watch();
+        let mut listening = self.listening.subscribe();
+        matches!(
+            tokio::time::timeout(wait, listening.wait_for(|l| *l)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Where this process's count of changes stands (see `generation`).
@@ -109,7 +131,6 @@ impl Changes {
 /// the hub is gone. A lost connection is made again (news sent meanwhile is lost; clients
 /// that miss a piece still reload on their next reconnect).
 async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
-    let mut reconnected = false;
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect(url.expose()).await {
             Ok(l) => l,
@@ -124,14 +145,15 @@ async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             continue;
         }
-        // Whatever was sent while the connection was lost is lost: caches start again.
-        if reconnected {
-            match hub.upgrade() {
-                Some(hub) => hub.touch(),
-                None => return,
+        // Whatever was sent before the listener listened is not heard: caches filled
+        // meanwhile start again, and streams waiting for the listener may go on.
+        match hub.upgrade() {
+            Some(hub) => {
+                hub.touch();
+                hub.listening.send_replace(true);
             }
+            None => return,
         }
-        reconnected = true;
         loop {
             let Some(hub) = hub.upgrade() else {
                 return;
@@ -143,6 +165,7 @@ async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
                 },
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "the live-update listener lost its connection");
+                    hub.listening.send_replace(false);
                     break;
                 }
                 // Nothing for a while: look again whether anyone still listens.

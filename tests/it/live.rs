@@ -224,8 +224,6 @@ async fn a_change_on_one_instance_is_heard_on_the_other(a: TestApp) {
     let b = TestApp::spawn_on_url(a.backend, &a.database_url, Default::default()).await;
     let dispatcher = a.create_user(Role::Dispatcher, "Paty").await;
     let mut on_b = Stream::open(&b, &b.token_for(&dispatcher).await, None).await;
-    // The listener on B starts with its first stream; give it a moment to LISTEN.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let created = a
         .intake("cliente@dominio.com", "Por la instancia A", "x")
         .await;
