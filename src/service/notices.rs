@@ -3,7 +3,8 @@
 //! the requester — built here and written to the outbox with the write itself
 //! (`storage::write`), so a notice exists exactly when its event does. `mail::outbound`
 //! sends them. Every notice to the requester carries a link to their status page: a fresh
-//! random token, of which only the SHA-256 is stored (with the write, in `status_links`).
+//! token (its time and 160 random bits), of which only the time and the SHA-256 are stored
+//! (with the write, in `status_links`; `new_link`).
 
 use super::{Result, random_hex, sha256_hex};
 use crate::domain::ids::TicketId;
@@ -24,6 +25,47 @@ pub(crate) fn new_token() -> Result<String> {
     Ok(format!("soporte.{micros:014x}{}", random_hex(10)?))
 }
 
+/// Hexadecimal digits of a link's time (microseconds since 1970, fixed width).
+const TIME_DIGITS: usize = 14;
+/// Random bytes in a link (160 bits).
+const RANDOM_BYTES: usize = 20;
+
+/// A fresh status-page link: the token the e-mail carries and the key stored for it. The
+/// token is the time in microseconds (fixed-width hex) and 160 random bits; the key is `t`,
+/// that time and the token's SHA-256. Keys made later sort later, so each intake adds its
+/// key at the end of `status_links`' unique index instead of on a random page of it (a
+/// page less in every intake commit); only the hash of the secret part is stored.
+pub(crate) fn new_link() -> Result<(String, String)> {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    let token = format!(
+        "{micros:0width$x}{}",
+        random_hex(RANDOM_BYTES)?,
+        width = TIME_DIGITS
+    );
+    let key = link_key(&token).ok_or_else(|| super::Error::Internal("a malformed link".into()))?;
+    Ok((token, key))
+}
+
+/// The stored key of a token as links carry it, or `None` when it cannot be one. Links
+/// sent before keys carried their time are 40 hexadecimal digits, stored as their SHA-256,
+/// and keep working.
+pub(crate) fn link_key(token: &str) -> Option<String> {
+    let t = token.trim().to_ascii_lowercase();
+    if !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    match t.len() {
+        n if n == 2 * RANDOM_BYTES => Some(sha256_hex(&t)),
+        n if n == TIME_DIGITS + 2 * RANDOM_BYTES => {
+            Some(format!("t{}{}", &t[..TIME_DIGITS], sha256_hex(&t)))
+        }
+        _ => None,
+    }
+}
+
 /// What a batch of notices adds to a write: the notices and the hashes of the status-page
 /// tokens they carry.
 #[derive(Debug, Default)]
@@ -39,9 +81,8 @@ impl Notices {
 
     /// A notice to the requester, with a link to their status page.
     fn push_with_link(&mut self, mut notice: NewNotice) -> Result<()> {
-        // 160 random bits.
-        let token = random_hex(20)?;
-        self.status_links.push(sha256_hex(&token));
+        let (token, key) = new_link()?;
+        self.status_links.push(key);
         notice.params.status_token = Some(token);
         self.notices.push(notice);
         Ok(())

@@ -5,8 +5,9 @@
 //! 90 days after the ticket closes; an unknown link is simply not found. One address may use
 //! the page only so fast (counted in the database, across instances).
 
+use super::notices::link_key;
 use super::tickets::{ChangeRequest, Changed};
-use super::{Error, Result, Services, sha256_hex};
+use super::{Error, Result, Services};
 use crate::domain::DomainError;
 use crate::domain::access::TicketScope;
 use crate::domain::ids::TicketId;
@@ -38,13 +39,6 @@ impl StatusPage {
     }
 }
 
-/// A token as links carry it: 40 hexadecimal digits; anything else opens nothing.
-fn token_hash(token: &str) -> Option<String> {
-    let t = token.trim();
-    (t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| sha256_hex(&t.to_ascii_lowercase()))
-}
-
 impl Services {
     /// Counts a request to the status page from `client`; too many in a minute is `Throttled`.
     pub async fn status_page_request(&self, client: &str) -> Result<()> {
@@ -66,8 +60,8 @@ impl Services {
 
     /// The ticket a link opens, if it still does.
     async fn linked_ticket(&self, conn: &mut Conn, token: &str) -> Result<Ticket> {
-        let hash = token_hash(token).ok_or(DomainError::NotFound)?;
-        let id = status::ticket_of(conn, &hash)
+        let key = link_key(token).ok_or(DomainError::NotFound)?;
+        let id = status::ticket_of(conn, &key)
             .await?
             .ok_or(DomainError::NotFound)?;
         let ticket = tickets::find(conn, TicketScope::All, id)
@@ -188,12 +182,36 @@ impl Services {
 
 #[cfg(test)]
 mod tests {
+    use super::super::notices::{link_key, new_link};
+
     #[test]
     fn only_a_well_formed_token_is_looked_up() {
-        assert!(super::token_hash(&"a".repeat(40)).is_some());
-        assert!(super::token_hash(&"A1".repeat(20)).is_some());
-        assert!(super::token_hash("abc").is_none());
-        assert!(super::token_hash(&"g".repeat(40)).is_none());
-        assert!(super::token_hash(&"a".repeat(41)).is_none());
+        // A link sent before keys carried their time: stored as its SHA-256, still opens.
+        assert_eq!(
+            link_key(&"A1".repeat(20)),
+            Some(crate::service::sha256_hex(&"a1".repeat(20)))
+        );
+        assert!(link_key(&"a".repeat(54)).is_some());
+        assert!(link_key("abc").is_none());
+        assert!(link_key(&"g".repeat(40)).is_none());
+        assert!(link_key(&"a".repeat(41)).is_none());
+        assert!(link_key(&"a".repeat(55)).is_none());
+    }
+
+    #[test]
+    fn a_new_link_opens_with_its_key_and_later_keys_sort_last() {
+        let (token, key) = new_link().unwrap();
+        assert_eq!(token.len(), 54);
+        assert_eq!(link_key(&token).as_deref(), Some(key.as_str()));
+        assert_eq!(link_key(&token.to_ascii_uppercase()), Some(key.clone()));
+        // The secret part is not in the key.
+        assert!(!key.contains(&token[14..]));
+        // After every key of the old form (hex digits sort before `t`), and in time order.
+        assert!(key.as_str() > "ffff");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (_, later) = new_link().unwrap();
+        assert!(later > key);
+        // Two links of one instant differ.
+        assert_ne!(new_link().unwrap().0, new_link().unwrap().0);
     }
 }
