@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 pub const CHANNEL: &str = "soporte_tickets";
 /// How many pieces of news a slow subscriber may fall behind before it is told to reload.
 const BACKLOG: usize = 1024;
-/// How long a reader waits for this process's listener to be listening (`Changes::ready`):
+/// How long a reader waits for this process's listener's first `LISTEN` (`Changes::ready`):
 /// time enough to connect to a database that answers; past it they go on without.
 pub const LISTENER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -56,9 +56,10 @@ pub struct Changes {
     generation: AtomicU64,
     /// PostgreSQL: the URL to `LISTEN` on, and whether the listener runs.
     listen: Option<(super::Url, Mutex<bool>)>,
-    /// PostgreSQL: whether the listener is `LISTEN`ing right now (news sent before that is
-    /// not heard here).
-    listening: tokio::sync::watch::Sender<bool>,
+    /// PostgreSQL: whether the listener's first attempt to `LISTEN` is over (news sent
+    /// before it succeeds is not heard here). It stays set: a listener that lost its
+    /// connection moves `generation` when it is back, and readers do not wait for it.
+    settled: tokio::sync::watch::Sender<bool>,
 }
 
 impl Changes {
@@ -68,7 +69,7 @@ impl Changes {
             sender,
             generation: AtomicU64::new(0),
             listen: (backend == Backend::Postgres).then(|| (url.clone(), Mutex::new(false))),
-            listening: tokio::sync::watch::Sender::new(false),
+            settled: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -93,16 +94,17 @@ impl Changes {
     }
 
     /// Waits (at most `wait`) until other instances' writes are heard here: on PostgreSQL
-    /// until the listener is `LISTEN`ing, so a stream opened now hears a write made just
-    /// after. Starts the listener if needed; SQLite hears everything at once.
+    /// until the listener's first `LISTEN` (or its first failure), so a stream opened now
+    /// hears a write made just after. Starts the listener if needed; only the first readers
+    /// of a process ever wait. SQLite hears everything at once.
     pub async fn ready(self: &Arc<Self>, wait: std::time::Duration) -> bool {
         if self.listen.is_none() {
             return true;
         }
         self.watch();
-        let mut listening = self.listening.subscribe();
+        let mut settled = self.settled.subscribe();
         matches!(
-            tokio::time::timeout(wait, listening.wait_for(|l| *l)).await,
+            tokio::time::timeout(wait, settled.wait_for(|l| *l)).await,
             Ok(Ok(_))
         )
     }
@@ -127,6 +129,14 @@ impl Changes {
     }
 }
 
+/// Readers waiting for the first `LISTEN` go on without it: it failed (the database is
+/// unreachable, and they will say so themselves); the next attempt is two seconds away.
+fn settle(hub: &std::sync::Weak<Changes>) {
+    if let Some(hub) = hub.upgrade() {
+        hub.settled.send_replace(true);
+    }
+}
+
 /// PostgreSQL: relays every notification on `CHANNEL` to this process's subscribers, until
 /// the hub is gone. A lost connection is made again (news sent meanwhile is lost; clients
 /// that miss a piece still reload on their next reconnect).
@@ -136,12 +146,14 @@ async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "the live-update listener could not connect; retrying");
+                settle(&hub);
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 continue;
             }
         };
         if let Err(e) = listener.listen(CHANNEL).await {
             tracing::warn!(error = %e, "failed to LISTEN for live updates; retrying");
+            settle(&hub);
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             continue;
         }
@@ -150,7 +162,7 @@ async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
         match hub.upgrade() {
             Some(hub) => {
                 hub.touch();
-                hub.listening.send_replace(true);
+                hub.settled.send_replace(true);
             }
             None => return,
         }
@@ -165,7 +177,6 @@ async fn listen(url: super::Url, hub: std::sync::Weak<Changes>) {
                 },
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "the live-update listener lost its connection");
-                    hub.listening.send_replace(false);
                     break;
                 }
                 // Nothing for a while: look again whether anyone still listens.
