@@ -18,11 +18,15 @@ use crate::storage::{Conn, mail as store_mail, users};
 /// tokens sort by time and the outbox's unique index takes new ones at its end instead of
 /// on a random page each, ~a third of what an intake commit wrote) and 10 random bytes.
 pub(crate) fn new_token() -> Result<String> {
-    let micros = std::time::SystemTime::now()
+    Ok(format!("soporte.{:014x}{}", now_micros(), random_hex(10)?))
+}
+
+/// Microseconds since 1970: the leading part of tokens that sort by time.
+fn now_micros() -> u128 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros())
-        .unwrap_or(0);
-    Ok(format!("soporte.{micros:014x}{}", random_hex(10)?))
+        .unwrap_or(0)
 }
 
 /// Hexadecimal digits of a link's time (microseconds since 1970, fixed width).
@@ -36,12 +40,9 @@ const RANDOM_BYTES: usize = 20;
 /// key at the end of `status_links`' unique index instead of on a random page of it (a
 /// page less in every intake commit); only the hash of the secret part is stored.
 pub(crate) fn new_link() -> Result<(String, String)> {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0);
     let token = format!(
-        "{micros:0width$x}{}",
+        "{:0width$x}{}",
+        now_micros(),
         random_hex(RANDOM_BYTES)?,
         width = TIME_DIGITS
     );
@@ -66,8 +67,8 @@ pub(crate) fn link_key(token: &str) -> Option<String> {
     }
 }
 
-/// What a batch of notices adds to a write: the notices and the hashes of the status-page
-/// tokens they carry.
+/// What a batch of notices adds to a write: the notices and the stored keys of the
+/// status-page links they carry.
 #[derive(Debug, Default)]
 pub(crate) struct Notices {
     pub notices: Vec<NewNotice>,

@@ -97,16 +97,14 @@ impl Changes {
     /// until the listener's first `LISTEN` (or its first failure), so a stream opened now
     /// hears a write made just after. Starts the listener if needed; only the first readers
     /// of a process ever wait. SQLite hears everything at once.
-    pub async fn ready(self: &Arc<Self>, wait: std::time::Duration) -> bool {
+    pub async fn ready(self: &Arc<Self>, wait: std::time::Duration) {
         if self.listen.is_none() {
-            return true;
+            return;
         }
         self.watch();
         let mut settled = self.settled.subscribe();
-        matches!(
-            tokio::time::timeout(wait, settled.wait_for(|l| *l)).await,
-            Ok(Ok(_))
-        )
+        // Past `wait` the reader goes on without (see `LISTENER_WAIT`).
+        let _ = tokio::time::timeout(wait, settled.wait_for(|l| *l)).await;
     }
 
     /// Where this process's count of changes stands (see `generation`).

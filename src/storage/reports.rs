@@ -100,9 +100,9 @@ const OPEN_CHUNK: i64 = 65_536;
 /// Creation instants of the open tickets (for backlog ages), in no particular order.
 /// Each query aggregates the next `OPEN_CHUNK` of them, in the order of the open tickets'
 /// partial index (so the planner reads that index alone, once: the chunk is materialized),
-/// into one text value, and says where the chunk ended for the next one's row comparison: the server holds the numbers and one
-/// chunk's text, never all of them as text (which, with a few million open tickets, cost the
-/// dashboard's computation hundreds of megabytes).
+/// into one text value, and says where the chunk ended for the next one's row comparison:
+/// the server holds the numbers and one chunk's text, never all of them as text (which, with
+/// a few million open tickets, cost the dashboard's computation hundreds of megabytes).
 pub async fn open_created(
     conn: &mut Conn,
     backend: Backend,

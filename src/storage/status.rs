@@ -1,14 +1,15 @@
-//! The requester's status page: which ticket a link's token opens (by the token's SHA-256),
+//! The requester's status page: which ticket a link's token opens (by its stored key,
+//! `service::notices::link_key`),
 //! and the request counts that limit how fast one address may use the page.
 
 use super::{Conn, Result};
 use crate::domain::ids::TicketId;
 
-/// The ticket a status-page token (given by its hash) belongs to.
-pub async fn ticket_of(conn: &mut Conn, token_hash: &str) -> Result<Option<TicketId>> {
+/// The ticket a status-page link (given by its stored key) belongs to.
+pub async fn ticket_of(conn: &mut Conn, key: &str) -> Result<Option<TicketId>> {
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM status_links WHERE token_hash = $1")
-            .bind(token_hash)
+            .bind(key)
             .fetch_optional(conn)
             .await?
             .map(TicketId),
