@@ -611,3 +611,55 @@ async fn a_named_sender_and_an_empty_subject_are_taken(app: TestApp) {
     assert_eq!(ticket.subject, "(sin asunto)");
 }
 both_backends!(a_named_sender_and_an_empty_subject_are_taken);
+
+/// Deliveries one after another, each its own commit (on SQLite a new search-index segment
+/// each): the background merges keep combining them between commits, and every ticket is
+/// still found by its own word. SQLite's index also passes FTS5's own integrity check.
+async fn every_ticket_is_found_after_many_small_commits_and_their_merges(app: TestApp) {
+    const N: i64 = 120;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let v = app
+            .intake(
+                &format!("cliente{i}@dominio.com"),
+                &format!("Falla del equipo {i}"),
+                &format!("Código de la falla: zq{i}w"),
+            )
+            .await;
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    if app.backend == Backend::Sqlite {
+        // A segment of a few documents is one row of the index's data; with no background
+        // merge, 120 commits would leave at least 57 segments (FTS5's own crisis merge only
+        // combines 64 at a time). Bounded wait: the merges run every 20 ms.
+        let rows = || app.count("SELECT COUNT(*) FROM ticket_search_data");
+        let mut left = rows().await;
+        for _ in 0..100 {
+            if left <= 40 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            left = rows().await;
+        }
+        assert!(left <= 40, "{left} rows of index data after {N} commits");
+        sqlx::query("INSERT INTO ticket_search (ticket_search) VALUES ('integrity-check')")
+            .execute(app.store.pool())
+            .await
+            .expect("the search index is sound");
+    }
+    let d = app
+        .signed_in(soporte::domain::user::Role::Dispatcher, "Paty")
+        .await;
+    for (i, id) in ids.iter().enumerate() {
+        let (s, v) = d.get_json(&format!("/api/v1/tickets?q=zq{i}w")).await;
+        assert_eq!(s, StatusCode::OK);
+        let found: Vec<i64> = v["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items in {v}"))
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(found, vec![*id], "zq{i}w");
+    }
+}
+both_backends!(every_ticket_is_found_after_many_small_commits_and_their_merges);

@@ -268,8 +268,8 @@ const MERGE_PAGES: i64 = 40;
 /// How long a merge step waits for the writer's transaction to end before trying next time.
 const MERGE_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// One step of merging the search index's small segments (levels with 4 or more), if the
-/// writer lets it in soon.
+/// One step of merging the search index's small segments (levels holding 16, FTS5's largest
+/// `usermerge`, migration 0230), if the writer lets it in soon.
 fn merge_search(conn: &rusqlite::Connection) {
     let step = || -> rusqlite::Result<()> {
         conn.busy_timeout(MERGE_WAIT)?;
