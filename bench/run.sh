@@ -17,7 +17,8 @@
 #   - the CSV export of every closed ticket on a freshly started server (rows/s, peak VmHWM);
 #   - intake (bench/intake.lua) at 1, 8 and 32 clients, then 32 clients for INTAKE_LONG
 #     (default 60s) with p99.9, the server's peak memory during intake, and a check that the
-#     tickets grew by at least every answer wrk counted as 2xx;
+#     tickets grew by at least every answer wrk counted as 2xx; then the common and the rare
+#     search again, on the index the intake left;
 # then one growth table per backend: a row per figure, a column per size and the last size's
 # value over the first's (p99 in ms for the reads, req/s for intake, rows/s for the export,
 # MB for disk and memory, tickets/s for the demo; "!" marks a figure with non-2xx answers).
@@ -302,6 +303,11 @@ for backend in $BACKENDS; do
     verdict="ok"
     if [ "$not_ok" -gt 0 ] || [ "$grew" -lt "$answered" ]; then verdict="MISSING TICKETS OR NON-2XX ANSWERS"; fi
     printf "  %-52s %s\n" "intake check" "$(commas "$answered") answers, $not_ok not 2xx; tickets grew by $(commas "$grew"): $verdict"
+    # Searches right after the intake, on the index it left (SQLite: with the segments its
+    # commits made and the background merges not yet done with them).
+    one=(-t1 -c1 -d"$DURATION")
+    read_p99 "search common, API ?q=$COMMON, after intake, 1 client" "${one[@]}" "${API[@]}" "$BASE/api/v1/tickets?q=$COMMON"
+    read_p99 "search rare, API ?q=$RARE, after intake, 1 client" "${one[@]}" "${API[@]}" "$BASE/api/v1/tickets?q=$RARE"
     stop_server
     fi
     if [ -n "$DBFILE" ]; then rm -f "$DBFILE" "$DBFILE-wal" "$DBFILE-shm"; fi
