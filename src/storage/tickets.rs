@@ -371,6 +371,45 @@ async fn list_part(
     }
 }
 
+/// Most longer words a search term stands for in `spelled_out` before it is left a prefix.
+const MOST_LONGER_WORDS: i64 = 64;
+
+/// SQLite: the FTS5 query for a newest-first walk of the index, each term spelled out as the
+/// word itself or one of the indexed words it begins (`("impresora" OR "impresoras")`), all
+/// of them required. FTS5 walks a few exact words' lists newest first and stops at the page,
+/// where a prefix query (`"impresora"*`) first merges every list of every segment: at ten
+/// million tickets, after intake had left a few segments, ~200 ms for a common word against
+/// well under one for its words spelled out (PERFORMANCE.md, "Search-index merges of 16").
+/// The longer words come from the index's vocabulary (`ticket_search_terms`, migration
+/// 0231), read from just past the term itself, so the term's own long list is never walked.
+/// A term that begins more than `MOST_LONGER_WORDS` words (one or two letters, a number's
+/// first digits) stays a prefix query.
+async fn spelled_out(conn: &mut Conn, terms: &[String]) -> Result<String> {
+    let quoted = |w: &str| format!("\"{}\"", w.replace('"', "\"\""));
+    let mut all = Vec::with_capacity(terms.len());
+    for t in terms {
+        // Every word that begins with `t` sorts between `t` and `t` followed by the last
+        // code point.
+        let longer: Vec<String> = sqlx::query_scalar(
+            "SELECT term FROM ticket_search_terms WHERE term > $1 AND term < $2 LIMIT $3",
+        )
+        .bind(t.as_str())
+        .bind(format!("{t}\u{10FFFF}"))
+        .bind(MOST_LONGER_WORDS + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        if longer.len() as i64 > MOST_LONGER_WORDS {
+            all.push(format!("{}*", quoted(t)));
+        } else {
+            let words: Vec<String> = std::iter::once(quoted(t))
+                .chain(longer.iter().map(|w| quoted(w)))
+                .collect();
+            all.push(format!("({})", words.join(" OR ")));
+        }
+    }
+    Ok(all.join(" AND "))
+}
+
 /// One query of a list part; `above`: only tickets with a larger id (a search's window).
 #[allow(clippy::too_many_arguments)]
 async fn list_window(
@@ -424,12 +463,7 @@ async fn list_window(
                     checks
                 }
                 None => {
-                    let query = filter
-                        .terms
-                        .iter()
-                        .map(|t| format!("\"{t}\"*"))
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let query = spelled_out(conn, &filter.terms).await?;
                     format!("ticket_search MATCH {}", args.text(query))
                 }
             };

@@ -248,6 +248,7 @@ async fn search_pages_hold_every_match_newest_first(app: TestApp) {
         "ana quispe",
         "anexo",
         "palabrainexistente",
+        "impresor",
     ] {
         let terms: Vec<&str> = q.split(' ').collect();
         let truth_sql = match app.backend {
@@ -304,5 +305,21 @@ async fn search_pages_hold_every_match_newest_first(app: TestApp) {
     assert!(sizes[0] > 200 && sizes[1] > 200, "{sizes:?}");
     assert!(sizes[2] > 0 && sizes[2] < 60, "{sizes:?}");
     assert_eq!(sizes[4], 0);
+    // A term that is only the beginning of indexed words finds them all.
+    assert!(sizes[5] >= sizes[0], "{sizes:?}");
+    if app.backend == soporte::storage::Backend::Sqlite {
+        // SQLite's walk of the index spells a term out as the words it begins, up to 64 of
+        // them, and leaves a term that begins more a prefix: both kinds were searched above.
+        let longer = |t: &str| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM ticket_search_terms WHERE term > $1 AND term < $2",
+            )
+            .bind(t.to_string())
+            .bind(format!("{t}\u{10FFFF}"))
+            .fetch_one(app.store.pool())
+        };
+        assert!(longer("impresor").await.unwrap() <= 64);
+        assert!(longer("quispe").await.unwrap() > 64);
+    }
 }
 both_backends!(search_pages_hold_every_match_newest_first);
