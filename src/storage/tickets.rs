@@ -311,10 +311,9 @@ const WIDER: i64 = 16;
 /// the first few thousand tickets (checked row by row), instead of the planner reading the
 /// whole of the word's posting list from the search index and sorting millions of matches;
 /// a rare word's few matches come from the index in every window. On SQLite the newest
-/// 2,048 documents are checked row by row, and if they do not fill the page FTS5's index is
-/// walked newest first: a prefix query (every term is one) makes FTS5 merge the whole
-/// doclist of the matching words before its first row, so a common word's cost grew with
-/// the database.
+/// 2,048 documents are checked row by row (a cheap way to fill the page of a common word),
+/// and if they do not fill the page FTS5's index is walked newest first, each term spelled
+/// out as the words it begins (`spelled_out`).
 #[allow(clippy::too_many_arguments)]
 async fn list_part(
     conn: &mut Conn,
@@ -379,7 +378,8 @@ const MOST_LONGER_WORDS: i64 = 64;
 /// of them required. FTS5 walks a few exact words' lists newest first and stops at the page,
 /// where a prefix query (`"impresora"*`) first merges every list of every segment: at ten
 /// million tickets, after intake had left a few segments, ~200 ms for a common word against
-/// well under one for its words spelled out (PERFORMANCE.md, "Search-index merges of 16").
+/// well under one for its words spelled out (PERFORMANCE.md, "Search-index merges of 16 and
+/// terms spelled out").
 /// The longer words come from the index's vocabulary (`ticket_search_terms`, migration
 /// 0231), read from just past the term itself, so the term's own long list is never walked.
 /// A term that begins more than `MOST_LONGER_WORDS` words (one or two letters, a number's
