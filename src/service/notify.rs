@@ -330,41 +330,62 @@ impl Services {
 
     /// One feed step: turns the timeline's new events into deliveries, and moves the cursor
     /// with them, in one transaction. Returns how many events were read.
+    ///
+    /// Everything is read and built first, on a reading connection; the write transaction
+    /// only adds the deliveries and moves the cursor (on SQLite it holds the file's one write
+    /// lock, which the ticket writer waits for). With no active channel the new events are
+    /// skipped in one step, unread: channels never receive history.
     pub async fn notify_feed_once(&self) -> Result<usize, Error> {
         let backend = self.store.backend();
-        // Most rounds find nothing new: look first without taking the write lock.
-        {
+        let (cursor, subs) = {
             let mut conn = self.store.read().await?;
-            if let Some(cursor) = store_n::cursor(&mut conn, FEED).await?
-                && store_n::events_after(&mut conn, backend, cursor, 1)
-                    .await?
-                    .is_empty()
-            {
+            let Some(cursor) = store_n::cursor(&mut conn, FEED).await? else {
+                drop(conn);
+                let mut tx = self.store.begin_write().await?;
+                if store_n::cursor(&mut tx, FEED).await?.is_none() {
+                    let start = store_n::cursor_now(&mut tx, backend).await?;
+                    store_n::put_cursor(&mut tx, FEED, start).await?;
+                    tx.commit().await?;
+                }
+                return Ok(0);
+            };
+            let subs: Vec<Subscription> = store_n::subscriptions(&mut conn)
+                .await?
+                .into_iter()
+                .map(|(id, events, owner, active)| Subscription {
+                    channel_id: id,
+                    events: events_from_text(&events),
+                    owner: owner.map(UserId),
+                    active,
+                })
+                .collect();
+            (cursor, subs)
+        };
+        if !subs.iter().any(|s| s.active) {
+            let newest = {
+                let mut conn = self.store.read().await?;
+                store_n::cursor_now(&mut conn, backend).await?
+            };
+            if (newest.tx_id, newest.event_id) <= (cursor.tx_id, cursor.event_id) {
                 return Ok(0);
             }
-        }
-        let mut tx = self.store.begin_write().await?;
-        let Some(cursor) = store_n::cursor(&mut tx, FEED).await? else {
-            let start = store_n::cursor_now(&mut tx, backend).await?;
-            store_n::put_cursor(&mut tx, FEED, start).await?;
-            tx.commit().await?;
+            let mut tx = self.store.begin_write().await?;
+            // A channel made meanwhile hears from the events after it, like any new one.
+            if store_n::move_cursor(&mut tx, FEED, cursor, newest).await? {
+                tx.commit().await?;
+            }
             return Ok(0);
+        }
+        let events = {
+            let mut conn = self.store.read().await?;
+            store_n::events_after(&mut conn, backend, cursor, FEED_BATCH).await?
         };
-        let events = store_n::events_after(&mut tx, backend, cursor, FEED_BATCH).await?;
         let Some(last) = events.last().map(|e| e.at) else {
             return Ok(0);
         };
-        let subs: Vec<Subscription> = store_n::subscriptions(&mut tx)
-            .await?
-            .into_iter()
-            .map(|(id, events, owner, active)| Subscription {
-                channel_id: id,
-                events: events_from_text(&events),
-                owner: owner.map(UserId),
-                active,
-            })
-            .collect();
         let now = self.now();
+        // (channel, event id, kind, payload) for each delivery.
+        let mut deliveries: Vec<(i64, i64, NoticeEvent, std::sync::Arc<str>)> = Vec::new();
         for e in &events {
             let Some(kind) = NoticeEvent::from_event_kind(&e.kind) else {
                 continue;
@@ -388,27 +409,48 @@ impl Services {
                 at: e.when,
                 url: format!("{}/tickets/{}", self.public_url(), e.ticket_id),
             };
-            let mut payload = None;
+            let mut payload: Option<std::sync::Arc<str>> = None;
             for sub in subs.iter().filter(|s| wants(s, &notice)) {
-                let p =
-                    match &payload {
-                        Some(p) => p,
-                        None => payload.insert(serde_json::to_string(&notice).map_err(|e| {
-                            Error::Internal(format!("failed to write a notice: {e}"))
-                        })?),
-                    };
+                let p = match &payload {
+                    Some(p) => p.clone(),
+                    None => payload
+                        .insert(
+                            serde_json::to_string(&notice)
+                                .map_err(|e| {
+                                    Error::Internal(format!("failed to write a notice: {e}"))
+                                })?
+                                .into(),
+                        )
+                        .clone(),
+                };
+                deliveries.push((sub.channel_id, e.at.event_id, kind, p));
+            }
+        }
+        let mut tx = self.store.begin_write().await?;
+        // Another feeder went first (the lease makes that rare): this step's work is theirs.
+        if !store_n::move_cursor(&mut tx, FEED, cursor, last).await? {
+            return Ok(0);
+        }
+        // A channel switched off or removed since the read gets nothing.
+        let active: std::collections::HashSet<i64> = store_n::subscriptions(&mut tx)
+            .await?
+            .into_iter()
+            .filter(|(.., active)| *active)
+            .map(|(id, ..)| id)
+            .collect();
+        for (channel, event_id, kind, payload) in &deliveries {
+            if active.contains(channel) {
                 store_n::enqueue(
                     &mut tx,
-                    sub.channel_id,
-                    Some(e.at.event_id),
+                    *channel,
+                    Some(*event_id),
                     kind.as_str(),
-                    p,
+                    payload,
                     now,
                 )
                 .await?;
             }
         }
-        store_n::put_cursor(&mut tx, FEED, last).await?;
         tx.commit().await?;
         Ok(events.len())
     }

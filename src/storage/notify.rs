@@ -216,6 +216,22 @@ pub async fn put_cursor(conn: &mut Conn, name: &str, c: Cursor) -> Result<()> {
     Ok(())
 }
 
+/// Moves the cursor from `from` to `to` if it is still at `from`; whether it moved.
+pub async fn move_cursor(conn: &mut Conn, name: &str, from: Cursor, to: Cursor) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE notify_cursor SET tx_id = $4, event_id = $5 \
+         WHERE name = $1 AND tx_id = $2 AND event_id = $3",
+    )
+    .bind(name)
+    .bind(from.tx_id)
+    .bind(from.event_id)
+    .bind(to.tx_id)
+    .bind(to.event_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// A timeline event after the cursor, with what a notice says of its ticket.
 #[derive(Debug, Clone)]
 pub struct FeedEvent {

@@ -314,6 +314,58 @@ async fn the_api_creates_signed_webhooks_and_each_event_arrives_once(backend: Ba
 }
 on_both!(the_api_creates_signed_webhooks_and_each_event_arrives_once);
 
+/// With no channel listening the feed skips what is new without reading it (a busy intake
+/// gives it thousands of events a minute), and a channel made afterwards hears only of what
+/// happens after it: the skipped events are neither delivered then nor later.
+async fn events_nobody_listens_to_are_skipped_and_never_sent_later(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let Some(app) = TestApp::spawn_with(backend, args(&receiver)).await else {
+        return;
+    };
+    app.services.notify_feed_once().await.unwrap();
+    for i in 0..3 {
+        app.intake(
+            &format!("sin-canal{i}@dominio.com"),
+            &format!("Sin canal {i}"),
+            "Nadie escucha",
+        )
+        .await;
+    }
+    round(&app).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM notify_deliveries").await, 0);
+    assert_eq!(
+        app.count("SELECT event_id FROM notify_cursor WHERE name = 'chat-notices'")
+            .await,
+        app.count("SELECT MAX(id) FROM ticket_events").await,
+        "the cursor moved past every event nobody listened to"
+    );
+
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    app.services
+        .channel_create(
+            &admin,
+            &ChannelInput {
+                kind: "webhook".into(),
+                url: format!("{}/hook", receiver.base),
+                secret: SECRET.into(),
+                events: vec!["new".into()],
+                ..ChannelInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    let later = app
+        .intake("despues@dominio.com", "Después del canal", "Ahora sí")
+        .await;
+    round(&app).await;
+    round(&app).await;
+    let got = receiver.received().await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].json()["ticket"]["id"], later["id"]);
+    assert_eq!(got[0].json()["ticket"]["subject"], "Después del canal");
+}
+on_both!(events_nobody_listens_to_are_skipped_and_never_sent_later);
+
 async fn teams_slack_telegram_and_a_technicians_own_channel_get_their_bodies(backend: Backend) {
     let receiver = Receiver::start().await;
     let Some(app) = TestApp::spawn_with(backend, args(&receiver)).await else {

@@ -545,17 +545,29 @@ async fn serve(store: Store, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
+/// A batch that takes this long is logged (at debug): the writer's stalls, in the log.
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(15);
+
 /// Commits the batch in one transaction; if that fails, each call is retried on its own.
 async fn commit_batch(exec: &mut Executor, batch: Vec<Job>) {
     let started = std::time::Instant::now();
     let size = batch.len();
     let (replies, calls): (Vec<_>, Calls) = batch.into_iter().map(|j| (j.reply, j.writes)).unzip();
     let (calls, outcome) = exec.commit(calls).await;
-    tracing::trace!(
-        size,
-        total_us = started.elapsed().as_micros() as u64,
-        "ticket write batch"
-    );
+    let took = started.elapsed();
+    if took >= SLOW_BATCH {
+        tracing::debug!(
+            size,
+            ms = took.as_millis() as u64,
+            "slow ticket write batch"
+        );
+    } else {
+        tracing::trace!(
+            size,
+            total_us = took.as_micros() as u64,
+            "ticket write batch"
+        );
+    }
     match outcome {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
