@@ -89,6 +89,9 @@ type DashboardKey = (i64, i64, Option<i64>);
 /// nobody waits for it when it turns `DASHBOARD_FRESH_SECS` old.
 const REFRESH_AHEAD_SECS: i64 = 20;
 
+/// How long nothing must change before the dashboard is computed ahead of anyone asking.
+const QUIET_BEFORE_WARMING: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A computed dashboard and what it was computed from.
 struct Computed {
     /// The process's change count and the database's stamp, both read before the figures.
@@ -269,21 +272,39 @@ impl Services {
         }
     }
 
-    /// Keeps the dashboard people see first (everyone's, the last 30 days) computed: at start
-    /// and then every `REFRESH_AHEAD_SECS`, so that opening it after a quiet minute does not
-    /// wait for it (hundreds of milliseconds at ten million tickets, most of it the open
-    /// tickets' ages). A change still has it computed again by the next request that sees
-    /// the change. Runs until the process ends.
+    /// Keeps the dashboard people see first (everyone's, the last 30 days) computed, so that
+    /// opening it after a quiet minute does not wait for it (hundreds of milliseconds at ten
+    /// million tickets, most of it the open tickets' ages): once nothing has changed for
+    /// `QUIET_BEFORE_WARMING`, and again when the kept one is `REFRESH_AHEAD_SECS` old. Not
+    /// while tickets keep changing: a dashboard is shown only until the next change, so one
+    /// computed under steady intake was out of date at the next commit, and its computation
+    /// every 20 s took a core from intake (PERFORMANCE.md). Runs until the process ends.
     pub async fn keep_dashboard_warm(&self) {
+        // Other instances' writes count as changes from here on (PostgreSQL: once this
+        // process listens; its first `LISTEN` moves the generation, as in `dashboard`).
+        self.store
+            .changes()
+            .ready(crate::storage::changes::LISTENER_WAIT)
+            .await;
         loop {
+            let seen = self.store.changes().generation();
+            tokio::time::sleep(QUIET_BEFORE_WARMING).await;
+            let generation = self.store.changes().generation();
+            if generation != seen {
+                continue;
+            }
             let now = self.now();
-            if let Ok(period) = Period::lima_days(None, None, now) {
-                let generation = self.store.changes().generation();
-                let slot = self.dashboards.slot((period.from, period.to, None));
+            let Ok(period) = Period::lima_days(None, None, now) else {
+                continue;
+            };
+            let slot = self.dashboards.slot((period.from, period.to, None));
+            let fresh = slot.lock().await.as_ref().is_some_and(|c| {
+                c.generation == generation && now < c.dashboard.generated_at + REFRESH_AHEAD_SECS
+            });
+            if !fresh {
                 self.compute_into(slot, period, None, None, generation)
                     .await;
             }
-            tokio::time::sleep(std::time::Duration::from_secs(REFRESH_AHEAD_SECS as u64)).await;
         }
     }
 

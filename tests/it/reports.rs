@@ -752,6 +752,49 @@ async fn the_dashboard_is_computed_once_per_change_postgres() {
     the_dashboard_is_computed_once_per_change(Backend::Postgres).await;
 }
 
+/// The dashboard most people open is computed ahead once tickets stop changing: opening it
+/// after a quiet moment shows the one computed then, with every ticket written before.
+async fn the_dashboard_is_computed_ahead_once_tickets_stop_changing(backend: Backend) {
+    let Some(app) = TestApp::spawn_at(backend, T0).await else {
+        return;
+    };
+    let admin = app.create_user(Role::Admin, "Admin").await;
+    let warm = app.services.clone();
+    let warming = tokio::spawn(async move { warm.keep_dashboard_warm().await });
+    for i in 1..=3 {
+        at(&app, i).await;
+        receive(&app, &format!("Llega la {i}")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // Quiet for three times as long as the warm-up waits for (its two-second watch may
+    // have started just before the last change), and time for the computation.
+    at(&app, 4).await;
+    tokio::time::sleep(std::time::Duration::from_millis(6_000)).await;
+    at(&app, 9).await;
+    let period =
+        soporte::domain::metrics::Period::lima_days(None, None, T0 + 9).expect("the last 30 days");
+    let shown = app
+        .services
+        .dashboard(&admin.actor(), period)
+        .await
+        .unwrap();
+    warming.abort();
+    assert_eq!(
+        (shown.generated_at, shown.open_total),
+        (T0 + 4, 3),
+        "the one computed during the quiet moment, with the three tickets"
+    );
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_computed_ahead_once_tickets_stop_changing_sqlite() {
+    the_dashboard_is_computed_ahead_once_tickets_stop_changing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_computed_ahead_once_tickets_stop_changing_postgres() {
+    the_dashboard_is_computed_ahead_once_tickets_stop_changing(Backend::Postgres).await;
+}
+
 /// The dashboard's backlog ages read the open tickets' creation instants a chunk at a time:
 /// whatever the chunk, every open ticket once (closed ones never), ties on the same second
 /// included, for everyone and for one technician.
