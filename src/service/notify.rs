@@ -337,7 +337,7 @@ impl Services {
     /// skipped in one step, unread: channels never receive history.
     pub async fn notify_feed_once(&self) -> Result<usize, Error> {
         let backend = self.store.backend();
-        let (cursor, subs) = {
+        let (cursor, subs, events) = {
             let mut conn = self.store.read().await?;
             let Some(cursor) = store_n::cursor(&mut conn, FEED).await? else {
                 drop(conn);
@@ -359,26 +359,21 @@ impl Services {
                     active,
                 })
                 .collect();
-            (cursor, subs)
-        };
-        if !subs.iter().any(|s| s.active) {
-            let newest = {
-                let mut conn = self.store.read().await?;
-                store_n::cursor_now(&mut conn, backend).await?
-            };
-            if (newest.tx_id, newest.event_id) <= (cursor.tx_id, cursor.event_id) {
+            if !subs.iter().any(|s| s.active) {
+                let newest = store_n::cursor_now(&mut conn, backend).await?;
+                drop(conn);
+                if (newest.tx_id, newest.event_id) <= (cursor.tx_id, cursor.event_id) {
+                    return Ok(0);
+                }
+                let mut tx = self.store.begin_write().await?;
+                // A channel made meanwhile hears from the events after it, like any new one.
+                if store_n::move_cursor(&mut tx, FEED, cursor, newest).await? {
+                    tx.commit().await?;
+                }
                 return Ok(0);
             }
-            let mut tx = self.store.begin_write().await?;
-            // A channel made meanwhile hears from the events after it, like any new one.
-            if store_n::move_cursor(&mut tx, FEED, cursor, newest).await? {
-                tx.commit().await?;
-            }
-            return Ok(0);
-        }
-        let events = {
-            let mut conn = self.store.read().await?;
-            store_n::events_after(&mut conn, backend, cursor, FEED_BATCH).await?
+            let events = store_n::events_after(&mut conn, backend, cursor, FEED_BATCH).await?;
+            (cursor, subs, events)
         };
         let Some(last) = events.last().map(|e| e.at) else {
             return Ok(0);

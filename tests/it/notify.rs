@@ -147,6 +147,28 @@ pub async fn round(app: &TestApp) {
     soporte::chat::round(&app.services, "prueba").await;
 }
 
+/// An administrator's signed webhook to the receiver, for `events`.
+async fn webhook(
+    app: &TestApp,
+    admin: &soporte::domain::user::User,
+    receiver: &Receiver,
+    events: &[&str],
+) -> soporte::service::notify::ChannelView {
+    app.services
+        .channel_create(
+            admin,
+            &ChannelInput {
+                kind: "webhook".into(),
+                url: format!("{}/hook", receiver.base),
+                secret: SECRET.into(),
+                events: events.iter().map(|e| e.to_string()).collect(),
+                ..ChannelInput::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
 fn args(receiver: &Receiver) -> ServeArgs {
     let mut a = ServeArgs::default();
     a.connect.secret_key = Some(Secret::new(KEY));
@@ -341,19 +363,7 @@ async fn events_nobody_listens_to_are_skipped_and_never_sent_later(backend: Back
     );
 
     let admin = app.create_user(Role::Admin, "Admin").await;
-    app.services
-        .channel_create(
-            &admin,
-            &ChannelInput {
-                kind: "webhook".into(),
-                url: format!("{}/hook", receiver.base),
-                secret: SECRET.into(),
-                events: vec!["new".into()],
-                ..ChannelInput::default()
-            },
-        )
-        .await
-        .unwrap();
+    webhook(&app, &admin, &receiver, &["new"]).await;
     let later = app
         .intake("despues@dominio.com", "Después del canal", "Ahora sí")
         .await;
@@ -470,20 +480,7 @@ async fn failures_are_retried_with_backoff_and_the_daily_limit_holds(backend: Ba
     };
     app.services.notify_feed_once().await.unwrap();
     let admin = app.create_user(Role::Admin, "Admin").await;
-    let c = app
-        .services
-        .channel_create(
-            &admin,
-            &ChannelInput {
-                kind: "webhook".into(),
-                url: format!("{}/hook", receiver.base),
-                secret: SECRET.into(),
-                events: vec!["new".into()],
-                ..ChannelInput::default()
-            },
-        )
-        .await
-        .unwrap();
+    let c = webhook(&app, &admin, &receiver, &["new"]).await;
     receiver.status.store(503, Ordering::SeqCst);
     app.intake("a@dominio.com", "Uno", "Primero").await;
     round(&app).await;
@@ -641,19 +638,7 @@ async fn an_event_committed_late_by_an_older_transaction_is_not_skipped() {
     };
     app.services.notify_feed_once().await.unwrap();
     let admin = app.create_user(Role::Admin, "Admin").await;
-    app.services
-        .channel_create(
-            &admin,
-            &ChannelInput {
-                kind: "webhook".into(),
-                url: format!("{}/hook", receiver.base),
-                secret: SECRET.into(),
-                events: vec!["new".into(), "sla_warning".into()],
-                ..ChannelInput::default()
-            },
-        )
-        .await
-        .unwrap();
+    webhook(&app, &admin, &receiver, &["new", "sla_warning"]).await;
     let first = app.intake("a@dominio.com", "Primera", "Uno").await;
     // The open transaction writes its event first (taking the lower event id)…
     let mut held = app.store.pool().begin().await.unwrap();
