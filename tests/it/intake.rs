@@ -663,3 +663,71 @@ async fn every_ticket_is_found_after_many_small_commits_and_their_merges(app: Te
     }
 }
 both_backends!(every_ticket_is_found_after_many_small_commits_and_their_merges);
+
+/// Texts with what SQL strings, PostgreSQL's array literals and escape strings read specially
+/// (quotes, backslashes, braces, commas, the word NULL, `\x` spellings, line breaks, accents
+/// and emoji), sent at once so the writer takes them in one batch (on PostgreSQL one
+/// statement a table, each column an array literal): every one comes back exactly as sent,
+/// and is found by its own word.
+async fn texts_that_sql_and_arrays_read_specially_come_back_as_sent(app: TestApp) {
+    const TRICKY: [&str; 8] = [
+        r#"O'Brien dice "hola""#,
+        r"C:\ruta\nueva\{x,y} \\servidor",
+        "NULL",
+        r#"{"a": [1, 2], "b": null}"#,
+        r"\x00ff y \\x41 y E'\\' y $1 y ?1",
+        "ñandú ÁÉÍÓÚ 🙂 — «comillas» ‘simples’",
+        "línea uno\nlínea dos\r\n\ttabulada",
+        r#"",NULL,"\"#,
+    ];
+    let c = TestApp::client();
+    let sends = TRICKY.iter().enumerate().map(|(i, text)| {
+        let c = c.clone();
+        let url = app.url("/intake/email");
+        let subject = format!("Asunto {text} qx{i}z");
+        let body = format!("{text}\n{text} cuerpo");
+        async move {
+            let r = c
+                .post(url)
+                .json(&json!({"from": format!("raro{i}@dominio.com"), "subject": subject, "body": body}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+            let v: serde_json::Value = r.json().await.unwrap();
+            (i, v["id"].as_i64().unwrap(), subject, body)
+        }
+    });
+    let sent = futures_util::future::join_all(sends).await;
+    let d = app
+        .signed_in(soporte::domain::user::Role::Dispatcher, "Paty")
+        .await;
+    for (i, id, subject, body) in sent {
+        let (ticket, events) = app
+            .services
+            .ticket(
+                &soporte::domain::user::Actor::System,
+                soporte::domain::ids::TicketId(id),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ticket.subject,
+            subject.replace(['\n', '\r', '\t'], " ").trim(),
+            "{i}"
+        );
+        assert_eq!(ticket.body, body, "{i}");
+        assert_eq!(ticket.requester, format!("raro{i}@dominio.com"));
+        assert_eq!(events.len(), 1);
+        let (s, v) = d.get_json(&format!("/api/v1/tickets?q=qx{i}z")).await;
+        assert_eq!(s, StatusCode::OK);
+        let found: Vec<i64> = v["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items in {v}"))
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(found, vec![id], "qx{i}z");
+    }
+}
+both_backends!(texts_that_sql_and_arrays_read_specially_come_back_as_sent);

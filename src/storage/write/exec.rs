@@ -112,8 +112,9 @@ pub trait Exec: Send {
     fn run(&mut self, sql: &str, args: &[Value<'_>]) -> impl Future<Output = Result<u64>> + Send;
 
     /// Takes rows of `table` (each `width` values in column order) to load them its own way
-    /// instead of `INSERT` statements (`copying::Copying`: PostgreSQL's `COPY`); `None` if
-    /// this executor inserts rows with statements.
+    /// instead of multi-row `INSERT … VALUES` statements (`copying::Copying`: PostgreSQL's
+    /// `COPY`; `pooled::Pooled` on PostgreSQL: one `INSERT … SELECT FROM unnest(…)`, held like
+    /// `later`); `None` if this executor inserts rows with `VALUES` statements.
     fn copy(
         &mut self,
         _table: &'static Table,

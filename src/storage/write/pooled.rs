@@ -5,13 +5,15 @@
 //! On PostgreSQL it saves round trips: the statements whose answer the write path does not
 //! read (`Exec::later`: the rows of a batch, the counters, the news) are held, inlined as typed
 //! literals, and go in one message with the next statement that needs an answer or with the
-//! `COMMIT` (the simple query protocol takes several statements in one message). A batch
+//! `COMMIT` (the simple query protocol takes several statements in one message). A table's
+//! rows go as one statement that unnests an array literal a column (`unnest_insert`), which
+//! the server parses and plans far faster than a `VALUES` list of inlined literals. A batch
 //! that asks for its keys and ids is three round trips whatever its size: `BEGIN` with the
 //! look-up of its keys, its new ids, and every row with the `COMMIT`; one that claims them
 //! (`apply::Ids::Claim`) is one: `BEGIN`, the claim, every row and the `COMMIT`.
 
 use super::super::{Backend, Conn, Result, StorageError, Store};
-use super::exec::{Cell, Exec, Kind, Value};
+use super::exec::{Cell, Exec, Kind, Table, Value};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 use std::fmt::Write as _;
@@ -190,6 +192,116 @@ pub(crate) fn inline(sql: &str, args: &[Value<'_>]) -> Result<String> {
     Ok(out)
 }
 
+/// `E'…'` holding `text`: an escape string, the same whatever `standard_conforming_strings`
+/// says. (The caller has refused NULs.)
+fn escaped(out: &mut String, text: &str) {
+    out.push_str("E'");
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// PostgreSQL: the rows of `table` (each `width` values in column order) as one statement,
+/// `INSERT … SELECT … FROM unnest(<one array literal a column>)`: the server parses and
+/// plans one short statement and reads each column with its array type's input function,
+/// where a multi-row `VALUES` of inlined literals costs it a parsed, analysed and folded
+/// expression for every value (measured: most of the writer's server time; see
+/// docs/PERFORMANCE.md). `None` if a column's values are not all of one type (the write path
+/// never builds such rows; those then go as `VALUES`).
+pub(crate) fn unnest_insert(
+    table: &Table,
+    width: usize,
+    values: &[Value<'_>],
+) -> Option<Result<String>> {
+    if width == 0 || width != table.columns.len() || !values.len().is_multiple_of(width) {
+        return None;
+    }
+    let rows = values.len() / width;
+    let mut arrays = Vec::with_capacity(width);
+    let mut select = Vec::with_capacity(width);
+    for c in 0..width {
+        let column = values.iter().skip(c).step_by(width);
+        let first = *values.get(c)?;
+        let same = |v: &Value<'_>| std::mem::discriminant(v) == std::mem::discriminant(&first);
+        if !column.clone().all(same) {
+            return None;
+        }
+        // The array's text (`{1,NULL,3}`, `{"a\"b",NULL}`): texts and hex-spelled blobs quoted.
+        let mut array = String::with_capacity(rows * 8 + 2);
+        array.push('{');
+        for (r, v) in column.enumerate() {
+            if r > 0 {
+                array.push(',');
+            }
+            match *v {
+                Value::Int(Some(i)) => {
+                    let _ = write!(array, "{i}");
+                }
+                Value::Int(None) | Value::Text(None) | Value::Blob(None) => array.push_str("NULL"),
+                Value::Text(Some(t)) => {
+                    if t.contains('\0') {
+                        return Some(Err(StorageError::Corrupt(
+                            "a text to store holds a NUL character".to_string(),
+                        )));
+                    }
+                    array.push('"');
+                    for ch in t.chars() {
+                        if ch == '"' || ch == '\\' {
+                            array.push('\\');
+                        }
+                        array.push(ch);
+                    }
+                    array.push('"');
+                }
+                Value::Blob(Some(b)) => {
+                    array.push('"');
+                    for byte in b {
+                        let _ = write!(array, "{byte:02x}");
+                    }
+                    array.push('"');
+                }
+            }
+        }
+        array.push('}');
+        let mut literal = String::with_capacity(array.len() + 16);
+        escaped(&mut literal, &array);
+        let alias = format!("c{c}");
+        let plain = match first {
+            Value::Int(_) => {
+                literal.push_str("::int8[]");
+                alias.clone()
+            }
+            Value::Text(_) => {
+                literal.push_str("::text[]");
+                alias.clone()
+            }
+            Value::Blob(_) => {
+                literal.push_str("::text[]");
+                format!("decode({alias}, 'hex')")
+            }
+        };
+        arrays.push(literal);
+        select.push(match table.pg_wrap.iter().find(|(w, _)| *w == c) {
+            Some((_, wrap)) => wrap.replace("{}", &plain),
+            None => plain,
+        });
+    }
+    let aliases: Vec<String> = (0..width).map(|c| format!("c{c}")).collect();
+    Some(Ok(format!(
+        "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS u({})",
+        table.name,
+        table.columns.join(", "),
+        select.join(", "),
+        arrays.join(", "),
+        aliases.join(", ")
+    )))
+}
+
 fn literal(out: &mut String, value: &Value<'_>) -> Result<()> {
     match *value {
         Value::Int(None) => out.push_str("NULL::int8"),
@@ -204,15 +316,8 @@ fn literal(out: &mut String, value: &Value<'_>) -> Result<()> {
                     "a text to store holds a NUL character".to_string(),
                 ));
             }
-            out.push_str("E'");
-            for c in t.chars() {
-                match c {
-                    '\'' => out.push_str("''"),
-                    '\\' => out.push_str("\\\\"),
-                    c => out.push(c),
-                }
-            }
-            out.push_str("'::text");
+            escaped(out, t);
+            out.push_str("::text");
         }
         Value::Blob(Some(b)) => {
             out.push_str("decode('");
@@ -245,6 +350,22 @@ impl Exec for Pooled<'_> {
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    fn copy(
+        &mut self,
+        table: &'static Table,
+        width: usize,
+        values: &[Value<'_>],
+    ) -> Option<Result<()>> {
+        if self.backend != Backend::Postgres || values.is_empty() {
+            return None;
+        }
+        Some(unnest_insert(table, width, values)?.map(|text| {
+            self.held.push_str(&text);
+            self.held.push(';');
+            self.held_count += 1;
+        }))
     }
 
     async fn later(&mut self, sql: &str, args: &[Value<'_>]) -> Result<()> {
@@ -345,6 +466,46 @@ mod tests {
             "INSERT INTO t (a, b, c, d, e) VALUES ((-7)::int8, E'it''s a \\\\ back''slash'::text, \
              decode('00ff10', 'hex'), NULL::int8, NULL::text), ((12)::int8, (-7)::int8)"
         );
+    }
+
+    #[test]
+    fn rows_go_as_one_array_literal_a_column() {
+        const T: Table = Table {
+            name: "t",
+            columns: &["a", "b", "c"],
+            pg_wrap: &[(1, "to_tsvector('simple', {})")],
+        };
+        let values = [
+            Value::Int(Some(1)),
+            Value::Text(Some(r#"it's "x" \ {a,b}"#)),
+            Value::Blob(Some(&[0, 255])),
+            Value::Int(None),
+            Value::Text(None),
+            Value::Blob(None),
+        ];
+        assert_eq!(
+            unnest_insert(&T, 3, &values).unwrap().unwrap(),
+            "INSERT INTO t (a, b, c) SELECT c0, to_tsvector('simple', c1), decode(c2, 'hex') \
+             FROM unnest(E'{1,NULL}'::int8[], \
+             E'{\"it''s \\\\\"x\\\\\" \\\\\\\\ {a,b}\",NULL}'::text[], \
+             E'{\"00ff\",NULL}'::text[]) AS u(c0, c1, c2)"
+        );
+        let mut mixed = values;
+        mixed[3] = Value::Text(Some("1"));
+        assert!(
+            unnest_insert(&T, 3, &mixed).is_none(),
+            "a column of two types"
+        );
+        assert!(
+            unnest_insert(&T, 2, &values).is_none(),
+            "rows of the wrong width"
+        );
+        let nul = [
+            Value::Int(None),
+            Value::Text(Some("a\0")),
+            Value::Blob(None),
+        ];
+        assert!(unnest_insert(&T, 3, &nul).unwrap().is_err());
     }
 
     #[test]
