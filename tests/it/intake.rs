@@ -666,9 +666,9 @@ both_backends!(every_ticket_is_found_after_many_small_commits_and_their_merges);
 
 /// Texts with what SQL strings, PostgreSQL's array literals and escape strings read specially
 /// (quotes, backslashes, braces, commas, the word NULL, `\x` spellings, line breaks, accents
-/// and emoji), sent at once so the writer takes them in one batch (on PostgreSQL one
-/// statement a table, each column an array literal): every one comes back exactly as sent,
-/// and is found by its own word.
+/// and emoji), sent at once so the writer takes several in one batch: every one comes back
+/// exactly as sent, and is found by its own word. (`write::pooled`'s tests run PostgreSQL's
+/// form of a batch's rows, a JSON recordset, with such texts directly.)
 async fn texts_that_sql_and_arrays_read_specially_come_back_as_sent(app: TestApp) {
     const TRICKY: [&str; 8] = [
         r#"O'Brien dice "hola""#,

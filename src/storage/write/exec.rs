@@ -113,8 +113,9 @@ pub trait Exec: Send {
 
     /// Takes rows of `table` (each `width` values in column order) to load them its own way
     /// instead of multi-row `INSERT … VALUES` statements (`copying::Copying`: PostgreSQL's
-    /// `COPY`; `pooled::Pooled` on PostgreSQL: one `INSERT … SELECT FROM unnest(…)`, held like
-    /// `later`); `None` if this executor inserts rows with `VALUES` statements.
+    /// `COPY`; `pooled::Pooled` on PostgreSQL, from a few rows on: one `INSERT … SELECT FROM
+    /// json_to_recordset(…)`, held like `later`); `None` if this executor inserts these rows
+    /// with `VALUES` statements.
     fn copy(
         &mut self,
         _table: &'static Table,
