@@ -548,7 +548,8 @@ mod tests {
             .await
             .unwrap();
         sqlx::raw_sql(&insert).execute(&mut conn).await.unwrap();
-        let back: Vec<(Option<i64>, Option<String>, Option<Vec<u8>>, bool)> = sqlx::query_as(
+        type Row = (Option<i64>, Option<String>, Option<Vec<u8>>, bool);
+        let back: Vec<Row> = sqlx::query_as(
             "SELECT n, t, b, doc = to_tsvector('simple', t) FROM recordset_check ORDER BY n",
         )
         .fetch_all(&mut conn)
