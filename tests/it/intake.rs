@@ -651,18 +651,22 @@ async fn every_ticket_is_found_after_many_small_commits_and_their_merges(app: Te
         .signed_in(soporte::domain::user::Role::Dispatcher, "Paty")
         .await;
     for (i, id) in ids.iter().enumerate() {
-        let (s, v) = d.get_json(&format!("/api/v1/tickets?q=zq{i}w")).await;
-        assert_eq!(s, StatusCode::OK);
-        let found: Vec<i64> = v["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no items in {v}"))
-            .iter()
-            .map(|t| t["id"].as_i64().unwrap())
-            .collect();
-        assert_eq!(found, vec![*id], "zq{i}w");
+        assert_eq!(found_by(&d, &format!("zq{i}w")).await, vec![*id], "zq{i}w");
     }
 }
 both_backends!(every_ticket_is_found_after_many_small_commits_and_their_merges);
+
+/// The ids of the tickets a search of `word` finds through the API, newest first.
+async fn found_by(d: &Browser, word: &str) -> Vec<i64> {
+    let (s, v) = d.get_json(&format!("/api/v1/tickets?q={word}")).await;
+    assert_eq!(s, StatusCode::OK);
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {v}"))
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect()
+}
 
 /// Texts with what SQL strings, PostgreSQL's array literals and escape strings read specially
 /// (quotes, backslashes, braces, commas, the word NULL, `\x` spellings, line breaks, accents
@@ -719,15 +723,7 @@ async fn texts_that_sql_and_arrays_read_specially_come_back_as_sent(app: TestApp
         assert_eq!(ticket.body, body, "{i}");
         assert_eq!(ticket.requester, format!("raro{i}@dominio.com"));
         assert_eq!(events.len(), 1);
-        let (s, v) = d.get_json(&format!("/api/v1/tickets?q=qx{i}z")).await;
-        assert_eq!(s, StatusCode::OK);
-        let found: Vec<i64> = v["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no items in {v}"))
-            .iter()
-            .map(|t| t["id"].as_i64().unwrap())
-            .collect();
-        assert_eq!(found, vec![id], "qx{i}z");
+        assert_eq!(found_by(&d, &format!("qx{i}z")).await, vec![id], "qx{i}z");
     }
 }
 both_backends!(texts_that_sql_and_arrays_read_specially_come_back_as_sent);
