@@ -203,8 +203,17 @@ impl Services {
             ..filter.clone()
         };
         let backend = self.store.backend();
+        let statistics = self.store.search_statistics();
         let mut items = on_replica!(self.store, actor.user_id(), |conn| {
-            tickets::list(conn, backend, ticket_scope(actor), filter, limit + 1).await
+            tickets::list(
+                conn,
+                backend,
+                statistics,
+                ticket_scope(actor),
+                filter,
+                limit + 1,
+            )
+            .await
         })?;
         let more = items.len() as i64 > limit;
         let before = filter.cursor.is_some_and(|c| c.before);

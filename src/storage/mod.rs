@@ -121,6 +121,8 @@ pub struct Store {
     replicas: Option<std::sync::Arc<replicas::Replicas>>,
     /// How the ticket writer's PostgreSQL transactions went (`write::WriteCounts`).
     write_counters: std::sync::Arc<write::Counters>,
+    /// PostgreSQL's statistics of the search documents, read at most once a minute.
+    search_statistics: std::sync::Arc<tickets::SearchStatistics>,
 }
 
 /// SQLite must be told to create a missing file.
@@ -175,6 +177,7 @@ impl Store {
             postgres_url: (backend == Backend::Postgres).then(|| Url(url.into())),
             replicas: None,
             write_counters: Default::default(),
+            search_statistics: Default::default(),
         })
     }
 
@@ -278,6 +281,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// PostgreSQL's statistics of the search documents, as a text search reads them.
+    pub fn search_statistics(&self) -> &tickets::SearchStatistics {
+        &self.search_statistics
     }
 
     /// Live news of ticket writes.

@@ -182,6 +182,7 @@ pub(crate) const PRIORITY_RANK: &str =
 pub async fn list(
     conn: &mut Conn,
     backend: Backend,
+    statistics: &SearchStatistics,
     scope: TicketScope,
     filter: &TicketFilter,
     limit: i64,
@@ -192,6 +193,7 @@ pub async fn list(
         let mut rows = list_part(
             conn,
             backend,
+            statistics,
             scope,
             filter,
             Part::Plain,
@@ -213,6 +215,7 @@ pub async fn list(
             out = list_part(
                 conn,
                 backend,
+                statistics,
                 scope,
                 filter,
                 Part::Due,
@@ -233,6 +236,7 @@ pub async fn list(
         let more = list_part(
             conn,
             backend,
+            statistics,
             scope,
             filter,
             Part::Undue,
@@ -250,6 +254,7 @@ pub async fn list(
         out = list_part(
             conn,
             backend,
+            statistics,
             scope,
             filter,
             Part::Undue,
@@ -264,6 +269,7 @@ pub async fn list(
         let more = list_part(
             conn,
             backend,
+            statistics,
             scope,
             filter,
             Part::Due,
@@ -375,44 +381,105 @@ fn choose_walk(shares: Option<&TermShares>, need: i64) -> Walk {
     }
 }
 
-/// PostgreSQL's statistics of the search documents for `terms` (`None`: none yet).
-async fn term_shares(conn: &mut Conn, terms: &[String]) -> Result<Option<TermShares>> {
-    let mut args = Args::default();
-    let values = terms
-        .iter()
-        .map(|t| format!("({})", args.text(t.clone())))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // `most_common_elem_freqs` holds one share per listed word, then the least and the most
-    // of them and the share of empty documents.
-    let sql = format!(
-        "SELECT q.n, CAST(c.reltuples AS DOUBLE PRECISION) AS documents, \
+/// How long the search documents' statistics are kept before they are read again. They
+/// change when PostgreSQL analyzes the table (autovacuum, `ANALYZE`), not with each ticket.
+const STATISTICS_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// PostgreSQL's statistics of the search documents as a search reads them: the most common
+/// words (sorted, with their shares), the share of the least common of them and how many
+/// documents the table had when last counted.
+#[derive(Debug, Clone, PartialEq)]
+struct CommonWords {
+    words: Vec<(String, f64)>,
+    rarest: f64,
+    documents: f64,
+}
+
+impl CommonWords {
+    /// The shares of `terms`: each the sum of the listed words it begins (`None`: none).
+    fn shares(&self, terms: &[String]) -> TermShares {
+        let terms = terms
+            .iter()
+            .map(|t| {
+                let from = self.words.partition_point(|(w, _)| w.as_str() < t.as_str());
+                let listed: Vec<f64> = self.words[from..]
+                    .iter()
+                    .take_while(|(w, _)| w.starts_with(t.as_str()))
+                    .map(|(_, f)| *f)
+                    .collect();
+                (!listed.is_empty()).then(|| listed.iter().sum())
+            })
+            .collect();
+        TermShares {
+            terms,
+            rarest: self.rarest,
+            documents: self.documents,
+        }
+    }
+}
+
+/// The search documents' statistics of one database, read at most once a `STATISTICS_KEPT`
+/// (reading them costs a few milliseconds, most of a rare word's search): one per `Store`.
+#[derive(Debug, Default)]
+pub struct SearchStatistics {
+    kept: std::sync::Mutex<Option<(std::time::Instant, Option<std::sync::Arc<CommonWords>>)>>,
+}
+
+impl SearchStatistics {
+    /// The shares of `terms`, from statistics read within `STATISTICS_KEPT` (`None`: the
+    /// table has none yet).
+    async fn shares(&self, conn: &mut Conn, terms: &[String]) -> Result<Option<TermShares>> {
+        let fresh = {
+            let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            kept.as_ref()
+                .filter(|(at, _)| at.elapsed() < STATISTICS_KEPT)
+                .map(|(_, words)| words.clone())
+        };
+        let words = match fresh {
+            Some(words) => words,
+            None => {
+                let words = common_words(conn).await?.map(std::sync::Arc::new);
+                *self.kept.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((std::time::Instant::now(), words.clone()));
+                words
+            }
+        };
+        Ok(words.map(|w| w.shares(terms)))
+    }
+}
+
+/// Reads PostgreSQL's statistics of the search documents (`None`: none yet). In `pg_stats`,
+/// `most_common_elem_freqs` holds one share per listed word, then the least and the most of
+/// them and the share of empty documents.
+async fn common_words(conn: &mut Conn) -> Result<Option<CommonWords>> {
+    let rows = sqlx::query(
+        "SELECT u.e AS word, CAST(u.f AS DOUBLE PRECISION) AS share, \
          CAST(s.most_common_elem_freqs[array_length(s.most_common_elems, 1) + 1] AS DOUBLE PRECISION) AS rarest, \
-         CAST((SELECT SUM(u.f) FROM unnest(CAST(CAST(s.most_common_elems AS TEXT) AS TEXT[]), \
-         s.most_common_elem_freqs) AS u(e, f) WHERE u.e LIKE q.term || '%') AS DOUBLE PRECISION) AS share \
-         FROM (SELECT term, ROW_NUMBER() OVER () AS n FROM (VALUES {values}) AS v(term)) q \
-         JOIN pg_class c ON c.oid = CAST('ticket_search' AS regclass) \
-         JOIN pg_namespace ns ON ns.oid = c.relnamespace \
+         CAST(c.reltuples AS DOUBLE PRECISION) AS documents \
+         FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace \
          JOIN pg_stats s ON s.schemaname = ns.nspname AND s.tablename = 'ticket_search' AND s.attname = 'doc' \
-         ORDER BY q.n"
-    );
-    let rows = args.bind(sqlx::query(&sql)).fetch_all(conn).await?;
-    let mut shares = Vec::with_capacity(rows.len());
-    let (mut documents, mut rarest) = (0.0, None);
+         CROSS JOIN LATERAL unnest(CAST(CAST(s.most_common_elems AS TEXT) AS TEXT[]), s.most_common_elem_freqs) AS u(e, f) \
+         WHERE c.oid = CAST('ticket_search' AS regclass) AND u.e IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut words = Vec::with_capacity(rows.len());
+    let (mut rarest, mut documents) = (0.0, 0.0);
     for row in &rows {
-        documents = row.try_get::<f64, _>("documents")?;
-        rarest = row.try_get::<Option<f64>, _>("rarest")?;
-        shares.push(row.try_get::<Option<f64>, _>("share")?);
+        words.push((row.try_get::<String, _>("word")?, row.try_get("share")?));
+        rarest = row.try_get("rarest")?;
+        documents = row.try_get("documents")?;
     }
-    match rarest {
-        // No common words listed, or a table never counted (`reltuples` -1).
-        Some(rarest) if shares.len() == terms.len() && documents > 0.0 => Ok(Some(TermShares {
-            terms: shares,
-            rarest,
-            documents,
-        })),
-        _ => Ok(None),
+    // No common words listed, or a table never counted (`reltuples` -1).
+    if words.is_empty() || documents <= 0.0 {
+        return Ok(None);
     }
+    words.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Some(CommonWords {
+        words,
+        rarest,
+        documents,
+    }))
 }
 
 /// One part of a list. A newest-first text search looks at the newest tickets first. On
@@ -427,6 +494,7 @@ async fn term_shares(conn: &mut Conn, terms: &[String]) -> Result<Option<TermSha
 async fn list_part(
     conn: &mut Conn,
     backend: Backend,
+    statistics: &SearchStatistics,
     scope: TicketScope,
     filter: &TicketFilter,
     part: Part,
@@ -483,7 +551,7 @@ async fn list_part(
             // SQLite: after the first window, FTS5's own walk.
             Backend::Sqlite => span = i64::MAX,
             Backend::Postgres if span == FIRST_WINDOW => {
-                let shares = term_shares(conn, &filter.terms).await?;
+                let shares = statistics.shares(conn, &filter.terms).await?;
                 walk = choose_walk(shares.as_ref(), limit);
                 span = match walk {
                     Walk::Rows => span.saturating_mul(WIDER),
@@ -945,6 +1013,28 @@ mod tests {
         assert_eq!(choose_walk(None, 26), Walk::Index { span: None });
     }
 
+    #[test]
+    fn a_term_counts_every_listed_word_it_begins() {
+        let common = CommonWords {
+            words: vec![
+                ("impreso".to_string(), 0.002),
+                ("impresora".to_string(), 0.05),
+                ("impresoras".to_string(), 0.01),
+                ("quispe42".to_string(), 0.0007),
+            ],
+            rarest: 0.0004,
+            documents: 1_000_000.0,
+        };
+        let terms = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let got = common.shares(&terms(&["impres", "impresora", "quispe4", "zz", "a"]));
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
+        assert!(close(got.terms[0], 0.062), "{got:?}");
+        assert!(close(got.terms[1], 0.06), "{got:?}");
+        assert!(close(got.terms[2], 0.0007), "{got:?}");
+        assert_eq!(got.terms[3..], [None, None]);
+        assert_eq!((got.rarest, got.documents), (0.0004, 1_000_000.0));
+    }
+
     /// PostgreSQL: a rare word read from the index, window by window, through the number
     /// ranges' lexemes of migration 0240 (tickets numbered across ranges by moving the id
     /// sequence on, as another writer would), and the statistics `choose_walk` reads.
@@ -1206,12 +1296,16 @@ mod tests {
         // The statistics: none before ANALYZE; then the word's share, and none for a word
         // they do not list.
         let terms = ["zorzal".to_string(), "nada".to_string()];
-        assert_eq!(term_shares(&mut conn, &terms).await.unwrap(), None);
+        let statistics = SearchStatistics::default();
+        assert_eq!(statistics.shares(&mut conn, &terms).await.unwrap(), None);
         sqlx::query("ANALYZE ticket_search")
             .execute(&mut *conn)
             .await
             .unwrap();
-        let shares = term_shares(&mut conn, &terms).await.unwrap().unwrap();
+        // Kept for a minute: still none; read again by a store opened afterwards.
+        assert_eq!(statistics.shares(&mut conn, &terms).await.unwrap(), None);
+        let statistics = SearchStatistics::default();
+        let shares = statistics.shares(&mut conn, &terms).await.unwrap().unwrap();
         assert_eq!(shares.documents, 14.0);
         assert!(
             (shares.terms[0].unwrap() - 13.0 / 14.0).abs() < 1e-6,
