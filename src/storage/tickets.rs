@@ -1150,134 +1150,42 @@ mod tests {
         }
         let c = &mut *conn;
         let f = &filter;
-        const TOP: i64 = 100_004;
+        // An index read below the newest ticket's number (as `list_part` passes it).
+        let index = |above: Option<i64>| Look::Index {
+            above,
+            below: 100_004,
+        };
         // Every match, newest first; a page of them; the page after a cursor.
+        assert_eq!(read(c, f, index(None), None, 50).await, with_word);
+        assert_eq!(read(c, f, index(None), None, 2).await, with_word[..2]);
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: None,
-                    below: TOP
-                },
-                None,
-                50
-            )
-            .await,
-            with_word
-        );
-        assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: None,
-                    below: TOP
-                },
-                None,
-                2
-            )
-            .await,
-            with_word[..2]
-        );
-        assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: None,
-                    below: TOP
-                },
-                Some(40_004),
-                50
-            )
-            .await,
+            read(c, f, index(None), Some(40_004), 50).await,
             with_word[5..]
         );
         // A window: the tickets above the id, through the ranges it spans (a range is read
         // whole, so the window reaches down to its range's first id).
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: Some(99_999),
-                    below: TOP
-                },
-                None,
-                50
-            )
-            .await,
+            read(c, f, index(Some(99_999)), None, 50).await,
             with_word[..3]
         );
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: Some(35_000),
-                    below: TOP
-                },
-                None,
-                50
-            )
-            .await,
+            read(c, f, index(Some(35_000)), None, 50).await,
             with_word[..8]
         );
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: Some(40_002),
-                    below: TOP
-                },
-                None,
-                50
-            )
-            .await,
+            read(c, f, index(Some(40_002)), None, 50).await,
             with_word[..8]
         );
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: Some(50_000),
-                    below: TOP
-                },
-                None,
-                50
-            )
-            .await,
+            read(c, f, index(Some(50_000)), None, 50).await,
             with_word[..3]
         );
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: Some(35_000),
-                    below: TOP
-                },
-                Some(40_004),
-                50
-            )
-            .await,
+            read(c, f, index(Some(35_000)), Some(40_004), 50).await,
             with_word[5..8]
         );
         assert_eq!(
-            read(
-                c,
-                f,
-                Look::Index {
-                    above: Some(35_000),
-                    below: TOP
-                },
-                Some(40_001),
-                50
-            )
-            .await,
+            read(c, f, index(Some(35_000)), Some(40_001), 50).await,
             Vec::<i64>::new()
         );
         // The rows walk and the plain list find the same.

@@ -17,6 +17,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const PASSWORD: &str = "clave-de-prueba-1";
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The ids of a ticket list's items (`GET /api/v1/tickets`), in the list's order.
+pub fn ids_of(v: &Value) -> Vec<i64> {
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {v}"))
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect()
+}
+
 pub fn pg_admin_url() -> String {
     std::env::var("SOPORTE_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())

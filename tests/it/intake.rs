@@ -660,12 +660,7 @@ both_backends!(every_ticket_is_found_after_many_small_commits_and_their_merges);
 async fn found_by(d: &Browser, word: &str) -> Vec<i64> {
     let (s, v) = d.get_json(&format!("/api/v1/tickets?q={word}")).await;
     assert_eq!(s, StatusCode::OK);
-    v["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {v}"))
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect()
+    ids_of(&v)
 }
 
 /// Texts with what SQL strings, PostgreSQL's array literals and escape strings read specially

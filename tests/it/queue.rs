@@ -11,15 +11,6 @@ use soporte::domain::ids::TicketId;
 use soporte::domain::user::{Role, User};
 use soporte::service::tickets::Action;
 
-fn ids_of(v: &Value) -> Vec<i64> {
-    v["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {v}"))
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect()
-}
-
 fn count_of(v: &Value, name: &str) -> Option<i64> {
     v["items"]
         .as_array()
