@@ -11,8 +11,8 @@
 -- samples 300,000 rows instead of 30,000): the search reads them to tell a common word
 -- (walk the newest tickets one by one) from a rare one (read the index).
 --
--- Building the index reads every document: 13 s at a million tickets on the project's
--- machine (docs/operations.md, "Upgrade").
+-- Building the index reads every document: seconds per million tickets (docs/operations.md,
+-- "Upgrade").
 ALTER TABLE ticket_search ALTER COLUMN doc SET STATISTICS 1000;
 DROP INDEX ticket_search_doc;
 CREATE INDEX ticket_search_doc ON ticket_search
