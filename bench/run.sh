@@ -15,6 +15,7 @@
 #   - with EIGHT clients, the dashboard and the common-word search (HTML and API), and the
 #     server's peak resident memory meanwhile (VmRSS sampled every 0.2 s);
 #   - the CSV export of every closed ticket on a freshly started server (rows/s, peak VmHWM);
+#     on PostgreSQL also the export's statement copied by psql to /dev/null (its ceiling);
 #   - intake (bench/intake.lua) at 1, 8 and 32 clients, then 32 clients for INTAKE_LONG
 #     (default 60s) with p99.9, the server's peak memory during intake, and a check that the
 #     tickets grew by at least every answer wrk counted as 2xx; then the common and the rare
@@ -275,6 +276,21 @@ for backend in $BACKENDS; do
     record "CSV export, rows/s" "$(awk -v rows="$rows" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", rows / (e - s)}')"
     record "CSV export, server peak (VmHWM) MB" $((peak / 1024))
     stop_server
+    # PostgreSQL: the export's own statement (as src/storage/reports.rs sends it) copied
+    # straight to /dev/null by psql, without the server: how fast PostgreSQL alone hands
+    # the rows out, the ceiling of the server's export on this machine.
+    if [ "$backend" = postgres ]; then
+      start=$(date +%s.%N)
+      psql "$DB" -q -c "COPY (SELECT t.id, t.requester, t.subject, t.assignee_id, t.created_at,
+          t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution,
+          t.rating, t.rating_comment, t.priority, t.category_id, t.assignment_due_at,
+          t.assignment_secs, t.response_due_at, t.response_secs, t.resolution_due_at,
+          t.resolution_secs FROM tickets t WHERE t.status = 'cerrado' ORDER BY t.id) TO STDOUT" >/dev/null
+      end=$(date +%s.%N)
+      awk -v rows="$rows" -v s="$start" -v e="$end" 'BEGIN {
+        printf "  %-52s %.2f s = %.0f rows/s\n", "the same rows, psql COPY to /dev/null", e - s, rows / (e - s) }'
+      record "export's COPY alone (psql), rows/s" "$(awk -v rows="$rows" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", rows / (e - s)}')"
+    fi
     fi
 
     # Intake last: it adds tickets. Every answer wrk counted as 2xx must be a new ticket.

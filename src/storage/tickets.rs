@@ -322,8 +322,14 @@ const RANGE_BITS: u32 = 14;
 /// Written exactly as the index's expression (migration 0240), so the planner uses the index.
 const SEARCH_DOC: &str = "(doc || array_to_tsvector(ARRAY['~' || (ticket_id >> 14)::text]))";
 
-/// Most number ranges one index read names; a wider window reads every match instead.
+/// Most number ranges one index read of rare words names; a wider window reads every match
+/// instead.
 const MOST_RANGES: i64 = 64;
+
+/// Most number ranges an index read names once common words turned out scarce among the
+/// newest tickets (`scarcer_than_counted`): every match of a common word costs a row read,
+/// a named range ~8 ns an id, so windows go on naming ranges (16.8 million ids at most).
+const MOST_RANGES_SCARCE: i64 = 1_024;
 
 /// How much wider each index read's window is than the one before. Smaller than `WIDER`: a
 /// window's cost grows with the ranges it names (their index entries are read, ~8 ns each:
@@ -356,6 +362,18 @@ struct TermShares {
     documents: f64,
 }
 
+impl TermShares {
+    /// One term's share (an unlisted one: the least common listed word's).
+    fn share(&self, t: &Option<f64>) -> f64 {
+        t.unwrap_or(self.rarest).clamp(0.0, 1.0)
+    }
+
+    /// The share of documents with every term, as if the terms were independent.
+    fn together(&self) -> f64 {
+        self.terms.iter().map(|t| self.share(t)).product()
+    }
+}
+
 /// Chooses between walking the newest documents and reading the index, by what each would
 /// read to find `need` matches: a walk checks about `need / share` documents (the terms'
 /// shares multiplied, as if independent); the index collects every entry of each term
@@ -366,9 +384,8 @@ fn choose_walk(shares: Option<&TermShares>, need: i64) -> Walk {
     let Some(s) = shares else {
         return Walk::Index { span: None };
     };
-    let share = |t: &Option<f64>| t.unwrap_or(s.rarest).clamp(0.0, 1.0);
-    let together: f64 = s.terms.iter().map(share).product();
-    let entries: f64 = s.terms.iter().map(|t| share(t) * s.documents).sum();
+    let together = s.together();
+    let entries: f64 = s.terms.iter().map(|t| s.share(t) * s.documents).sum();
     let walked = if together > 0.0 {
         (need as f64 / together).min(s.documents)
     } else {
@@ -385,6 +402,17 @@ fn choose_walk(shares: Option<&TermShares>, need: i64) -> Walk {
     Walk::Index {
         span: Some(((4 * need) as f64 / together).ceil() as i64),
     }
+}
+
+/// Whether a window of the newest `looked` ids, checked row by row, found fewer matches
+/// (`found`, under a page of `need`) than the statistics' shares would put there by far: at
+/// least twice a page expected. The newest tickets are then unlike those the statistics
+/// counted (a burst of them without the words since PostgreSQL last analyzed the table), and
+/// walking on would check every one of them (at a million tickets, 300,000 new ones without
+/// a common word took ~600 ms).
+fn scarcer_than_counted(s: &TermShares, looked: i64, found: usize, need: i64) -> bool {
+    let expected = s.together() * looked as f64;
+    (found as i64) < need && expected >= 2.0 * need as f64
 }
 
 /// How long the search documents' statistics are kept before they are read again. They
@@ -536,6 +564,9 @@ async fn list_part(
     };
     let mut span = FIRST_WINDOW;
     let mut walk = Walk::Rows;
+    let mut shares: Option<TermShares> = None;
+    // Most number ranges an index read names before it reads every match instead.
+    let mut most_ranges = MOST_RANGES;
     loop {
         let lower = top.saturating_sub(span);
         let bounded = lower > 0;
@@ -553,11 +584,12 @@ async fn list_part(
         if rows.len() as i64 >= limit || !bounded {
             return Ok(rows);
         }
+        let looked = span;
         match backend {
             // SQLite: after the first window, FTS5's own walk.
             Backend::Sqlite => span = i64::MAX,
             Backend::Postgres if span == FIRST_WINDOW => {
-                let shares = statistics.shares(conn, &filter.terms).await?;
+                shares = statistics.shares(conn, &filter.terms).await?;
                 walk = choose_walk(shares.as_ref(), limit);
                 span = match walk {
                     Walk::Rows => span.saturating_mul(WIDER),
@@ -572,8 +604,21 @@ async fn list_part(
                 })
             }
         }
+        // Words the statistics call common, found far less often than they say among the
+        // newest tickets (those came after the statistics: a burst of tickets without the
+        // words): the index is read from here on, window by window, and never every match
+        // at once (there are many, further down).
+        if walk == Walk::Rows
+            && shares
+                .as_ref()
+                .is_some_and(|s| scarcer_than_counted(s, looked, rows.len(), limit))
+        {
+            walk = Walk::Index { span: None };
+            most_ranges = MOST_RANGES_SCARCE;
+            span = looked.saturating_mul(INDEX_WIDER);
+        }
         // An index read naming too many number ranges reads every match instead.
-        if matches!(walk, Walk::Index { .. }) && span >> RANGE_BITS > MOST_RANGES {
+        if matches!(walk, Walk::Index { .. }) && span >> RANGE_BITS > most_ranges {
             span = i64::MAX;
         }
     }
@@ -736,7 +781,7 @@ async fn list_window(
                             let first = above.map(|lower| (lower + 1) >> RANGE_BITS);
                             let last = below.saturating_sub(1) >> RANGE_BITS;
                             let ranges = match first {
-                                Some(first) if last - first <= MOST_RANGES + 1 => {
+                                Some(first) if last - first <= MOST_RANGES_SCARCE + 1 => {
                                     sql_where +=
                                         &format!(" AND s.rid >= {}", args.int(first << RANGE_BITS));
                                     let names = (first..=last.max(first))
@@ -1025,6 +1070,26 @@ mod tests {
     }
 
     #[test]
+    fn common_words_missing_from_the_newest_tickets_turn_the_walk_to_the_index() {
+        let n = 1_000_000.0;
+        // "impresora" in 5 % of documents: 102 expected among the newest 2,048.
+        let common = shares(&[Some(0.05)], 0.0004, n);
+        assert!(scarcer_than_counted(&common, 2_048, 0, 26));
+        assert!(scarcer_than_counted(&common, 2_048, 25, 26));
+        // A page found ends the walk anyway; fewer expected than two pages says nothing.
+        assert!(!scarcer_than_counted(&common, 2_048, 26, 26));
+        assert!(!scarcer_than_counted(&common, 1_000, 3, 26));
+        // A 1 % word: 20 expected among 2,048 (walk on), 327 among 32,768 (read the index).
+        let rarer = shares(&[Some(0.01)], 0.0004, n);
+        assert!(!scarcer_than_counted(&rarer, 2_048, 0, 26));
+        assert!(scarcer_than_counted(&rarer, 32_768, 10, 26));
+        // Two words together: their shares multiplied.
+        let both = shares(&[Some(0.3), Some(0.2)], 0.0004, n);
+        assert!(!scarcer_than_counted(&both, 512, 0, 26));
+        assert!(scarcer_than_counted(&both, 2_048, 0, 26));
+    }
+
+    #[test]
     fn a_term_counts_every_listed_word_it_begins() {
         let common = CommonWords {
             words: vec![
@@ -1232,6 +1297,33 @@ mod tests {
         );
         assert_eq!(shares.terms[1], None);
         assert!(shares.rarest > 0.0 && shares.rarest <= 1.0, "{shares:?}");
+
+        // A burst of tickets without the word after the statistics (which say nearly every
+        // document has it), numbered far above: the newest window finds none of the ~1,900
+        // matches the statistics put there, and the search goes on through the index's
+        // number ranges, finding the same tickets, newest first, a page at a time.
+        sqlx::query("SELECT setval('tickets_id_seq', 300000)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            services.receive(&new("Otra cosa"), None).await.unwrap();
+        }
+        let shares = statistics.shares(&mut conn, &terms[..1]).await.unwrap().unwrap();
+        assert!(scarcer_than_counted(&shares, FIRST_WINDOW, 0, 2));
+        for (limit, want) in [(2, &with_word[..2]), (5, &with_word[..5]), (50, &with_word[..])] {
+            let listed = list(
+                &mut conn,
+                Backend::Postgres,
+                &statistics,
+                TicketScope::All,
+                &filter,
+                limit,
+            )
+            .await
+            .unwrap();
+            assert_eq!(listed.iter().map(|t| t.id.0).collect::<Vec<_>>(), want);
+        }
 
         drop(conn);
         store.pool().close().await;
