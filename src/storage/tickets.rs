@@ -1309,9 +1309,17 @@ mod tests {
         for _ in 0..3 {
             services.receive(&new("Otra cosa"), None).await.unwrap();
         }
-        let shares = statistics.shares(&mut conn, &terms[..1]).await.unwrap().unwrap();
+        let shares = statistics
+            .shares(&mut conn, &terms[..1])
+            .await
+            .unwrap()
+            .unwrap();
         assert!(scarcer_than_counted(&shares, FIRST_WINDOW, 0, 2));
-        for (limit, want) in [(2, &with_word[..2]), (5, &with_word[..5]), (50, &with_word[..])] {
+        for (limit, want) in [
+            (2, &with_word[..2]),
+            (5, &with_word[..5]),
+            (50, &with_word[..]),
+        ] {
             let listed = list(
                 &mut conn,
                 Backend::Postgres,
