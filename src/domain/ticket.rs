@@ -741,6 +741,49 @@ fn reopen(state: &TicketState, reason: String, _note: Option<String>) -> Change 
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_filter_narrowed_by_words_alone() {
+        let words = TicketFilter {
+            terms: vec!["impresora".to_string()],
+            sort: Sort::Oldest,
+            now: 1,
+            ..TicketFilter::default()
+        };
+        assert!(words.words_only());
+        for other in [
+            TicketFilter {
+                statuses: vec![Status::Cerrado],
+                ..words.clone()
+            },
+            TicketFilter {
+                requester: Some("ana@cliente.pe".to_string()),
+                ..words.clone()
+            },
+            TicketFilter {
+                technician: Some(UserId(3)),
+                ..words.clone()
+            },
+            TicketFilter {
+                number: Some(crate::domain::ids::TicketId(7)),
+                ..words.clone()
+            },
+            TicketFilter {
+                from: Some(0),
+                ..words.clone()
+            },
+            TicketFilter {
+                to: Some(0),
+                ..words.clone()
+            },
+            TicketFilter {
+                sla: Some(crate::domain::sla::DueFilter::Overdue),
+                ..words.clone()
+            },
+        ] {
+            assert!(!other.words_only(), "{other:?}");
+        }
+    }
+
     fn user(id: i64, role: Role) -> Actor {
         Actor::User {
             id: UserId(id),
@@ -1397,6 +1440,18 @@ impl TicketFilter {
 }
 
 impl TicketFilter {
+    /// Whether the list is narrowed by its search words alone (no status, requester,
+    /// technician, number, dates or service-level filter).
+    pub fn words_only(&self) -> bool {
+        self.statuses.is_empty()
+            && self.requester.is_none()
+            && self.technician.is_none()
+            && self.number.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.sla.is_none()
+    }
+
     /// Whether a condition only each ticket's row can answer is set: words, a number, a
     /// requester, dates.
     fn needs_rows(&self) -> bool {

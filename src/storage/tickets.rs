@@ -607,8 +607,13 @@ async fn list_part(
         // Words the statistics call common, found far less often than they say among the
         // newest tickets (those came after the statistics: a burst of tickets without the
         // words): the index is read from here on, window by window, and never every match
-        // at once (there are many, further down).
+        // at once (there are many, further down). Only where the words alone narrow the
+        // list: another filter or a technician's own tickets find fewer for their own
+        // reason, and a walk stops at the page.
         if walk == Walk::Rows
+            && scope == TicketScope::All
+            && part == Part::Plain
+            && filter.words_only()
             && shares
                 .as_ref()
                 .is_some_and(|s| scarcer_than_counted(s, looked, rows.len(), limit))
@@ -1332,6 +1337,25 @@ mod tests {
             .unwrap();
             assert_eq!(listed.iter().map(|t| t.id.0).collect::<Vec<_>>(), want);
         }
+        // Narrowed by a status too (every ticket here is new), it walks on and finds the same.
+        let new_ones = TicketFilter {
+            statuses: vec![crate::domain::ticket::Status::Nuevo],
+            ..filter.clone()
+        };
+        let listed = list(
+            &mut conn,
+            Backend::Postgres,
+            &statistics,
+            TicketScope::All,
+            &new_ones,
+            5,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            listed.iter().map(|t| t.id.0).collect::<Vec<_>>(),
+            with_word[..5]
+        );
 
         drop(conn);
         store.pool().close().await;
