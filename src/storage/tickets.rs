@@ -415,6 +415,25 @@ fn scarcer_than_counted(s: &TermShares, looked: i64, found: usize, need: i64) ->
     (found as i64) < need && expected >= 2.0 * need as f64
 }
 
+/// Bytes of `work_mem` an index read of common words is given per expected document with
+/// them, and the most it is given (kB). PostgreSQL collects every entry of a term (a prefix)
+/// into a bitmap of the documents' pages before it returns one; past `work_mem` (4 MB by
+/// default) the bitmap keeps whole pages instead, and every document of those pages in the
+/// window's ranges is then read and checked: at ten million tickets, a common word's index
+/// read over nine ranges read ~70,000 pages (over a second) where 32 MB kept it exact
+/// (`EXPLAIN (ANALYZE, BUFFERS)`, by hand).
+const SCARCE_MEMORY_PER_DOCUMENT: f64 = 96.0;
+const SCARCE_MEMORY_MOST_KB: i64 = 128 * 1024;
+const SCARCE_MEMORY_LEAST_KB: i64 = 4 * 1024;
+
+/// The `work_mem` (kB) for index reads of the terms: enough for an exact bitmap of every
+/// document the statistics put them in, within bounds.
+fn scarce_memory(s: &TermShares) -> i64 {
+    let entries: f64 = s.terms.iter().map(|t| s.share(t) * s.documents).sum();
+    ((entries * SCARCE_MEMORY_PER_DOCUMENT / 1024.0).ceil() as i64)
+        .clamp(SCARCE_MEMORY_LEAST_KB, SCARCE_MEMORY_MOST_KB)
+}
+
 /// How long the search documents' statistics are kept before they are read again. They
 /// change when PostgreSQL analyzes the table (autovacuum, `ANALYZE`), not with each ticket.
 const STATISTICS_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -567,6 +586,8 @@ async fn list_part(
     let mut shares: Option<TermShares> = None;
     // Most number ranges an index read names before it reads every match instead.
     let mut most_ranges = MOST_RANGES;
+    // The index reads' `work_mem` once common words turned out scarce.
+    let mut memory = None;
     loop {
         let lower = top.saturating_sub(span);
         let bounded = lower > 0;
@@ -575,6 +596,7 @@ async fn list_part(
             Walk::Index { .. } => Look::Index {
                 above: bounded.then_some(lower),
                 below: top,
+                memory,
             },
         };
         let rows = list_window(
@@ -620,6 +642,7 @@ async fn list_part(
         {
             walk = Walk::Index { span: None };
             most_ranges = MOST_RANGES_SCARCE;
+            memory = shares.as_ref().map(scarce_memory);
             span = looked.saturating_mul(INDEX_WIDER);
         }
         // An index read naming too many number ranges reads every match instead.
@@ -638,8 +661,12 @@ enum Look {
     Rows(Option<i64>),
     /// PostgreSQL: a search read from the index, its matches in number order: the tickets
     /// above the id (`None`: all) and below `below`, through the number-range lexemes of the
-    /// ranges between.
-    Index { above: Option<i64>, below: i64 },
+    /// ranges between; with `memory` (kB), the read's `work_mem` (`scarce_memory`).
+    Index {
+        above: Option<i64>,
+        below: i64,
+        memory: Option<i64>,
+    },
 }
 
 /// Most longer words a search term stands for in `spelled_out` before it is left a prefix.
@@ -904,10 +931,23 @@ async fn list_window(
         .replace("FROM tickets t", &from);
     let sql = format!("{ahead}{select} WHERE 1 = 1{sql_where} ORDER BY {order} LIMIT {lim}");
     // A window is planned with its bounds in view (not as a cached generic plan).
-    let rows = args
-        .bind(sqlx::query(&sql).persistent(above.is_none()))
-        .fetch_all(conn)
-        .await?;
+    let query = args.bind(sqlx::query(&sql).persistent(above.is_none()));
+    let rows = match look {
+        // The read's own `work_mem`, for its transaction only (`set_config`'s `true`).
+        Look::Index {
+            memory: Some(kb), ..
+        } if backend == Backend::Postgres => {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SELECT set_config('work_mem', $1, true)")
+                .bind(format!("{kb}kB"))
+                .execute(&mut *tx)
+                .await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        }
+        _ => query.fetch_all(conn).await?,
+    };
     rows.iter().map(ticket_from_row).collect()
 }
 
@@ -1095,6 +1135,25 @@ mod tests {
     }
 
     #[test]
+    fn an_index_read_of_common_words_gets_memory_for_their_documents() {
+        // "impresora" in 5 % of ten million documents: 500,000 of them, ~47 MB.
+        let ten = shares(&[Some(0.05)], 0.0004, 10_000_000.0);
+        assert_eq!(scarce_memory(&ten), 46_875);
+        // Few documents: the default 4 MB; a word nearly everywhere at ten million: the cap.
+        assert_eq!(
+            scarce_memory(&shares(&[Some(0.05)], 0.0004, 1_000.0)),
+            4_096
+        );
+        assert_eq!(
+            scarce_memory(&shares(&[Some(0.9)], 0.0004, 10_000_000.0)),
+            128 * 1024
+        );
+        // Two terms: both words' documents are collected.
+        let both = shares(&[Some(0.05), Some(0.05)], 0.0004, 10_000_000.0);
+        assert_eq!(scarce_memory(&both), 2 * 46_875);
+    }
+
+    #[test]
     fn a_term_counts_every_listed_word_it_begins() {
         let common = CommonWords {
             words: vec![
@@ -1224,6 +1283,7 @@ mod tests {
         let index = |above: Option<i64>| Look::Index {
             above,
             below: 100_004,
+            memory: None,
         };
         // Every match, newest first; a page of them; the page after a cursor.
         assert_eq!(read(c, f, index(None), None, 50).await, with_word);
@@ -1258,6 +1318,17 @@ mod tests {
             read(c, f, index(Some(35_000)), Some(40_001), 50).await,
             Vec::<i64>::new()
         );
+        // With its own `work_mem` (a transaction of its own), the same.
+        let with_memory = Look::Index {
+            above: Some(35_000),
+            below: 100_004,
+            memory: Some(65_536),
+        };
+        let work_mem = || sqlx::query_scalar::<_, String>("SELECT current_setting('work_mem')");
+        let before = work_mem().fetch_one(&mut *c).await.unwrap();
+        assert_eq!(read(c, f, with_memory, None, 50).await, with_word[..8]);
+        // The setting ended with the read's transaction.
+        assert_eq!(work_mem().fetch_one(&mut *c).await.unwrap(), before);
         // The rows walk and the plain list find the same.
         assert_eq!(
             read(c, f, Look::Rows(Some(35_000)), None, 50).await,
