@@ -328,7 +328,8 @@ const MOST_RANGES: i64 = 64;
 
 /// Most number ranges an index read names once common words turned out scarce among the
 /// newest tickets (`scarcer_than_counted`): every match of a common word costs a row read,
-/// a named range ~8 ns an id, so windows go on naming ranges (16.8 million ids at most).
+/// far more than a named range costs an id, so windows go on naming ranges (16.8 million ids
+/// at most).
 const MOST_RANGES_SCARCE: i64 = 1_024;
 
 /// How much wider each index read's window is than the one before. Smaller than `WIDER`: a
