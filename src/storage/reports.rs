@@ -754,6 +754,8 @@ async fn copied_each_closed<S: ClosedSink>(
             .fetch_all(&mut conn)
             .await?,
     );
+    // bench/run.sh times this statement through psql alone (the export's ceiling): keep the
+    // two alike.
     let sql = format!(
         "COPY (SELECT t.id, t.requester, t.subject, t.assignee_id, t.created_at, \
                 t.first_assigned_at, t.first_response_at, t.closed_at, t.closed_by, t.resolution, \

@@ -373,6 +373,14 @@ impl TermShares {
     fn together(&self) -> f64 {
         self.terms.iter().map(|t| self.share(t)).product()
     }
+
+    /// The index entries an index read collects: every document of each term.
+    fn entries(&self) -> f64 {
+        self.terms
+            .iter()
+            .map(|t| self.share(t) * self.documents)
+            .sum()
+    }
 }
 
 /// Chooses between walking the newest documents and reading the index, by what each would
@@ -386,7 +394,7 @@ fn choose_walk(shares: Option<&TermShares>, need: i64) -> Walk {
         return Walk::Index { span: None };
     };
     let together = s.together();
-    let entries: f64 = s.terms.iter().map(|t| s.share(t) * s.documents).sum();
+    let entries = s.entries();
     let walked = if together > 0.0 {
         (need as f64 / together).min(s.documents)
     } else {
@@ -420,9 +428,8 @@ fn scarcer_than_counted(s: &TermShares, looked: i64, found: usize, need: i64) ->
 /// them, and the most it is given (kB). PostgreSQL collects every entry of a term (a prefix)
 /// into a bitmap of the documents' pages before it returns one; past `work_mem` (4 MB by
 /// default) the bitmap keeps whole pages instead, and every document of those pages in the
-/// window's ranges is then read and checked: at ten million tickets, a common word's index
-/// read over nine ranges read ~70,000 pages (over a second) where 32 MB kept it exact
-/// (`EXPLAIN (ANALYZE, BUFFERS)`, by hand).
+/// window's ranges is then read and checked: at ten million tickets a common word's bitmap
+/// went so, and 32 MB kept it exact (`EXPLAIN (ANALYZE, BUFFERS)`, by hand).
 const SCARCE_MEMORY_PER_DOCUMENT: f64 = 96.0;
 const SCARCE_MEMORY_MOST_KB: i64 = 128 * 1024;
 const SCARCE_MEMORY_LEAST_KB: i64 = 4 * 1024;
@@ -430,8 +437,7 @@ const SCARCE_MEMORY_LEAST_KB: i64 = 4 * 1024;
 /// The `work_mem` (kB) for index reads of the terms: enough for an exact bitmap of every
 /// document the statistics put them in, within bounds.
 fn scarce_memory(s: &TermShares) -> i64 {
-    let entries: f64 = s.terms.iter().map(|t| s.share(t) * s.documents).sum();
-    ((entries * SCARCE_MEMORY_PER_DOCUMENT / 1024.0).ceil() as i64)
+    ((s.entries() * SCARCE_MEMORY_PER_DOCUMENT / 1024.0).ceil() as i64)
         .clamp(SCARCE_MEMORY_LEAST_KB, SCARCE_MEMORY_MOST_KB)
 }
 
@@ -585,9 +591,8 @@ async fn list_part(
     let mut span = FIRST_WINDOW;
     let mut walk = Walk::Rows;
     let mut shares: Option<TermShares> = None;
-    // Most number ranges an index read names before it reads every match instead.
-    let mut most_ranges = MOST_RANGES;
-    // The index reads' `work_mem` once common words turned out scarce.
+    // The index reads' `work_mem`, set once common words turned out scarce (their reads
+    // then name up to `MOST_RANGES_SCARCE` ranges before reading every match).
     let mut memory = None;
     loop {
         let lower = top.saturating_sub(span);
@@ -642,11 +647,15 @@ async fn list_part(
                 .is_some_and(|s| scarcer_than_counted(s, looked, rows.len(), limit))
         {
             walk = Walk::Index { span: None };
-            most_ranges = MOST_RANGES_SCARCE;
             memory = shares.as_ref().map(scarce_memory);
             span = looked.saturating_mul(INDEX_WIDER);
         }
         // An index read naming too many number ranges reads every match instead.
+        let most_ranges = if memory.is_some() {
+            MOST_RANGES_SCARCE
+        } else {
+            MOST_RANGES
+        };
         if matches!(walk, Walk::Index { .. }) && span >> RANGE_BITS > most_ranges {
             span = i64::MAX;
         }
