@@ -771,6 +771,32 @@ async fn list_window(
     {
         from = "FROM tickets t INDEXED BY tickets_running_id".to_string();
     }
+    // PostgreSQL's: the tickets the due filter finds are read first, by number, from the
+    // partial index on the due time (the few running clocks past or near their due), and
+    // each looked up by its number until the page is full (a lateral join). Left to itself,
+    // the planner walked the newest tickets by number and filtered them: it assumes the
+    // overdue ones spread evenly, and after a burst of new tickets, none overdue, it walked
+    // every one of them (193,577 at a million tickets, `EXPLAIN ANALYZE`).
+    let running = backend == Backend::Postgres
+        && key.is_none()
+        && filter.only_due()
+        && filter.terms.is_empty()
+        && scope == TicketScope::All;
+    if running {
+        let now = args.int(filter.now);
+        let due = match filter.sla {
+            Some(DueFilter::DueSoon) => format!("sla_warn_at <= {now} AND sla_due_at >= {now}"),
+            _ => format!("sla_due_at < {now}"),
+        };
+        ahead = format!(
+            "WITH d AS MATERIALIZED (SELECT id FROM tickets WHERE sla_due_at IS NOT NULL AND {due}) "
+        );
+        from = format!(
+            "FROM (SELECT id AS rid FROM d ORDER BY id {dir}) s \
+             CROSS JOIN LATERAL (SELECT * FROM tickets x WHERE x.id = s.rid OFFSET 0) t"
+        );
+        order = format!("s.rid {dir}");
+    }
     if !filter.terms.is_empty() {
         if newest_search {
             // In a window, each document is checked as it is (a word starting with each
@@ -938,7 +964,9 @@ async fn list_window(
             }
             // The newest-first search walk has its cursor inside the FROM clause already.
             (None, _) if newest_search && !filter.terms.is_empty() => {}
-            (None, _) if matches!(look, Look::Index { .. }) && !filter.terms.is_empty() => {
+            (None, _)
+                if running || (matches!(look, Look::Index { .. }) && !filter.terms.is_empty()) =>
+            {
                 sql_where += &format!(" AND s.rid {cmp} {}", args.int(c.id))
             }
             (None, _) => sql_where += &format!(" AND t.id {cmp} {}", args.int(c.id)),

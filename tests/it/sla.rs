@@ -654,6 +654,25 @@ async fn the_list_sorts_by_due_and_filters_overdue_and_due_soon(app: TestApp) {
     let (_, html) = browser.get_html("/?sort=due").await;
     assert!(html.contains("vence en 5 min"), "alta, due 09:33");
     assert!(html.contains("Crítica"));
+    // 10:10: critica, alta and media are overdue, baja (the oldest) and the closed one (the
+    // newest) are not. The «Vencidas» list is newest first, a page at a time, and its
+    // cursor goes on past the tickets that are not overdue.
+    app.clock.set(lima(2026, 11, 9, 10, 10));
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/tickets?sla=vencidas&limit=2".to_string();
+    for _ in 0..4 {
+        let v = api.get(&url).await;
+        seen.extend(order(&v));
+        match v["next_cursor"].as_str() {
+            Some(c) => url = format!("/api/v1/tickets?sla=vencidas&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![ids[3], ids[2], ids[1]]);
+    assert_eq!(
+        order(&api.get("/api/v1/tickets?sla=vencidas&sort=antiguas").await),
+        vec![ids[1], ids[2], ids[3]]
+    );
 }
 both_backends_at!(
     the_list_sorts_by_due_and_filters_overdue_and_due_soon,
