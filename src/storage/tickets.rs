@@ -324,9 +324,9 @@ const RANGE_BITS: u32 = 14;
 /// two conditions (`… @@ words AND … @@ ranges`), never as one query (`words && ranges`): in
 /// one query GIN walks every entry of the rarest lexemes until the query cannot match, and
 /// each range (16,384 tickets) is rarer than a common word, so it walked every ticket of the
-/// window (`EXPLAIN ANALYZE` by hand, 129 ranges, a word in 1 ticket of 20 absent from them:
-/// over a second); as two conditions each is a scan key of its own and the words' matches
-/// lead, the ranges checked by skipping ahead to them (the same read: a hundredth of that).
+/// window; as two conditions each is a scan key of its own and the words' matches lead, the
+/// ranges checked by skipping ahead to them (`EXPLAIN ANALYZE` by hand, 129 ranges, a word
+/// in 1 ticket of 20 absent from them: a hundredth of the one query's time).
 const SEARCH_DOC: &str = "(doc || array_to_tsvector(ARRAY['~' || (ticket_id >> 14)::text]))";
 
 /// Most number ranges one index read of rare words names; a wider window reads every match
@@ -776,7 +776,7 @@ async fn list_window(
     // each looked up by its number until the page is full (a lateral join). Left to itself,
     // the planner walked the newest tickets by number and filtered them: it assumes the
     // overdue ones spread evenly, and after a burst of new tickets, none overdue, it walked
-    // every one of them (193,577 at a million tickets, `EXPLAIN ANALYZE`).
+    // every one of them (`EXPLAIN ANALYZE` by hand).
     let running = backend == Backend::Postgres
         && key.is_none()
         && filter.only_due()
