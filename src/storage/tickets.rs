@@ -325,8 +325,7 @@ const RANGE_BITS: u32 = 14;
 /// one query GIN walks every entry of the rarest lexemes until the query cannot match, and
 /// each range (16,384 tickets) is rarer than a common word, so it walked every ticket of the
 /// window; as two conditions each is a scan key of its own and the words' matches lead, the
-/// ranges checked by skipping ahead to them (`EXPLAIN ANALYZE` by hand, 129 ranges, a word
-/// in 1 ticket of 20 absent from them: a hundredth of the one query's time).
+/// ranges checked by skipping ahead to them (seen by hand with `EXPLAIN ANALYZE`).
 const SEARCH_DOC: &str = "(doc || array_to_tsvector(ARRAY['~' || (ticket_id >> 14)::text]))";
 
 /// Most number ranges one index read of rare words names; a wider window reads every match
@@ -782,12 +781,10 @@ async fn list_window(
         && filter.only_due()
         && filter.terms.is_empty()
         && scope == TicketScope::All;
-    if running {
-        let now = args.int(filter.now);
-        let due = match filter.sla {
-            Some(DueFilter::DueSoon) => format!("sla_warn_at <= {now} AND sla_due_at >= {now}"),
-            _ => format!("sla_due_at < {now}"),
-        };
+    // The instant the due filter compares with, one parameter for the query's both places.
+    let now = filter.sla.map(|_| args.int(filter.now));
+    if let (true, Some(sla), Some(now)) = (running, filter.sla, &now) {
+        let due = due_condition(sla, "", now);
         ahead = format!(
             "WITH d AS MATERIALIZED (SELECT id FROM tickets WHERE sla_due_at IS NOT NULL AND {due}) "
         );
@@ -936,15 +933,8 @@ async fn list_window(
     if let Some(number) = filter.number {
         sql_where += &format!(" AND t.id = {}", args.int(number.0));
     }
-    match filter.sla {
-        Some(DueFilter::Overdue) => {
-            sql_where += &format!(" AND t.sla_due_at < {}", args.int(filter.now));
-        }
-        Some(DueFilter::DueSoon) => {
-            let now = args.int(filter.now);
-            sql_where += &format!(" AND t.sla_warn_at <= {now} AND t.sla_due_at >= {now}");
-        }
-        None => {}
+    if let (Some(sla), Some(now)) = (filter.sla, &now) {
+        sql_where += &format!(" AND {}", due_condition(sla, "t.", now));
     }
     match part {
         Part::Due => sql_where += " AND t.sla_due_at IS NOT NULL",
@@ -998,6 +988,16 @@ async fn list_window(
         _ => query.fetch_all(conn).await?,
     };
     rows.iter().map(ticket_from_row).collect()
+}
+
+/// The due filter's condition on the running clock of the ticket `t` (`t.`, or empty for
+/// the table itself) at the instant `now` (a placeholder): the list's query and
+/// PostgreSQL's read of the due-time index ahead of it say the same.
+fn due_condition(sla: DueFilter, t: &str, now: &str) -> String {
+    match sla {
+        DueFilter::Overdue => format!("{t}sla_due_at < {now}"),
+        DueFilter::DueSoon => format!("{t}sla_warn_at <= {now} AND {t}sla_due_at >= {now}"),
+    }
 }
 
 /// How many tickets in the scope have a running clock past its due at `now`: a range of the
