@@ -726,6 +726,56 @@ async fn spelled_out(conn: &mut Conn, terms: &[String]) -> Result<String> {
     Ok(all.join(" AND "))
 }
 
+/// A PostgreSQL search term as an index read asks for it.
+#[derive(Debug, Clone, PartialEq)]
+enum Spelled {
+    /// The indexed words it begins, as a `tsquery` of quoted words (`'impresora' |
+    /// 'impresoras'`).
+    Words(String),
+    /// The term itself, left a prefix (it begins more than `MOST_LONGER_WORDS` words).
+    Prefix(String),
+}
+
+/// PostgreSQL: each term spelled out as the indexed words it begins, from the search
+/// vocabulary (`ticket_search_words`, migration 0250, kept in the documents' transactions),
+/// for an index read (`Look::Index`). GIN skips through an exact word's list to the window's
+/// number ranges, where a prefix query (`impresora:*`) first collects every entry of every
+/// word it begins: at ten million tickets, half a million for a common word, in every window
+/// (PERFORMANCE.md). `None` when a term begins no indexed word (nothing matches).
+async fn words_spelled_out(conn: &mut Conn, terms: &[String]) -> Result<Option<Vec<Spelled>>> {
+    // A word inside a `tsquery`'s quotes: quotes doubled, backslashes escaped.
+    let quoted = |w: &str| format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''"));
+    let mut out = Vec::with_capacity(terms.len());
+    for t in terms {
+        // The words a term begins are one range in byte order (the column's "C" collation):
+        // from the term itself to the term followed by the last code point.
+        let words: Vec<String> = sqlx::query_scalar(
+            "SELECT word FROM ticket_search_words WHERE word >= $1 AND word < $2 \
+             ORDER BY word LIMIT $3",
+        )
+        .bind(t)
+        .bind(format!("{t}\u{10FFFF}"))
+        .bind(MOST_LONGER_WORDS + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        if words.is_empty() {
+            return Ok(None);
+        }
+        out.push(if words.len() as i64 > MOST_LONGER_WORDS {
+            Spelled::Prefix(t.clone())
+        } else {
+            Spelled::Words(
+                words
+                    .iter()
+                    .map(|w| quoted(w))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            )
+        });
+    }
+    Ok(Some(out))
+}
+
 /// One query of a list part, looking at the tickets `look` says.
 #[allow(clippy::too_many_arguments)]
 async fn list_window(
@@ -874,10 +924,28 @@ async fn list_window(
                                     String::new()
                                 }
                             };
+                            // Each term as the indexed words it begins, a scan key of
+                            // its own; a term that begins none matches nothing.
+                            let Some(spelled) = words_spelled_out(conn, &filter.terms).await?
+                            else {
+                                return Ok(Vec::new());
+                            };
+                            let words = spelled
+                                .into_iter()
+                                .map(|t| match t {
+                                    Spelled::Words(q) => {
+                                        format!("{SEARCH_DOC} @@ CAST({} AS tsquery)", args.text(q))
+                                    }
+                                    Spelled::Prefix(t) => format!(
+                                        "{SEARCH_DOC} @@ to_tsquery('simple', {})",
+                                        args.text(format!("{t}:*"))
+                                    ),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" AND ");
                             ahead = format!(
                                 "WITH m AS MATERIALIZED (SELECT ticket_id FROM ticket_search \
-                                 WHERE {SEARCH_DOC} @@ to_tsquery('simple', {}){ranges}) ",
-                                args.text(query)
+                                 WHERE {words}{ranges}) "
                             );
                             from = "FROM (SELECT ticket_id AS rid FROM m ORDER BY ticket_id DESC) s \
                                     CROSS JOIN LATERAL (SELECT * FROM tickets x WHERE x.id = s.rid OFFSET 0) t"
@@ -1475,6 +1543,94 @@ mod tests {
         assert_eq!(
             listed.iter().map(|t| t.id.0).collect::<Vec<_>>(),
             with_word[..5]
+        );
+
+        // The vocabulary (migration 0250) holds the new documents' words, kept by the writer.
+        let spelled = words_spelled_out(&mut conn, &["zorzal".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(
+            spelled,
+            Some(vec![Spelled::Words("'zorzales'".to_string())])
+        );
+        // A term no document holds matches nothing, without reading the index.
+        let nothing = TicketFilter {
+            terms: vec!["zorzal".to_string(), "golondrina".to_string()],
+            ..TicketFilter::default()
+        };
+        assert_eq!(
+            read(&mut conn, &nothing, index(None), None, 50).await,
+            Vec::<i64>::new()
+        );
+        // A note's words go into the vocabulary with the note: found by an index read of an
+        // older ticket's range, with the word it begins (a longer one), and with both terms.
+        let (admin, _) = services
+            .create_user(
+                &crate::service::accounts::ProfileInput {
+                    name: "Rosa Admin".to_string(),
+                    email: "rosa@miempresa.com".to_string(),
+                    phone: String::new(),
+                    area: String::new(),
+                },
+                crate::domain::user::Role::Admin,
+                crate::service::accounts::InitialPassword::Chosen(
+                    "una clave larga 123".to_string(),
+                ),
+            )
+            .await
+            .unwrap();
+        services
+            .act(
+                &admin.actor(),
+                crate::domain::ids::TicketId(40_002),
+                None,
+                crate::service::tickets::Action::Comment {
+                    body: "Golondrinas en el cableado".to_string(),
+                },
+            )
+            .await
+            .unwrap();
+        let spelled = words_spelled_out(&mut conn, &["golondrin".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(
+            spelled,
+            Some(vec![Spelled::Words("'golondrinas'".to_string())])
+        );
+        for terms in [vec!["golondrin"], vec!["zorzal", "golondrinas"]] {
+            let f = TicketFilter {
+                terms: terms.iter().map(|t| t.to_string()).collect(),
+                ..TicketFilter::default()
+            };
+            let look = Look::Index {
+                above: Some(35_000),
+                below: 300_004,
+                memory: None,
+            };
+            assert_eq!(
+                read(&mut conn, &f, look, None, 50).await,
+                [40_002],
+                "{terms:?}"
+            );
+        }
+        // A word with a quote and a backslash is quoted for the query, and a term that begins
+        // more words than a read names stays a prefix.
+        sqlx::query(
+            "INSERT INTO ticket_search_words (word) SELECT 'zz' || n FROM generate_series(1, 70) n \
+             UNION ALL SELECT E'qu''o\\\\te'",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let spelled = words_spelled_out(&mut conn, &["zz".to_string(), "qu".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(
+            spelled,
+            Some(vec![
+                Spelled::Prefix("zz".to_string()),
+                Spelled::Words("'qu''o\\\\te'".to_string())
+            ])
         );
 
         drop(conn);

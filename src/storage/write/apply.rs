@@ -180,6 +180,7 @@ pub(crate) async fn apply<E: Exec>(
     insert_tickets(e, sql, &written).await?;
     write_search(e, sql, &written).await?;
     insert_dependents(e, sql, &written, &event_ids).await?;
+    add_words(e, &written).await?;
     // The rows every writer shares (counters, daily figures) last, so they stay locked for
     // the shortest time before the commit.
     add_counts(e, written.iter().flat_map(|(_, w)| &w.counts)).await?;
@@ -567,6 +568,46 @@ async fn write_search<E: Exec>(
         }
     }
     Ok(())
+}
+
+/// PostgreSQL: the words of the batch's new documents (read back as stored: the new tickets'
+/// ids are one run) and of the texts added to others, into the search vocabulary
+/// (`ticket_search_words`, migration 0250) in the same transaction. In word order, so two
+/// instances adding the same new words never wait for each other in a circle; after the
+/// batch's rows (the bulk executor copies them all before its first statement).
+async fn add_words<E: Exec>(e: &mut E, written: &[(i64, &TicketWrite)]) -> Result<()> {
+    if e.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    let mut appended = String::new();
+    for (_, w) in written.iter().filter(|(_, w)| !w.is_new()) {
+        for text in &w.search {
+            appended.push(' ');
+            appended.push_str(text);
+        }
+    }
+    let run = written
+        .iter()
+        .filter(|(_, w)| w.is_new())
+        .map(|(id, _)| *id)
+        .fold(None, |r: Option<(i64, i64)>, id| match r {
+            Some((lo, hi)) => Some((lo.min(id), hi.max(id))),
+            None => Some((id, id)),
+        });
+    if run.is_none() && appended.is_empty() {
+        return Ok(());
+    }
+    // No run: a range that holds no ticket.
+    let (first, last) = run.unwrap_or((0, -1));
+    e.later(
+        "INSERT INTO ticket_search_words (word) \
+         SELECT w FROM (SELECT unnest(tsvector_to_array(doc)) AS w FROM ticket_search \
+         WHERE ticket_id >= $1 AND ticket_id <= $2 \
+         UNION SELECT unnest(tsvector_to_array(to_tsvector('simple', $3)))) x \
+         ORDER BY w COLLATE \"C\" ON CONFLICT DO NOTHING",
+        &[first.into(), last.into(), appended.as_str().into()],
+    )
+    .await
 }
 
 /// Keeps `ticket_counts` (tickets per status and technician) in step with the rows: the
