@@ -594,18 +594,33 @@ async fn add_words<E: Exec>(e: &mut E, written: &[(i64, &TicketWrite)]) -> Resul
             Some((lo, hi)) => Some((lo.min(id), hi.max(id))),
             None => Some((id, id)),
         });
-    if run.is_none() && appended.is_empty() {
-        return Ok(());
-    }
-    // No run: a range that holds no ticket.
-    let (first, last) = run.unwrap_or((0, -1));
+    // The batch's new documents (one run of ids) as stored, and the texts added to others,
+    // parsed as the documents' update parses them; one statement, so its words are locked
+    // in one order. Each part alone is the simpler statement (most batches are new tickets
+    // only: intake).
+    const DOCS: &str = "SELECT unnest(tsvector_to_array(doc)) AS w FROM ticket_search \
+                        WHERE ticket_id >= $1 AND ticket_id <= $2";
+    const TEXTS: &str = "SELECT unnest(tsvector_to_array(to_tsvector('simple', $3))) AS w";
+    let (from, args): (String, Vec<Value<'_>>) = match run {
+        None if appended.is_empty() => return Ok(()),
+        None => (
+            TEXTS.replace("$3", "$1"),
+            vec![appended.as_str().into()],
+        ),
+        Some((first, last)) if appended.is_empty() => {
+            (DOCS.to_string(), vec![first.into(), last.into()])
+        }
+        Some((first, last)) => (
+            format!("{DOCS} UNION {TEXTS}"),
+            vec![first.into(), last.into(), appended.as_str().into()],
+        ),
+    };
     e.later(
-        "INSERT INTO ticket_search_words (word) \
-         SELECT w FROM (SELECT unnest(tsvector_to_array(doc)) AS w FROM ticket_search \
-         WHERE ticket_id >= $1 AND ticket_id <= $2 \
-         UNION SELECT unnest(tsvector_to_array(to_tsvector('simple', $3)))) x \
-         ORDER BY w COLLATE \"C\" ON CONFLICT DO NOTHING",
-        &[first.into(), last.into(), appended.as_str().into()],
+        &format!(
+            "INSERT INTO ticket_search_words (word) SELECT DISTINCT w COLLATE \"C\" \
+             FROM ({from}) x ORDER BY 1 ON CONFLICT DO NOTHING"
+        ),
+        &args,
     )
     .await
 }
