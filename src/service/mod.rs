@@ -151,6 +151,8 @@ pub struct Services {
     pub(crate) sla: sla::SlaCache,
     /// The dashboards computed since the last change.
     pub(crate) dashboards: std::sync::Arc<reports::DashboardCache>,
+    /// The overdue counts read since the last change.
+    pub(crate) overdue: std::sync::Arc<queue::OverdueCounts>,
 }
 
 impl Services {
@@ -163,6 +165,7 @@ impl Services {
             connect: Default::default(),
             sla: sla::SlaCache::default(),
             dashboards: Default::default(),
+            overdue: Default::default(),
         }
     }
 

@@ -30,6 +30,89 @@ pub struct BulkOutcome {
     pub result: Result<Ticket>,
 }
 
+/// How long an overdue count is shown again at most, whatever else says it still holds.
+const OVERDUE_KEPT_SECS: i64 = 30;
+
+/// Most overdue counts kept at once (one per scope and technician asked about).
+const OVERDUE_KEPT_MOST: usize = 256;
+
+/// The overdue counts («Vencidas») this instance read, kept while they hold: counting the
+/// overdue tickets reads every entry of the due-time index before `now` (tens of thousands
+/// at ten million tickets), for each list page and views' counts. The count of tickets due
+/// before `now` changes only with a ticket write (this process's change count and the
+/// database's stamp move, as for the dashboard) or when `now` reaches the next due time
+/// after the counted instant; until either, and for at most `OVERDUE_KEPT_SECS`, the kept
+/// count is exact.
+#[derive(Debug, Default)]
+pub struct OverdueCounts {
+    kept: std::sync::Mutex<std::collections::HashMap<(i64, i64, i64), KeptCount>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KeptCount {
+    generation: u64,
+    stamp: (i64, i64, i64),
+    count: i64,
+    /// The instant counted, and the next due time at or after it.
+    at: i64,
+    until: i64,
+}
+
+impl OverdueCounts {
+    /// The overdue count for the scope and technician at `now`, read on `conn` (a replica's
+    /// or the primary's) unless a kept one holds; `generation`: the process's change count,
+    /// read before.
+    async fn count(
+        &self,
+        conn: &mut crate::storage::Conn,
+        scope: TicketScope,
+        technician: Option<UserId>,
+        now: i64,
+        generation: u64,
+    ) -> crate::storage::Result<i64> {
+        let key = match scope {
+            TicketScope::All => (0, 0, technician.map_or(0, |t| t.0)),
+            TicketScope::AssignedTo(me) => (1, me.0, technician.map_or(0, |t| t.0)),
+            TicketScope::Nothing => return Ok(0),
+        };
+        let stamp = reports::stamp(conn).await?;
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .copied();
+        if let Some(k) = kept
+            && k.generation == generation
+            && k.stamp == stamp
+            && now >= k.at
+            && now <= k.until
+            && now < k.at + OVERDUE_KEPT_SECS
+        {
+            return Ok(k.count);
+        }
+        let count = tickets::count_overdue(conn, scope, technician, now).await?;
+        let until = tickets::next_due(conn, scope, technician, now)
+            .await?
+            .unwrap_or(i64::MAX);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= OVERDUE_KEPT_MOST {
+            kept.clear();
+        }
+        kept.insert(
+            key,
+            KeptCount {
+                generation,
+                stamp,
+                count,
+                at: now,
+                until,
+            },
+        );
+        Ok(count)
+    }
+}
+
 /// `ticket_counts` rows (status, assignee, n) as the actor may see them.
 type Counts = Vec<(Status, Option<UserId>, i64)>;
 
@@ -49,6 +132,16 @@ fn sum(rows: &Counts, scope: TicketScope, statuses: &[Status], tech: Option<User
 }
 
 impl Services {
+    /// This process's change count, once its listener hears other instances' writes (see
+    /// `dashboard`): read before a kept figure is compared with the database.
+    async fn change_generation(&self) -> u64 {
+        let changes = self.store.changes();
+        changes
+            .ready(crate::storage::changes::LISTENER_WAIT)
+            .await;
+        changes.generation()
+    }
+
     /// The views of the actor's role with their counts, the home first. A technician's
     /// counts are of their own tickets only.
     pub async fn view_counts(&self, actor: &Actor) -> Result<Vec<ViewCount>> {
@@ -56,8 +149,9 @@ impl Services {
         let me = actor.user_id().unwrap_or(UserId(0));
         let scope = ticket_scope(actor);
         let now = self.now();
+        let generation = self.change_generation().await;
         Ok(on_replica!(self.store, actor.user_id(), |conn| {
-            counts_of_views(conn, role, me, scope, now).await
+            counts_of_views(conn, &self.overdue, generation, role, me, scope, now).await
         })?)
     }
 
@@ -70,8 +164,9 @@ impl Services {
         }
         let scope = ticket_scope(actor);
         let now = self.now();
+        let generation = self.change_generation().await;
         Ok(Some(on_replica!(self.store, actor.user_id(), |conn| {
-            count_of(conn, scope, filter, now).await
+            count_of(conn, &self.overdue, generation, scope, filter, now).await
         })?))
     }
 
@@ -120,6 +215,8 @@ impl Services {
 /// Each view's count for a role (read where `on_replica!` says).
 async fn counts_of_views(
     conn: &mut crate::storage::Conn,
+    overdue: &OverdueCounts,
+    generation: u64,
     role: Role,
     me: UserId,
     scope: TicketScope,
@@ -131,7 +228,9 @@ async fn counts_of_views(
         let mut f = TicketFilter::default();
         view.apply(&mut f, me);
         let count = if f.sla == Some(DueFilter::Overdue) {
-            tickets::count_overdue(conn, scope, f.technician, now).await?
+            overdue
+                .count(conn, scope, f.technician, now, generation)
+                .await?
         } else {
             sum(&rows, scope, &f.statuses, f.technician)
         };
@@ -143,12 +242,16 @@ async fn counts_of_views(
 /// How many tickets a countable filter finds.
 async fn count_of(
     conn: &mut crate::storage::Conn,
+    overdue: &OverdueCounts,
+    generation: u64,
     scope: TicketScope,
     filter: &TicketFilter,
     now: i64,
 ) -> crate::storage::Result<i64> {
     if filter.sla == Some(DueFilter::Overdue) {
-        return tickets::count_overdue(conn, scope, filter.technician, now).await;
+        return overdue
+            .count(conn, scope, filter.technician, now, generation)
+            .await;
     }
     let rows = reports::counts(conn).await?;
     Ok(sum(&rows, scope, &filter.statuses, filter.technician))

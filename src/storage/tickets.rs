@@ -1093,6 +1093,32 @@ pub async fn count_overdue(
     Ok(row.try_get(0)?)
 }
 
+/// The earliest due time at or after `now` among the tickets `count_overdue` would count
+/// with these arguments (`None`: no running clock ahead): until then their overdue count
+/// cannot grow by time alone.
+pub async fn next_due(
+    conn: &mut Conn,
+    scope: TicketScope,
+    technician: Option<UserId>,
+    now: i64,
+) -> Result<Option<i64>> {
+    let mut args = Args::default();
+    let now = args.int(now);
+    let Some(scope_sql) = scope_clause(scope, &mut args) else {
+        return Ok(None);
+    };
+    let tech = match technician {
+        Some(t) => format!(" AND t.assignee_id = {}", args.int(t.0)),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT MIN(t.sla_due_at) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+         AND t.sla_due_at >= {now}{scope_sql}{tech}"
+    );
+    let row = args.bind(sqlx::query(&sql)).fetch_one(conn).await?;
+    Ok(row.try_get(0)?)
+}
+
 pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<TicketId>> {
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM intake_keys WHERE key = $1")
