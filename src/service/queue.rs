@@ -136,9 +136,7 @@ impl Services {
     /// `dashboard`): read before a kept figure is compared with the database.
     async fn change_generation(&self) -> u64 {
         let changes = self.store.changes();
-        changes
-            .ready(crate::storage::changes::LISTENER_WAIT)
-            .await;
+        changes.ready(crate::storage::changes::LISTENER_WAIT).await;
         changes.generation()
     }
 

@@ -332,10 +332,9 @@ const SEARCH_DOC: &str = "(doc || array_to_tsvector(ARRAY['~' || (ticket_id >> 1
 /// instead.
 const MOST_RANGES: i64 = 64;
 
-/// Most number ranges an index read names once common words turned out scarce among the
-/// newest tickets (`scarcer_than_counted`): every match of a common word costs a row read,
-/// far more than a named range costs an id, so windows go on naming ranges (16.8 million ids
-/// at most).
+/// Most number ranges a walk of common words found scarce among the newest tickets
+/// (`scarcer_than_counted`, `scarce_walk`) looks through for the next with a match before it
+/// reads every match below at once (16.8 million ids); also the most a read names.
 const MOST_RANGES_SCARCE: i64 = 1_024;
 
 /// How much wider each index read's window is than the one before. Smaller than `WIDER`: each
@@ -596,9 +595,6 @@ async fn list_part(
     let mut span = FIRST_WINDOW;
     let mut walk = Walk::Rows;
     let mut shares: Option<TermShares> = None;
-    // The index reads' `work_mem`, set once common words turned out scarce (their reads
-    // then name up to `MOST_RANGES_SCARCE` ranges before reading every match).
-    let mut memory = None;
     loop {
         let lower = top.saturating_sub(span);
         let bounded = lower > 0;
@@ -607,7 +603,7 @@ async fn list_part(
             Walk::Index { .. } => Look::Index {
                 above: bounded.then_some(lower),
                 below: top,
-                memory,
+                memory: None,
             },
         };
         let rows = list_window(
@@ -639,32 +635,134 @@ async fn list_part(
         }
         // Words the statistics call common, found far less often than they say among the
         // newest tickets (those came after the statistics: a burst of tickets without the
-        // words): the index is read from here on, window by window, and never every match
-        // at once (there are many, further down). Only where the words alone narrow the
-        // list: another filter or a technician's own tickets find fewer for their own
-        // reason, and a walk stops at the page.
+        // words): the rest is read from the index, range by range (`scarce_walk`). Only
+        // where the words alone narrow the list: another filter or a technician's own
+        // tickets find fewer for their own reason, and a walk stops at the page.
         if walk == Walk::Rows
             && scope == TicketScope::All
             && part == Part::Plain
             && filter.words_only()
-            && shares
+            && let Some(s) = shares
                 .as_ref()
-                .is_some_and(|s| scarcer_than_counted(s, looked, rows.len(), limit))
+                .filter(|s| scarcer_than_counted(s, looked, rows.len(), limit))
         {
-            walk = Walk::Index { span: None };
-            memory = shares.as_ref().map(scarce_memory);
-            span = looked.saturating_mul(INDEX_WIDER);
+            let memory = scarce_memory(s);
+            return scarce_walk(conn, filter, rows, top - looked, limit, memory).await;
         }
         // An index read naming too many number ranges reads every match instead.
-        let most_ranges = if memory.is_some() {
-            MOST_RANGES_SCARCE
-        } else {
-            MOST_RANGES
-        };
-        if matches!(walk, Walk::Index { .. }) && span >> RANGE_BITS > most_ranges {
+        if matches!(walk, Walk::Index { .. }) && span >> RANGE_BITS > MOST_RANGES {
             span = i64::MAX;
         }
     }
+}
+
+/// The rest of a newest-first search of common words found scarce among the newest tickets
+/// (`found`: every match above `lower`, fewer than a page): the newest number range below
+/// that still holds a match is looked for (`newest_range_with`: each range checked in the
+/// index alone, newest first, stopping at the first with one), then only that range's
+/// matches are read, and so on until the page is full. A wider window read at once would
+/// also read every match of the ranges below the first that has one: thousands of row
+/// reads once it reached tickets from before the burst (a common word is in one ticket of
+/// twenty there), where one range holds a page or more. Past `MOST_RANGES_SCARCE` ranges
+/// without a match, every match below is read at once. Each read gets `memory` as its
+/// `work_mem` (`scarce_memory`).
+async fn scarce_walk(
+    conn: &mut Conn,
+    filter: &TicketFilter,
+    mut found: Vec<Ticket>,
+    lower: i64,
+    limit: i64,
+    memory: i64,
+) -> Result<Vec<Ticket>> {
+    let Some(spelled) = words_spelled_out(conn, &filter.terms).await? else {
+        return Ok(found);
+    };
+    // The reads below take the tickets under `below`.
+    let mut below = lower.saturating_add(1);
+    while (found.len() as i64) < limit && below > 1 {
+        let from = (below - 1) >> RANGE_BITS;
+        let lowest = from.saturating_sub(MOST_RANGES_SCARCE - 1).max(0);
+        let (above, top) = match newest_range_with(conn, &spelled, from, lowest, below).await? {
+            // The range's matches (the ranges above it, under `below`, hold none).
+            Some(r) => (
+                Some((r << RANGE_BITS) - 1),
+                below.min((r + 1) << RANGE_BITS),
+            ),
+            None if lowest == 0 => break,
+            // None that near: every match below, at once.
+            None => (None, below),
+        };
+        let cursor = ListCursor {
+            id: top,
+            key: None,
+            before: false,
+        };
+        let rows = list_window(
+            conn,
+            Backend::Postgres,
+            TicketScope::All,
+            filter,
+            Part::Plain,
+            false,
+            Some(cursor),
+            limit - found.len() as i64,
+            Look::Index {
+                above,
+                below: top,
+                memory: Some(memory),
+            },
+        )
+        .await?;
+        found.extend(rows);
+        below = match above {
+            Some(a) => a + 1,
+            None => break,
+        };
+    }
+    found.truncate(limit.max(0) as usize);
+    Ok(found)
+}
+
+/// The search index's conditions for spelled-out terms, each a scan key of its own (see
+/// `SEARCH_DOC`).
+fn words_conditions(spelled: Vec<Spelled>, args: &mut Args) -> String {
+    spelled
+        .into_iter()
+        .map(|t| match t {
+            Spelled::Words(q) => format!("{SEARCH_DOC} @@ CAST({} AS tsquery)", args.text(q)),
+            Spelled::Prefix(t) => format!(
+                "{SEARCH_DOC} @@ to_tsquery('simple', {})",
+                args.text(format!("{t}:*"))
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// PostgreSQL: the newest number range from `from` down to `lowest` with a ticket under
+/// `below` that has every term, each range checked in the search index alone, newest first,
+/// stopping at the first that has one (`None`: none has). A range without the terms costs
+/// the index's entries of that range, no row read.
+async fn newest_range_with(
+    conn: &mut Conn,
+    spelled: &[Spelled],
+    from: i64,
+    lowest: i64,
+    below: i64,
+) -> Result<Option<i64>> {
+    let mut args = Args::default();
+    let words = words_conditions(spelled.to_vec(), &mut args);
+    let (from, lowest, below) = (args.int(from), args.int(lowest), args.int(below));
+    let sql = format!(
+        "SELECT r FROM generate_series(CAST({from} AS BIGINT), CAST({lowest} AS BIGINT), -1) AS r \
+         WHERE EXISTS (SELECT 1 FROM ticket_search WHERE {words} \
+         AND {SEARCH_DOC} @@ CAST('''~' || r || '''' AS tsquery) AND ticket_id < {below}) LIMIT 1"
+    );
+    let row = args.bind(sqlx::query(&sql)).fetch_optional(conn).await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get::<i64, _>(0)?),
+        None => None,
+    })
 }
 
 /// Which tickets one query of a list part looks at.
@@ -930,19 +1028,7 @@ async fn list_window(
                             else {
                                 return Ok(Vec::new());
                             };
-                            let words = spelled
-                                .into_iter()
-                                .map(|t| match t {
-                                    Spelled::Words(q) => {
-                                        format!("{SEARCH_DOC} @@ CAST({} AS tsquery)", args.text(q))
-                                    }
-                                    Spelled::Prefix(t) => format!(
-                                        "{SEARCH_DOC} @@ to_tsquery('simple', {})",
-                                        args.text(format!("{t}:*"))
-                                    ),
-                                })
-                                .collect::<Vec<_>>()
-                                .join(" AND ");
+                            let words = words_conditions(spelled, &mut args);
                             ahead = format!(
                                 "WITH m AS MATERIALIZED (SELECT ticket_id FROM ticket_search \
                                  WHERE {words}{ranges}) "
@@ -1550,6 +1636,27 @@ mod tests {
             .await
             .unwrap();
             assert_eq!(listed.iter().map(|t| t.id.0).collect::<Vec<_>>(), want);
+        }
+        // The walk's look for the newest range with a match: each range alone, newest first.
+        let spelled = words_spelled_out(&mut conn, &filter.terms)
+            .await
+            .unwrap()
+            .unwrap();
+        for (from, lowest, below, want) in [
+            (18, 0, 300_004, Some(6)),
+            (5, 0, 98_304, Some(2)),
+            (2, 0, 40_001, Some(0)),
+            (2, 0, 40_003, Some(2)),
+            (5, 3, 98_304, None),
+            (1, 1, 40_001, None),
+        ] {
+            assert_eq!(
+                newest_range_with(&mut conn, &spelled, from, lowest, below)
+                    .await
+                    .unwrap(),
+                want,
+                "{from} {lowest} {below}"
+            );
         }
         // Narrowed by a status too (every ticket here is new), it walks on and finds the same.
         let new_ones = TicketFilter {

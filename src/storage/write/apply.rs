@@ -603,10 +603,7 @@ async fn add_words<E: Exec>(e: &mut E, written: &[(i64, &TicketWrite)]) -> Resul
     const TEXTS: &str = "SELECT unnest(tsvector_to_array(to_tsvector('simple', $3))) AS w";
     let (from, args): (String, Vec<Value<'_>>) = match run {
         None if appended.is_empty() => return Ok(()),
-        None => (
-            TEXTS.replace("$3", "$1"),
-            vec![appended.as_str().into()],
-        ),
+        None => (TEXTS.replace("$3", "$1"), vec![appended.as_str().into()]),
         Some((first, last)) if appended.is_empty() => {
             (DOCS.to_string(), vec![first.into(), last.into()])
         }
