@@ -647,7 +647,8 @@ async fn list_part(
                 .filter(|s| scarcer_than_counted(s, looked, rows.len(), limit))
         {
             let memory = scarce_memory(s);
-            return scarce_walk(conn, filter, rows, top - looked, limit, memory).await;
+            let lower = top - looked;
+            return scarce_walk(conn, filter, backward, rows, lower, limit, memory).await;
         }
         // An index read naming too many number ranges reads every match instead.
         if matches!(walk, Walk::Index { .. }) && span >> RANGE_BITS > MOST_RANGES {
@@ -665,10 +666,12 @@ async fn list_part(
 /// reads once it reached tickets from before the burst (a common word is in one ticket of
 /// twenty there), where one range holds a page or more. Past `MOST_RANGES_SCARCE` ranges
 /// without a match, every match below is read at once. Each read gets `memory` as its
-/// `work_mem` (`scarce_memory`).
+/// `work_mem` (`scarce_memory`). Newest first always (`backward`: the oldest-first list's
+/// page before a cursor, read newest first and turned around by the caller).
 async fn scarce_walk(
     conn: &mut Conn,
     filter: &TicketFilter,
+    backward: bool,
     mut found: Vec<Ticket>,
     lower: i64,
     limit: i64,
@@ -703,7 +706,7 @@ async fn scarce_walk(
             TicketScope::All,
             filter,
             Part::Plain,
-            false,
+            backward,
             Some(cursor),
             limit - found.len() as i64,
             Look::Index {
@@ -1637,6 +1640,30 @@ mod tests {
             .unwrap();
             assert_eq!(listed.iter().map(|t| t.id.0).collect::<Vec<_>>(), want);
         }
+        // Oldest first, the page before a cursor (read newest first, then turned around):
+        // the five newest below it, in the list's order.
+        let before = TicketFilter {
+            sort: crate::domain::ticket::Sort::Oldest,
+            cursor: Some(ListCursor {
+                id: 300_001,
+                key: None,
+                before: true,
+            }),
+            ..filter.clone()
+        };
+        let listed = list(
+            &mut conn,
+            Backend::Postgres,
+            &statistics,
+            TicketScope::All,
+            &before,
+            5,
+        )
+        .await
+        .unwrap();
+        let mut want = with_word[..5].to_vec();
+        want.reverse();
+        assert_eq!(listed.iter().map(|t| t.id.0).collect::<Vec<_>>(), want);
         // The walk's look for the newest range with a match: each range alone, newest first.
         let spelled = words_spelled_out(&mut conn, &filter.terms)
             .await
