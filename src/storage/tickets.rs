@@ -389,10 +389,13 @@ impl TermShares {
 
 /// Chooses between walking the newest documents and reading the index, by what each would
 /// read to find `need` matches: a walk checks about `need / share` documents (the terms'
-/// shares multiplied, as if independent); the index collects every entry of each term
-/// (a term is a prefix: all the words it begins), about twice the cost of a checked row
-/// (measured with `EXPLAIN ANALYZE` at a million tickets: ~0.26 µs a checked row, ~0.45 µs
-/// an index entry). Without statistics (a database never analyzed) the index is read.
+/// shares multiplied, as if independent); the index is counted as collecting every entry
+/// of each term (all the words it begins), about twice the cost of a checked row (measured
+/// with `EXPLAIN ANALYZE` at a million tickets, when a term was read as a prefix: ~0.26 µs a
+/// checked row, ~0.45 µs an index entry). Since the terms are read as exact words
+/// (`words_spelled_out`) GIN skips some of those entries, so this overstates the index's
+/// cost: a common word is still walked first, which fills its page soonest. Without
+/// statistics (a database never analyzed) the index is read.
 fn choose_walk(shares: Option<&TermShares>, need: i64) -> Walk {
     let Some(s) = shares else {
         return Walk::Index { span: None };
