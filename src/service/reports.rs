@@ -147,11 +147,14 @@ impl DashboardCache {
 
 impl Services {
     /// The dashboard of `period` as `actor` may see it. Computed once per change: a computed
-    /// one is shown again while this process has seen no commit or notification
-    /// (`Changes::generation`), the database's stamp (newest event, settings revision, recomputes) has
-    /// not moved — that catches other processes' writes too — and it is under
-    /// `DASHBOARD_FRESH_SECS` old; the technicians' names are read fresh each time. Requests
-    /// that arrive while it is being computed wait for that one computation.
+    /// one is shown again while it is at least as new as what this request sees — this
+    /// process has seen no commit or notification since it was computed
+    /// (`Changes::generation`) and the database's stamp (newest event, settings revision,
+    /// recomputes) has not moved past its own, which catches other processes' writes too —
+    /// and it is under `DASHBOARD_FRESH_SECS` old; the technicians' names are read fresh each
+    /// time. The stamp and the names are read outside the slot's lock, which is held only to
+    /// look at the kept one (concurrent requests do not queue behind each other's reads);
+    /// requests that find none to show wait for one computation.
     pub async fn dashboard(&self, actor: &Actor, period: Period) -> Result<Dashboard> {
         let role = actor.role().unwrap_or(Role::Technician);
         let technician = if may(role, Capability::SeeAllFigures) {
@@ -166,56 +169,49 @@ impl Services {
         let slot = self
             .dashboards
             .slot((period.from, period.to, technician.map(|t| t.0)));
-        let mut kept = slot.lock().await;
         let generation = changes.generation();
         // Read where this person's reads go (a replica that has their own changes, or the
         // primary): a dashboard kept from staler data than that is computed again.
         let stamp = on_replica!(self.store, actor.user_id(), |conn| reports::stamp(conn)
             .await)?;
         let now = self.now();
-        if let Some(c) = kept.as_mut()
-            && c.generation == generation
-            && c.stamp == stamp
-            && (c.dashboard.generated_at..c.dashboard.generated_at + DASHBOARD_FRESH_SECS)
-                .contains(&now)
-        {
-            if now >= c.dashboard.generated_at + REFRESH_AHEAD_SECS && !c.refreshing {
-                c.refreshing = true;
-                let services = self.clone();
-                let (slot, period, reader) = (slot.clone(), period.clone(), actor.user_id());
-                tokio::spawn(async move {
-                    services
-                        .compute_into(slot, period, technician, reader, generation)
-                        .await
-                });
-            }
-            let mut d = c.dashboard.clone();
-            let mut conn = self.store.read().await?;
-            let users = crate::storage::users::list(&mut conn, Some(Role::Technician)).await?;
-            d.technicians = users
-                .into_iter()
-                .filter(|u| technician.is_none_or(|t| t == u.id))
-                .map(|u| {
-                    let figures = c.dashboard.technicians.iter().find(|t| t.id == u.id);
-                    TechnicianFigures {
-                        id: u.id,
-                        name: u.name,
-                        active: u.active,
-                        ..figures.cloned().unwrap_or(TechnicianFigures {
-                            id: u.id,
-                            name: String::new(),
-                            active: u.active,
-                            open: 0,
-                            closed: 0,
-                            assign: Summary::default(),
-                            response: Summary::default(),
-                            close: Summary::default(),
-                            csat: Csat::default(),
-                        })
+        let shown = |c: &Computed| {
+            c.generation >= generation
+                && c.stamp.0 >= stamp.0
+                && c.stamp.1 >= stamp.1
+                && c.stamp.2 >= stamp.2
+                && (c.dashboard.generated_at..c.dashboard.generated_at + DASHBOARD_FRESH_SECS)
+                    .contains(&now)
+        };
+        let kept = {
+            let mut kept = slot.lock().await;
+            match kept.as_mut() {
+                Some(c) if shown(c) => {
+                    if now >= c.dashboard.generated_at + REFRESH_AHEAD_SECS && !c.refreshing {
+                        c.refreshing = true;
+                        let services = self.clone();
+                        let (slot, period, reader) =
+                            (slot.clone(), period.clone(), actor.user_id());
+                        tokio::spawn(async move {
+                            services
+                                .compute_into(slot, period, technician, reader, generation)
+                                .await
+                        });
                     }
-                })
-                .collect();
-            return Ok(d);
+                    Some(c.dashboard.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(d) = kept {
+            return self.with_technicians(d, technician).await;
+        }
+        let mut kept = slot.lock().await;
+        // Computed meanwhile by a request that held the lock first.
+        if let Some(c) = kept.as_ref().filter(|c| shown(c)) {
+            let d = c.dashboard.clone();
+            drop(kept);
+            return self.with_technicians(d, technician).await;
         }
         let computed = self
             .compute(period, technician, actor.user_id(), generation)
@@ -223,6 +219,42 @@ impl Services {
         let dashboard = computed.dashboard.clone();
         *kept = Some(computed);
         Ok(dashboard)
+    }
+
+    /// A kept dashboard with the technicians' names and active flags as they are now (its
+    /// figures kept; a technician added since has none yet).
+    async fn with_technicians(
+        &self,
+        mut d: Dashboard,
+        technician: Option<UserId>,
+    ) -> Result<Dashboard> {
+        let mut conn = self.store.read().await?;
+        let users = crate::storage::users::list(&mut conn, Some(Role::Technician)).await?;
+        let figures = std::mem::take(&mut d.technicians);
+        d.technicians = users
+            .into_iter()
+            .filter(|u| technician.is_none_or(|t| t == u.id))
+            .map(|u| {
+                let kept = figures.iter().find(|t| t.id == u.id);
+                TechnicianFigures {
+                    id: u.id,
+                    name: u.name,
+                    active: u.active,
+                    ..kept.cloned().unwrap_or(TechnicianFigures {
+                        id: u.id,
+                        name: String::new(),
+                        active: u.active,
+                        open: 0,
+                        closed: 0,
+                        assign: Summary::default(),
+                        response: Summary::default(),
+                        close: Summary::default(),
+                        csat: Csat::default(),
+                    })
+                }
+            })
+            .collect();
+        Ok(d)
     }
 
     /// Computes a dashboard from the data as it is now (`generation`: the process's change
