@@ -182,6 +182,15 @@ impl Services {
         self.settings.clock.now()
     }
 
+    /// This process's change count (`Changes::generation`), once its listener hears other
+    /// instances' writes (on PostgreSQL its first `LISTEN` moves the count, so it is waited
+    /// for): read before a kept figure is compared with the database (`reports::not_behind`).
+    pub(crate) async fn change_generation(&self) -> u64 {
+        let changes = self.store.changes();
+        changes.ready(crate::storage::changes::LISTENER_WAIT).await;
+        changes.generation()
+    }
+
     pub async fn health(&self) -> Result<()> {
         Ok(self.store.ping().await?)
     }

@@ -40,9 +40,9 @@ const OVERDUE_KEPT_MOST: usize = 256;
 /// overdue tickets reads every entry of the due-time index before `now` (tens of thousands
 /// at ten million tickets), for each list page and views' counts. The count of tickets due
 /// before `now` changes only with a ticket write (this process's change count and the
-/// database's stamp move, as for the dashboard) or when `now` reaches the next due time
-/// after the counted instant; until either, and for at most `OVERDUE_KEPT_SECS`, the kept
-/// count is exact.
+/// database's stamp move: `reports::not_behind`, as for the dashboard) or when `now`
+/// reaches the next due time after the counted instant; until either, and for at most
+/// `OVERDUE_KEPT_SECS`, the kept count is exact.
 #[derive(Debug, Default)]
 pub struct OverdueCounts {
     kept: std::sync::Mutex<std::collections::HashMap<(i64, i64, i64), KeptCount>>,
@@ -83,8 +83,7 @@ impl OverdueCounts {
             .get(&key)
             .copied();
         if let Some(k) = kept
-            && k.generation == generation
-            && k.stamp == stamp
+            && super::reports::not_behind((k.generation, k.stamp), (generation, stamp))
             && now >= k.at
             && now <= k.until
             && now < k.at + OVERDUE_KEPT_SECS
@@ -132,14 +131,6 @@ fn sum(rows: &Counts, scope: TicketScope, statuses: &[Status], tech: Option<User
 }
 
 impl Services {
-    /// This process's change count, once its listener hears other instances' writes (see
-    /// `dashboard`): read before a kept figure is compared with the database.
-    async fn change_generation(&self) -> u64 {
-        let changes = self.store.changes();
-        changes.ready(crate::storage::changes::LISTENER_WAIT).await;
-        changes.generation()
-    }
-
     /// The views of the actor's role with their counts, the home first. A technician's
     /// counts are of their own tickets only.
     pub async fn view_counts(&self, actor: &Actor) -> Result<Vec<ViewCount>> {

@@ -145,6 +145,15 @@ impl DashboardCache {
     }
 }
 
+/// Whether a figure kept from the data of (`generation`, `stamp`) is at least as new as what
+/// a request sees (`seen`: this process's change count and the database's stamp — newest
+/// event, service-level revision, recomputes — read now, where the request's reads go):
+/// nothing this process heard of and nothing the stamp shows came after the kept one.
+pub(crate) fn not_behind(kept: (u64, (i64, i64, i64)), seen: (u64, (i64, i64, i64))) -> bool {
+    let ((kg, ks), (g, s)) = (kept, seen);
+    kg >= g && ks.0 >= s.0 && ks.1 >= s.1 && ks.2 >= s.2
+}
+
 impl Services {
     /// The dashboard of `period` as `actor` may see it. Computed once per change: a computed
     /// one is shown again while it is at least as new as what this request sees — this
@@ -162,24 +171,17 @@ impl Services {
         } else {
             actor.user_id()
         };
-        let changes = self.store.changes();
-        // Other instances' writes are heard from here on (on PostgreSQL, once this process
-        // listens; its first `LISTEN` moves the generation, so wait for it before reading it).
-        changes.ready(crate::storage::changes::LISTENER_WAIT).await;
         let slot = self
             .dashboards
             .slot((period.from, period.to, technician.map(|t| t.0)));
-        let generation = changes.generation();
+        let generation = self.change_generation().await;
         // Read where this person's reads go (a replica that has their own changes, or the
         // primary): a dashboard kept from staler data than that is computed again.
         let stamp = on_replica!(self.store, actor.user_id(), |conn| reports::stamp(conn)
             .await)?;
         let now = self.now();
         let shown = |c: &Computed| {
-            c.generation >= generation
-                && c.stamp.0 >= stamp.0
-                && c.stamp.1 >= stamp.1
-                && c.stamp.2 >= stamp.2
+            not_behind((c.generation, c.stamp), (generation, stamp))
                 && (c.dashboard.generated_at..c.dashboard.generated_at + DASHBOARD_FRESH_SECS)
                     .contains(&now)
         };

@@ -731,11 +731,13 @@ async fn scarce_walk(
 
 /// The search index's conditions for spelled-out terms, each a scan key of its own (see
 /// `SEARCH_DOC`).
-fn words_conditions(spelled: Vec<Spelled>, args: &mut Args) -> String {
+fn words_conditions(spelled: &[Spelled], args: &mut Args) -> String {
     spelled
-        .into_iter()
+        .iter()
         .map(|t| match t {
-            Spelled::Words(q) => format!("{SEARCH_DOC} @@ CAST({} AS tsquery)", args.text(q)),
+            Spelled::Words(q) => {
+                format!("{SEARCH_DOC} @@ CAST({} AS tsquery)", args.text(q.clone()))
+            }
             Spelled::Prefix(t) => format!(
                 "{SEARCH_DOC} @@ to_tsquery('simple', {})",
                 args.text(format!("{t}:*"))
@@ -757,7 +759,7 @@ async fn newest_range_with(
     below: i64,
 ) -> Result<Option<i64>> {
     let mut args = Args::default();
-    let words = words_conditions(spelled.to_vec(), &mut args);
+    let words = words_conditions(spelled, &mut args);
     let (from, lowest, below) = (args.int(from), args.int(lowest), args.int(below));
     let sql = format!(
         "SELECT r FROM generate_series(CAST({from} AS BIGINT), CAST({lowest} AS BIGINT), -1) AS r \
@@ -1034,7 +1036,7 @@ async fn list_window(
                             else {
                                 return Ok(Vec::new());
                             };
-                            let words = words_conditions(spelled, &mut args);
+                            let words = words_conditions(&spelled, &mut args);
                             ahead = format!(
                                 "WITH m AS MATERIALIZED (SELECT ticket_id FROM ticket_search \
                                  WHERE {words}{ranges}) "
@@ -1168,21 +1170,19 @@ pub async fn count_overdue(
     technician: Option<UserId>,
     now: i64,
 ) -> Result<i64> {
-    let mut args = Args::default();
-    let now = args.int(now);
-    let Some(scope_sql) = scope_clause(scope, &mut args) else {
-        return Ok(0);
-    };
-    let tech = match technician {
-        Some(t) => format!(" AND t.assignee_id = {}", args.int(t.0)),
-        None => String::new(),
-    };
-    let sql = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
-         AND t.sla_due_at < {now}{scope_sql}{tech}"
-    );
-    let row = args.bind(sqlx::query(&sql)).fetch_one(conn).await?;
-    Ok(row.try_get(0)?)
+    let row = due_times(
+        conn,
+        scope,
+        technician,
+        now,
+        "CAST(COUNT(*) AS BIGINT)",
+        "<",
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => r.try_get(0)?,
+        None => 0,
+    })
 }
 
 /// The earliest due time at or after `now` among the tickets `count_overdue` would count
@@ -1194,6 +1194,24 @@ pub async fn next_due(
     technician: Option<UserId>,
     now: i64,
 ) -> Result<Option<i64>> {
+    let row = due_times(conn, scope, technician, now, "MIN(t.sla_due_at)", ">=").await?;
+    Ok(match row {
+        Some(r) => r.try_get(0)?,
+        None => None,
+    })
+}
+
+/// `select` over the running clocks of the scope (and the technician's) whose due compares
+/// with `now` as `cmp` says, from the partial indexes on `sla_due_at`; `None` for a scope
+/// that sees nothing.
+async fn due_times(
+    conn: &mut Conn,
+    scope: TicketScope,
+    technician: Option<UserId>,
+    now: i64,
+    select: &str,
+    cmp: &str,
+) -> Result<Option<AnyRow>> {
     let mut args = Args::default();
     let now = args.int(now);
     let Some(scope_sql) = scope_clause(scope, &mut args) else {
@@ -1204,11 +1222,10 @@ pub async fn next_due(
         None => String::new(),
     };
     let sql = format!(
-        "SELECT MIN(t.sla_due_at) FROM tickets t WHERE t.sla_due_at IS NOT NULL \
-         AND t.sla_due_at >= {now}{scope_sql}{tech}"
+        "SELECT {select} FROM tickets t WHERE t.sla_due_at IS NOT NULL \
+         AND t.sla_due_at {cmp} {now}{scope_sql}{tech}"
     );
-    let row = args.bind(sqlx::query(&sql)).fetch_one(conn).await?;
-    Ok(row.try_get(0)?)
+    Ok(Some(args.bind(sqlx::query(&sql)).fetch_one(conn).await?))
 }
 
 pub async fn find_intake_key(conn: &mut Conn, key: &str) -> Result<Option<TicketId>> {

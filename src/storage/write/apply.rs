@@ -596,26 +596,32 @@ async fn add_words<E: Exec>(e: &mut E, written: &[(i64, &TicketWrite)]) -> Resul
         });
     // The batch's new documents (one run of ids) as stored, and the texts added to others,
     // parsed as the documents' update parses them; one statement, so its words are locked
-    // in one order. Each part alone is the simpler statement (most batches are new tickets
-    // only: intake).
-    const DOCS: &str = "SELECT unnest(tsvector_to_array(doc)) AS w FROM ticket_search \
-                        WHERE ticket_id >= $1 AND ticket_id <= $2";
-    const TEXTS: &str = "SELECT unnest(tsvector_to_array(to_tsvector('simple', $3))) AS w";
-    let (from, args): (String, Vec<Value<'_>>) = match run {
-        None if appended.is_empty() => return Ok(()),
-        None => (TEXTS.replace("$3", "$1"), vec![appended.as_str().into()]),
-        Some((first, last)) if appended.is_empty() => {
-            (DOCS.to_string(), vec![first.into(), last.into()])
-        }
-        Some((first, last)) => (
-            format!("{DOCS} UNION {TEXTS}"),
-            vec![first.into(), last.into(), appended.as_str().into()],
-        ),
-    };
+    // in one order (most batches are new tickets only: intake, one part).
+    let mut parts = Vec::new();
+    let mut args: Vec<Value<'_>> = Vec::new();
+    if let Some((first, last)) = run {
+        args.extend([Value::from(first), Value::from(last)]);
+        parts.push(
+            "SELECT unnest(tsvector_to_array(doc)) AS w FROM ticket_search \
+             WHERE ticket_id >= $1 AND ticket_id <= $2"
+                .to_string(),
+        );
+    }
+    if !appended.is_empty() {
+        args.push(appended.as_str().into());
+        parts.push(format!(
+            "SELECT unnest(tsvector_to_array(to_tsvector('simple', ${}))) AS w",
+            args.len()
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
     e.later(
         &format!(
             "INSERT INTO ticket_search_words (word) SELECT DISTINCT w COLLATE \"C\" \
-             FROM ({from}) x ORDER BY 1 ON CONFLICT DO NOTHING"
+             FROM ({}) x ORDER BY 1 ON CONFLICT DO NOTHING",
+            parts.join(" UNION ")
         ),
         &args,
     )
