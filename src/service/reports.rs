@@ -11,6 +11,7 @@ use crate::domain::timeline::{EventData, EventKind};
 use crate::domain::user::{Actor, Role};
 use crate::storage::{figures, reports};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Tickets listed in the dashboard's open-ticket table (the oldest first).
 pub const OPEN_TABLE_LIMIT: i64 = 200;
@@ -97,12 +98,15 @@ struct Computed {
     /// The process's change count and the database's stamp, both read before the figures.
     generation: u64,
     stamp: (i64, i64, i64),
-    dashboard: Dashboard,
+    /// Shared, not copied, with every request that shows it (`dashboard`), so a request
+    /// costs no copy of its tables and a renderer can keep its output by this dashboard
+    /// (`web::api::dashboard`).
+    dashboard: Arc<Dashboard>,
     /// A background computation of its successor is under way.
     refreshing: bool,
 }
 
-type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Computed>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<Computed>>>;
 
 /// A use counter, and per dashboard the count at its last use and its slot (the least
 /// recently used goes first when the cache is full).
@@ -164,7 +168,7 @@ impl Services {
     /// time. The stamp and the names are read outside the slot's lock, which is held only to
     /// look at the kept one (concurrent requests do not queue behind each other's reads);
     /// requests that find none to show wait for one computation.
-    pub async fn dashboard(&self, actor: &Actor, period: Period) -> Result<Dashboard> {
+    pub async fn dashboard(&self, actor: &Actor, period: Period) -> Result<Arc<Dashboard>> {
         let role = actor.role().unwrap_or(Role::Technician);
         let technician = if may(role, Capability::SeeAllFigures) {
             None
@@ -206,14 +210,14 @@ impl Services {
             }
         };
         if let Some(d) = kept {
-            return self.with_technicians(d, technician).await;
+            return self.with_technicians(&slot, d, technician).await;
         }
         let mut kept = slot.lock().await;
         // Computed meanwhile by a request that held the lock first.
         if let Some(c) = kept.as_ref().filter(|c| shown(c)) {
             let d = c.dashboard.clone();
             drop(kept);
-            return self.with_technicians(d, technician).await;
+            return self.with_technicians(&slot, d, technician).await;
         }
         let computed = self
             .compute(period, technician, actor.user_id(), generation)
@@ -224,18 +228,36 @@ impl Services {
     }
 
     /// A kept dashboard with the technicians' names and active flags as they are now (its
-    /// figures kept; a technician added since has none yet).
+    /// figures kept; a technician added since has none yet). The same dashboard when they
+    /// have not changed; otherwise a copy with them, kept in the slot in its place (if the
+    /// slot still holds it), so the copy is made once per change of the staff, not per
+    /// request.
     async fn with_technicians(
         &self,
-        mut d: Dashboard,
+        slot: &Slot,
+        d: Arc<Dashboard>,
         technician: Option<UserId>,
-    ) -> Result<Dashboard> {
-        let mut conn = self.store.read().await?;
-        let users = crate::storage::users::list(&mut conn, Some(Role::Technician)).await?;
-        let figures = std::mem::take(&mut d.technicians);
-        d.technicians = users
+    ) -> Result<Arc<Dashboard>> {
+        let users = {
+            let mut conn = self.store.read().await?;
+            crate::storage::users::list(&mut conn, Some(Role::Technician)).await?
+        };
+        let users: Vec<_> = users
             .into_iter()
             .filter(|u| technician.is_none_or(|t| t == u.id))
+            .collect();
+        let same = users.len() == d.technicians.len()
+            && users
+                .iter()
+                .zip(&d.technicians)
+                .all(|(u, t)| u.id == t.id && u.name == t.name && u.active == t.active);
+        if same {
+            return Ok(d);
+        }
+        let mut copy = Dashboard::clone(&d);
+        let figures = std::mem::take(&mut copy.technicians);
+        copy.technicians = users
+            .into_iter()
             .map(|u| {
                 let kept = figures.iter().find(|t| t.id == u.id);
                 TechnicianFigures {
@@ -256,7 +278,13 @@ impl Services {
                 }
             })
             .collect();
-        Ok(d)
+        let copy = Arc::new(copy);
+        if let Some(c) = slot.lock().await.as_mut()
+            && Arc::ptr_eq(&c.dashboard, &d)
+        {
+            c.dashboard = copy.clone();
+        }
+        Ok(copy)
     }
 
     /// Computes a dashboard from the data as it is now (`generation`: the process's change
@@ -277,7 +305,7 @@ impl Services {
         Ok(Computed {
             generation,
             stamp,
-            dashboard,
+            dashboard: Arc::new(dashboard),
             refreshing: false,
         })
     }

@@ -82,6 +82,8 @@ pub struct AppParts {
     /// Turns true when the server begins to stop: long-lived responses (the event stream)
     /// end, so in-flight requests can finish.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// `GET /api/v1/dashboard`'s bodies, written once per dashboard the service computes.
+    pub dashboard_bodies: api::dashboard::KeptBodies,
 }
 
 /// A bound listener and the app, ready to serve.
@@ -132,6 +134,7 @@ pub fn build_on(listener: TcpListener, services: Services, args: &ServeArgs) -> 
         config: Arc::new(WebConfig::from_args(args)),
         metrics: Arc::new(metrics::Metrics::default()),
         stopping,
+        dashboard_bodies: Default::default(),
     }));
     Server {
         listener,

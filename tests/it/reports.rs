@@ -684,9 +684,56 @@ async fn the_dashboard_is_computed_once_per_change(backend: Backend) {
         "a new technician is listed without waiting for a change"
     );
 
+    // Through the API, whose body is written once per dashboard: the same body while
+    // nothing changes, a technician's new name at once, a change's figures at once.
+    let browser = app.browser_for(admin.clone()).await;
+    let api = || async {
+        let (status, v) = browser.get_json("/api/v1/dashboard").await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
+    };
+    let name_of = |v: &Value| {
+        v["technicians"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == tech.id.0)
+            .map(|t| t["name"].as_str().unwrap().to_string())
+    };
+    let shown = api().await;
+    assert_eq!(name_of(&shown).as_deref(), Some("Nueva"));
+    assert_eq!(api().await, shown, "nothing changed: the same body");
+    let profile = soporte::service::accounts::ProfileInput {
+        name: "Nueva Rojas".into(),
+        email: tech.email.clone(),
+        phone: String::new(),
+        area: String::new(),
+    };
+    app.services
+        .update_profile(tech.id, &profile)
+        .await
+        .unwrap();
+    let renamed = api().await;
+    assert_eq!(name_of(&renamed).as_deref(), Some("Nueva Rojas"));
+    assert_eq!(renamed["generated_at"], shown["generated_at"]);
+    assert_eq!(
+        app.services
+            .dashboard(&actor, period())
+            .await
+            .unwrap()
+            .technicians
+            .iter()
+            .find(|t| t.id == tech.id)
+            .map(|t| t.name.as_str()),
+        Some("Nueva Rojas")
+    );
+
     receive(&app, "Por este servidor").await;
     let after = app.services.dashboard(&actor, period()).await.unwrap();
     assert_eq!((after.generated_at, after.open_total), (T0 + 5, 1));
+    let changed = api().await;
+    assert_eq!(changed["open"], 1, "{changed}");
+    assert_ne!(changed["generated_at"], shown["generated_at"]);
 
     // Another process with its own writer and its own news (a second instance, or the
     // command line) writes to the same database.

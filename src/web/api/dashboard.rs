@@ -2,15 +2,49 @@
 
 use crate::domain::metrics::{Csat, Summary};
 use crate::domain::time::format_rfc3339;
+use crate::service::reports::Dashboard;
 use crate::web::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::CurrentUser;
 use crate::web::pages::dashboard::{
     ASSIGN_NOTE, BACKLOG_NOTE, CLOSE_NOTE, PeriodQuery, QUEUE_NOTE, RESPONSE_NOTE, WAITING_NOTE,
 };
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, Weak};
+
+/// Bodies kept at once (one per dashboard kept by the service that was asked for lately).
+const BODIES_KEPT: usize = 16;
+
+/// The JSON bodies of the dashboards the service keeps, each by the very dashboard it was
+/// written from: the service shares one computed dashboard with every request until the
+/// next change (`Services::dashboard`), and a body is a function of the dashboard alone, so
+/// it is written once per dashboard, not once per request (at ten million tickets, ~74 kB
+/// whose building took most of an eight-client request's time). A dashboard dropped by the
+/// service can no longer be matched (its `Weak` does not upgrade); the oldest body goes
+/// first when `BODIES_KEPT` are kept.
+#[derive(Debug, Default)]
+pub struct KeptBodies(Mutex<Vec<(Weak<Dashboard>, Bytes)>>);
+
+impl KeptBodies {
+    fn find(&self, d: &Arc<Dashboard>) -> Option<Bytes> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter()
+            .find(|(w, _)| w.upgrade().is_some_and(|k| Arc::ptr_eq(&k, d)))
+            .map(|(_, b)| b.clone())
+    }
+
+    fn keep(&self, d: &Arc<Dashboard>, body: Bytes) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(w, _)| w.strong_count() > 0);
+        if kept.len() >= BODIES_KEPT {
+            kept.remove(0);
+        }
+        kept.push((Arc::downgrade(d), body));
+    }
+}
 
 /// `{"responses", "mean", "by_score": {"1": n, …, "5": n}}`, with the closes that could have
 /// been rated and the share that was.
@@ -35,12 +69,29 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     let period = q.period(state.services.now())?;
     let d = state.services.dashboard(&user.actor(), period).await?;
+    let body = match state.dashboard_bodies.find(&d) {
+        Some(body) => body,
+        None => {
+            let body = Bytes::from(body(&d).to_string());
+            state.dashboard_bodies.keep(&d, body.clone());
+            body
+        }
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// The dashboard as the API shows it.
+fn body(d: &Dashboard) -> Value {
     let counts: serde_json::Map<String, Value> = d
         .counts
         .iter()
         .map(|(s, n)| (s.as_str().to_string(), json!(n)))
         .collect();
-    Ok(axum::Json(json!({
+    json!({
         "period": {"from": d.period.from_day.to_string(), "to": d.period.to_day.to_string(), "time_zone": "America/Lima"},
         "scope": if d.technician.is_some() { "own" } else { "all" },
         "counts": counts,
@@ -77,6 +128,5 @@ pub async fn show(
         "daily": d.daily.iter().map(|r| json!({"day": r.day.to_string(), "opened": r.opened, "closed": r.closed})).collect::<Vec<_>>(),
         "sla": super::sla::dashboard_json(&d.sla),
         "generated_at": format_rfc3339(d.generated_at),
-    }))
-    .into_response())
+    })
 }
