@@ -1130,10 +1130,9 @@ async fn list_window(
     // PostgreSQL, a list without a search: the page's numbers (and order keys) are chosen
     // first, from the conditions alone, and only the page's rows are read whole. Left as one
     // query, every ticket the conditions find was read with all its columns (and the body's
-    // first characters) before the first of the order were kept: at ten million demo
-    // tickets the dispatcher's queue (2,236 unassigned tickets) took ~8 ms for a page of 25
-    // that way (`EXPLAIN ANALYZE` by hand), where the numbers alone come from the (status,
-    // id) index.
+    // first characters) before the first of the order were kept (`EXPLAIN ANALYZE` by
+    // hand, the dispatcher's queue at ten million demo tickets: 2,236 unassigned), where the
+    // numbers alone come from the (status, id) index (PERFORMANCE.md).
     if backend == Backend::Postgres && filter.terms.is_empty() && !running {
         let (pick, outer) = match key {
             Some(k) => (
