@@ -1131,8 +1131,8 @@ async fn list_window(
     // first, from the conditions alone, and only the page's rows are read whole. Left as one
     // query, every ticket the conditions find was read with all its columns (and the body's
     // first characters) before the first of the order were kept (`EXPLAIN ANALYZE` by
-    // hand, the dispatcher's queue at ten million demo tickets: 2,236 unassigned), where the
-    // numbers alone come from the (status, id) index (PERFORMANCE.md).
+    // hand, the dispatcher's queue at ten million demo tickets: thousands unassigned), where
+    // the numbers alone come from the (status, id) index (PERFORMANCE.md).
     if backend == Backend::Postgres && filter.terms.is_empty() && !running {
         let (pick, outer) = match key {
             Some(k) => (

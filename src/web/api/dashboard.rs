@@ -21,8 +21,9 @@ const BODIES_KEPT: usize = 16;
 /// The JSON bodies of the dashboards the service keeps, each by the very dashboard it was
 /// written from: the service shares one computed dashboard with every request until the
 /// next change (`Services::dashboard`), and a body is a function of the dashboard alone, so
-/// it is written once per dashboard, not once per request (at ten million tickets, ~74 kB
-/// whose building took most of an eight-client request's time). A dashboard dropped by the
+/// it is written once per dashboard, not once per request (its 200 open tickets, the
+/// technicians and the service levels took most of an eight-client request's time at ten
+/// million tickets, PERFORMANCE.md). A dashboard dropped by the
 /// service can no longer be matched (its `Weak` does not upgrade); the oldest body goes
 /// first when `BODIES_KEPT` are kept.
 #[derive(Debug, Default)]
